@@ -1,0 +1,183 @@
+"""The C4 rotation action on fields, and the equivariance errors built on it.
+
+This is the project's one implementation of the action. The data equivariance
+error, the models' equivariance error, the tests, the CLI and the dashboard all
+call these functions, so they cannot disagree.
+
+Layout convention (docs/DATA_FORMAT.md): a velocity field is ``v[..., c, i, j]``
+with ``c = 0`` the x component and ``c = 1`` the y component, ``i`` the y index
+increasing *upward* (row 0 at the bottom, as PhiFlow stores it) and ``j`` the x
+index. A scalar field is ``s[..., i, j]`` with the same orientation.
+
+The physical rotation by ``k`` quarter turns counter-clockwise moves the value at
+position ``p`` to ``R p`` and turns vectors by ``R``: on the grid that is
+``rot90(v, k=-k, axes=(i, j))`` (because rows point up) and on the vector
+components ``(vx, vy) -> (-vy, vx)`` per quarter turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, TypeVar
+
+import numpy as np
+import torch
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+#: The non-identity elements of C4, as numbers of counter-clockwise quarter turns.
+GROUP_ELEMENTS: tuple[int, ...] = (1, 2, 3)
+
+
+def _rot90_grid(field: Array, k: int) -> Array:
+    """Turn the last two (i, j) axes by k counter-clockwise quarter turns, rows up."""
+    if isinstance(field, torch.Tensor):
+        return torch.rot90(field, -k, dims=(-2, -1))
+    return np.rot90(field, -k, axes=(-2, -1))
+
+
+def rotate_scalar(field: Array, k: int) -> Array:
+    """Rotate a scalar field ``[..., N, N]`` by ``k * 90`` degrees counter-clockwise.
+
+    Returns an array (or tensor) of the same shape and type. Any number of leading
+    batch axes is allowed; ``k`` may be any integer (taken modulo 4).
+    """
+    _check_square(field, "scalar field")
+    return _rot90_grid(field, int(k) % 4)
+
+
+def rotate_velocity(field: Array, k: int) -> Array:
+    """Rotate a velocity field ``[..., 2, N, N]`` by ``k * 90`` degrees counter-clockwise.
+
+    The grid is turned and each vector ``(vx, vy)`` is turned with it. Returns the
+    same shape and type; any leading batch axes are allowed; ``k`` is taken modulo 4.
+    """
+    _check_square(field, "velocity field")
+    if field.shape[-3] != 2:
+        raise ValueError(f"velocity field needs 2 components on axis -3, got shape {tuple(field.shape)}")
+    k = int(k) % 4
+    out = _rot90_grid(field, k)
+    vx, vy = out[..., 0, :, :], out[..., 1, :, :]
+    if k == 0:
+        comps = (vx, vy)
+    elif k == 1:
+        comps = (-vy, vx)
+    elif k == 2:
+        comps = (-vx, -vy)
+    else:
+        comps = (vy, -vx)
+    if isinstance(out, torch.Tensor):
+        return torch.stack(comps, dim=-3)
+    return np.stack(comps, axis=-3)
+
+
+def rotate_stacked_velocity(x: Array, k: int) -> Array:
+    """Rotate model inputs or outputs ``[B, 2*F, N, N]`` (F velocity frames as channels).
+
+    Channel ``2f`` is vx and ``2f + 1`` is vy of frame ``f``. Returns the same shape.
+    """
+    if x.shape[-3] % 2:
+        raise ValueError(f"stacked velocity needs an even channel count, got shape {tuple(x.shape)}")
+    lead, (c, n, m) = tuple(x.shape[:-3]), tuple(x.shape[-3:])
+    frames = x.reshape(*lead, c // 2, 2, n, m)
+    return rotate_velocity(frames, k).reshape(*lead, c, n, m)
+
+
+def _check_square(field, what: str) -> None:
+    if field.ndim < 2 or field.shape[-1] != field.shape[-2]:
+        raise ValueError(f"{what} must end in two equal grid axes, got shape {tuple(field.shape)}")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _check_orientations(velocity: np.ndarray) -> None:
+    if velocity.ndim < 4 or velocity.shape[0] != 4:
+        raise ValueError(
+            "expected velocity with the 4 orientations on axis 0, shape (4, ..., 2, N, N); "
+            f"got {tuple(velocity.shape)}"
+        )
+
+
+def data_equivariance_map(velocity: np.ndarray) -> np.ndarray:
+    """Where the dataset breaks C4 symmetry.
+
+    ``velocity`` has shape ``(4, S, T, 2, N, N)`` (orientation k on axis 0; any
+    axes between orientation and components are averaged). Orientation k is
+    rotated back by ``-k * 90`` degrees and compared with orientation 0.
+
+    Returns a float64 array ``(T, N, N)`` (or ``(N, N)`` for input ``(4, 2, N, N)``):
+    the absolute difference averaged over k = 1, 2, 3, the simulations and the two
+    components, in the velocity's units. Rows point up, as in the data.
+    """
+    velocity = np.asarray(velocity)
+    _check_orientations(velocity)
+    reference = velocity[0].astype(np.float64)
+    diffs = [np.abs(rotate_velocity(velocity[k].astype(np.float64), -k) - reference) for k in GROUP_ELEMENTS]
+    per_pixel = np.mean(diffs, axis=0).mean(axis=-3)  # over k, then components
+    if per_pixel.ndim == 4:  # (S, T, N, N): average the simulations
+        per_pixel = per_pixel.mean(axis=0)
+    return per_pixel
+
+
+def data_equivariance_error(velocity: np.ndarray) -> float:
+    """Data equivariance error of a dataset (paper, Section 5.2).
+
+    ``velocity``: ``(4, S, T, 2, N, N)``. Returns the mean absolute difference
+    between orientation 0 and each orientation k rotated back by ``-k * 90``
+    degrees, averaged over k = 1, 2, 3, simulations, frames, components and
+    pixels, in the velocity's units.
+    """
+    return float(np.mean(data_equivariance_map(velocity)))
+
+
+# -------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class EquivarianceError:
+    """A model's C4 equivariance error on a batch.
+
+    ``per_element[k]`` is mean |f(g_k x) - g_k f(x)| for k quarter turns
+    (k = 1, 2, 3, i.e. 90, 180, 270 degrees); ``mean`` averages them.
+    ``relative_*`` divide by mean |f(x)|. Units: those of the model's output.
+    """
+
+    per_element: dict[int, float]
+    mean: float
+    relative_per_element: dict[int, float]
+    relative_mean: float
+    output_scale: float
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict (group element keys become degree strings)."""
+        d = asdict(self)
+        d["per_element"] = {f"{90 * k}": v for k, v in self.per_element.items()}
+        d["relative_per_element"] = {f"{90 * k}": v for k, v in self.relative_per_element.items()}
+        return d
+
+
+@torch.no_grad()
+def model_equivariance_error(
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> EquivarianceError:
+    """Measure how far ``f`` is from C4-equivariant on the batch ``x``.
+
+    ``f`` maps stacked velocity frames ``(B, 2*F, N, N)`` to ``(B, 2*F', N, N)``
+    (a model's ``forward``); ``x`` is such a batch. Uses the same physical action
+    as :func:`data_equivariance_error`. Returns an :class:`EquivarianceError`.
+    """
+    y = f(x)
+    scale = float(y.abs().mean())
+    per = {}
+    for k in GROUP_ELEMENTS:
+        per[k] = float((f(rotate_stacked_velocity(x, k)) - rotate_stacked_velocity(y, k)).abs().mean())
+    mean = float(np.mean(list(per.values())))
+    denom = scale if scale > 0 else float("nan")
+    return EquivarianceError(
+        per_element=per,
+        mean=mean,
+        relative_per_element={k: v / denom for k, v in per.items()},
+        relative_mean=mean / denom,
+        output_scale=scale,
+    )
