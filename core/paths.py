@@ -7,8 +7,11 @@ import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ASSETS_DIR = PROJECT_ROOT / "assets"
 DATA_DIR_ENV = "APPROXSYM_DATA_DIR"
+ASSETS_DIR_ENV = "APPROXSYM_ASSETS_DIR"
+#: Shipped, read-only results (same layout as the data directory). Tests may point
+#: APPROXSYM_ASSETS_DIR elsewhere; use :func:`assets_dir` rather than this constant.
+ASSETS_DIR = PROJECT_ROOT / "assets"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -22,6 +25,11 @@ def data_dir() -> Path:
     path = Path(os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT / "data").expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def assets_dir() -> Path:
+    """Return the folder of shipped results (``<project>/assets`` unless APPROXSYM_ASSETS_DIR is set)."""
+    return Path(os.environ.get(ASSETS_DIR_ENV) or ASSETS_DIR).expanduser().resolve()
 
 
 def check_name(name: str, what: str = "name") -> str:

@@ -17,8 +17,9 @@ components ``(vx, vy) -> (-vy, vx)`` per quarter turn.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -158,9 +159,7 @@ class EquivarianceError:
 
 
 @torch.no_grad()
-def model_equivariance_error(
-    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
-) -> EquivarianceError:
+def model_equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> EquivarianceError:
     """Measure how far ``f`` is from C4-equivariant on the batch ``x``.
 
     ``f`` maps stacked velocity frames ``(B, 2*F, N, N)`` to ``(B, 2*F', N, N)``
