@@ -1,0 +1,292 @@
+"""What the dashboard pages draw, prepared without Streamlit.
+
+Pure functions over the data directory and the shipped assets: list what exists,
+summarise a dataset, turn a sweep into curves, and compute a side-by-side
+comparison of several runs (rollouts, errors, equivariance). The pages cache
+these results and only draw them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.paths import assets_dir, data_dir
+
+DATASETS = "datasets"
+SWEEPS = "sweeps"
+COMPARE_STEPS = 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A dataset file or sweep folder the dashboard can show.
+
+    ``name``: file or folder name; ``path``: where it is; ``shipped``: True when it
+    comes from the read-only assets folder rather than the data directory.
+    """
+
+    name: str
+    path: Path
+    shipped: bool
+
+    @property
+    def label(self) -> str:
+        """Name for a select box, marking shipped entries."""
+        return f"{self.name} (shipped)" if self.shipped else self.name
+
+
+def _roots(sub: str) -> list[tuple[Path, bool]]:
+    """The data-directory folder first, then the shipped one."""
+    return [(data_dir() / sub, False), (assets_dir() / sub, True)]
+
+
+def dataset_entries() -> list[Entry]:
+    """Return every ``*.h5`` dataset under ``datasets/`` of the data dir, then of assets/.
+
+    Newest first within each place; shipped entries come last.
+    """
+    out: list[Entry] = []
+    for root, shipped in _roots(DATASETS):
+        if root.is_dir():
+            files = sorted(root.glob("*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
+            out += [Entry(p.name, p, shipped) for p in files if not p.name.startswith(".")]
+    return out
+
+
+def sweep_entries() -> list[Entry]:
+    """Return every sweep folder holding a result file; the shipped ones first.
+
+    The shipped sweep is the landing page's default, so it leads the list.
+    """
+    out: list[Entry] = []
+    for root, shipped in reversed(_roots(SWEEPS)):
+        if root.is_dir():
+            dirs = sorted(
+                (p for p in root.iterdir() if _sweep_result_file(p)), key=lambda p: p.name, reverse=True
+            )
+            out += [Entry(p.name, p, shipped) for p in dirs]
+    return out
+
+
+def _sweep_result_file(folder: Path) -> Path | None:
+    for name in ("results.json", "sweep.json"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def sweep_curves(folder: str | Path) -> dict[str, tuple[list[float], list[float]]]:
+    """Read a sweep's results into ``{model: (data_errors, model_errors)}``, sorted by data error.
+
+    Accepts a folder holding ``results.json`` whose ``points`` list has one record per
+    (level, model) with ``model``, ``data_ee`` and ``model_ee`` (velocity units).
+    Points without a model error (unfinished) are left out. Raises ValueError for
+    a file that is not such a record.
+    """
+    path = _sweep_result_file(Path(folder))
+    if path is None:
+        raise ValueError(f"{folder} holds no results.json")
+    record = json.loads(path.read_text())
+    points = record.get("points") if isinstance(record, dict) else None
+    if not isinstance(points, list):
+        raise ValueError(f"{path}: expected a 'points' list")
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    for p in points:
+        if not isinstance(p, dict) or p.get("model_ee") is None or p.get("data_ee") is None:
+            continue
+        xs, ys = curves.setdefault(str(p["model"]), ([], []))
+        xs.append(float(p["data_ee"]))
+        ys.append(float(p["model_ee"]))
+    for name, (xs, ys) in curves.items():
+        order = np.argsort(xs)
+        curves[name] = ([xs[i] for i in order], [ys[i] for i in order])
+    return curves
+
+
+def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Per-epoch loss lists from a run's history.json: ``{"train": [...], "val": [...]}``.
+
+    Keys present in the history records as ``train_loss`` / ``val_loss``; missing
+    series are left out.
+    """
+    out: dict[str, list[float]] = {}
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        values = [float(h[key]) for h in history if isinstance(h, dict) and h.get(key) is not None]
+        if values:
+            out[label] = values
+    return out
+
+
+def relaxation_maps(model: Any) -> list[tuple[str, np.ndarray]]:
+    """How far each relaxed layer's weights moved from equal values, per kernel offset.
+
+    Uses the model's ``relaxation_summary()`` (RSteer); returns ``[(layer, (K, K))]``,
+    an empty list for models without relaxed weights.
+    """
+    inner = getattr(model, "model", model)  # unwrap core.rollout.Scaled
+    summary_fn = getattr(inner, "relaxation_summary", None)
+    if summary_fn is None:
+        return []
+    out = []
+    for i, layer in enumerate(summary_fn()):
+        name = str(layer.get("name", f"layer {i}"))
+        m = layer.get("deviation_map")
+        if m is not None:
+            out.append((name, np.asarray(m, dtype=float)))
+    return out
+
+
+# ------------------------------------------------------------------ compare
+
+SPLIT_NAMES = {"test-future": "test_future", "test-domain": "test_domain"}
+
+
+def run_dataset_path(config: dict[str, Any]) -> Path | None:
+    """Where the dataset of a run (its run.json dict) is, or None if it names none that exists.
+
+    A relative name is looked up under ``datasets/`` of the data dir, then of assets/.
+    """
+    for key in ("dataset_path", "dataset"):
+        value = config.get(key)
+        if isinstance(value, dict):
+            value = value.get("path")
+        if not isinstance(value, str) or not value:
+            continue
+        p = Path(value)
+        candidates = (
+            [p]
+            if p.is_absolute()
+            else [root / p.name for root, _ in _roots(DATASETS)]
+            + [root.parent / p for root, _ in _roots(DATASETS)]
+        )
+        for c in candidates:
+            if c.is_file():
+                return c
+    return None
+
+
+def compare_runs(
+    run_ids: list[str], split: str, sim: int, orientation: int, steps: int = COMPARE_STEPS
+) -> dict:
+    """Roll out several runs from the same initial frames and measure them.
+
+    ``split``: "test-future" or "test-domain"; ``sim``: index into that split's
+    simulations; ``orientation``: 0..3. The ground truth comes from the first run
+    whose dataset exists; every model is rolled out from it. Returns a dict:
+
+    - ``truth``: ``(T, 2, N, N)`` true velocity for the T <= ``steps`` predicted frames;
+    - ``predictions``: ``{label: (T, 2, N, N)}`` per run;
+    - ``rmse``: ``{label: (T,)}`` root-mean-square error per step (velocity units);
+    - ``equivariance``: ``{label: {k: error}}`` per group element (quarter turns 1..3);
+    - ``table``: list of row dicts (run, model, mean RMSE, MAE, equivariance errors);
+    - ``relaxation``: ``{label: [(layer, (K, K) map)]}`` for relaxed models;
+    - ``notes``: messages about what could not be done (e.g. a run without dataset);
+    - ``steps``: T.
+    Raises ValueError for a bad split/orientation and FileNotFoundError if no run has a dataset.
+    """
+    import torch
+
+    from core.data import load_dataset
+    from core.rollout import rollout
+    from core.runs import load_run
+    from core.samples import SplitSpec, make_splits
+    from core.symmetry import model_equivariance_error
+
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)}, got {split!r}")
+    if orientation not in (0, 1, 2, 3):
+        raise ValueError(f"orientation must be 0, 1, 2 or 3, got {orientation!r}")
+    loaded = [load_run(r) for r in run_ids]
+    notes: list[str] = []
+    source = next(((lr, p) for lr in loaded if (p := run_dataset_path(lr.info.config))), None)
+    if source is None:
+        raise FileNotFoundError(
+            "none of the chosen runs names a dataset that exists; generate or pick another run"
+        )
+    first, ds_path = source
+    ds = load_dataset(ds_path)
+    velocity = np.asarray(ds.velocity)
+    _, n_sims, n_frames = velocity.shape[:3]
+    split_record = first.info.config.get("split") or {}
+    spec = SplitSpec.from_dict(split_record.get("spec", split_record)) if split_record else SplitSpec()
+    splits = make_splits(n_sims, n_frames, spec)
+    key = SPLIT_NAMES[split]
+    sims = splits.sims_of(key)
+    if not sims:
+        raise ValueError(f"the dataset {ds_path.name} has no {split} split (it needs 2 or more simulations)")
+    sim_index = sims[min(max(int(sim), 0), len(sims) - 1)]
+    if int(sim) >= len(sims):
+        notes.append(f"{split} has {len(sims)} simulation(s); showing its last one.")
+    start = splits.start_of(key)
+    f_max = max(lr.model.config.input_frames for lr in loaded)
+    t0 = start + f_max
+    n_steps = min(steps, n_frames - t0)
+    if n_steps < 1:
+        raise ValueError(f"{split} leaves no frames to predict after {f_max} input frame(s)")
+    truth = velocity[orientation, sim_index, t0 : t0 + n_steps].astype(np.float32)
+
+    predictions, rmse, equiv, relax, table = {}, {}, {}, {}, []
+    for lr in loaded:
+        label = f"{lr.info.model_name}·{lr.info.id[-8:]}"
+        f = lr.model.config.input_frames
+        window = torch.as_tensor(velocity[:, sim_index, t0 - f : t0].astype(np.float32))  # (4, F, 2, N, N)
+        with torch.no_grad():
+            pred = rollout(lr.model, window[orientation : orientation + 1], n_steps)[0].numpy()
+            ee = model_equivariance_error(lr.model, window.reshape(4, 2 * f, *window.shape[-2:]))
+        err = pred - truth
+        predictions[label] = pred
+        rmse[label] = np.sqrt((err**2).mean(axis=(1, 2, 3)))
+        equiv[label] = ee.per_element
+        relax[label] = relaxation_maps(lr.model)
+        table.append(
+            {
+                "run": lr.info.id,
+                "model": lr.info.model_name,
+                f"RMSE ({n_steps} steps)": float(np.sqrt((err**2).mean())),
+                "MAE": float(np.abs(err).mean()),
+                "equivariance error": ee.mean,
+                "relative equivariance error": ee.relative_mean,
+            }
+        )
+    return {
+        "truth": truth,
+        "predictions": predictions,
+        "rmse": rmse,
+        "equivariance": equiv,
+        "table": table,
+        "relaxation": relax,
+        "notes": notes,
+        "steps": n_steps,
+        "dataset": ds_path.name,
+    }
+
+
+def import_checkpoint(name: str, data: bytes) -> str:
+    """Store an uploaded checkpoint as a new run in the data dir; return its run id.
+
+    ``name`` must already pass ``check_name``. The bytes are read weights-only and
+    rebuilt into their model first (raising core.runs.CheckpointError for a bad
+    file), so nothing is written for a rejected upload.
+    """
+    from core.registry import Registry
+    from core.runs import load_checkpoint_file, new_run_dir, save_payload, write_run_json
+
+    _model, payload = load_checkpoint_file(bytes(data))
+    run_id, run_dir = new_run_dir("upload")
+    cfg = payload["model_config"]
+    try:
+        save_payload(run_dir / "checkpoint.pt", payload)
+        write_run_json(
+            run_dir, {"status": "done", "model_config": cfg, "source": "upload", "uploaded_name": name}
+        )
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # the folder is ours and new: leave no half run
+        raise
+    Registry().upsert_run(run_id, "done", model=cfg.get("name"), device="cpu")
+    return run_id

@@ -1,0 +1,31 @@
+"""Entry point: ``streamlit run dashboard/app.py``.
+
+Builds the multipage navigation; each page lives in ``dashboard/pages/`` and only
+draws what ``core`` computes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the project root.
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import streamlit as st  # noqa: E402
+
+_PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="Approximate symmetry", page_icon="🌀", layout="wide")
+
+navigation = st.navigation(
+    [
+        st.Page(_PAGES / "symmetry.py", title="Symmetry", icon="🔄", default=True, url_path="symmetry"),
+        st.Page(_PAGES / "data.py", title="Data", icon="🌫️", url_path="data"),
+        st.Page(_PAGES / "train.py", title="Train", icon="🏋️", url_path="train"),
+        st.Page(_PAGES / "compare.py", title="Compare", icon="📊", url_path="compare"),
+    ]
+)
+navigation.run()

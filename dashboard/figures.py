@@ -1,0 +1,424 @@
+"""Plotly figure builders: arrays in, ``plotly.graph_objects.Figure`` out.
+
+No Streamlit here and no file access, so every builder can be tested and
+benchmarked on its own. Grids follow the data convention: row 0 is the bottom
+row, which is also where a plotly heatmap draws row 0, so nothing is flipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+#: One colour per model, the same on every page.
+MODEL_COLORS = {"convnet": "#1f77b4", "e2cnn": "#2ca02c", "rsteer": "#d62728"}
+_FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+#: Animations keep at most this many frames so a figure stays a few MB in the browser.
+MAX_FRAMES = 40
+_DIGITS = 4
+
+
+def model_color(name: str, index: int = 0) -> str:
+    """Return the colour for a model family name (e.g. ``"RSteerR"`` -> RSteer's red)."""
+    key = name.lower()
+    for family, color in MODEL_COLORS.items():
+        if key.startswith(family):
+            return color
+    return _FALLBACK_COLORS[index % len(_FALLBACK_COLORS)]
+
+
+def _frame_indices(n_frames: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """Evenly spaced frame indices, at most ``max_frames`` of them, first and last kept."""
+    if n_frames <= max_frames:
+        return np.arange(n_frames)
+    return np.unique(np.linspace(0, n_frames - 1, max_frames).round().astype(int))
+
+
+def _round(a: np.ndarray) -> np.ndarray:
+    """float32 rounded to a few digits: halves what travels to the browser, same picture."""
+    return np.round(np.asarray(a, dtype=np.float32), _DIGITS)
+
+
+# ----------------------------------------------------------------- equivariance
+
+
+def equivariance_figure(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "Model vs data equivariance error",
+) -> go.Figure:
+    """Figure 4 of the paper: one line per model, x = data EE, y = model EE.
+
+    ``curves[model] = (data_errors, model_errors)``, equal-length sequences (one
+    point per symmetry-breaking level), in velocity units. A dashed y = x line is
+    drawn for reference: a model on it is exactly as symmetric as its data.
+    """
+    fig = go.Figure()
+    top = 0.0
+    for i, (name, (xs, ys)) in enumerate(curves.items()):
+        xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        if xs.shape != ys.shape:
+            raise ValueError(f"curve {name!r}: {xs.size} data errors but {ys.size} model errors")
+        order = np.argsort(xs)
+        fig.add_trace(
+            go.Scatter(
+                x=xs[order],
+                y=ys[order],
+                mode="lines+markers",
+                name=name,
+                line={"color": model_color(name, i), "width": 2},
+                hovertemplate=f"<b>{name}</b><br>data EE %{{x:.4f}}<br>model EE %{{y:.4f}}<extra></extra>",
+            )
+        )
+        if xs.size:
+            top = max(top, float(np.nanmax(xs)), float(np.nanmax(ys)))
+    top = top * 1.05 if top > 0 else 1.0
+    fig.add_trace(
+        go.Scatter(
+            x=[0, top],
+            y=[0, top],
+            mode="lines",
+            name="y = x (follows the data)",
+            line={"color": "#888", "dash": "dash", "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="data equivariance error",
+        yaxis_title="model equivariance error",
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        height=460,
+    )
+    return fig
+
+
+def per_element_figure(errors: Mapping[str, Mapping[int | str, float]]) -> go.Figure:
+    """Grouped bars: each model's equivariance error per rotation (90, 180, 270 degrees).
+
+    ``errors[model][k]`` is the mean |f(g x) - g f(x)| for ``k`` quarter turns (an int
+    1..3) or for a degree key (``"90"``...), in velocity units.
+    """
+    fig = go.Figure()
+    for i, (name, per) in enumerate(errors.items()):
+        labels, values = [], []
+        for key, value in per.items():
+            deg = int(key) * 90 if int(key) < 4 else int(key)
+            labels.append(f"{deg}°")
+            values.append(float(value))
+        fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=model_color(name, i)))
+    fig.update_layout(
+        barmode="group",
+        title="Equivariance error per group element",
+        xaxis_title="rotation g",
+        yaxis_title="mean |f(g·x) − g·f(x)|",
+        height=360,
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+    )
+    return fig
+
+
+# ------------------------------------------------------------------- animations
+
+
+def speed(velocity: np.ndarray) -> np.ndarray:
+    """|v| of velocity ``(..., 2, N, N)``: returns ``(..., N, N)`` in velocity units."""
+    velocity = np.asarray(velocity)
+    return np.sqrt(velocity[..., 0, :, :] ** 2 + velocity[..., 1, :, :] ** 2)
+
+
+def _quiver_xy(velocity: np.ndarray, stride: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Line segments (with None gaps) for a subsampled arrow field of ``(2, N, N)``.
+
+    Each arrow is a shaft plus two head strokes, drawn in one scatter trace so an
+    animation frame swaps one trace per panel. Coordinates are cell indices (x = j,
+    y = i), matching the heatmap underneath.
+    """
+    n = velocity.shape[-1]
+    idx = np.arange(stride // 2, n, stride)
+    jj, ii = np.meshgrid(idx, idx)
+    u = velocity[0][ii, jj] * scale
+    v = velocity[1][ii, jj] * scale
+    x0, y0 = jj.ravel().astype(float), ii.ravel().astype(float)
+    x1, y1 = x0 + u.ravel(), y0 + v.ravel()
+    # arrow heads: two strokes at +-150 degrees from the shaft, 30 % of its length
+    ang = np.arctan2(y1 - y0, x1 - x0)
+    length = 0.3 * np.hypot(x1 - x0, y1 - y0)
+    hx1, hy1 = x1 + length * np.cos(ang + 2.6), y1 + length * np.sin(ang + 2.6)
+    hx2, hy2 = x1 + length * np.cos(ang - 2.6), y1 + length * np.sin(ang - 2.6)
+    nan = np.full_like(x0, np.nan)
+    xs = np.stack([x0, x1, nan, hx1, x1, hx2, nan], axis=1).ravel()
+    ys = np.stack([y0, y1, nan, hy1, y1, hy2, nan], axis=1).ravel()
+    return np.round(xs, 3), np.round(ys, 3)
+
+
+def animated_panels(
+    fields: Sequence[np.ndarray],
+    titles: Sequence[str],
+    *,
+    velocities: Sequence[np.ndarray] | None = None,
+    colorscale: str = "Viridis",
+    colorbar_title: str = "",
+    zrange: tuple[float, float] | None = None,
+    quiver_stride: int = 0,
+    frame_labels: Sequence[str] | None = None,
+    height: int = 360,
+    title: str | None = None,
+) -> go.Figure:
+    """Side-by-side heatmaps that play over time, with play/pause and a time slider.
+
+    ``fields``: one array ``(T, N, N)`` per panel (all the same T). Row 0 is drawn at
+    the bottom. ``velocities`` (optional, one ``(T, 2, N, N)`` per panel) adds a
+    subsampled arrow field every ``quiver_stride`` cells (0 = no arrows). All panels
+    share one colour range (``zrange`` or the data's min/max) so they compare.
+    ``frame_labels`` names each time step on the slider (default "t = i").
+    Returns a figure with ``frames``; it animates in the browser with no rerun.
+    """
+    if not fields:
+        raise ValueError("animated_panels needs at least one field")
+    fields = [np.asarray(f) for f in fields]
+    if any(f.ndim != 3 for f in fields):
+        raise ValueError(f"each field must be (T, N, N); got {[f.shape for f in fields]}")
+    n_t = fields[0].shape[0]
+    if any(f.shape[0] != n_t for f in fields):
+        raise ValueError(f"panels have different frame counts: {[f.shape[0] for f in fields]}")
+    if len(titles) != len(fields):
+        raise ValueError(f"{len(fields)} panels but {len(titles)} titles")
+    n = fields[0].shape[-1]
+    show_arrows = velocities is not None and quiver_stride > 0
+    if zrange is None:
+        lo = min(float(np.nanmin(f)) for f in fields)
+        hi = max(float(np.nanmax(f)) for f in fields)
+        zrange = (lo, hi if hi > lo else lo + 1e-9)
+    if show_arrows:
+        vmax = max(float(np.nanmax(speed(v))) for v in velocities) or 1.0
+        arrow_scale = 0.9 * quiver_stride / vmax
+    keep = _frame_indices(n_t)
+    labels = list(frame_labels) if frame_labels is not None else [f"t = {t}" for t in range(n_t)]
+
+    fig = make_subplots(
+        rows=1, cols=len(fields), subplot_titles=list(titles), horizontal_spacing=0.02, shared_yaxes=True
+    )
+
+    def traces_at(t: int) -> list:
+        out = []
+        for p, field in enumerate(fields):
+            out.append(
+                go.Heatmap(
+                    z=_round(field[t]),
+                    zmin=zrange[0],
+                    zmax=zrange[1],
+                    colorscale=colorscale,
+                    showscale=p == len(fields) - 1,
+                    colorbar={"title": colorbar_title, "thickness": 12},
+                    hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>",
+                )
+            )
+            if show_arrows:
+                xs, ys = _quiver_xy(np.asarray(velocities[p][t]), quiver_stride, arrow_scale)
+                out.append(
+                    go.Scatter(
+                        x=xs,
+                        y=ys,
+                        mode="lines",
+                        line={"color": "#e6550d", "width": 1},
+                        hoverinfo="skip",
+                        showlegend=False,
+                    )
+                )
+        return out
+
+    per_panel = 2 if show_arrows else 1
+    first = traces_at(int(keep[0]))
+    for i, trace in enumerate(first):
+        fig.add_trace(trace, row=1, col=i // per_panel + 1)
+    fig.frames = [go.Frame(data=traces_at(int(t)), name=str(int(t))) for t in keep]
+
+    for c in range(1, len(fields) + 1):
+        fig.update_xaxes(range=[-0.5, n - 0.5], showticklabels=False, constrain="domain", row=1, col=c)
+        fig.update_yaxes(
+            range=[-0.5, n - 0.5],
+            showticklabels=False,
+            scaleanchor=f"x{'' if c == 1 else c}",
+            row=1,
+            col=c,
+        )
+    play = {"frame": {"duration": 120, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+    pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 60 if title else 40, "b": 10},
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0.0,
+                "y": -0.02,
+                "xanchor": "left",
+                "yanchor": "top",
+                "pad": {"t": 30, "r": 10},
+                "buttons": [
+                    {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]},
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "active": 0,
+                "x": 0.18,
+                "len": 0.82,
+                "y": -0.02,
+                "yanchor": "top",
+                "pad": {"t": 20},
+                "currentvalue": {"prefix": "", "visible": True},
+                "steps": [
+                    {"label": labels[int(t)], "method": "animate", "args": [[str(int(t))], pause]}
+                    for t in keep
+                ],
+            }
+        ],
+    )
+    fig.update_layout(margin={"b": 90})
+    return fig
+
+
+def orientations_figure(
+    smoke: np.ndarray, velocity: np.ndarray, view: str = "smoke", quiver_stride: int = 4
+) -> go.Figure:
+    """The four orientations of one simulation side by side, animated over time.
+
+    ``smoke``: ``(4, T, N, N)`` density; ``velocity``: ``(4, T, 2, N, N)``. ``view`` is
+    ``"smoke"`` (density heatmap with velocity arrows) or ``"speed"`` (|v| heatmap).
+    """
+    if view not in ("smoke", "speed"):
+        raise ValueError(f"view must be 'smoke' or 'speed', got {view!r}")
+    titles = [f"orientation {k} ({90 * k}°)" for k in range(4)]
+    if view == "smoke":
+        return animated_panels(
+            list(smoke),
+            titles,
+            velocities=list(velocity),
+            colorscale="Blues",
+            colorbar_title="smoke",
+            quiver_stride=quiver_stride,
+        )
+    return animated_panels(list(speed(velocity)), titles, colorscale="Viridis", colorbar_title="|v|")
+
+
+def symmetry_map_figure(error_map: np.ndarray) -> go.Figure:
+    """Where rotated-back orientations differ from orientation 0, animated over time.
+
+    ``error_map``: ``(T, N, N)`` from ``core.symmetry.data_equivariance_map`` (or
+    ``(N, N)``, shown as one frame). Also shows the time average beside it.
+    """
+    error_map = np.asarray(error_map, dtype=float)
+    if error_map.ndim == 2:
+        error_map = error_map[None]
+    mean_map = np.broadcast_to(error_map.mean(axis=0), error_map.shape)
+    return animated_panels(
+        [error_map, mean_map],
+        ["|g⁻¹·orientation k − orientation 0| at time t", "averaged over time"],
+        colorscale="Inferno",
+        colorbar_title="|Δv|",
+        height=380,
+    )
+
+
+# ----------------------------------------------------------------------- curves
+
+
+def line_figure(
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str,
+    xaxis_title: str,
+    yaxis_title: str,
+    x: Sequence[float] | None = None,
+    log_y: bool = False,
+    height: int = 340,
+) -> go.Figure:
+    """One line per named series (e.g. loss per epoch, RMSE per rollout step)."""
+    fig = go.Figure()
+    for i, (name, ys) in enumerate(series.items()):
+        ys = np.asarray(ys, dtype=float)
+        xs = np.asarray(x) if x is not None else np.arange(1, ys.size + 1)
+        fig.add_trace(
+            go.Scatter(
+                x=xs[: ys.size],
+                y=ys,
+                mode="lines+markers",
+                name=name,
+                line={"color": model_color(name, i)},
+            )
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title=xaxis_title,
+        yaxis_title=yaxis_title,
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        yaxis_type="log" if log_y else "linear",
+    )
+    return fig
+
+
+def rollout_figure(truth: np.ndarray, predictions: Mapping[str, np.ndarray]) -> go.Figure:
+    """Ground truth and each model's rollout, |v| heatmaps side by side, over the steps.
+
+    ``truth`` ``(T, 2, N, N)``; ``predictions[name]`` the same shape.
+    """
+    fields = [speed(truth)] + [speed(p) for p in predictions.values()]
+    titles = ["ground truth"] + list(predictions)
+    labels = [f"step {t + 1}" for t in range(fields[0].shape[0])]
+    return animated_panels(fields, titles, colorscale="Viridis", colorbar_title="|v|", frame_labels=labels)
+
+
+def error_maps_figure(truth: np.ndarray, predictions: Mapping[str, np.ndarray]) -> go.Figure:
+    """Per-model absolute error maps, mean over the two components, over the steps.
+
+    ``truth`` ``(T, 2, N, N)``; ``predictions[name]`` the same. Colour is |pred - truth|
+    in velocity units, one shared scale.
+    """
+    if not predictions:
+        raise ValueError("error_maps_figure needs at least one prediction")
+    fields = [np.abs(np.asarray(p) - np.asarray(truth)).mean(axis=-3) for p in predictions.values()]
+    labels = [f"step {t + 1}" for t in range(fields[0].shape[0])]
+    return animated_panels(
+        fields, list(predictions), colorscale="Inferno", colorbar_title="MAE", frame_labels=labels
+    )
+
+
+def relaxed_weights_figure(layers: Sequence[tuple[str, np.ndarray]]) -> go.Figure:
+    """Heatmaps of how far RSteer's relaxed weights moved from equal values, per layer.
+
+    ``layers``: ``(layer name, deviation map (K, K))`` pairs; a map's cell is the
+    mean |w_l(y) - mean_y w_l| over basis elements at kernel offset y. Zero
+    everywhere means the layer is exactly equivariant.
+    """
+    if not layers:
+        raise ValueError("relaxed_weights_figure needs at least one layer")
+    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[name for name, _ in layers])
+    hi = max(float(np.max(np.asarray(m))) for _, m in layers) or 1e-12
+    for c, (_name, m) in enumerate(layers, start=1):
+        m = np.asarray(m, dtype=float)
+        fig.add_trace(
+            go.Heatmap(
+                z=np.round(m, 6),
+                zmin=0,
+                zmax=hi,
+                colorscale="Reds",
+                showscale=c == len(layers),
+                colorbar={"title": "|w − mean w|", "thickness": 12},
+                hovertemplate="offset (%{x}, %{y}): %{z:.2e}<extra></extra>",
+            ),
+            row=1,
+            col=c,
+        )
+        fig.update_yaxes(scaleanchor=f"x{'' if c == 1 else c}", row=1, col=c)
+    fig.update_layout(height=300, margin={"l": 20, "r": 20, "t": 50, "b": 20})
+    return fig

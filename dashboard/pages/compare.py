@@ -1,0 +1,84 @@
+"""Compare page: rollouts of several runs against the ground truth, errors and symmetry."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import cache, figures, widgets
+
+st.title("Compare models")
+
+runs = [r for r in cache.list_runs() if "checkpoint" in r.paths]
+if not runs:
+    st.error("No trained run with a checkpoint yet: train one on the Train page.")
+    st.stop()
+
+labels = [cache.run_label(r) for r in runs]
+c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
+picked = c1.multiselect(
+    "Runs", labels, default=labels[: min(3, len(labels))], key="cmp_runs", help="Pick two or more runs."
+)
+split = c2.radio(
+    "Split",
+    ["test-future", "test-domain"],
+    horizontal=True,
+    key="cmp_split",
+    help="test-future: later frames of the training simulations; test-domain: held-out simulations.",
+)
+sim = c3.number_input("Simulation", min_value=0, max_value=15, value=0, key="cmp_sim")
+orientation = c4.selectbox(
+    "Orientation", [0, 1, 2, 3], key="cmp_orient", format_func=lambda k: f"{k} ({90 * k}°)"
+)
+if len(picked) < 2:
+    st.info("Pick at least two runs to compare.")
+    if not picked:
+        st.stop()
+
+chosen = [runs[labels.index(p)] for p in picked]
+try:
+    result = cache.compare(
+        tuple((r.id, cache.mtime(r.paths["checkpoint"])) for r in chosen), split, int(sim), int(orientation)
+    )
+except Exception as exc:  # missing dataset, bad split, bad checkpoint: a message, no traceback
+    widgets.show_problem("Could not compute the rollouts.", exc)
+    st.stop()
+
+for note in result["notes"]:
+    st.warning(note)
+if not result["predictions"]:
+    st.stop()
+
+st.subheader(f"Rollouts over {result['steps']} steps: |v|")
+st.plotly_chart(
+    figures.rollout_figure(result["truth"], result["predictions"]), key="cmp_rollout", width="stretch"
+)
+st.subheader("Absolute error maps")
+st.plotly_chart(
+    figures.error_maps_figure(result["truth"], result["predictions"]), key="cmp_errors", width="stretch"
+)
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(
+        figures.line_figure(
+            result["rmse"], title="RMSE per rollout step", xaxis_title="step", yaxis_title="RMSE"
+        ),
+        key="cmp_rmse",
+        width="stretch",
+    )
+with right:
+    st.plotly_chart(figures.per_element_figure(result["equivariance"]), key="cmp_ee", width="stretch")
+
+st.subheader("Metrics")
+st.dataframe(result["table"], hide_index=True, width="stretch", key="cmp_table")
+
+relaxed = {name: layers for name, layers in result["relaxation"].items() if layers}
+if relaxed:
+    st.subheader("RSteer: where its relaxed weights left exact symmetry")
+    st.caption(
+        "RSteer's kernel is Σ w_l(y)·Φ_l(y). Equal w_l at every kernel offset y is exact C4 equivariance; "
+        "each map shows, per offset, how far the learned weights moved from their mean over offsets."
+    )
+    for name, layers in relaxed.items():
+        st.markdown(f"**{name}**")
+        st.plotly_chart(figures.relaxed_weights_figure(layers), key=f"cmp_relax_{name}", width="stretch")

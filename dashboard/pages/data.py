@@ -1,0 +1,119 @@
+"""Data page: dial in the symmetry breaking, generate in the background, look at the four plumes."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import cache, widgets
+
+st.title("Data: four plumes, one broken symmetry")
+st.caption(
+    "Each dataset holds four smoke simulations whose inflow and buoyancy direction are turned by "
+    "0, 90, 180 and 270°. The buoyancy difference gives them different strengths, which breaks the "
+    "C4 symmetry."
+)
+
+with st.expander("Generate a new dataset", expanded=not cache.dataset_entries()):
+    with st.form("gen_form"):
+        diff = st.slider(
+            "Buoyancy difference",
+            min_value=0.0,
+            max_value=1.0,
+            value=0.2,
+            step=0.05,
+            key="gen_diff",
+            help="0 gives a perfectly C4-symmetric dataset; larger values break the symmetry more.",
+        )
+        c1, c2, c3, c4 = st.columns(4)
+        grid = c1.selectbox("Grid", [16, 32, 64], index=1, key="gen_grid", help="Cells per side.")
+        frames = c2.number_input("Frames", min_value=8, max_value=300, value=40, key="gen_frames")
+        sims = c3.number_input(
+            "Simulations per orientation",
+            min_value=1,
+            max_value=16,
+            value=1,
+            key="gen_sims",
+            help="Each simulation has its own random inflow position offset.",
+        )
+        seed = c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="gen_seed")
+        generate = st.form_submit_button("Generate", type="primary")
+    if generate:
+        try:
+            job_id = cache.submit_dataset(
+                buoyancy_diff=float(diff), grid=int(grid), frames=int(frames), sims=int(sims), seed=int(seed)
+            )
+        except ValueError as exc:
+            widgets.show_problem("These generation settings are not valid.", exc)
+        except Exception as exc:  # never a traceback on the page
+            widgets.show_problem("Could not start the generation job.", exc)
+        else:
+            st.session_state["gen_job"] = job_id
+            st.success(f"Generation started (job {job_id}).")
+
+
+@st.fragment(run_every=2)
+def _generation_progress() -> None:
+    jobs = [j for j in cache.list_jobs() if j.kind == "dataset"]
+    active = [j for j in jobs if not j.finished_state]
+    for job in active:
+        widgets.job_progress(job)
+    mine = st.session_state.get("gen_job")
+    job = next((j for j in jobs if j.id == mine), None)
+    if job is not None and job.finished_state:
+        if job.status == "done":
+            st.success(f"Job {job.id} finished: the new dataset is in the list below.")
+        else:
+            widgets.job_progress(job)
+        if st.session_state.get("gen_seen") != job.id:
+            st.session_state["gen_seen"] = job.id
+            st.rerun()  # refresh the dataset list outside this fragment
+
+
+_generation_progress()
+
+entries = cache.dataset_entries()
+if not entries:
+    st.info("No dataset yet: generate one above (the shipped dataset lives in the assets folder).")
+    st.stop()
+
+labels = [e.label for e in entries]
+choice = st.selectbox("Dataset", labels, key="data_choice")
+entry = entries[labels.index(choice)]
+try:
+    summary = cache.dataset_summary(str(entry.path), cache.mtime(entry.path))
+except Exception as exc:  # a damaged file: say so, keep the page
+    widgets.show_problem(f"Could not read the dataset {entry.name!r}.", exc)
+    st.stop()
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric(
+    "Data equivariance error", f"{summary['data_ee']:.4f}", help="Mean |g⁻¹·orientation k − orientation 0|."
+)
+m2.metric("Buoyancy difference", f"{summary['buoyancy_diff']:g}")
+m3.metric("Grid", f"{summary['grid']}×{summary['grid']}")
+m4.metric("Simulations × frames", f"{summary['sims']} × {summary['frames']}")
+
+c1, c2 = st.columns([1, 3])
+sim = c1.number_input(
+    "Simulation", min_value=0, max_value=max(summary["sims"] - 1, 0), value=0, key="data_sim"
+)
+view = c2.radio(
+    "View",
+    ["smoke", "speed"],
+    horizontal=True,
+    key="data_view",
+    format_func=lambda v: "smoke density + velocity arrows" if v == "smoke" else "velocity magnitude |v|",
+)
+st.plotly_chart(
+    cache.orientations_figure(str(entry.path), cache.mtime(entry.path), int(sim), view),
+    key="data_anim",
+    width="stretch",
+)
+st.subheader("Where the orientations disagree")
+st.caption(
+    "Each orientation k is turned back by −k·90° and compared with orientation 0 (core.symmetry). "
+    "Zero everywhere means the dataset is exactly C4-symmetric."
+)
+st.plotly_chart(
+    cache.symmetry_map_figure(str(entry.path), cache.mtime(entry.path)), key="data_map", width="stretch"
+)

@@ -1,0 +1,109 @@
+"""Landing page: the model-vs-data equivariance-error plot (the paper's Figure 4)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import cache, figures, widgets
+
+st.title("How much symmetry did each model learn?")
+
+left, right = st.columns([3, 2], gap="large")
+
+with right:
+    st.markdown(
+        """
+**Approximate equivariance** (Def. 2.1 of Wang, Walters & Yu, ICML 2022): a model *f* is
+ε-approximately equivariant to a group *G* when rotating its input changes its output by
+(almost) the same rotation:
+"""
+    )
+    st.latex(r"\| f(\rho_X(g)\,x) - \rho_Y(g)\,f(x) \| \le \varepsilon \quad \text{for all } g \in G")
+    st.markdown(
+        """
+Here *G* = C4 (turns by 0, 90, 180, 270°). The four smoke plumes of a dataset are the
+same simulation turned by those angles, except that their **buoyancy differs**: the
+larger the difference, the less symmetric the data (its *data equivariance error*:
+how far orientation *k* turned back differs from orientation 0).
+
+**The plot** puts, for each dataset of a sweep, the data's error on the x axis and each
+trained model's error on the y axis. The dashed diagonal is *y = x*: a model on it
+has exactly as much symmetry as its data.
+
+- **ConvNet** has no built-in symmetry and learns too little of it.
+- **E2CNN** is exactly C4-equivariant by construction: flat at zero, whatever the data.
+- **RSteer** relaxes the constraint and learns how much symmetry there is: it follows the data.
+"""
+    )
+
+with left:
+    sweeps = cache.sweep_entries()
+    if not sweeps:
+        st.warning(
+            "No finished sweep found: neither shipped results in the assets folder nor a sweep of "
+            "yours. Start one below."
+        )
+    else:
+        labels = [s.label for s in sweeps]
+        chosen = st.selectbox(
+            "Sweep", labels, index=0, key="sym_sweep", help="The shipped sweep, or any sweep you ran."
+        )
+        entry = sweeps[labels.index(chosen)]
+        try:
+            curves = cache.sweep_curves(str(entry.path), cache.mtime(entry.path))
+        except (OSError, ValueError, KeyError) as exc:
+            widgets.show_problem(f"Could not read the sweep {entry.name!r}.", exc)
+        else:
+            if not curves:
+                st.info("This sweep has no finished points yet.")
+            else:
+                st.plotly_chart(figures.equivariance_figure(curves), key="sym_plot", width="stretch")
+
+st.divider()
+st.subheader("Run a new sweep in the background")
+with st.form("sweep_form"):
+    c1, c2, c3 = st.columns(3)
+    levels_text = c1.text_input(
+        "Buoyancy differences",
+        value="0, 0.1, 0.2, 0.4",
+        help="Comma-separated symmetry-breaking levels; one dataset is generated per level (0 = symmetric).",
+    )
+    models = c2.multiselect(
+        "Models", cache.model_names(), default=cache.model_names(), help="One model of each kind per level."
+    )
+    epochs = c3.number_input("Epochs", min_value=1, max_value=200, value=3, help="Training epochs per model.")
+    c4, c5, c6 = st.columns(3)
+    grid = c4.selectbox("Grid", [16, 32, 64], index=1, help="Cells per side of each simulation.")
+    frames = c5.number_input("Frames per simulation", min_value=8, max_value=200, value=30)
+    sims = c6.number_input("Simulations per orientation", min_value=1, max_value=16, value=1)
+    submitted = st.form_submit_button("Start sweep", type="primary")
+
+if submitted:
+    try:
+        levels = [float(v) for v in levels_text.replace(";", ",").split(",") if v.strip()]
+        job_id = cache.submit_sweep(
+            levels=levels,
+            models=models,
+            epochs=int(epochs),
+            grid=int(grid),
+            frames=int(frames),
+            sims=int(sims),
+        )
+    except ValueError as exc:
+        widgets.show_problem("The sweep settings are not valid.", exc)
+    except Exception as exc:  # a job that cannot start must not take the page down
+        widgets.show_problem("Could not start the sweep.", exc)
+    else:
+        st.success(f"Sweep started as job {job_id}; it appears in the list above when finished.")
+
+
+@st.fragment(run_every=3)
+def _sweep_jobs() -> None:
+    jobs = [j for j in cache.list_jobs() if j.kind == "sweep"]
+    for job in jobs[:3]:
+        if not job.finished_state:
+            widgets.job_progress(job)
+    widgets.jobs_table(jobs, key="sym_jobs")
+
+
+_sweep_jobs()

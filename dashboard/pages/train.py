@@ -1,0 +1,157 @@
+"""Train page: start background training, watch it live, list runs and jobs, load checkpoints."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import cache, figures, widgets
+
+st.title("Train models in the background")
+st.caption(f"Jobs run as separate processes. This machine trains on: **{cache.device_name()}**.")
+
+entries = cache.dataset_entries()
+if not entries:
+    st.error("No dataset found. Generate one on the Data page first.")
+else:
+    with st.form("train_form"):
+        labels = [e.label for e in entries]
+        choice = st.selectbox("Dataset", labels, key="train_dataset")
+        models = st.multiselect(
+            "Models",
+            cache.model_names(),
+            default=cache.model_names()[:1],
+            key="train_models",
+            help="One background job per model; they share the settings below.",
+        )
+        c1, c2, c3, c4 = st.columns(4)
+        epochs = c1.number_input("Epochs", min_value=1, max_value=500, value=5, key="train_epochs")
+        batch = c2.number_input("Batch size", min_value=1, max_value=256, value=16, key="train_batch")
+        lr = c3.number_input(
+            "Learning rate", min_value=1e-6, max_value=1.0, value=1e-3, format="%.0e", key="train_lr"
+        )
+        hidden = c4.number_input(
+            "Hidden channels",
+            min_value=4,
+            max_value=256,
+            value=32,
+            key="train_hidden",
+            help="Width of each model (E2CNN/RSteer: regular fields are scaled to a similar size).",
+        )
+        c5, c6, c7 = st.columns(3)
+        input_frames = c5.number_input(
+            "Input frames",
+            min_value=1,
+            max_value=10,
+            value=1,
+            key="train_inputs",
+            help="Past frames the model sees.",
+        )
+        loss_steps = c6.number_input(
+            "Loss steps",
+            min_value=1,
+            max_value=10,
+            value=3,
+            key="train_steps",
+            help="Autoregressive steps in the training loss.",
+        )
+        alpha = c7.number_input(
+            "RSteer alpha",
+            min_value=0.0,
+            max_value=1.0,
+            value=1e-5,
+            format="%.0e",
+            key="train_alpha",
+            help="Weight of the regulariser that pulls RSteer's relaxed weights toward equal values.",
+        )
+        start = st.form_submit_button("Start training", type="primary")
+    if start:
+        entry = entries[labels.index(choice)]
+        if not models:
+            st.error("Pick at least one model.")
+        else:
+            try:
+                ids = cache.submit_training(
+                    dataset=entry,
+                    models=models,
+                    epochs=int(epochs),
+                    batch_size=int(batch),
+                    lr=float(lr),
+                    hidden=int(hidden),
+                    input_frames=int(input_frames),
+                    loss_steps=int(loss_steps),
+                    alpha=float(alpha),
+                )
+            except ValueError as exc:
+                widgets.show_problem("These training settings are not valid.", exc)
+            except Exception as exc:  # never a traceback on the page
+                widgets.show_problem("Could not start training.", exc)
+            else:
+                st.success(f"Started {len(ids)} job(s): {', '.join(ids)}")
+
+st.subheader("Jobs")
+
+
+@st.fragment(run_every=2)
+def _live_jobs() -> None:
+    jobs = cache.list_jobs()
+    for job in [j for j in jobs if j.kind == "train" and not j.finished_state]:
+        with st.container(border=True):
+            widgets.job_progress(job)
+            history = cache.job_history(job)
+            if history:
+                st.plotly_chart(
+                    figures.line_figure(
+                        history, title="loss per epoch", xaxis_title="epoch", yaxis_title="loss", log_y=True
+                    ),
+                    key=f"loss_{job.id}",
+                    width="stretch",
+                )
+            if st.button("Cancel", key=f"cancel_{job.id}"):
+                try:
+                    cache.cancel_job(job.id)
+                except Exception as exc:
+                    widgets.show_problem(f"Could not cancel {job.id}.", exc)
+                else:
+                    st.toast(f"Cancel requested for {job.id}")
+    widgets.jobs_table(jobs, key="train_jobs")
+
+
+_live_jobs()
+
+st.subheader("Runs")
+runs = cache.list_runs()
+if not runs:
+    st.caption("No runs yet.")
+else:
+    st.dataframe(cache.run_rows(runs), hide_index=True, width="stretch", key="train_runs")
+    finished = [r for r in runs if "checkpoint" in r.paths]
+    if finished:
+        labels = [cache.run_label(r) for r in finished]
+        pick = st.selectbox("Look at a run", labels, key="train_run_pick")
+        run = finished[labels.index(pick)]
+        series = cache.history_series(run.history)
+        if series:
+            st.plotly_chart(
+                figures.line_figure(
+                    series, title=f"loss of {run.id}", xaxis_title="epoch", yaxis_title="loss", log_y=True
+                ),
+                key="train_run_loss",
+                width="stretch",
+            )
+        if run.metrics:
+            st.json(run.metrics, expanded=False)
+
+st.subheader("Load a checkpoint file")
+upload = st.file_uploader(
+    "Checkpoint (.pt) saved by this project",
+    type=["pt", "pth"],
+    key="train_upload",
+    help="Read weights-only: a file holding Python code is refused, never run.",
+)
+if upload is not None:
+    try:
+        run_id = cache.import_checkpoint(upload.name, upload.getvalue())
+    except Exception as exc:  # CheckpointError, ValueError: a clear message, nothing saved
+        widgets.show_problem(f"The file {upload.name!r} was rejected.", exc)
+    else:
+        st.success(f"Loaded {upload.name} as run {run_id}; it is now listed above and on the Compare page.")
