@@ -1,0 +1,245 @@
+"""Metrics of a trained model: rollout RMSE, MAE maps, equivariance error; display rollouts; CLI.
+
+``python -m core.evaluate RUN_ID [--steps 20]`` re-evaluates a stored run and prints its metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.rollout import DEFAULT_STEPS, rollout
+from core.symmetry import data_equivariance_error, model_equivariance_error
+
+EVAL_SPLITS = ("test_future", "test_domain")
+
+
+@torch.no_grad()
+def rollout_split(
+    model: nn.Module, velocity: np.ndarray, splits, split: str, steps: int, device="cpu", batch_size: int = 16
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Roll out every (orientation, simulation) of ``split`` from its start frame.
+
+    Returns ``(initial, truth, prediction)`` as float32 arrays ``(B, F, 2, N, N)``,
+    ``(B, n, 2, N, N)``, ``(B, n, 2, N, N)`` with ``B = 4 * simulations`` ordered
+    orientation-major and ``n = min(steps, frames available)``; None if the split is
+    empty (e.g. test_domain with one simulation).
+    """
+    sims = splits.sims_of(split)
+    f = splits.spec.input_frames
+    start = splits.start_of(split)
+    n = min(steps, splits.n_frames - start - f)
+    if not sims or n < 1:
+        return None
+    init = np.stack([velocity[o, s, start : start + f] for o in range(4) for s in sims]).astype(np.float32)
+    truth = np.stack([velocity[o, s, start + f : start + f + n] for o in range(4) for s in sims])
+    truth = truth.astype(np.float32)
+    model.eval()
+    preds = []
+    for i in range(0, len(init), batch_size):
+        x = torch.as_tensor(init[i : i + batch_size], device=device)
+        preds.append(rollout(model, x, n).cpu().numpy())
+    return init, truth, np.concatenate(preds)
+
+
+def evaluate_model(
+    model: nn.Module, velocity: np.ndarray, splits, steps: int = DEFAULT_STEPS, device="cpu"
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Evaluate a model (physical units, e.g. a loaded checkpoint) on a dataset's test splits.
+
+    ``velocity``: ``(4, S, T, 2, N, N)``; ``splits``: the run's core.samples.Splits.
+    Returns ``(metrics, arrays)``. ``metrics[split]`` (split in test_future,
+    test_domain; None when empty) has ``rmse`` (over all steps), ``rmse_per_step``
+    (list of ``steps``), ``rmse_per_orientation`` (4), ``steps`` and ``start``;
+    ``metrics["equivariance_error"]`` is core.symmetry's EquivarianceError as a dict
+    (per group element 90/180/270 and mean, on the test-future initial frames);
+    ``metrics["data_equivariance_error"]`` is the dataset's. ``arrays`` holds
+    ``<split>_mae`` ``(steps, N, N)`` (mean |error| per step and pixel, velocity units),
+    ``<split>_rmse`` ``(steps,)`` and ``<split>_rmse_orientation`` ``(4, steps)``.
+    """
+    metrics: dict[str, Any] = {"eval_steps_requested": steps}
+    arrays: dict[str, np.ndarray] = {}
+    first_inputs = None
+    for split in EVAL_SPLITS:
+        out = rollout_split(model, velocity, splits, split, steps, device)
+        if out is None:
+            metrics[split] = None
+            continue
+        init, truth, pred = out
+        if first_inputs is None:
+            first_inputs = init
+        err = (pred - truth).astype(np.float64)
+        sq = err**2
+        per_step = np.sqrt(sq.mean(axis=(0, 2, 3, 4)))
+        by_orient = np.sqrt(sq.reshape(4, -1, *sq.shape[1:]).mean(axis=(1, 3, 4, 5)))  # (4, steps)
+        metrics[split] = {
+            "rmse": float(np.sqrt(sq.mean())),
+            "rmse_per_step": per_step.tolist(),
+            "rmse_per_orientation": np.sqrt((by_orient**2).mean(axis=1)).tolist(),
+            "steps": int(err.shape[1]),
+            "start": int(splits.start_of(split)),
+        }
+        arrays[f"{split}_mae"] = np.abs(err).mean(axis=(0, 2)).astype(np.float32)
+        arrays[f"{split}_rmse"] = per_step.astype(np.float32)
+        arrays[f"{split}_rmse_orientation"] = by_orient.astype(np.float32)
+    if first_inputs is not None:
+        stacked = first_inputs.reshape(len(first_inputs), -1, *first_inputs.shape[-2:])
+        x = torch.as_tensor(stacked, device=device)
+        model.eval()
+        metrics["equivariance_error"] = model_equivariance_error(model, x).to_dict()
+    metrics["data_equivariance_error"] = data_equivariance_error(velocity)
+    return metrics, arrays
+
+
+@dataclass(frozen=True)
+class DisplayRollout:
+    """One rollout for display: ``truth`` and ``prediction`` ``(steps, 2, N, N)``,
+    ``mae`` ``(steps, N, N)`` (mean over components of |prediction - truth|), the
+    frame it starts from, and the split / simulation / orientation it shows."""
+
+    truth: np.ndarray
+    prediction: np.ndarray
+    mae: np.ndarray
+    start: int
+    split: str
+    simulation: int
+    orientation: int
+
+
+def splits_of_run(info) -> Any:
+    """Rebuild the core.samples.Splits recorded in a run's run.json (``info``: a RunInfo)."""
+    from core.samples import SplitSpec, make_splits
+
+    rec = info.config["split"]
+    return make_splits(rec["n_sims"], rec["n_frames"], SplitSpec.from_dict(rec["spec"]))
+
+
+@torch.no_grad()
+def display_rollout(
+    run_or_model,
+    dataset,
+    split: str = "test_future",
+    simulation: int | None = None,
+    orientation: int = 0,
+    steps: int = DEFAULT_STEPS,
+) -> DisplayRollout:
+    """Roll a model out on one simulation of a dataset, for the dashboard.
+
+    ``run_or_model``: a core.runs.LoadedRun (its recorded split decides the start
+    frame and which simulations belong to ``split``) or a model in physical units
+    (then the rollout starts at frame 0 and any simulation is allowed).
+    ``dataset``: a core.data Dataset or a velocity array ``(4, S, T, 2, N, N)``.
+    ``simulation``: global simulation index (default: the split's first).
+    Returns a DisplayRollout; ValueError names a bad split, simulation or orientation.
+    """
+    velocity = np.asarray(getattr(dataset, "velocity", dataset), dtype=np.float32)
+    if orientation not in (0, 1, 2, 3):
+        raise ValueError(f"orientation must be 0, 1, 2 or 3, got {orientation!r}")
+    n_sims, n_frames = velocity.shape[1], velocity.shape[2]
+    if hasattr(run_or_model, "info"):
+        model = run_or_model.model
+        splits = splits_of_run(run_or_model.info)
+        if (splits.n_sims, splits.n_frames) != (n_sims, n_frames):
+            raise ValueError(
+                f"dataset has {n_sims} simulations x {n_frames} frames, the run was split for "
+                f"{splits.n_sims} x {splits.n_frames}: is this the run's dataset?"
+            )
+        sims, start, f = splits.sims_of(split), splits.start_of(split), splits.spec.input_frames
+    else:
+        model = run_or_model
+        sims, start = tuple(range(n_sims)), 0
+        f = model.config.input_frames
+    if not sims:
+        raise ValueError(f"split {split!r} has no simulations in this run")
+    sim = sims[0] if simulation is None else simulation
+    if sim not in sims:
+        raise ValueError(f"simulation must be one of {list(sims)} for split {split!r}, got {simulation!r}")
+    n = min(steps, n_frames - start - f)
+    if n < 1:
+        raise ValueError(f"no frames left to roll out after frame {start + f}")
+    p = next(model.parameters())
+    init = torch.as_tensor(velocity[orientation, sim, start : start + f][None], device=p.device)
+    model.eval()
+    pred = rollout(model, init, n)[0].cpu().numpy()
+    truth = velocity[orientation, sim, start + f : start + f + n]
+    return DisplayRollout(
+        truth=truth,
+        prediction=pred,
+        mae=np.abs(pred - truth).mean(axis=1),
+        start=start,
+        split=split,
+        simulation=int(sim),
+        orientation=int(orientation),
+    )
+
+
+def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
+    """Re-evaluate a stored run from its checkpoint and dataset; return the metrics dict.
+
+    Writes nothing into shipped runs; for a run in data_dir() it refreshes
+    metrics.json and evaluation.npz.
+    """
+    from core.atomic import atomic_path, write_json
+    from core.data import load_dataset
+    from core.runs import load_run
+
+    loaded = load_run(run_id)
+    info = loaded.info
+    velocity = np.asarray(load_dataset(info.config["dataset"]["path"]).velocity, dtype=np.float32)
+    metrics, arrays = evaluate_model(loaded.model, velocity, splits_of_run(info), steps=steps)
+    if not info.shipped:
+        old = info.metrics or {}
+        for key in ("best_epoch", "best_val_loss", "epochs_run"):
+            if key in old:
+                metrics[key] = old[key]
+        write_json(info.path / "metrics.json", metrics)
+        with atomic_path(info.path / "evaluation.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    return metrics
+
+
+def summary_lines(metrics: dict[str, Any]) -> list[str]:
+    """Short human-readable lines for a metrics dict (used by the CLIs)."""
+    lines = []
+    for split in EVAL_SPLITS:
+        m = metrics.get(split)
+        lines.append(f"{split}: " + ("n/a" if not m else f"RMSE {m['rmse']:.4g} over {m['steps']} steps"))
+    ee = metrics.get("equivariance_error")
+    if ee:
+        per = ", ".join(f"{k}deg {v:.3g}" for k, v in ee["per_element"].items())
+        lines.append(f"model equivariance error: mean {ee['mean']:.4g} ({per})")
+    if "data_equivariance_error" in metrics:
+        lines.append(f"data equivariance error: {metrics['data_equivariance_error']:.4g}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("run_id", help="id of a run in data_dir()/runs or assets/runs")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="rollout steps (default 20)")
+    parser.add_argument("--json", action="store_true", help="print the full metrics as JSON")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.exit(2, "error: --steps must be >= 1\n")
+    try:
+        metrics = evaluate_run(args.run_id, steps=args.steps)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # CheckpointError, DatasetFileError: one line, not a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(metrics, indent=2) if args.json else "\n".join([args.run_id, *summary_lines(metrics)]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

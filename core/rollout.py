@@ -1,0 +1,63 @@
+"""The one autoregressive rollout, used by the training loss, evaluation, CLI and dashboard."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+DEFAULT_STEPS = 20
+
+
+def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT_STEPS) -> torch.Tensor:
+    """Predict ``steps`` future frames by feeding the model its own outputs.
+
+    ``initial_frames``: ``(B, F, 2, N, N)`` velocity frames, oldest first, or the
+    same stacked as ``(B, 2*F, N, N)``. ``model`` maps ``(B, 2*F, N, N)`` to the next
+    frame ``(B, 2, N, N)``. Returns ``(B, steps, 2, N, N)`` in the input's units.
+
+    Gradients flow when enabled by the caller (the training loss uses this), so
+    wrap calls in ``torch.no_grad()`` for inference.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    shape = tuple(initial_frames.shape)
+    if initial_frames.ndim == 5:
+        if shape[2] != 2:
+            raise ValueError(f"initial_frames (B, F, 2, N, N) needs 2 components, got {shape}")
+        b, f, _, n, m = initial_frames.shape
+        window = initial_frames.reshape(b, 2 * f, n, m)
+    elif initial_frames.ndim == 4:
+        if initial_frames.shape[1] % 2:
+            raise ValueError(f"stacked initial_frames need an even channel count, got {shape}")
+        window = initial_frames
+    else:
+        raise ValueError(f"initial_frames must be (B, F, 2, N, N) or (B, 2*F, N, N), got shape {shape}")
+    preds = []
+    for _ in range(steps):
+        nxt = model(window)
+        if nxt.shape != (window.shape[0], 2, *window.shape[-2:]):
+            raise ValueError(f"model returned shape {tuple(nxt.shape)}, expected (B, 2, N, N)")
+        preds.append(nxt)
+        # Slide the window: drop the oldest frame's two channels, append the prediction.
+        window = torch.cat([window[:, 2:], nxt], dim=1)
+    return torch.stack(preds, dim=1)
+
+
+class Scaled(nn.Module):
+    """Wrap a model trained on velocities divided by one scalar ``scale``.
+
+    ``forward(x) = model(x / scale) * scale``, so the wrapper works in physical units.
+    One scalar (not one per component) keeps a C4-equivariant model equivariant.
+    """
+
+    def __init__(self, model: nn.Module, scale: float):
+        super().__init__()
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0, got {scale}")
+        self.model = model
+        self.scale = float(scale)
+        self.config = getattr(model, "config", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the next frame ``(B, 2, N, N)`` in the same units as ``x``."""
+        return self.model(x / self.scale) * self.scale

@@ -1,0 +1,302 @@
+"""The run store: one folder per training run, checkpoints that rebuild their model.
+
+Layout (docs/ARCHITECTURE.md, "Data directory layout")::
+
+    runs/<run_id>/run.json        everything needed to rebuild the run, and its status
+    runs/<run_id>/checkpoint.pt   best weights {"format", "model_config", "state_dict", "scale"}
+    runs/<run_id>/last.pt         last epoch with optimiser/scheduler state, for resume
+    runs/<run_id>/history.json    per-epoch losses, learning rate, seconds
+    runs/<run_id>/metrics.json    final metrics;  evaluation.npz: arrays (MAE maps, RMSE curves)
+
+Runs are looked up in ``data_dir()/runs`` first, then in the shipped ``assets_dir()/runs``
+(read-only, flagged ``shipped``). Every file is written atomically; every checkpoint is
+read with ``torch.load(weights_only=True)``, so a malicious pickle never executes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.atomic import atomic_path, write_json
+from core.paths import assets_dir, check_name, data_dir, inside
+from core.registry import new_id
+from core.rollout import Scaled
+
+CHECKPOINT_FORMAT = "approxsym-checkpoint-1"
+RESUME_FORMAT = "approxsym-resume-1"
+
+
+class CheckpointError(Exception):
+    """A file is not a usable checkpoint (wrong architecture, truncated, or not weights)."""
+
+
+# ----------------------------------------------------------------- folders
+
+
+def runs_root(shipped: bool = False) -> Path:
+    """Return ``data_dir()/runs`` (created), or the shipped ``assets_dir()/runs``."""
+    if shipped:
+        return assets_dir() / "runs"
+    root = data_dir() / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def new_run_dir(prefix: str = "run", root: Path | None = None) -> tuple[str, Path]:
+    """Create a fresh run folder; return ``(run_id, path)``. ``prefix`` must be a safe name."""
+    root = Path(root) if root is not None else runs_root()
+    run_id = new_id(check_name(prefix, "run id prefix"))
+    path = inside(root, run_id)
+    path.mkdir(parents=True, exist_ok=False)
+    return run_id, path
+
+
+def find_run_dir(run_id: str) -> tuple[Path, bool]:
+    """Return ``(folder, shipped)`` of an existing run, looking in data_dir() then assets.
+
+    Raises ValueError for an unsafe id and FileNotFoundError if no such run exists.
+    """
+    check_name(run_id, "run id")
+    for shipped in (False, True):
+        root = runs_root(shipped)
+        if root.is_dir():
+            path = inside(root, run_id)
+            if (path / "run.json").is_file():
+                return path, shipped
+    raise FileNotFoundError(f"no run {run_id!r} in {runs_root()} or {runs_root(True)}")
+
+
+def write_run_json(run_dir: Path, record: dict[str, Any]) -> None:
+    """Atomically write ``run.json`` in ``run_dir``."""
+    write_json(Path(run_dir) / "run.json", record)
+
+
+def update_run_json(run_dir: Path, **changes: Any) -> dict[str, Any]:
+    """Merge ``changes`` into ``run.json`` (atomically) and return the new record."""
+    record = _read_json(Path(run_dir) / "run.json") or {}
+    record.update(changes)
+    write_run_json(run_dir, record)
+    return record
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+
+
+# ------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, scale: float = 1.0, **extra: Any) -> None:
+    """Atomically save the model's weights and config to ``path``.
+
+    The file holds ``{"format", "model_config", "state_dict", "scale", **extra}``;
+    ``extra`` must be plain data (numbers, strings, lists, dicts, tensors) so it
+    loads under ``weights_only=True``. Tensors are copied to CPU.
+    """
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "to_dict"):
+        raise ValueError("model has no .config with to_dict(); cannot write a rebuildable checkpoint")
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "scale": float(scale),
+        **extra,
+    }
+    save_payload(path, payload)
+
+
+def save_payload(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Atomically ``torch.save`` a plain-data dict to ``path``."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:
+    """Read a file (or bytes) with ``torch.load(weights_only=True)``; return the dict.
+
+    Raises CheckpointError, naming the cause, for a truncated or non-torch file
+    and for a pickle that wants to run code (which is refused, never executed).
+    """
+    where = "uploaded file" if isinstance(source, bytes | bytearray) else str(source)
+    handle: Any = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    try:
+        payload = torch.load(handle, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{where}: no such checkpoint file") from None
+    except Exception as exc:  # torch raises many types here: report them all the same way
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            reason = "it is not a weights file (it holds Python objects that would run code; refused)"
+        elif "zip" in str(exc).lower() or isinstance(exc, EOFError):
+            reason = "the file is truncated or not a torch checkpoint"
+        else:
+            reason = "it could not be read as a torch checkpoint"
+        raise CheckpointError(f"{where}: {reason} ({type(exc).__name__}: {text[:200]})") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{where}: expected a dict checkpoint, found {type(payload).__name__}")
+    return payload
+
+
+def load_checkpoint_file(
+    source: str | os.PathLike | bytes, expected_model: str | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model from a checkpoint file or its bytes (e.g. an upload).
+
+    Returns ``(model, payload)``: the model in eval mode on CPU with the saved
+    weights, wrapped in :class:`core.rollout.Scaled` so it works in physical units,
+    and the checkpoint dict. ``expected_model`` (a model name) rejects a checkpoint
+    of another architecture. Raises CheckpointError with a clear message.
+    """
+    from core.models import model_from_config
+
+    where = "uploaded file" if isinstance(source, bytes | bytearray) else str(source)
+    payload = read_payload(source)
+    if payload.get("format") not in (CHECKPOINT_FORMAT, RESUME_FORMAT):
+        raise CheckpointError(
+            f"{where}: not an approxsym checkpoint (format {payload.get('format')!r}, "
+            f"expected {CHECKPOINT_FORMAT!r})"
+        )
+    cfg = payload.get("model_config")
+    state = payload.get("state_dict")
+    if not isinstance(cfg, dict) or not isinstance(state, dict):
+        raise CheckpointError(f"{where}: checkpoint lacks model_config or state_dict")
+    name = cfg.get("name")
+    if expected_model is not None and name != expected_model:
+        raise CheckpointError(f"{where}: checkpoint is for model {name!r}, expected {expected_model!r}")
+    try:
+        model = model_from_config(cfg)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}: its model_config cannot build a model ({exc})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{where}: weights do not fit model {name!r} (another architecture or size?): {first[:300]}"
+        ) from None
+    model.eval()
+    scale = float(payload.get("scale", 1.0))
+    if not scale > 0:
+        raise CheckpointError(f"{where}: invalid scale {scale!r}")
+    return Scaled(model, scale).eval(), payload
+
+
+def load_checkpoint(path: str | os.PathLike, expected_model: str | None = None) -> nn.Module:
+    """Return the model rebuilt from the checkpoint at ``path`` (see load_checkpoint_file)."""
+    return load_checkpoint_file(path, expected_model)[0]
+
+
+# ------------------------------------------------------------------ listing
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the dashboard needs about a run.
+
+    ``config`` is run.json (data/model/train configs, split, seed, device, versions,
+    status); ``metrics`` is metrics.json or None; ``history`` is the per-epoch list;
+    ``paths`` maps file roles ("run", "checkpoint", "last", "history", "metrics",
+    "evaluation") to paths; ``shipped`` is True for runs from assets/.
+    """
+
+    id: str
+    path: Path
+    status: str
+    shipped: bool
+    config: dict[str, Any]
+    metrics: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str | None:
+        """The model's registry name (e.g. "rsteer"), from run.json."""
+        return (self.config.get("model_config") or {}).get("name")
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run and its model rebuilt from checkpoint.pt (physical units, eval mode, CPU)."""
+
+    info: RunInfo
+    model: nn.Module
+
+
+_FILES = {
+    "run": "run.json",
+    "checkpoint": "checkpoint.pt",
+    "last": "last.pt",
+    "history": "history.json",
+    "metrics": "metrics.json",
+    "evaluation": "evaluation.npz",
+}
+
+
+def read_run(run_dir: Path, shipped: bool = False) -> RunInfo:
+    """Return the RunInfo of the run stored in ``run_dir``."""
+    run_dir = Path(run_dir)
+    config = _read_json(run_dir / "run.json")
+    if not isinstance(config, dict):
+        raise FileNotFoundError(f"{run_dir} has no readable run.json")
+    history = _read_json(run_dir / "history.json") or []
+    return RunInfo(
+        id=run_dir.name,
+        path=run_dir,
+        status=str(config.get("status", "unknown")),
+        shipped=shipped,
+        config=config,
+        metrics=_read_json(run_dir / "metrics.json"),
+        history=history if isinstance(history, list) else [],
+        paths={k: run_dir / v for k, v in _FILES.items() if (run_dir / v).exists()},
+    )
+
+
+def list_runs() -> list[RunInfo]:
+    """Return every run in data_dir() then assets/ (shipped flagged), newest first per place.
+
+    A run id present in both places is listed once, from data_dir(). Unreadable
+    folders are skipped.
+    """
+    seen: set[str] = set()
+    out: list[RunInfo] = []
+    for shipped in (False, True):
+        root = runs_root(shipped)
+        if not root.is_dir():
+            continue
+        dirs = sorted((p for p in root.iterdir() if (p / "run.json").is_file()), reverse=True)
+        for d in dirs:
+            if d.name in seen:
+                continue
+            try:
+                out.append(read_run(d, shipped))
+            except (OSError, ValueError):
+                continue
+            seen.add(d.name)
+    return out
+
+
+def load_run(run_id: str) -> LoadedRun:
+    """Load a run by id and rebuild its model from ``checkpoint.pt`` alone.
+
+    Raises ValueError for an unsafe id, FileNotFoundError for an unknown run or a
+    run without checkpoint, and CheckpointError for an unusable checkpoint.
+    """
+    run_dir, shipped = find_run_dir(run_id)
+    info = read_run(run_dir, shipped)
+    ckpt = run_dir / "checkpoint.pt"
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"run {run_id!r} has no checkpoint.pt (status {info.status})")
+    model, _ = load_checkpoint_file(ckpt, expected_model=info.model_name)
+    return LoadedRun(info=info, model=model)

@@ -1,0 +1,213 @@
+"""Sliding windows of a smoke dataset, and the train / validation / test splits.
+
+How the splits are chosen (recorded in every run.json through ``Splits.to_dict``):
+
+- Simulations: with S >= 2 simulations per orientation, ``round(S * domain_fraction)``
+  of them (at least 1, at most S - 1) are held out for *test-domain*; which ones is a
+  seeded permutation of ``range(S)``. With S = 1 there is no test-domain split.
+- Time, in the remaining (training) simulations: the last ``future_fraction`` of the
+  frames (at least ``input_frames + 1``) are *test-future*. The early part is cut in
+  two: *train* windows come from its first frames, *validation* windows from its last
+  ``val_fraction`` (at least ``input_frames + K`` frames). No frame is shared between
+  train, validation and test-future.
+- Every split holds all four orientations of each (simulation, start time) it uses:
+  the symmetry question is about them.
+- ``max_train_windows`` keeps a seeded random subset of train start points (with all
+  four orientations each), to keep CPU runs small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How to cut a dataset into windows and splits (see the module docstring).
+
+    ``input_frames``: frames per model input; ``steps``: K future targets per
+    training window; fractions are of frames (time) or simulations (domain).
+    """
+
+    input_frames: int = 1
+    steps: int = 3
+    seed: int = 0
+    future_fraction: float = 0.25
+    val_fraction: float = 0.2
+    domain_fraction: float = 0.25
+    max_train_windows: int | None = None
+
+    def __post_init__(self):
+        for name in ("input_frames", "steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        for name in ("future_fraction", "val_fraction", "domain_fraction"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or not 0 < v < 1:
+                raise ValueError(f"{name} must be a number in (0, 1), got {v!r}")
+        m = self.max_train_windows
+        if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
+            raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SplitSpec:
+        """Build from :meth:`to_dict` output; unknown keys raise ValueError."""
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown SplitSpec field(s): {', '.join(unknown)}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The chosen splits of one dataset.
+
+    Windows are ``(simulation, start)`` pairs; each is used with all 4 orientations.
+    ``train`` / ``val`` windows have ``input_frames + K`` frames from ``start``.
+    Test rollouts start at ``future_start`` (training simulations) and at frame 0
+    (``domain_sims``), and run ``future_steps`` / ``domain_steps`` frames.
+    """
+
+    spec: SplitSpec
+    n_sims: int
+    n_frames: int
+    train_sims: tuple[int, ...]
+    domain_sims: tuple[int, ...]
+    val_start: int
+    future_start: int
+    train: tuple[tuple[int, int], ...]
+    val: tuple[tuple[int, int], ...]
+
+    @property
+    def future_steps(self) -> int:
+        """Most rollout steps available on test-future (frames after the inputs)."""
+        return self.n_frames - self.future_start - self.spec.input_frames
+
+    @property
+    def domain_steps(self) -> int:
+        """Most rollout steps available on test-domain (0 when there is no such split)."""
+        return self.n_frames - self.spec.input_frames if self.domain_sims else 0
+
+    def start_of(self, split: str) -> int:
+        """Frame at which display/evaluation rollouts of ``split`` start."""
+        starts = {"train": 0, "val": self.val_start, "test_future": self.future_start, "test_domain": 0}
+        if split not in starts:
+            raise ValueError(f"split must be one of {sorted(starts)}, got {split!r}")
+        return starts[split]
+
+    def sims_of(self, split: str) -> tuple[int, ...]:
+        """Simulation indices belonging to ``split``."""
+        if split == "test_domain":
+            return self.domain_sims
+        self.start_of(split)
+        return self.train_sims
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record of the split (spec, simulations, boundaries, window counts)."""
+        return {
+            "spec": self.spec.to_dict(),
+            "n_sims": self.n_sims,
+            "n_frames": self.n_frames,
+            "train_sims": list(self.train_sims),
+            "domain_sims": list(self.domain_sims),
+            "val_start": self.val_start,
+            "future_start": self.future_start,
+            "train_windows": [list(w) for w in self.train],
+            "val_windows": [list(w) for w in self.val],
+            "orientations": [0, 1, 2, 3],
+        }
+
+
+def make_splits(n_sims: int, n_frames: int, spec: SplitSpec) -> Splits:
+    """Choose the splits for a dataset of ``n_sims`` simulations of ``n_frames`` frames.
+
+    Deterministic for a given spec (seed included). Raises ValueError, naming what
+    is short, if the dataset has too few frames for the requested windows.
+    """
+    f, k = spec.input_frames, spec.steps
+    rng = np.random.default_rng(spec.seed)
+    if n_sims >= 2:
+        n_dom = min(max(1, round(n_sims * spec.domain_fraction)), n_sims - 1)
+        domain = tuple(sorted(int(i) for i in rng.permutation(n_sims)[:n_dom]))
+    else:
+        domain = ()
+    train_sims = tuple(i for i in range(n_sims) if i not in domain)
+
+    n_future = max(f + 1, round(n_frames * spec.future_fraction))
+    future_start = n_frames - n_future
+    n_val = max(f + k, round(future_start * spec.val_fraction))
+    val_start = future_start - n_val
+    if val_start < f + k:
+        need = 2 * (f + k) + f + 1
+        raise ValueError(
+            f"dataset has {n_frames} frames per simulation; input_frames={f} and K={k} need at least "
+            f"about {need} (train, validation and test-future blocks): make more frames or lower K"
+        )
+    train = [(s, t) for s in train_sims for t in range(0, val_start - f - k + 1)]
+    val = [(s, t) for s in train_sims for t in range(val_start, future_start - f - k + 1)]
+    if spec.max_train_windows is not None:
+        keep = max(1, spec.max_train_windows // 4)
+        if keep < len(train):
+            chosen = sorted(rng.choice(len(train), size=keep, replace=False).tolist())
+            train = [train[i] for i in chosen]
+    return Splits(
+        spec=spec,
+        n_sims=n_sims,
+        n_frames=n_frames,
+        train_sims=train_sims,
+        domain_sims=domain,
+        val_start=val_start,
+        future_start=future_start,
+        train=tuple(train),
+        val=tuple(val),
+    )
+
+
+def velocity_scale(velocity: np.ndarray, splits: Splits) -> float:
+    """One scalar scale: the RMS velocity of the training block (all orientations).
+
+    A single scalar (not one per component) keeps rotation equivariance intact.
+    Returns 1.0 for an all-zero block.
+    """
+    block = velocity[:, list(splits.train_sims), : splits.val_start].astype(np.float64)
+    rms = float(np.sqrt(np.mean(block**2))) if block.size else 0.0
+    return rms if np.isfinite(rms) and rms > 0 else 1.0
+
+
+class WindowDataset:
+    """Training samples from windows, scaled by one scalar.
+
+    ``velocity`` is ``(4, S, T, 2, N, N)``. Sample ``i`` is window ``windows[i // 4]``
+    in orientation ``i % 4``: input ``(2F, N, N)`` and targets ``(K, 2, N, N)``,
+    both divided by ``scale`` (float32 tensors).
+    """
+
+    def __init__(self, velocity: np.ndarray, windows, input_frames: int, steps: int, scale: float = 1.0):
+        self.data = torch.as_tensor(np.ascontiguousarray(velocity, dtype=np.float32)) / float(scale)
+        self.windows = list(windows)
+        self.f, self.k = int(input_frames), int(steps)
+
+    def __len__(self) -> int:
+        return 4 * len(self.windows)
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(x, y)``: inputs ``(B, 2F, N, N)`` and targets ``(B, K, 2, N, N)``."""
+        xs, ys = [], []
+        for i in indices:
+            s, t = self.windows[int(i) // 4]
+            o = int(i) % 4
+            frames = self.data[o, s, t : t + self.f + self.k]
+            xs.append(frames[: self.f].reshape(2 * self.f, *frames.shape[-2:]))
+            ys.append(frames[self.f :])
+        return torch.stack(xs), torch.stack(ys)
