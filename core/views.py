@@ -150,7 +150,8 @@ SPLIT_NAMES = {"test-future": "test_future", "test-domain": "test_domain"}
 def run_dataset_path(config: dict[str, Any]) -> Path | None:
     """Where the dataset of a run (its run.json dict) is, or None if it names none that exists.
 
-    A relative name is looked up under ``datasets/`` of the data dir, then of assets/.
+    The recorded path is tried first; failing that (a shipped run made on another
+    machine), a file of the same name under ``datasets/`` of the data dir, then of assets/.
     """
     for key in ("dataset_path", "dataset"):
         value = config.get(key)
@@ -159,13 +160,7 @@ def run_dataset_path(config: dict[str, Any]) -> Path | None:
         if not isinstance(value, str) or not value:
             continue
         p = Path(value)
-        candidates = (
-            [p]
-            if p.is_absolute()
-            else [root / p.name for root, _ in _roots(DATASETS)]
-            + [root.parent / p for root, _ in _roots(DATASETS)]
-        )
-        for c in candidates:
+        for c in [p] + [root / p.name for root, _ in _roots(DATASETS)]:
             if c.is_file():
                 return c
     return None
@@ -173,74 +168,68 @@ def run_dataset_path(config: dict[str, Any]) -> Path | None:
 
 def compare_runs(
     run_ids: list[str], split: str, sim: int, orientation: int, steps: int = COMPARE_STEPS
-) -> dict:
-    """Roll out several runs from the same initial frames and measure them.
+) -> dict[str, Any]:
+    """Roll out several runs from the same simulation and measure them side by side.
 
     ``split``: "test-future" or "test-domain"; ``sim``: index into that split's
-    simulations; ``orientation``: 0..3. The ground truth comes from the first run
-    whose dataset exists; every model is rolled out from it. Returns a dict:
+    simulations; ``orientation``: 0..3. Rollouts come from core.evaluate.display_rollout
+    on the first run's dataset; the first run's truth is the reference. Returns a dict:
 
     - ``truth``: ``(T, 2, N, N)`` true velocity for the T <= ``steps`` predicted frames;
     - ``predictions``: ``{label: (T, 2, N, N)}`` per run;
     - ``rmse``: ``{label: (T,)}`` root-mean-square error per step (velocity units);
-    - ``equivariance``: ``{label: {k: error}}`` per group element (quarter turns 1..3);
-    - ``table``: list of row dicts (run, model, mean RMSE, MAE, equivariance errors);
+    - ``equivariance``: ``{label: {k: error}}`` per group element (k quarter turns, 1..3),
+      measured on the four orientations' initial frames;
+    - ``table``: list of row dicts (run, model, RMSE, MAE, equivariance errors);
     - ``relaxation``: ``{label: [(layer, (K, K) map)]}`` for relaxed models;
-    - ``notes``: messages about what could not be done (e.g. a run without dataset);
-    - ``steps``: T.
-    Raises ValueError for a bad split/orientation and FileNotFoundError if no run has a dataset.
+    - ``notes``: what could not be shown (e.g. a run that does not fit the dataset);
+    - ``steps``: T; ``dataset``: the file name used.
+    Raises ValueError for a bad split/orientation, FileNotFoundError if no run names a dataset.
     """
     import torch
 
     from core.data import load_dataset
-    from core.rollout import rollout
+    from core.evaluate import display_rollout
     from core.runs import load_run
-    from core.samples import SplitSpec, make_splits
     from core.symmetry import model_equivariance_error
 
     if split not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)}, got {split!r}")
     if orientation not in (0, 1, 2, 3):
         raise ValueError(f"orientation must be 0, 1, 2 or 3, got {orientation!r}")
+    key = SPLIT_NAMES[split]
     loaded = [load_run(r) for r in run_ids]
-    notes: list[str] = []
     source = next(((lr, p) for lr in loaded if (p := run_dataset_path(lr.info.config))), None)
     if source is None:
-        raise FileNotFoundError(
-            "none of the chosen runs names a dataset that exists; generate or pick another run"
-        )
+        raise FileNotFoundError("none of the chosen runs names a dataset that exists here")
     first, ds_path = source
-    ds = load_dataset(ds_path)
-    velocity = np.asarray(ds.velocity)
-    _, n_sims, n_frames = velocity.shape[:3]
-    split_record = first.info.config.get("split") or {}
-    spec = SplitSpec.from_dict(split_record.get("spec", split_record)) if split_record else SplitSpec()
-    splits = make_splits(n_sims, n_frames, spec)
-    key = SPLIT_NAMES[split]
-    sims = splits.sims_of(key)
-    if not sims:
-        raise ValueError(f"the dataset {ds_path.name} has no {split} split (it needs 2 or more simulations)")
-    sim_index = sims[min(max(int(sim), 0), len(sims) - 1)]
-    if int(sim) >= len(sims):
-        notes.append(f"{split} has {len(sims)} simulation(s); showing its last one.")
-    start = splits.start_of(key)
-    f_max = max(lr.model.config.input_frames for lr in loaded)
-    t0 = start + f_max
-    n_steps = min(steps, n_frames - t0)
-    if n_steps < 1:
-        raise ValueError(f"{split} leaves no frames to predict after {f_max} input frame(s)")
-    truth = velocity[orientation, sim_index, t0 : t0 + n_steps].astype(np.float32)
-
+    velocity = np.asarray(load_dataset(ds_path).velocity, dtype=np.float32)
+    notes: list[str] = []
+    truth = None
     predictions, rmse, equiv, relax, table = {}, {}, {}, {}, []
-    for lr in loaded:
+    for lr in [first] + [x for x in loaded if x is not first]:
         label = f"{lr.info.model_name}·{lr.info.id[-8:]}"
+        try:
+            sims = _split_sims(lr, velocity, key)
+            shown = sims[min(max(int(sim), 0), len(sims) - 1)] if sims else None
+            # an uploaded run records no split: roll its bare model out from frame 0
+            target = lr if "split" in lr.info.config else lr.model
+            d = display_rollout(target, velocity, key, shown, orientation, steps)
+        except (ValueError, KeyError) as exc:
+            notes.append(f"{label}: not shown ({exc})")
+            continue
+        if truth is None:
+            truth = d.truth
+            if int(sim) >= len(sims):
+                notes.append(f"{split} has {len(sims)} simulation(s); showing simulation {shown}.")
+        elif d.truth.shape != truth.shape or not np.array_equal(d.truth, truth):
+            notes.append(f"{label}: not shown (its split or input frames start the rollout elsewhere)")
+            continue
         f = lr.model.config.input_frames
-        window = torch.as_tensor(velocity[:, sim_index, t0 - f : t0].astype(np.float32))  # (4, F, 2, N, N)
-        with torch.no_grad():
-            pred = rollout(lr.model, window[orientation : orientation + 1], n_steps)[0].numpy()
-            ee = model_equivariance_error(lr.model, window.reshape(4, 2 * f, *window.shape[-2:]))
-        err = pred - truth
-        predictions[label] = pred
+        window = velocity[:, d.simulation, d.start : d.start + f]  # (4, F, 2, N, N)
+        ee = model_equivariance_error(lr.model, torch.as_tensor(window).reshape(4, 2 * f, *window.shape[-2:]))
+        err = d.prediction - truth
+        predictions[label] = d.prediction
         rmse[label] = np.sqrt((err**2).mean(axis=(1, 2, 3)))
         equiv[label] = ee.per_element
         relax[label] = relaxation_maps(lr.model)
@@ -248,12 +237,14 @@ def compare_runs(
             {
                 "run": lr.info.id,
                 "model": lr.info.model_name,
-                f"RMSE ({n_steps} steps)": float(np.sqrt((err**2).mean())),
+                "RMSE": float(np.sqrt((err**2).mean())),
                 "MAE": float(np.abs(err).mean()),
                 "equivariance error": ee.mean,
                 "relative equivariance error": ee.relative_mean,
             }
         )
+    if truth is None:
+        raise ValueError("; ".join(notes) or "no run could be rolled out")
     return {
         "truth": truth,
         "predictions": predictions,
@@ -262,9 +253,18 @@ def compare_runs(
         "table": table,
         "relaxation": relax,
         "notes": notes,
-        "steps": n_steps,
+        "steps": int(truth.shape[0]),
         "dataset": ds_path.name,
     }
+
+
+def _split_sims(loaded: Any, velocity: np.ndarray, key: str) -> tuple[int, ...]:
+    """Simulations of split ``key`` as recorded by a run (all of them for an uploaded run)."""
+    from core.evaluate import splits_of_run
+
+    if "split" not in loaded.info.config:
+        return tuple(range(velocity.shape[1]))
+    return splits_of_run(loaded.info).sims_of(key)
 
 
 def import_checkpoint(name: str, data: bytes) -> str:

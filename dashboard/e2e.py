@@ -1,0 +1,129 @@
+"""Driving the real dashboard in a real browser: shared by the end-to-end test and the benchmark.
+
+Starts ``streamlit run dashboard/app.py`` on a free port with its own data directory,
+waits for ``/_stcore/health``, launches Debian's Chromium through Playwright, and
+waits for a page's script to finish. No Streamlit import: this runs in the test process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAGES = ("symmetry", "data", "train", "compare")
+
+
+def free_port() -> int:
+    """Return a TCP port on localhost that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None) -> float:
+    """Poll ``url/_stcore/health`` until it answers ``ok``; return the seconds waited.
+
+    Raises RuntimeError if the server process exits or ``timeout_s`` passes.
+    """
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().decode().strip() == "ok":
+                    return time.perf_counter() - t0
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/_stcore/health did not answer ok within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def streamlit_server(
+    data_dir: Path, assets_dir: Path | None = None, log_path: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run the dashboard on a free localhost port; yield ``(base url, process)``.
+
+    ``data_dir`` becomes APPROXSYM_DATA_DIR (and ``assets_dir``, if given,
+    APPROXSYM_ASSETS_DIR). The server's output goes to ``log_path``. The process
+    (and only it) is terminated on exit.
+    """
+    port = free_port()
+    env = dict(os.environ, APPROXSYM_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    if assets_dir is not None:
+        env["APPROXSYM_ASSETS_DIR"] = str(assets_dir)
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 (closed below)
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+    ]
+    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if log_path:
+            log.close()
+
+
+def launch_chromium(playwright):
+    """Launch Debian's Chromium headless via Playwright (no browser download)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+
+def wait_idle(page, timeout_ms: float = 60_000) -> None:
+    """Wait until the app's script has run and stopped (``data-test-script-state="notRunning"``).
+
+    A short pause first lets a just-triggered rerun flip the state to running.
+    """
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_timeout(150)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+def wait_plots(page, count: int = 1, timeout_ms: float = 60_000) -> int:
+    """Wait until at least ``count`` plotly charts are drawn; return how many there are."""
+    drawn = (
+        "n => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".filter(p => p.querySelector('.main-svg')).length >= n"
+    )
+    page.wait_for_function(drawn, arg=count, timeout=timeout_ms)
+    return page.locator(".js-plotly-plot").count()
+
+
+def exceptions_shown(page) -> list[str]:
+    """Texts of any exception boxes on the page (empty when all is well)."""
+    return [t.strip()[:500] for t in page.locator('[data-testid="stException"]').all_inner_texts()]

@@ -1,0 +1,225 @@
+"""Dashboard tests: figure builders, the pages' core helpers, and every page under AppTest.
+
+AppTest runs the page scripts headless (no browser, no fragment timers) against the
+shipped assets (core.paths.assets_dir(), which APPROXSYM_ASSETS_DIR may redirect) and a
+fresh temporary data directory per test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import views
+from core.paths import assets_dir
+from dashboard import figures
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+PAGES = ("pages/symmetry.py", "pages/data.py", "pages/train.py", "pages/compare.py")
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A fresh, empty data directory for the app (shipped assets stay where they are)."""
+    d = tmp_path / "data"
+    monkeypatch.setenv("APPROXSYM_DATA_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def no_assets(tmp_path, monkeypatch):
+    """An empty assets folder: the app must still start and say what is missing."""
+    empty = tmp_path / "assets"
+    empty.mkdir()
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(empty))
+    return empty
+
+
+def _shipped(sub: str) -> bool:
+    root = assets_dir() / sub
+    return root.is_dir() and any(root.iterdir())
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def _texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+# ------------------------------------------------------------------- figures
+
+
+def test_equivariance_figure_has_a_line_per_model_and_the_diagonal():
+    curves = {"convnet": ([0.0, 0.3, 0.1], [0.05, 0.2, 0.1]), "e2cnn": ([0.0, 0.1, 0.3], [0.0, 0.0, 0.0])}
+    fig = figures.equivariance_figure(curves)
+    names = [t.name for t in fig.data]
+    assert names[:2] == ["convnet", "e2cnn"] and names[2].startswith("y = x")
+    # points are drawn in order of data error, so the line does not zig-zag
+    assert list(fig.data[0].x) == [0.0, 0.1, 0.3] and list(fig.data[0].y) == [0.05, 0.1, 0.2]
+    diag = fig.data[2]
+    assert diag.x[0] == diag.y[0] == 0 and diag.x[1] == diag.y[1] >= 0.3
+    assert "%{y" in fig.data[0].hovertemplate
+    with pytest.raises(ValueError, match="convnet"):
+        figures.equivariance_figure({"convnet": ([0.0, 0.1], [0.0])})
+
+
+def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
+    t, n = 60, 8
+    rng = np.random.default_rng(0)
+    a, b = rng.random((t, n, n)), 2 + rng.random((t, n, n))
+    fig = figures.animated_panels([a, b], ["a", "b"])
+    assert len(fig.frames) <= figures.MAX_FRAMES
+    assert fig.frames[0].name == "0" and fig.frames[-1].name == str(t - 1)
+    first = fig.data[0]
+    # row 0 of the data is row 0 of the heatmap (drawn at the bottom): no flip
+    np.testing.assert_allclose(np.asarray(first.z)[0], a[0, 0], atol=1e-4)
+    assert first.zmin == pytest.approx(a.min()) and fig.data[1].zmax == pytest.approx(b.max())
+    steps = fig.layout.sliders[0].steps
+    assert len(steps) == len(fig.frames) and steps[-1].label == f"t = {t - 1}"
+    assert [btn.label for btn in fig.layout.updatemenus[0].buttons] == ["▶ Play", "❚❚ Pause"]
+    with pytest.raises(ValueError, match="frame counts"):
+        figures.animated_panels([a, b[:5]], ["a", "b"])
+    with pytest.raises(ValueError, match="titles"):
+        figures.animated_panels([a], ["a", "b"])
+
+
+def test_orientation_figure_draws_four_panels_with_arrows_that_point_along_the_flow():
+    t, n = 3, 8
+    smoke = np.zeros((4, t, n, n))
+    vel = np.zeros((4, t, 2, n, n))
+    vel[:, :, 1] = 1.0  # straight up
+    fig = figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
+    heat = [tr for tr in fig.data if tr.type == "heatmap"]
+    arrows = [tr for tr in fig.data if tr.type == "scatter"]
+    assert len(heat) == 4 and len(arrows) == 4
+    xs, ys = np.asarray(arrows[0].x, dtype=float), np.asarray(arrows[0].y, dtype=float)
+    # first arrow: shaft from (x0, y0) to (x0, y0 + length), i.e. upward in the picture
+    assert xs[1] == pytest.approx(xs[0]) and ys[1] > ys[0]
+    speed_fig = figures.orientations_figure(smoke, vel, view="speed")
+    assert all(tr.type == "heatmap" for tr in speed_fig.data)
+    np.testing.assert_allclose(np.asarray(speed_fig.data[0].z), 1.0)
+    with pytest.raises(ValueError, match="view"):
+        figures.orientations_figure(smoke, vel, view="nope")
+
+
+def test_error_maps_and_rmse_and_per_element_figures():
+    truth = np.zeros((4, 2, 6, 6))
+    pred = np.ones((4, 2, 6, 6))
+    pred[:, 1] = 3.0
+    fig = figures.error_maps_figure(truth, {"convnet": pred})
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), 2.0)  # mean over components of |1|, |3|
+    roll = figures.rollout_figure(truth, {"convnet": pred, "rsteer": pred})
+    assert [a.text for a in roll.layout.annotations] == ["ground truth", "convnet", "rsteer"]
+    assert roll.layout.sliders[0].steps[0].label == "step 1"
+    bars = figures.per_element_figure({"rsteer": {1: 0.1, 2: 0.2, 3: 0.3}, "e2cnn": {"90": 0.0}})
+    assert list(bars.data[0].x) == ["90°", "180°", "270°"] and list(bars.data[1].x) == ["90°"]
+    line = figures.line_figure({"train": [3, 2, 1]}, title="t", xaxis_title="x", yaxis_title="y", log_y=True)
+    assert list(line.data[0].x) == [1, 2, 3] and line.layout.yaxis.type == "log"
+
+
+def test_symmetry_map_figure_shows_the_time_average():
+    m = np.stack([np.zeros((4, 4)), 2 * np.ones((4, 4))])
+    fig = figures.symmetry_map_figure(m)
+    np.testing.assert_allclose(np.asarray(fig.data[1].z), 1.0)
+    assert len(fig.frames) == 2
+
+
+# ---------------------------------------------------------------- core.views
+
+
+def test_views_list_data_and_sweeps_from_both_places(data_dir, tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped"
+    (shipped / "datasets").mkdir(parents=True)
+    (shipped / "datasets" / "ship.h5").write_bytes(b"")
+    (data_dir / "datasets").mkdir(parents=True)
+    (data_dir / "datasets" / "mine.h5").write_bytes(b"")
+    (data_dir / "datasets" / ".partial.h5.tmp").write_bytes(b"")
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(shipped))
+    entries = views.dataset_entries()
+    assert [(e.name, e.shipped) for e in entries] == [("mine.h5", False), ("ship.h5", True)]
+    assert entries[1].label == "ship.h5 (shipped)"
+
+
+def test_history_series_reads_losses():
+    hist = [
+        {"epoch": 1, "train_loss": 2.0, "val_loss": 3.0},
+        {"epoch": 2, "train_loss": 1.0, "val_loss": 1.5},
+    ]
+    assert views.history_series(hist) == {"train": [2.0, 1.0], "validation": [3.0, 1.5]}
+    assert views.history_series([]) == {}
+
+
+def test_uploaded_garbage_is_rejected_and_leaves_nothing(data_dir):
+    from core.runs import CheckpointError
+    from dashboard import cache
+
+    with pytest.raises(CheckpointError):
+        cache.import_checkpoint("model.pt", b"not a checkpoint at all")
+    with pytest.raises(ValueError, match="uploaded file name"):
+        cache.import_checkpoint("..", b"x")
+    runs = data_dir / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+# ------------------------------------------------------------------- AppTest
+
+
+def test_every_page_renders_without_assets_and_says_what_is_missing(data_dir, no_assets):
+    at = _app().run()
+    assert not at.exception
+    assert any("No finished sweep" in w for w in _texts(at.warning))
+    at.switch_page("pages/data.py").run()
+    assert not at.exception and any("No dataset" in i for i in _texts(at.info))
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and any("No dataset" in e for e in _texts(at.error))
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception and any("No trained run" in e for e in _texts(at.error))
+
+
+@pytest.mark.skipif(not _shipped("sweeps"), reason="no shipped sweep in assets/ (run python -m core.assets)")
+def test_symmetry_page_plots_the_shipped_sweep(data_dir):
+    at = _app().run()
+    assert not at.exception, at.exception
+    charts = at.get("plotly_chart")
+    assert charts, "no plot on the landing page"
+    fig = json.loads(charts[0].proto.spec)
+    names = [t.get("name", "") for t in fig["data"]]
+    assert any(n.startswith("y = x") for n in names) and len(names) >= 2
+    assert any("Def. 2.1" in m.value for m in at.markdown)
+
+
+@pytest.mark.skipif(not _shipped("datasets"), reason="no shipped dataset in assets/")
+def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):
+    at = _app().switch_page("pages/data.py").run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 2
+    ee = next(m for m in at.metric if m.label == "Data equivariance error")
+    assert float(ee.value) >= 0
+    at.slider(key="gen_diff").set_value(0.5).run()
+    assert not at.exception
+    at.radio(key="data_view").set_value("speed").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 2
+
+
+@pytest.mark.skipif(not _shipped("runs"), reason="no shipped runs in assets/")
+def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
+    at = _app().switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert at.dataframe, "runs table missing"
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert not _texts(at.error), _texts(at.error)
+    picked = at.multiselect(key="cmp_runs")
+    assert len(picked.value) >= 2
+    assert len(at.get("plotly_chart")) >= 4
+    # change the run selection and the split: the page reruns cleanly
+    picked.set_value(picked.options[:2]).run()
+    assert not at.exception
+    at.selectbox(key="cmp_orient").set_value(1).run()
+    assert not at.exception and not _texts(at.error), _texts(at.error)
