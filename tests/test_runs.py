@@ -1,0 +1,196 @@
+"""Run store, checkpoints, registry, rollout and splits: no dataset or process needed."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core.models import build_model
+from core.registry import Registry
+from core.rollout import Scaled, rollout
+from core.runs import CheckpointError, load_checkpoint, load_checkpoint_file, save_checkpoint
+from core.samples import SplitSpec, make_splits, velocity_scale
+from core.trainer import TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("APPROXSYM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "assets"))
+
+
+def _small(name: str):
+    torch.manual_seed(0)
+    return build_model(name, hidden=8, layers=2)
+
+
+def test_rollout_equals_stepping_the_model_by_hand():
+    model = _small("convnet")
+    x0 = torch.randn(3, 1, 2, 16, 16)
+    with torch.no_grad():
+        out = rollout(model, x0, 4)
+        window, manual = x0.reshape(3, 2, 16, 16), []
+        for _ in range(4):
+            window = model(window)
+            manual.append(window)
+    assert out.shape == (3, 4, 2, 16, 16)
+    assert torch.equal(out, torch.stack(manual, dim=1))
+    # The stacked form gives the same result.
+    assert torch.equal(rollout(model, x0.reshape(3, 2, 16, 16), 4), out)
+
+
+def test_rollout_slides_a_multi_frame_window():
+    seen = []
+
+    def model(x):
+        seen.append(x.clone())
+        return x[:, -2:] + 1.0  # "next frame = last frame + 1"
+
+    x0 = torch.zeros(1, 2, 2, 4, 4)
+    x0[:, 1] = 5.0
+    out = rollout(model, x0, 3)
+    assert [float(v) for v in out[0, :, 0, 0, 0]] == [6.0, 7.0, 8.0]
+    # Third call sees frames (prediction 1, prediction 2), oldest first.
+    assert float(seen[2][0, 0, 0, 0]) == 6.0 and float(seen[2][0, 2, 0, 0]) == 7.0
+    with pytest.raises(ValueError, match="steps"):
+        rollout(model, x0, 0)
+    with pytest.raises(ValueError, match="initial_frames"):
+        rollout(model, torch.zeros(2, 4, 4), 1)
+
+
+def test_checkpoint_round_trip_and_upload_bytes(tmp_path):
+    model = _small("rsteer")
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, model, scale=2.5)
+    loaded = load_checkpoint(path, expected_model="rsteer")
+    x = torch.randn(2, 2, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), Scaled(model.eval(), 2.5)(x), atol=1e-6)
+    from_bytes, payload = load_checkpoint_file(path.read_bytes())
+    assert payload["scale"] == 2.5 and from_bytes.config.name == "rsteer"
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, _small("convnet"))
+    with pytest.raises(CheckpointError, match="expected 'e2cnn'"):
+        load_checkpoint(path, expected_model="e2cnn")
+    # Same name but weights of another architecture: the state dict does not fit.
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"] = _small("e2cnn").config.to_dict()
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not fit model 'e2cnn'"):
+        load_checkpoint(path)
+
+
+def test_truncated_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, _small("convnet"))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or not a torch checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="uploaded file"):
+        load_checkpoint_file(b"not a checkpoint at all")
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_malicious_pickle_never_executes(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "approxsym-checkpoint-1", "state_dict": _Evil(str(marker))}, path)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match="not a weights file"):
+        load_checkpoint(path)
+    plain = tmp_path / "evil.pkl"
+    plain.write_bytes(pickle.dumps(_Evil(str(marker))))
+    with pytest.raises(CheckpointError):
+        load_checkpoint_file(plain.read_bytes())
+    assert not marker.exists()
+
+
+def test_registry_concurrent_job_creation_and_slot_claims(tmp_path):
+    reg = Registry(tmp_path / "r.sqlite")
+    ids, errors = [], []
+    barrier = threading.Barrier(8)
+
+    def submit(i):
+        try:
+            barrier.wait()
+            ids.append(reg.create_job("train", {"i": i, "text": "x" * 1000}, slot="compute"))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(ids)) == 8
+    assert sorted(j.params["i"] for j in reg.list_jobs()) == list(range(8))
+    # Racing claims of a one-job slot: exactly one wins.
+    wins = []
+    barrier2 = threading.Barrier(8)
+
+    def claim(job_id):
+        barrier2.wait()
+        wins.append(reg.claim_slot(job_id, "compute", 1))
+
+    threads = [threading.Thread(target=claim, args=(j,)) for j in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(wins) == 1
+    assert [j.status for j in reg.list_jobs()].count("running") == 1
+    with pytest.raises(ValueError, match="status"):
+        reg.update_job(ids[0], status="bogus")
+    with pytest.raises(ValueError, match="unknown job field"):
+        reg.update_job(ids[0], colour="red")
+
+
+def test_splits_disjoint_reproducible_and_recorded():
+    spec = SplitSpec(input_frames=1, steps=2, seed=3, max_train_windows=12)
+    a, b = make_splits(5, 30, spec), make_splits(5, 30, spec)
+    assert a.to_dict() == b.to_dict()
+    assert set(a.train_sims).isdisjoint(a.domain_sims) and len(a.domain_sims) == 1
+    assert set(a.train_sims) | set(a.domain_sims) == set(range(5))
+    train_frames = {(s, t + d) for s, t in a.train for d in range(3)}
+    val_frames = {(s, t + d) for s, t in a.val for d in range(3)}
+    assert train_frames.isdisjoint(val_frames)
+    assert max(t for _, t in train_frames) < a.val_start <= min(t for _, t in val_frames)
+    assert max(t for _, t in val_frames) < a.future_start
+    assert len(a.train) == 3  # 12 samples = 3 windows x 4 orientations
+    assert a.to_dict()["orientations"] == [0, 1, 2, 3]
+    other = make_splits(5, 30, SplitSpec(input_frames=1, steps=2, seed=4, max_train_windows=12))
+    assert other.train != a.train or other.domain_sims != a.domain_sims
+    with pytest.raises(ValueError, match="frames"):
+        make_splits(2, 6, SplitSpec(steps=3))
+    assert make_splits(1, 30, spec).domain_sims == ()
+
+
+def test_scale_is_one_scalar():
+    v = np.random.default_rng(0).normal(size=(4, 2, 20, 2, 8, 8)).astype(np.float32)
+    v[..., 0, :, :] *= 10  # very different components still give one scalar
+    s = velocity_scale(v, make_splits(2, 20, SplitSpec()))
+    assert isinstance(s, float) and 5 < s < 10
+
+
+@pytest.mark.parametrize(
+    "field,value", [("epochs", 0), ("lr", -1.0), ("lr_decay", 1.5), ("device", "tpu"), ("rollout_steps", 0)]
+)
+def test_train_config_names_the_bad_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
