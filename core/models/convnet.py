@@ -1,0 +1,31 @@
+"""ConvNet: plain convolutions, no symmetry built in (the paper's baseline)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.models.base import VelocityModel
+from core.models.config import ModelConfig
+
+
+class ConvNet(VelocityModel):
+    """``layers`` zero-padded Conv2d layers with ReLU between them; hidden width ``hidden`` channels.
+
+    ``forward(x)``: ``(B, 2*input_frames, N, N)`` -> ``(B, 2, N, N)``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        k, widths = config.kernel_size, [config.in_channels] + [config.hidden] * (config.layers - 1) + [2]
+        self.convs = nn.ModuleList(
+            nn.Conv2d(a, b, k, padding=k // 2) for a, b in zip(widths[:-1], widths[1:], strict=True)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            if i < len(self.convs) - 1:
+                x = torch.relu(x)
+        return x
