@@ -19,7 +19,6 @@ import numpy as np
 from core.paths import assets_dir, data_dir
 
 DATASETS = "datasets"
-SWEEPS = "sweeps"
 COMPARE_STEPS = 20
 
 
@@ -60,51 +59,44 @@ def dataset_entries() -> list[Entry]:
 
 
 def sweep_entries() -> list[Entry]:
-    """Return every sweep folder holding a result file; the shipped ones first.
+    """Every sweep with a results.json (core.sweep.list_sweeps), the shipped ones first.
 
     The shipped sweep is the landing page's default, so it leads the list.
     """
-    out: list[Entry] = []
-    for root, shipped in reversed(_roots(SWEEPS)):
-        if root.is_dir():
-            dirs = sorted(
-                (p for p in root.iterdir() if _sweep_result_file(p)), key=lambda p: p.name, reverse=True
-            )
-            out += [Entry(p.name, p, shipped) for p in dirs]
-    return out
+    from core.sweep import list_sweeps
 
-
-def _sweep_result_file(folder: Path) -> Path | None:
-    for name in ("results.json", "sweep.json"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
+    entries = [Entry(Path(r["path"]).name, Path(r["path"]), bool(r["shipped"])) for r in list_sweeps()]
+    return [e for e in entries if e.shipped] + [e for e in entries if not e.shipped]
 
 
 def sweep_curves(folder: str | Path) -> dict[str, tuple[list[float], list[float]]]:
-    """Read a sweep's results into ``{model: (data_errors, model_errors)}``, sorted by data error.
+    """Read a sweep's ``results.json`` into ``{model: (data_errors, model_errors)}``.
 
-    Accepts a folder holding ``results.json`` whose ``points`` list has one record per
-    (level, model) with ``model``, ``data_ee`` and ``model_ee`` (velocity units).
-    Points without a model error (unfinished) are left out. Raises ValueError for
-    a file that is not such a record.
+    One point per finished (level, model) row: x = the dataset's equivariance error,
+    y = the model's mean C4 equivariance error (velocity units), sorted by x. Rows
+    without a model error (unfinished or failed runs) are left out. Raises ValueError
+    for a file that is not a sweep record.
     """
-    path = _sweep_result_file(Path(folder))
-    if path is None:
-        raise ValueError(f"{folder} holds no results.json")
-    record = json.loads(path.read_text())
-    points = record.get("points") if isinstance(record, dict) else None
-    if not isinstance(points, list):
-        raise ValueError(f"{path}: expected a 'points' list")
+    path = Path(folder) / "results.json"
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{folder} holds no results.json") from None
+    rows = record.get("rows") if isinstance(record, dict) else None
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected a 'rows' list")
     curves: dict[str, tuple[list[float], list[float]]] = {}
-    for p in points:
-        if not isinstance(p, dict) or p.get("model_ee") is None or p.get("data_ee") is None:
+    for row in rows:
+        if not isinstance(row, dict):
             continue
-        xs, ys = curves.setdefault(str(p["model"]), ([], []))
-        xs.append(float(p["data_ee"]))
-        ys.append(float(p["model_ee"]))
+        x, y = row.get("data_equivariance_error"), row.get("model_ee_mean")
+        if x is None or y is None:
+            continue
+        xs, ys = curves.setdefault(str(row.get("model", "?")), ([], []))
+        xs.append(float(x))
+        ys.append(float(y))
     for name, (xs, ys) in curves.items():
-        order = np.argsort(xs)
+        order = np.argsort(xs, kind="stable")
         curves[name] = ([xs[i] for i in order], [ys[i] for i in order])
     return curves
 
@@ -123,11 +115,16 @@ def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
     return out
 
 
-def relaxation_maps(model: Any) -> list[tuple[str, np.ndarray]]:
+def relaxation_maps(model: Any) -> list[dict[str, Any]]:
     """How far each relaxed layer's weights moved from equal values, per kernel offset.
 
-    Uses the model's ``relaxation_summary()`` (RSteer); returns ``[(layer, (K, K))]``,
-    an empty list for models without relaxed weights.
+    Uses the model's ``relaxation_summary()`` (RSteer) and returns one dict per layer:
+    ``name``; ``deviation`` ``(K, K)``, mean |w(y) - mean_y w| / mean |w| at offset y
+    (0 everywhere = tied weights, exactly equivariant); ``asymmetry`` ``(K, K)``, the
+    part of it that breaks C4 (distance to the rotation-orbit mean); and their means
+    ``relative_deviation`` / ``relative_asymmetry``. The maps are flipped to rows-up so a
+    heatmap (row 0 at the bottom) shows offsets where they are in space; the models read
+    kernels rows-down (e2cnn's convention). Empty for models without relaxed weights.
     """
     inner = getattr(model, "model", model)  # unwrap core.rollout.Scaled
     summary_fn = getattr(inner, "relaxation_summary", None)
@@ -135,10 +132,19 @@ def relaxation_maps(model: Any) -> list[tuple[str, np.ndarray]]:
         return []
     out = []
     for i, layer in enumerate(summary_fn()):
-        name = str(layer.get("name", f"layer {i}"))
-        m = layer.get("deviation_map")
-        if m is not None:
-            out.append((name, np.asarray(m, dtype=float)))
+        if layer.get("deviation_map") is None:
+            continue
+        out.append(
+            {
+                "name": f"layer {layer.get('layer', i)}",
+                "deviation": np.asarray(layer["deviation_map"], dtype=float)[::-1].copy(),
+                "asymmetry": np.asarray(layer.get("asymmetry_map", layer["deviation_map"]), dtype=float)[
+                    ::-1
+                ].copy(),
+                "relative_deviation": float(layer.get("relative_deviation", np.nan)),
+                "relative_asymmetry": float(layer.get("relative_asymmetry", np.nan)),
+            }
+        )
     return out
 
 

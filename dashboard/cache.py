@@ -80,7 +80,9 @@ def _registry():
     return Registry()
 
 
+@st.cache_resource(show_spinner=False)
 def _runner():
+    """One JobRunner per server: it keeps the worker processes it started, and reaps them."""
     from core.jobs import JobRunner
 
     return JobRunner()
@@ -114,7 +116,7 @@ def submit_dataset(**settings: Any) -> str:
     from core.data import DataConfig
 
     config = DataConfig(**_data_options(settings))
-    return _runner().submit("dataset", {"data_config": config.to_dict()})
+    return _runner().submit("data", {"data_config": config.to_dict()})
 
 
 def _data_options(settings: dict[str, Any]) -> dict[str, Any]:
@@ -128,17 +130,37 @@ def _data_options(settings: dict[str, Any]) -> dict[str, Any]:
     return {names[k]: v for k, v in settings.items() if k in names}
 
 
-def submit_training(dataset: views.Entry, models: list[str], **options: Any) -> list[str]:
-    """Start one background training job per model on ``dataset``; return the job ids."""
-    ids = []
+def submit_training(
+    dataset: views.Entry,
+    models: list[str],
+    *,
+    hidden: int = 0,
+    input_frames: int = 1,
+    alpha: float = 0.0,
+    **train_options: Any,
+) -> list[str]:
+    """Start one background training job per model on ``dataset``; return the job ids.
+
+    ``hidden`` 0 keeps each model's default width; ``alpha`` applies to RSteer only;
+    ``train_options`` are core.trainer.TrainConfig fields. Every config is built (and so
+    validated) before any job starts: bad settings raise ValueError and start nothing.
+    """
+    from core.models import ModelConfig
+    from core.trainer import TrainConfig
+
+    train_config = TrainConfig(**train_options).to_dict()
+    params = []
     for name in models:
-        ids.append(
-            _runner().submit(
-                "train",
-                {"dataset": str(dataset.path), "model": check_name(name, "model"), **options},
-            )
+        options: dict[str, Any] = {"input_frames": int(input_frames)}
+        if hidden:
+            options["hidden"] = int(hidden)
+        if name == "rsteer":
+            options["alpha"] = float(alpha)
+        model_config = ModelConfig.for_model(name, **options).to_dict()
+        params.append(
+            {"data_path": str(dataset.path), "model_config": model_config, "train_config": train_config}
         )
-    return ids
+    return [_runner().submit("train", p) for p in params]
 
 
 def submit_sweep(**settings: Any) -> str:

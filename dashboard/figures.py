@@ -393,32 +393,42 @@ def error_maps_figure(truth: np.ndarray, predictions: Mapping[str, np.ndarray]) 
     )
 
 
-def relaxed_weights_figure(layers: Sequence[tuple[str, np.ndarray]]) -> go.Figure:
-    """Heatmaps of how far RSteer's relaxed weights moved from equal values, per layer.
+def relaxed_weights_figure(
+    layers: Sequence[tuple[str, np.ndarray]], title: str, colorbar_title: str
+) -> go.Figure:
+    """One small heatmap per layer of a relaxed model's per-offset weight statistic.
 
-    ``layers``: ``(layer name, deviation map (K, K))`` pairs; a map's cell is the
-    mean |w_l(y) - mean_y w_l| over basis elements at kernel offset y. Zero
-    everywhere means the layer is exactly equivariant.
+    ``layers``: ``(layer name, map (K, K))`` pairs, rows up (row 0 drawn at the bottom),
+    e.g. mean |w_l(y) - mean_y w_l| / mean |w| at kernel offset y. All share one colour
+    scale starting at 0, where 0 everywhere means tied weights (exact equivariance).
     """
     if not layers:
         raise ValueError("relaxed_weights_figure needs at least one layer")
-    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[name for name, _ in layers])
-    hi = max(float(np.max(np.asarray(m))) for _, m in layers) or 1e-12
+    fig = make_subplots(
+        rows=1, cols=len(layers), subplot_titles=[name for name, _ in layers], horizontal_spacing=0.03
+    )
+    hi = max(float(np.nanmax(np.asarray(m))) for _, m in layers)
+    hi = hi if hi > 0 else 1e-12
     for c, (_name, m) in enumerate(layers, start=1):
         m = np.asarray(m, dtype=float)
+        k = m.shape[-1] // 2
+        offsets = list(range(-k, m.shape[-1] - k))
         fig.add_trace(
             go.Heatmap(
                 z=np.round(m, 6),
+                x=offsets,
+                y=offsets,
                 zmin=0,
                 zmax=hi,
                 colorscale="Reds",
                 showscale=c == len(layers),
-                colorbar={"title": "|w − mean w|", "thickness": 12},
-                hovertemplate="offset (%{x}, %{y}): %{z:.2e}<extra></extra>",
+                colorbar={"title": colorbar_title, "thickness": 12},
+                hovertemplate="offset (%{x}, %{y}): %{z:.3g}<extra></extra>",
             ),
             row=1,
             col=c,
         )
-        fig.update_yaxes(scaleanchor=f"x{'' if c == 1 else c}", row=1, col=c)
-    fig.update_layout(height=300, margin={"l": 20, "r": 20, "t": 50, "b": 20})
+        fig.update_xaxes(showticklabels=False, row=1, col=c)
+        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{'' if c == 1 else c}", row=1, col=c)
+    fig.update_layout(title=title, height=260, margin={"l": 20, "r": 20, "t": 70, "b": 10})
     return fig

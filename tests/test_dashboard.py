@@ -223,3 +223,23 @@ def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
     assert not at.exception
     at.selectbox(key="cmp_orient").set_value(1).run()
     assert not at.exception and not _texts(at.error), _texts(at.error)
+
+
+def test_relaxed_weights_figure_shares_a_scale_from_zero():
+    a, b = np.zeros((3, 3)), np.arange(9.0).reshape(3, 3)
+    fig = figures.relaxed_weights_figure([("layer 0", a), ("layer 1", b)], "dev", "|w|")
+    assert [t.zmin for t in fig.data] == [0, 0] and fig.data[0].zmax == fig.data[1].zmax == 8.0
+    assert list(fig.data[1].x) == [-1, 0, 1]
+    with pytest.raises(ValueError):
+        figures.relaxed_weights_figure([], "dev", "|w|")
+
+
+def test_relaxation_maps_flip_rsteer_kernels_to_rows_up():
+    class Fake:
+        def relaxation_summary(self):
+            m = np.array([[1.0, 0, 0], [0, 0, 0], [0, 0, 0]])  # kernel row 0 = top row
+            return [{"layer": 0, "deviation_map": m, "asymmetry_map": m, "relative_deviation": 0.1}]
+
+    (layer,) = views.relaxation_maps(Fake())
+    assert layer["name"] == "layer 0" and layer["deviation"][2, 0] == 1.0 and layer["deviation"][0, 0] == 0
+    assert views.relaxation_maps(object()) == []

@@ -76,9 +76,36 @@ relaxed = {name: layers for name, layers in result["relaxation"].items() if laye
 if relaxed:
     st.subheader("RSteer: where its relaxed weights left exact symmetry")
     st.caption(
-        "RSteer's kernel is Σ w_l(y)·Φ_l(y). Equal w_l at every kernel offset y is exact C4 equivariance; "
-        "each map shows, per offset, how far the learned weights moved from their mean over offsets."
+        "RSteer's kernel is Σ w_l(y)·Φ_l(y). Equal w_l at every kernel offset y means exact C4 "
+        "equivariance. *Deviation*: how far the learned weights moved from their mean over offsets; "
+        "*asymmetry*: the part of that which differs between rotated offsets, i.e. what breaks C4. "
+        "Both relative to the mean |w|, per layer, offsets drawn where they lie in space."
     )
     for name, layers in relaxed.items():
         st.markdown(f"**{name}**")
-        st.plotly_chart(figures.relaxed_weights_figure(layers), key=f"cmp_relax_{name}", width="stretch")
+        st.dataframe(
+            [
+                {
+                    "layer": d["name"],
+                    "relative deviation": d["relative_deviation"],
+                    "relative asymmetry": d["relative_asymmetry"],
+                }
+                for d in layers
+            ],
+            hide_index=True,
+            key=f"cmp_relax_table_{name}",
+        )
+        st.plotly_chart(
+            figures.relaxed_weights_figure(
+                [(d["name"], d["deviation"]) for d in layers], "deviation from tied weights", "|w − mean w|"
+            ),
+            key=f"cmp_relax_dev_{name}",
+            width="stretch",
+        )
+        st.plotly_chart(
+            figures.relaxed_weights_figure(
+                [(d["name"], d["asymmetry"]) for d in layers], "C4-breaking part", "|w − orbit mean|"
+            ),
+            key=f"cmp_relax_asym_{name}",
+            width="stretch",
+        )

@@ -53,7 +53,7 @@ with st.expander("Generate a new dataset", expanded=not cache.dataset_entries())
 
 @st.fragment(run_every=2)
 def _generation_progress() -> None:
-    jobs = [j for j in cache.list_jobs() if j.kind == "dataset"]
+    jobs = [j for j in cache.list_jobs() if j.kind == "data"]
     active = [j for j in jobs if not j.finished_state]
     for job in active:
         widgets.job_progress(job)

@@ -61,40 +61,48 @@ with left:
 
 st.divider()
 st.subheader("Run a new sweep in the background")
-with st.form("sweep_form"):
-    c1, c2, c3 = st.columns(3)
-    levels_text = c1.text_input(
-        "Buoyancy differences",
-        value="0, 0.1, 0.2, 0.4",
-        help="Comma-separated symmetry-breaking levels; one dataset is generated per level (0 = symmetric).",
-    )
-    models = c2.multiselect(
-        "Models", cache.model_names(), default=cache.model_names(), help="One model of each kind per level."
-    )
-    epochs = c3.number_input("Epochs", min_value=1, max_value=200, value=3, help="Training epochs per model.")
-    c4, c5, c6 = st.columns(3)
-    grid = c4.selectbox("Grid", [16, 32, 64], index=1, help="Cells per side of each simulation.")
-    frames = c5.number_input("Frames per simulation", min_value=8, max_value=200, value=30)
-    sims = c6.number_input("Simulations per orientation", min_value=1, max_value=16, value=1)
-    submitted = st.form_submit_button("Start sweep", type="primary")
-
-if submitted:
-    try:
-        levels = [float(v) for v in levels_text.replace(";", ",").split(",") if v.strip()]
-        job_id = cache.submit_sweep(
-            levels=levels,
-            models=models,
-            epochs=int(epochs),
-            grid=int(grid),
-            frames=int(frames),
-            sims=int(sims),
+if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's settings."):
+    with st.form("sweep_form"):
+        c1, c2, c3 = st.columns(3)
+        levels_text = c1.text_input(
+            "Buoyancy differences",
+            value="0, 0.1, 0.2, 0.4",
+            help="Comma-separated symmetry-breaking levels; one dataset per level (0 = symmetric).",
         )
-    except ValueError as exc:
-        widgets.show_problem("The sweep settings are not valid.", exc)
-    except Exception as exc:  # a job that cannot start must not take the page down
-        widgets.show_problem("Could not start the sweep.", exc)
-    else:
-        st.success(f"Sweep started as job {job_id}; it appears in the list above when finished.")
+        models = c2.multiselect(
+            "Models",
+            cache.model_names(),
+            default=cache.model_names(),
+            help="Each model is trained per level.",
+        )
+        epochs = c3.number_input(
+            "Epochs", min_value=1, max_value=200, value=4, help="Training epochs per run."
+        )
+        c4, c5, c6 = st.columns(3)
+        grid = c4.selectbox("Grid", [16, 32, 64], index=1, help="Cells per side of each simulation.")
+        frames = c5.number_input("Frames per simulation", min_value=12, max_value=200, value=24)
+        preset = c6.selectbox(
+            "Preset", ["cpu", "gpu"], help="Base settings (sizes, learning rate) the fields above override."
+        )
+        submitted = st.form_submit_button("Start sweep", type="primary")
+    if submitted:
+        try:
+            levels = [float(v) for v in levels_text.replace(";", ",").split(",") if v.strip()]
+            job_id = cache.submit_sweep(
+                levels=levels,
+                models=models,
+                preset=preset,
+                data={"grid": int(grid), "frames": int(frames)},
+                train={"epochs": int(epochs)},
+            )
+        except ValueError as exc:
+            widgets.show_problem("The sweep settings are not valid.", exc)
+        except Exception as exc:  # a job that cannot start must not take the page down
+            widgets.show_problem("Could not start the sweep.", exc)
+        else:
+            st.success(f"Sweep started as job {job_id}; pick it in the list above to watch it fill in.")
+else:
+    st.caption("A sweep generates one dataset per buoyancy difference and trains each model on it.")
 
 
 @st.fragment(run_every=3)

@@ -31,13 +31,15 @@ else:
         )
         hidden = c4.number_input(
             "Hidden channels",
-            min_value=4,
+            min_value=0,
             max_value=256,
-            value=32,
+            value=0,
+            step=4,
             key="train_hidden",
-            help="Width of each model (E2CNN/RSteer: regular fields are scaled to a similar size).",
+            help="0 keeps each model's default width (chosen so the parameter counts are comparable); "
+            "E2CNN and RSteer need a multiple of 4.",
         )
-        c5, c6, c7 = st.columns(3)
+        c5, c6, c7, c8 = st.columns(4)
         input_frames = c5.number_input(
             "Input frames",
             min_value=1,
@@ -63,6 +65,15 @@ else:
             key="train_alpha",
             help="Weight of the regulariser that pulls RSteer's relaxed weights toward equal values.",
         )
+        max_windows = c8.number_input(
+            "Max training windows",
+            min_value=0,
+            max_value=100_000,
+            value=0,
+            step=4,
+            key="train_windows",
+            help="0 uses every window; a small number makes a quick CPU run.",
+        )
         start = st.form_submit_button("Start training", type="primary")
     if start:
         entry = entries[labels.index(choice)]
@@ -78,8 +89,9 @@ else:
                     lr=float(lr),
                     hidden=int(hidden),
                     input_frames=int(input_frames),
-                    loss_steps=int(loss_steps),
+                    rollout_steps=int(loss_steps),
                     alpha=float(alpha),
+                    max_train_windows=int(max_windows) or None,
                 )
             except ValueError as exc:
                 widgets.show_problem("These training settings are not valid.", exc)

@@ -1,0 +1,106 @@
+"""Dashboard speed in a real browser: server start to landing page, and page switches.
+
+    python benchmarks/bench_dashboard.py [--starts 3] [--switches 5]
+
+Prints medians (and min/max) of:
+- start -> landing: from launching ``streamlit run`` to the Symmetry page rendered
+  (script finished, its plot drawn), with a fresh server each time;
+- each page's render time after clicking it in the sidebar (script finished and
+  its plots drawn), on a warm server (caches filled by a first visit).
+Targets on 2 cores: landing within 5 s of start, a page switch within 1 s.
+Uses the shipped assets (or APPROXSYM_ASSETS_DIR) and a temporary data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dashboard import e2e  # noqa: E402
+
+#: page url path -> plots it must draw before it counts as rendered (with shipped assets)
+EXPECTED_PLOTS = {"symmetry": 1, "data": 2, "train": 0, "compare": 4}
+
+
+def _rendered(page, plots: int) -> None:
+    e2e.wait_idle(page)
+    if plots:
+        e2e.wait_plots(page, plots)
+
+
+def _fmt(values: list[float]) -> str:
+    med, lo, hi = statistics.median(values), min(values), max(values)
+    return f"median {med:6.2f} s  (min {lo:.2f}, max {hi:.2f}, n={len(values)})"
+
+
+def bench(starts: int, switches: int) -> dict[str, list[float]]:
+    """Run the measurements; return {what: [seconds, ...]}."""
+    from playwright.sync_api import sync_playwright
+
+    results: dict[str, list[float]] = {"start->health": [], "start->landing": []}
+    with sync_playwright() as pw:
+        browser = e2e.launch_chromium(pw)
+        for i in range(starts):
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                with e2e.streamlit_server(Path(tmp)) as (url, proc):
+                    e2e.wait_healthy(url, proc=proc)
+                    results["start->health"].append(time.perf_counter() - t0)
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    page.goto(url)
+                    _rendered(page, EXPECTED_PLOTS["symmetry"])
+                    results["start->landing"].append(time.perf_counter() - t0)
+                    if i == starts - 1:
+                        _page_switches(page, switches, results)
+                    page.close()
+        browser.close()
+    return results
+
+
+def _page_switches(page, switches: int, results: dict[str, list[float]]) -> None:
+    order = ["data", "train", "compare", "symmetry"]
+    for name in order:  # first visits fill the caches; not counted
+        _click(page, name)
+        _rendered(page, EXPECTED_PLOTS[name])
+    for _ in range(switches):
+        for name in order:
+            t0 = time.perf_counter()
+            _click(page, name)
+            _rendered(page, EXPECTED_PLOTS[name])
+            results.setdefault(f"switch->{name}", []).append(time.perf_counter() - t0)
+
+
+def _click(page, name: str) -> None:
+    link = page.locator(f'[data-testid="stSidebarNav"] a[href$="/{name}"]')
+    if name == "symmetry" and not link.count():
+        link = page.locator('[data-testid="stSidebarNav"] a').first
+    link.first.click()
+    # the URL changes as soon as the page switch starts
+    page.wait_for_url(f"**/{'' if name == 'symmetry' else name}*", timeout=10_000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=3, help="fresh server starts to time")
+    parser.add_argument("--switches", type=int, default=5, help="rounds of page switches to time")
+    args = parser.parse_args(argv)
+    if not e2e.CHROMIUM.exists():
+        print(f"{e2e.CHROMIUM} not found: install chromium to run this benchmark", file=sys.stderr)
+        return 2
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
+    results = bench(args.starts, args.switches)
+    for what, values in results.items():
+        print(f"{what:20s} {_fmt(values)}")
+    print(f"load average after: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
