@@ -261,6 +261,19 @@ def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
     return views.history_series(history)
 
 
+@st.cache_data(show_spinner="Loading the checkpoint...", max_entries=32)
+def load_run_summary(run_id: str, stamp: float) -> dict[str, Any]:
+    """Rebuild a run's model from its checkpoint (weights only); return name and parameter count."""
+    from core.runs import load_run
+
+    loaded = load_run(check_name(run_id, "run id"))
+    return {
+        "model": loaded.info.model_name,
+        "parameters": int(sum(p.numel() for p in loaded.model.parameters())),
+        "config": loaded.info.config.get("model_config"),
+    }
+
+
 def import_checkpoint(filename: str, data: bytes) -> str:
     """Check an uploaded checkpoint and store it as a new run; return the run id.
 

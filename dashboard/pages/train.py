@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from dashboard import cache, figures, widgets
@@ -106,6 +108,9 @@ st.subheader("Jobs")
 @st.fragment(run_every=2)
 def _live_jobs() -> None:
     jobs = cache.list_jobs()
+    recent = [j for j in jobs[:10] if time.time() - (j.finished or 0) < 1800]
+    for job in [j for j in recent if j.status in ("failed", "diverged", "interrupted")][:3]:
+        widgets.job_progress(job)  # shows the failure as a clear error box
     for job in [j for j in jobs if j.kind == "train" and not j.finished_state]:
         with st.container(border=True):
             widgets.job_progress(job)
@@ -152,6 +157,18 @@ else:
             )
         if run.metrics:
             st.json(run.metrics, expanded=False)
+        if st.button(
+            "Load this run", key="train_load", help="Rebuild the model from its checkpoint (weights only)."
+        ):
+            try:
+                info = cache.load_run_summary(run.id, cache.mtime(run.paths["checkpoint"]))
+            except Exception as exc:  # CheckpointError, FileNotFoundError: a message, not a traceback
+                widgets.show_problem(f"Could not load run {run.id}.", exc)
+            else:
+                st.success(
+                    f"Loaded {info['model']} with {info['parameters']:,} parameters from {run.id}; "
+                    "pick it on the Compare page to roll it out."
+                )
 
 st.subheader("Load a checkpoint file")
 upload = st.file_uploader(
