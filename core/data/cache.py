@@ -1,0 +1,44 @@
+"""The dataset cache: one file per config under ``data_dir()/datasets``, named by its hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.data.config import DataConfig
+from core.data.simulate import Progress, simulate
+from core.data.store import DatasetFileError, load_dataset, write_dataset
+from core.paths import data_dir, inside
+from core.symmetry import data_equivariance_error
+
+
+def dataset_path(config: DataConfig) -> Path:
+    """Return the cache path of ``config``'s dataset (it may not exist yet)."""
+    return inside(data_dir(), "datasets", f"smoke-{config.digest()}.h5")
+
+
+def generate_dataset(config: DataConfig, out: Path, progress: Progress | None = None) -> Path:
+    """Simulate ``config`` and write the file to ``out`` (atomically); return ``out``."""
+    velocity, smoke = simulate(config, progress)
+    velocity = velocity.astype(np.float32)
+    # The error is measured on what is saved, so a reader computing it again gets the same.
+    dee = data_equivariance_error(velocity)
+    return write_dataset(out, velocity, smoke.astype(np.float32), config, dee)
+
+
+def ensure_dataset(config: DataConfig, progress: Progress | None = None) -> Path:
+    """Return the path of ``config``'s dataset, generating it first unless a valid one is cached.
+
+    A cached file that cannot be read, or whose config differs, is regenerated.
+    """
+    path = dataset_path(config)
+    if path.exists():
+        try:
+            if load_dataset(path).config == config:
+                if progress is not None:
+                    progress(config.frames, config.frames)
+                return path
+        except DatasetFileError:
+            pass
+    return generate_dataset(config, path, progress)

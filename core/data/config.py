@@ -1,0 +1,111 @@
+"""The configuration of one smoke-plume dataset (frozen, validated, JSON round-trip)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Everything that determines a dataset; two equal configs give the same file.
+
+    Lengths are in grid cells unless said otherwise; time in simulation time units.
+
+    - ``grid``: N, cells per side of the square closed box (even, 8..256).
+    - ``frames``: T, frames saved per simulation (one per time step).
+    - ``sims``: S, simulations per orientation (4*S simulations in all).
+    - ``buoyancy``: b, base buoyancy strength (velocity per unit smoke per time).
+    - ``buoyancy_diff``: delta >= 0; orientation k gets buoyancy b*(1 + k*delta).
+    - ``inflow_radius``: inflow disc radius as a fraction of N.
+    - ``inflow_offset``: distance of the inflow centre from the box centre, fraction of N.
+    - ``inflow_rate``: smoke added per time step inside the inflow disc.
+    - ``sim_variation``: the S simulations of an orientation scale their buoyancy and
+      inflow radius by seeded factors in [1 - v, 1 + v]; the same factors are used
+      for all four orientations, so only delta breaks the symmetry.
+    - ``dt``: time step.
+    - ``seed``: seed of the per-simulation factors.
+    """
+
+    grid: int = 64
+    frames: int = 40
+    sims: int = 4
+    buoyancy: float = 0.1
+    buoyancy_diff: float = 0.0
+    inflow_radius: float = 0.08
+    inflow_offset: float = 0.3
+    inflow_rate: float = 0.2
+    sim_variation: float = 0.2
+    dt: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _int_field(self, "grid", 8, 256)
+        if self.grid % 2:
+            raise ValueError(f"grid must be even (the box centre must be a cell corner), got {self.grid}")
+        _int_field(self, "frames", 2, 10_000)
+        _int_field(self, "sims", 1, 1_000)
+        _int_field(self, "seed", 0, 2**31 - 1)
+        _float_field(self, "buoyancy", 0.0, 10.0, low_open=True)
+        _float_field(self, "buoyancy_diff", 0.0, 10.0)
+        _float_field(self, "inflow_radius", 0.0, 0.25, low_open=True)
+        _float_field(self, "inflow_rate", 0.0, 10.0, low_open=True)
+        _float_field(self, "sim_variation", 0.0, 0.9)
+        _float_field(self, "dt", 0.0, 10.0, low_open=True)
+        _float_field(self, "inflow_offset", 0.0, 0.45)
+        if self.inflow_offset + self.inflow_radius * (1 + self.sim_variation) >= 0.5:
+            raise ValueError(
+                "inflow_offset: the inflow disc (offset + radius*(1+sim_variation) = "
+                f"{self.inflow_offset + self.inflow_radius * (1 + self.sim_variation):.3f}) must stay "
+                "inside the box (< 0.5)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a plain JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataConfig:
+        """Build a config from :meth:`to_dict` output; unknown keys raise ValueError naming them."""
+        if not isinstance(d, dict):
+            raise ValueError(f"DataConfig.from_dict needs a dict, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown DataConfig field(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        """Return the config as canonical JSON (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def digest(self) -> str:
+        """Return a 12-hex-digit hash of the canonical JSON: the dataset's cache key."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+
+def _int_field(cfg: DataConfig, name: str, low: int, high: int) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+
+
+def _float_field(cfg: DataConfig, name: str, low: float, high: float, low_open: bool = False) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value}")
+    # Store floats as floats so that 1 and 1.0 hash to the same dataset.
+    object.__setattr__(cfg, name, value)

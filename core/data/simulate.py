@@ -1,0 +1,111 @@
+"""The batched PhiFlow smoke simulation: four rotated orientations times S simulations.
+
+All 4*S simulations share one PhiFlow batch dimension ``sim`` (orientation-major), so
+every step is one call for the whole dataset. The pressure solve runs in float64:
+in float32 it diverges, and the exact C4 symmetry at ``buoyancy_diff = 0`` needs it.
+
+Backend: numpy (CPU). The PhiFlow 3.4 / phiml 1.16 conjugate-gradient solve on the torch
+backend diverged for one of four rotated copies of the same problem (measured, 64x64,
+float64, rtol 1e-6 and 1e-9, with and without jit); on numpy it converges for all, and
+the batch dimension gives the speed-up over a one-at-a-time loop.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from core.data.config import DataConfig
+
+Progress = Callable[[int, int], None]
+
+# Counter-clockwise quarter turn as an integer matrix: exact in floating point, so the
+# four inflow centres are placed exactly symmetrically about the box centre.
+_QUARTER_TURN = np.array([[0, -1], [1, 0]], dtype=np.int64)
+
+
+def orientation_geometry(config: DataConfig) -> dict[str, np.ndarray]:
+    """Per-simulation inflow and buoyancy of the 4*S simulations, orientation-major.
+
+    Returns a dict of float64 arrays, each with leading axis 4*S (index ``k*S + s``):
+    ``center`` (4S, 2) inflow centre (x, y) in cells; ``radius`` (4S,) in cells;
+    ``buoyancy`` (4S, 2) buoyancy force per unit smoke (x, y); ``orientation`` (4S,) k.
+    """
+    n, s_count = config.grid, config.sims
+    rng = np.random.default_rng(config.seed)
+    # Same factors for every orientation: they vary the simulations, never the symmetry.
+    buoy_factor = 1 + rng.uniform(-config.sim_variation, config.sim_variation, s_count)
+    radius_factor = 1 + rng.uniform(-config.sim_variation, config.sim_variation, s_count)
+    centre = np.array([n / 2, n / 2])
+    base_offset = np.array([0.0, -config.inflow_offset * n])  # k = 0: below the centre
+    up = np.array([0.0, 1.0])
+    centers, radii, forces, ks = [], [], [], []
+    for k in range(4):
+        turn = np.linalg.matrix_power(_QUARTER_TURN, k)
+        strength = config.buoyancy * (1 + k * config.buoyancy_diff)
+        for s in range(s_count):
+            centers.append(centre + turn @ base_offset)
+            radii.append(config.inflow_radius * n * radius_factor[s])
+            forces.append(strength * buoy_factor[s] * (turn @ up))
+            ks.append(k)
+    return {
+        "center": np.array(centers, dtype=np.float64),
+        "radius": np.array(radii, dtype=np.float64),
+        "buoyancy": np.array(forces, dtype=np.float64),
+        "orientation": np.array(ks, dtype=np.int64),
+    }
+
+
+def simulate(config: DataConfig, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run the 4*S simulations of ``config`` as one batched PhiFlow simulation.
+
+    Each step: advect smoke (MacCormack), add inflow, add buoyancy force, advect velocity
+    (semi-Lagrangian), pressure projection in a closed box. ``progress(done, total)`` is
+    called after every saved frame.
+
+    Returns ``(velocity, smoke)`` as float64 numpy arrays: velocity ``(4, S, T, 2, N, N)``
+    at cell centres (component 0 = vx, 1 = vy; grid axis -2 = y, row 0 at the bottom)
+    in cells per time unit, smoke ``(4, S, T, N, N)`` in smoke units.
+    """
+    from phi import field
+    from phi.field import CenteredGrid, StaggeredGrid
+    from phi.geom import Box, Sphere
+    from phi.physics import advect, fluid
+    from phiml import math
+    from phiml.backend import NUMPY
+    from phiml.math import Solve, batch, channel, extrapolation
+
+    n, t_count, s_count = config.grid, config.frames, config.sims
+    geo = orientation_geometry(config)
+    sims = batch(sim=4 * s_count)
+    vec = channel(vector="x,y")
+    velocities = np.empty((4 * s_count, t_count, 2, n, n))
+    smokes = np.empty((4 * s_count, t_count, n, n))
+    solve = Solve("scipy-direct", 1e-9, 1e-9)
+    with math.precision(64), NUMPY, warnings.catch_warnings():
+        # The closed box makes the pressure defined up to a constant; phiml says so every step.
+        warnings.filterwarnings("ignore", message=".*[Rr]ank deficiency.*")
+        bounds = Box(x=n, y=n)
+        centers = math.tensor(geo["center"], sims, vec)
+        radius = math.tensor(geo["radius"], sims)
+        force = math.tensor(geo["buoyancy"], sims, vec)
+        disc = Sphere(center=centers, radius=radius)
+        inflow = CenteredGrid(disc, extrapolation.ZERO_GRADIENT, bounds=bounds, x=n, y=n)
+        inflow = inflow * (config.inflow_rate * config.dt)
+        smoke = CenteredGrid(0.0, extrapolation.ZERO_GRADIENT, bounds=bounds, x=n, y=n)
+        velocity = StaggeredGrid(0.0, extrapolation.ZERO, bounds=bounds, x=n, y=n)
+        for t in range(t_count):
+            smoke = advect.mac_cormack(smoke, velocity, config.dt) + inflow
+            push = field.resample(smoke * force, to=velocity)
+            velocity = advect.semi_lagrangian(velocity, velocity, config.dt) + push * config.dt
+            velocity, _ = fluid.make_incompressible(velocity, (), solve)
+            velocities[:, t] = velocity.at_centers().values.numpy("sim,vector,y,x")
+            smokes[:, t] = smoke.values.numpy("sim,y,x")
+            if progress is not None:
+                progress(t + 1, t_count)
+    return (
+        velocities.reshape(4, s_count, t_count, 2, n, n),
+        smokes.reshape(4, s_count, t_count, n, n),
+    )
