@@ -22,10 +22,16 @@ st.set_page_config(page_title="Approximate symmetry", page_icon="🌀", layout="
 
 navigation = st.navigation(
     [
-        st.Page(_PAGES / "symmetry.py", title="Symmetry", icon="🔄", default=True, url_path="symmetry"),
-        st.Page(_PAGES / "data.py", title="Data", icon="🌫️", url_path="data"),
-        st.Page(_PAGES / "train.py", title="Train", icon="🏋️", url_path="train"),
-        st.Page(_PAGES / "compare.py", title="Compare", icon="📊", url_path="compare"),
+        st.Page(
+            _PAGES / "symmetry.py",
+            title="Symmetry",
+            icon=":material/autorenew:",
+            default=True,
+            url_path="symmetry",
+        ),
+        st.Page(_PAGES / "data.py", title="Data", icon=":material/air:", url_path="data"),
+        st.Page(_PAGES / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
+        st.Page(_PAGES / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     ]
 )
 navigation.run()

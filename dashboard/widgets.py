@@ -7,20 +7,13 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-_STATUS_ICON = {
-    "queued": "⏳",
-    "running": "🏃",
-    "done": "✅",
-    "failed": "❌",
-    "cancelled": "🛑",
-    "diverged": "💥",
-    "interrupted": "⚠️",
-}
-
 
 def status_label(status: str) -> str:
-    """Return ``status`` with an icon in front (for tables and captions)."""
-    return f"{_STATUS_ICON.get(status, '•')} {status}"
+    """Return ``status`` in capitals for failures, so they stand out in tables and captions.
+
+    (Plain text: emoji are missing from many servers' fonts and show as boxes.)
+    """
+    return status.upper() if status in ("failed", "diverged", "interrupted") else status
 
 
 def ago(t: float | None) -> str:
