@@ -266,7 +266,7 @@ def train(
                 if loss_hook is not None:
                     loss = loss_hook(epoch, loss)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {float(loss)} in epoch {epoch}, batch {b + 1}")
+                    raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch}, batch {b + 1}")
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()

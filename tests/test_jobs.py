@@ -1,0 +1,126 @@
+"""Background jobs as real processes: cancel, SIGKILL -> interrupted -> resume, racing submits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.jobs import JobRunner, validate_params
+from core.registry import Registry
+from core.runs import find_run_dir
+
+SMALL_MODEL = {"name": "convnet", "input_frames": 1, "hidden": 8, "layers": 2, "kernel_size": 3, "alpha": 0.0}
+
+
+def _train_params(path, **train):
+    cfg = {"batch_size": 4, "rollout_steps": 2, "eval_steps": 3, "max_train_windows": 8, "patience": 100}
+    return {"data_path": str(path), "model_config": SMALL_MODEL, "train_config": {**cfg, **train}}
+
+
+def _wait(predicate, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def runner(tmp_data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "no-assets"))
+    r = JobRunner(Registry(tmp_path / "registry.sqlite"))
+    yield r
+    for job in r.list():  # never leave workers behind
+        if not job.finished_state:
+            r.cancel(job.id, grace_s=0.5)
+
+
+def test_bad_job_parameters_are_refused_before_queueing(runner, tiny_dataset_path):
+    with pytest.raises(ValueError, match="kind"):
+        runner.submit("mine-bitcoin", {})
+    with pytest.raises(ValueError, match="data_path"):
+        runner.submit("train", {"model_config": SMALL_MODEL})
+    with pytest.raises(ValueError, match="epochs"):
+        validate_params("train", _train_params(tiny_dataset_path, epochs=0))
+    assert runner.list() == []
+
+
+def test_cancel_stops_a_running_job(runner, tiny_dataset_path):
+    job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=500))
+    _wait(lambda: runner.status(job_id).epoch, 90, "the first epoch")
+    pid = runner.status(job_id).pid
+    t0 = time.monotonic()
+    job = runner.cancel(job_id)
+    assert job.status == "cancelled" and time.monotonic() - t0 < 8
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    run_dir, _ = find_run_dir(job.run_id)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "cancelled"
+    assert "started" in Path(job.log_path).read_text()
+
+
+def test_killed_worker_is_interrupted_and_resumes_from_its_epoch(runner, tiny_dataset_path):
+    job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=500))
+    _wait(lambda: (runner.status(job_id).epoch or 0) >= 2, 120, "two epochs")
+    job = runner.status(job_id)
+    os.killpg(job.pid, signal.SIGKILL)
+    _wait(lambda: runner._procs[job_id].poll() is not None, 10, "the worker to die")
+
+    fresh = JobRunner(runner.registry)  # a new runner reconciles on start
+    stopped = fresh.status(job_id)
+    assert stopped.status == "interrupted"
+    run_dir, _ = find_run_dir(stopped.run_id)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    import torch
+
+    saved = torch.load(run_dir / "last.pt", weights_only=True)["epoch"]
+    assert saved >= 2
+
+    resumed = fresh.resume(job_id, epochs=saved + 1)
+    final = _wait(lambda: (j := fresh.status(resumed)).finished_state and j, 120, "resume")
+    assert final.status == "done", final.error
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, saved + 2))
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["resumed_from_epoch"] == saved and record["status"] == "done"
+    assert (run_dir / "metrics.json").is_file()
+
+
+def test_two_jobs_submitted_at_once_both_land_and_share_one_slot(runner, tiny_dataset_path):
+    ids, errors = [], []
+    barrier = threading.Barrier(2)
+
+    def go(seed):
+        try:
+            barrier.wait()
+            ids.append(runner.submit("train", _train_params(tiny_dataset_path, epochs=1, seed=seed)))
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(ids)) == 2
+
+    def both_done():
+        jobs = [runner.status(i) for i in ids]
+        running = sum(j.status == "running" for j in jobs)
+        assert running <= 1, "the CPU slot admits one training job at a time"
+        return jobs if all(j.finished_state for j in jobs) else None
+
+    jobs = _wait(both_done, 150, "both jobs")
+    logs = [Path(j.log_path).read_text()[-1500:] for j in jobs]
+    assert [j.status for j in jobs] == ["done", "done"], logs
+    assert {j.params["train_config"]["seed"] for j in jobs} == {1, 2}
+    assert len({j.run_id for j in jobs}) == 2
+    assert all(r.status == "done" for r in runner.registry.list_runs())

@@ -1,0 +1,127 @@
+"""End-to-end training on the tiny real PhiFlow dataset (conftest fixture), evaluation and CLIs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from core.evaluate import display_rollout, evaluate_run
+from core.models import ModelConfig
+from core.paths import PROJECT_ROOT
+from core.runs import list_runs, load_run
+from core.trainer import TrainConfig, train
+
+SMALL = {"hidden": 8, "layers": 2}
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = {"epochs": 2, "batch_size": 8, "rollout_steps": 2, "eval_steps": 4, "max_train_windows": 16}
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def data_env(tmp_data_dir, tiny_dataset_path, monkeypatch, tmp_path):
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "no-assets"))
+    return tiny_dataset_path
+
+
+def test_tiny_training_run_reloads_to_identical_outputs(data_env):
+    result = train(data_env, ModelConfig.for_model("rsteer", **SMALL), _cfg())
+    assert result.status == "done"
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    for key in ("run", "checkpoint", "last", "history", "metrics", "evaluation"):
+        assert key in load_run(result.run_id).info.paths, key
+    m = result.metrics
+    assert m["test_future"]["rmse"] > 0
+    assert len(m["test_future"]["rmse_per_step"]) == m["test_future"]["steps"]
+    assert set(m["equivariance_error"]["per_element"]) == {"90", "180", "270"}
+    record = json.loads((result.run_dir / "run.json").read_text())
+    assert record["status"] == "done" and record["split"]["orientations"] == [0, 1, 2, 3]
+    assert record["model_config"]["name"] == "rsteer" and record["device"] == "cpu"
+
+    a, b = load_run(result.run_id), load_run(result.run_id)
+    from core.data import load_dataset
+
+    velocity = load_dataset(data_env).velocity
+    x = torch.as_tensor(np.asarray(velocity[:, 0, 0], dtype=np.float32))  # (4 orientations, 2, N, N)
+    with torch.no_grad():
+        assert torch.equal(a.model(x), b.model(x))
+    # Re-evaluating from the checkpoint alone reproduces the stored metrics.
+    again = evaluate_run(result.run_id, steps=4)
+    assert again["test_future"]["rmse"] == pytest.approx(m["test_future"]["rmse"], rel=1e-5)
+    assert [r.id for r in list_runs()] == [result.run_id]
+
+    shown = display_rollout(a, velocity, "test_future", orientation=1, steps=3)
+    n = min(3, m["test_future"]["steps"])  # the test-future block may hold fewer frames
+    assert shown.truth.shape == shown.prediction.shape == (n, 2, *velocity.shape[-2:])
+    assert shown.mae.shape == (n, *velocity.shape[-2:])
+    assert np.allclose(shown.mae, np.abs(shown.prediction - shown.truth).mean(axis=1))
+    assert shown.start == a.info.config["split"]["future_start"]
+    with pytest.raises(ValueError, match="orientation"):
+        display_rollout(a, velocity, "test_future", orientation=7)
+
+
+def test_same_seed_gives_the_same_run(data_env):
+    cfg = _cfg(epochs=1)
+    r1 = train(data_env, ModelConfig.for_model("convnet", **SMALL), cfg)
+    r2 = train(data_env, ModelConfig.for_model("convnet", **SMALL), cfg)
+    assert r1.history[0]["train_loss"] == r2.history[0]["train_loss"]
+    assert r1.metrics["test_future"]["rmse"] == r2.metrics["test_future"]["rmse"]
+
+
+def test_nan_loss_marks_run_diverged_and_keeps_last_good_checkpoint(data_env):
+    def poison(epoch, loss):
+        return loss * float("nan") if epoch == 2 else loss
+
+    result = train(data_env, ModelConfig.for_model("convnet", **SMALL), _cfg(epochs=3), loss_hook=poison)
+    assert result.status == "diverged"
+    assert [h["epoch"] for h in result.history] == [1]
+    loaded = load_run(result.run_id)
+    assert loaded.info.status == "diverged" and "epoch 2" in loaded.info.config["error"]
+    ckpt = torch.load(loaded.info.paths["checkpoint"], weights_only=True)
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+def _cli(*args: str, env_dir) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "APPROXSYM_DATA_DIR": str(env_dir)}
+    return subprocess.run(
+        [sys.executable, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["-m", "core.train", "--data", "missing.h5", "--model", "rsteer"], "--data"),
+        (["-m", "core.train", "--data", "X", "--model", "resnet"], "--model"),
+        (["-m", "core.evaluate", "../etc"], "run id"),
+        (["-m", "core.sweep", "--levels", "0,abc"], "--levels"),
+        (["-m", "core.sweep", "--models", "convnet,nope"], "models"),
+    ],
+)
+def test_bad_cli_arguments_exit_nonzero_with_one_line(args, needle, tmp_path):
+    out = _cli(*args, env_dir=tmp_path)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], out.stderr
+
+
+def test_train_cli_prints_run_id_and_metrics(data_env, tmp_data_dir):
+    out = _cli(
+        "-m", "core.train", "--data", str(data_env), "--model", "convnet", "--hidden", "8", "--layers", "2",
+        "--epochs", "1", "--rollout-steps", "2", "--eval-steps", "3", "--max-train-windows", "8",
+        env_dir=tmp_data_dir,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("run run-convnet-") and "test_future: RMSE" in out.stdout
+    run_id = out.stdout.split()[1]
+    ev = _cli("-m", "core.evaluate", run_id, "--steps", "3", env_dir=tmp_data_dir)
+    assert ev.returncode == 0 and "model equivariance error" in ev.stdout, ev.stderr
