@@ -311,14 +311,15 @@ def test_rsteer_bias_is_one_per_regular_field():
 
 
 @pytest.mark.parametrize("name", ["e2cnn", "rsteer"])
+@torch.no_grad()
 def test_eval_cache_follows_weight_changes(name):
     torch.manual_seed(0)
     model = build_model(name, hidden=8).eval()
     x = batch(1)
     before = model(x)
-    with torch.no_grad():
-        layer = model.convs[1]
-        (layer.weights if name == "e2cnn" else layer.weight).mul_(1.5)
+    assert model._cache_key is not None  # the cached path really ran
+    layer = model.convs[1]
+    (layer.weights if name == "e2cnn" else layer.weight).mul_(1.5)
     after = model(x)
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, model.train()(x))
@@ -326,6 +327,16 @@ def test_eval_cache_follows_weight_changes(name):
     other(x)  # fills the cache
     other.load_state_dict(model.state_dict())
     torch.testing.assert_close(other(x), after)
+
+
+@pytest.mark.parametrize("name", ["e2cnn", "rsteer"])
+def test_eval_mode_with_autograd_still_reaches_the_weights(name):
+    torch.manual_seed(0)
+    model = build_model(name, hidden=8).eval()
+    with torch.no_grad():
+        model(batch(1))  # a cached forward first must not detach later ones
+    model(batch(1)).square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_e2cnn_export_matches_and_is_plain_torch():

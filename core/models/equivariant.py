@@ -23,10 +23,12 @@ from core.models.config import ModelConfig
 class E2CNN(VelocityModel):
     """Exactly C4-equivariant model; ``forward(x)``: ``(B, 2*input_frames, N, N)`` -> ``(B, 2, N, N)``.
 
-    In training mode every forward expands the e2cnn weights into kernels (so the
-    gradient reaches them). In eval mode the expanded kernels are cached, which is what
-    e2cnn's ``export()`` buys (plain conv2d calls), and the cache is rebuilt whenever a
-    parameter changes (load_state_dict, an optimiser step, an in-place edit).
+    Every forward expands the e2cnn weights into kernels, except in eval mode with
+    autograd off (``torch.no_grad``), where the expanded kernels are cached: that is what
+    e2cnn's ``export()`` buys (plain conv2d calls; measured by benchmarks/bench_models.py,
+    the expansion is well under a millisecond, a few percent of a batch's forward). The
+    cache is rebuilt whenever a parameter changes (load_state_dict, an optimiser step, an
+    in-place edit), so it cannot go stale.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -52,7 +54,8 @@ class E2CNN(VelocityModel):
 
     def kernels(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         """Return per layer the expanded ``(weight (C_out, C_in, k, k), bias (C_out,) or None)``."""
-        if self.training:
+        if self.training or torch.is_grad_enabled():
+            # Fresh kernels whenever autograd is on, so gradients always reach the weights.
             return [conv.expand_parameters() for conv in self.convs]
         key = parameter_versions(self)
         if key != self._cache_key:

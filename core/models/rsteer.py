@@ -110,8 +110,12 @@ class RSteer(VelocityModel):
         self._cache: list[tuple[torch.Tensor, torch.Tensor | None]] = []
 
     def kernels(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Return per layer the expanded ``(weight, bias)``; cached in eval mode until a parameter changes."""
-        if self.training:
+        """Return per layer the expanded ``(weight, bias)``.
+
+        Cached in eval mode under no_grad, until a parameter changes.
+        """
+        if self.training or torch.is_grad_enabled():
+            # Fresh kernels whenever autograd is on, so gradients always reach the weights.
             return [conv.kernel() for conv in self.convs]
         key = parameter_versions(self)
         if key != self._cache_key:
