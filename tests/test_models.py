@@ -348,3 +348,33 @@ def test_e2cnn_export_matches_and_is_plain_torch():
     assert model.training  # exporting did not switch the model's mode
     e2cnn_modules = [m for m in exported.modules() if type(m).__module__.startswith("e2cnn")]
     assert not e2cnn_modules
+
+
+def test_rsteer_trained_on_symmetric_data_stays_equivariant():
+    # With every sample present in all four orientations, the gradient of w is a C4-invariant
+    # function of the offset: training moves w away from tied (deviation grows) but not away
+    # from equivariance (asymmetry stays ~0). Asymmetric data must break it.
+    from core.symmetry import rotate_stacked_velocity
+
+    def train(symmetric: bool):
+        torch.manual_seed(0)
+        model = build_model("rsteer", hidden=8, layers=3)
+        x, y = batch(1, 5), batch(1, 6)
+        if symmetric:
+            x = torch.cat([rotate_stacked_velocity(x, k) for k in range(4)])
+            y = torch.cat([rotate_stacked_velocity(y, k) for k in range(4)])
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(5):
+            optimiser.zero_grad()
+            (model(x) - y).square().mean().backward()
+            optimiser.step()
+        return model, batch(1, 7)
+
+    model, probe = train(symmetric=True)
+    summary = model.relaxation_summary()
+    assert max(layer["relative_deviation"] for layer in summary) > 1e-3
+    assert max(layer["relative_asymmetry"] for layer in summary) < 1e-4
+    assert relative_error(model, probe) < 1e-4
+    model, probe = train(symmetric=False)
+    assert max(layer["relative_asymmetry"] for layer in model.relaxation_summary()) > 1e-3
+    assert relative_error(model, probe) > 1e-3
