@@ -187,13 +187,13 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
     metrics.json and evaluation.npz.
     """
     from core.atomic import atomic_path, write_json
-    from core.runs import load_run
+    from core.runs import dataset_path_of, load_run
 
     loaded = load_run(run_id)
     from core.data import load_dataset
 
     info = loaded.info
-    velocity = np.asarray(load_dataset(info.config["dataset"]["path"]).velocity, dtype=np.float32)
+    velocity = np.asarray(load_dataset(dataset_path_of(info)).velocity, dtype=np.float32)
     metrics, arrays = evaluate_model(loaded.model, velocity, splits_of_run(info), steps=steps)
     if not info.shipped:
         old = info.metrics or {}

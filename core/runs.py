@@ -287,6 +287,23 @@ def list_runs() -> list[RunInfo]:
     return out
 
 
+def dataset_path_of(info: RunInfo) -> Path:
+    """Return the dataset file a run was trained on.
+
+    run.json stores the path as written (absolute, or relative to the folder holding
+    ``runs/`` for shipped assets); if that file is gone, the same file name is looked
+    for in data_dir()/datasets and assets/datasets. Raises FileNotFoundError.
+    """
+    rec = info.config.get("dataset") or {}
+    raw = Path(str(rec.get("path", "")))
+    candidates = [raw] if raw.is_absolute() else [info.path.parent.parent / raw]
+    candidates += [data_dir() / "datasets" / raw.name, assets_dir() / "datasets" / raw.name]
+    for c in candidates:
+        if raw.name and c.is_file():
+            return c
+    raise FileNotFoundError(f"dataset {raw.name or '?'} of run {info.id} is in none of {candidates}")
+
+
 def load_run(run_id: str) -> LoadedRun:
     """Load a run by id and rebuild its model from ``checkpoint.pt`` alone.
 
