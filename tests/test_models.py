@@ -17,7 +17,7 @@ from core.models import (
     model_from_config,
 )
 from core.models.basis import make_r2conv
-from core.models.rsteer import RelaxedSteerableConv, c4_orbit_mean
+from core.models.rsteer import RelaxedSteerableConv, c4_irrep_parts, c4_orbit_mean
 from core.symmetry import model_equivariance_error
 
 N, BATCH = 16, 2
@@ -378,3 +378,23 @@ def test_rsteer_trained_on_symmetric_data_stays_equivariant():
     model, probe = train(symmetric=False)
     assert max(layer["relative_asymmetry"] for layer in model.relaxation_summary()) > 1e-3
     assert relative_error(model, probe) > 1e-3
+
+
+def test_irrep_parts_tell_which_symmetry_is_broken():
+    torch.manual_seed(0)
+    model = build_model("rsteer", hidden=8, layers=3)
+    tied_energy = model.relaxation_summary()[0]["irrep_energy"]
+    assert tied_energy["trivial"] == pytest.approx(1.0)
+    perturb(model)
+    with torch.no_grad():
+        for w in model.relaxed_parameters():
+            parts = c4_irrep_parts(w)
+            torch.testing.assert_close(sum(parts.values()), w)
+            w.copy_(parts["trivial"] + parts["sign"])  # keep 180-degree symmetry only
+    for layer in model.relaxation_summary():
+        energy = layer["irrep_energy"]
+        assert sum(energy.values()) == pytest.approx(1.0)
+        assert energy["sign"] > 1e-4 and energy["rotation"] < 1e-10
+    error = model_equivariance_error(model, batch(1))
+    assert error.relative_per_element[2] < BOUND  # still C2-equivariant
+    assert error.relative_per_element[1] > 1e-2 and error.relative_per_element[3] > 1e-2

@@ -94,6 +94,20 @@ def c4_orbit_mean(w: torch.Tensor) -> torch.Tensor:
     return sum(torch.rot90(w, r, dims=(-2, -1)) for r in range(4)) / 4
 
 
+def c4_irrep_parts(w: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Split ``w[..., k, k]`` by how it transforms when its offset grid is turned by 90 degrees.
+
+    Returns three orthogonal parts of the same shape that sum to ``w``:
+    ``trivial`` (unchanged by every quarter turn: keeps the layer C4-equivariant),
+    ``sign`` (changes sign under 90 degrees, unchanged under 180: breaks C4 but keeps C2),
+    ``rotation`` (the two-dimensional irreps: changes sign under 180 degrees, breaks C2 too).
+    """
+    turns = [torch.rot90(w, r, dims=(-2, -1)) for r in range(4)]
+    trivial = sum(turns) / 4
+    sign = (turns[0] - turns[1] + turns[2] - turns[3]) / 4
+    return {"trivial": trivial, "sign": sign, "rotation": w - trivial - sign}
+
+
 class RSteer(VelocityModel):
     """Relaxed steerable model; ``forward(x)``: ``(B, 2*input_frames, N, N)`` -> ``(B, 2, N, N)``.
 
@@ -163,7 +177,10 @@ class RSteer(VelocityModel):
         ``relative_asymmetry`` and ``asymmetry_map``: the same with the C4 orbit mean
         ``mean_g w(g y)`` in place of the offset mean, i.e. the part of the relaxation that
         breaks equivariance. Maps are indexed like the kernel (row 0 = first kernel row,
-        in e2cnn's row-down orientation). Also ``layer``, ``in``/``out`` field descriptions.
+        in e2cnn's row-down orientation). ``irrep_energy``: the fractions of ``sum w^2`` in the
+        parts of :func:`c4_irrep_parts` (``trivial``, ``sign``, ``rotation``; they sum to 1),
+        which say which symmetry the relaxation breaks (after the ICML 2024 follow-up paper).
+        Also ``layer``, ``in``/``out`` field descriptions.
         """
         summary = []
         for index, conv in enumerate(self.convs):
@@ -171,6 +188,8 @@ class RSteer(VelocityModel):
             scale = float(w.abs().mean()) or float("nan")
             dev = (w - w.mean(dim=(-2, -1), keepdim=True)).abs().mean(dim=(0, 1, 2)) / scale
             asym = (w - c4_orbit_mean(w)).abs().mean(dim=(0, 1, 2)) / scale
+            total = float(w.pow(2).sum()) or float("nan")
+            energy = {part: float(v.pow(2).sum()) / total for part, v in c4_irrep_parts(w).items()}
             summary.append(
                 {
                     "layer": index,
@@ -180,6 +199,7 @@ class RSteer(VelocityModel):
                     "deviation_map": np.asarray(dev.numpy()),
                     "relative_asymmetry": float(asym.mean()),
                     "asymmetry_map": np.asarray(asym.numpy()),
+                    "irrep_energy": energy,
                 }
             )
         return summary
