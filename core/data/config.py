@@ -32,7 +32,7 @@ class DataConfig:
     """
 
     grid: int = 64
-    frames: int = 40
+    frames: int = 25
     sims: int = 4
     buoyancy: float = 0.1
     buoyancy_diff: float = 0.0
