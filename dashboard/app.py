@@ -16,7 +16,8 @@ if str(_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-_PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": Streamlit would also serve a folder of that name as old-style pages, bypassing app.py.
+_PAGES = Path(__file__).resolve().parent / "app_pages"
 
 st.set_page_config(page_title="Approximate symmetry", page_icon="🌀", layout="wide")
 

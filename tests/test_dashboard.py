@@ -19,7 +19,7 @@ from core.paths import assets_dir
 from dashboard import figures
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-PAGES = ("pages/symmetry.py", "pages/data.py", "pages/train.py", "pages/compare.py")
+PAGES = ("app_pages/symmetry.py", "app_pages/data.py", "app_pages/train.py", "app_pages/compare.py")
 
 
 @pytest.fixture
@@ -174,11 +174,11 @@ def test_every_page_renders_without_assets_and_says_what_is_missing(data_dir, no
     at = _app().run()
     assert not at.exception
     assert any("No finished sweep" in w for w in _texts(at.warning))
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     assert not at.exception and any("No dataset" in i for i in _texts(at.info))
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert not at.exception and any("No dataset" in e for e in _texts(at.error))
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception and any("No trained run" in e for e in _texts(at.error))
 
 
@@ -196,7 +196,7 @@ def test_symmetry_page_plots_the_shipped_sweep(data_dir):
 
 @pytest.mark.skipif(not _shipped("datasets"), reason="no shipped dataset in assets/")
 def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):
-    at = _app().switch_page("pages/data.py").run()
+    at = _app().switch_page("app_pages/data.py").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2
     ee = next(m for m in at.metric if m.label == "Data equivariance error")
@@ -209,10 +209,10 @@ def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):
 
 @pytest.mark.skipif(not _shipped("runs"), reason="no shipped runs in assets/")
 def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
-    at = _app().switch_page("pages/train.py").run()
+    at = _app().switch_page("app_pages/train.py").run()
     assert not at.exception, at.exception
     assert at.dataframe, "runs table missing"
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception, at.exception
     assert not _texts(at.error), _texts(at.error)
     picked = at.multiselect(key="cmp_runs")
