@@ -119,6 +119,17 @@ def submit_dataset(**settings: Any) -> str:
     return _runner().submit("data", {"data_config": config.to_dict()})
 
 
+def dataset_of_job(job) -> views.Entry | None:
+    """The dataset a finished generation job made (from its recorded config), or None."""
+    from core.data import DataConfig, dataset_path
+
+    try:
+        path = dataset_path(DataConfig.from_dict(job.params.get("data_config") or {}))
+    except ValueError:
+        return None
+    return next((e for e in views.dataset_entries() if e.path == path), None)
+
+
 def _data_options(settings: dict[str, Any]) -> dict[str, Any]:
     names = {
         "buoyancy_diff": "buoyancy_diff",

@@ -18,6 +18,8 @@ MODEL_COLORS = {"convnet": "#1f77b4", "e2cnn": "#2ca02c", "rsteer": "#d62728"}
 _FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 #: Animations keep at most this many frames so a figure stays a few MB in the browser.
 MAX_FRAMES = 40
+#: Every figure uses this template: the pages draw them with theme=None so colour scales stay as set.
+TEMPLATE = "plotly_white"
 _DIGITS = 4
 
 
@@ -86,6 +88,7 @@ def equivariance_figure(
         )
     )
     fig.update_layout(
+        template=TEMPLATE,
         title=title,
         xaxis_title="data equivariance error",
         yaxis_title="model equivariance error",
@@ -111,6 +114,7 @@ def per_element_figure(errors: Mapping[str, Mapping[int | str, float]]) -> go.Fi
             values.append(float(value))
         fig.add_trace(go.Bar(x=labels, y=values, name=name, marker_color=model_color(name, i)))
     fig.update_layout(
+        template=TEMPLATE,
         barmode="group",
         title="Equivariance error per group element",
         xaxis_title="rotation g",
@@ -249,6 +253,7 @@ def animated_panels(
     play = {"frame": {"duration": 120, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
     pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
     fig.update_layout(
+        template=TEMPLATE,
         title=title,
         height=height,
         margin={"l": 10, "r": 10, "t": 60 if title else 40, "b": 10},
@@ -357,6 +362,7 @@ def line_figure(
             )
         )
     fig.update_layout(
+        template=TEMPLATE,
         title=title,
         xaxis_title=xaxis_title,
         yaxis_title=yaxis_title,
@@ -430,5 +436,5 @@ def relaxed_weights_figure(
         )
         fig.update_xaxes(showticklabels=False, row=1, col=c)
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{'' if c == 1 else c}", row=1, col=c)
-    fig.update_layout(title=title, height=260, margin={"l": 20, "r": 20, "t": 70, "b": 10})
+    fig.update_layout(template=TEMPLATE, title=title, height=260, margin={"l": 20, "r": 20, "t": 70, "b": 10})
     return fig

@@ -32,7 +32,7 @@ def browser_page(tmp_path_factory):
         e2e.wait_healthy(url, proc=proc)
         with sync_playwright() as pw:
             browser = e2e.launch_chromium(pw)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.set_default_timeout(TIMEOUT_MS)
             yield url, page, data
             browser.close()
@@ -97,7 +97,8 @@ def _cycle(url, page, data) -> None:
     page.get_by_text(re.compile(r"Job .* finished")).wait_for(timeout=JOB_TIMEOUT_MS)
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 2) >= 2
-    assert list((data / "datasets").glob("*.h5")), "no dataset file written"
+    (made,) = list((data / "datasets").glob("*.h5"))
+    assert page.get_by_label("Dataset", exact=True).input_value() == made.name  # the new one is shown
     _check_clean(page, "2-data")
 
     # 3. train page: one ConvNet for one epoch on that dataset, until done

@@ -50,11 +50,17 @@ if not result["predictions"]:
 
 st.subheader(f"Rollouts over {result['steps']} steps: |v|")
 st.plotly_chart(
-    figures.rollout_figure(result["truth"], result["predictions"]), key="cmp_rollout", width="stretch"
+    figures.rollout_figure(result["truth"], result["predictions"]),
+    key="cmp_rollout",
+    width="stretch",
+    theme=None,
 )
 st.subheader("Absolute error maps")
 st.plotly_chart(
-    figures.error_maps_figure(result["truth"], result["predictions"]), key="cmp_errors", width="stretch"
+    figures.error_maps_figure(result["truth"], result["predictions"]),
+    key="cmp_errors",
+    width="stretch",
+    theme=None,
 )
 
 left, right = st.columns(2)
@@ -65,9 +71,12 @@ with left:
         ),
         key="cmp_rmse",
         width="stretch",
+        theme=None,
     )
 with right:
-    st.plotly_chart(figures.per_element_figure(result["equivariance"]), key="cmp_ee", width="stretch")
+    st.plotly_chart(
+        figures.per_element_figure(result["equivariance"]), key="cmp_ee", width="stretch", theme=None
+    )
 
 st.subheader("Metrics")
 st.dataframe(result["table"], hide_index=True, width="stretch", key="cmp_table")
@@ -101,6 +110,7 @@ if relaxed:
             ),
             key=f"cmp_relax_dev_{name}",
             width="stretch",
+            theme=None,
         )
         st.plotly_chart(
             figures.relaxed_weights_figure(
@@ -108,4 +118,5 @@ if relaxed:
             ),
             key=f"cmp_relax_asym_{name}",
             width="stretch",
+            theme=None,
         )

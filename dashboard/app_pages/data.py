@@ -66,6 +66,9 @@ def _generation_progress() -> None:
             widgets.job_progress(job)
         if st.session_state.get("gen_seen") != job.id:
             st.session_state["gen_seen"] = job.id
+            made = cache.dataset_of_job(job)
+            if made is not None:
+                st.session_state["data_choice"] = made.label  # show the new dataset
             st.rerun()  # refresh the dataset list outside this fragment
 
 
@@ -108,6 +111,7 @@ st.plotly_chart(
     cache.orientations_figure(str(entry.path), cache.mtime(entry.path), int(sim), view),
     key="data_anim",
     width="stretch",
+    theme=None,
 )
 st.subheader("Where the orientations disagree")
 st.caption(
@@ -115,5 +119,8 @@ st.caption(
     "Zero everywhere means the dataset is exactly C4-symmetric."
 )
 st.plotly_chart(
-    cache.symmetry_map_figure(str(entry.path), cache.mtime(entry.path)), key="data_map", width="stretch"
+    cache.symmetry_map_figure(str(entry.path), cache.mtime(entry.path)),
+    key="data_map",
+    width="stretch",
+    theme=None,
 )

@@ -57,7 +57,9 @@ with left:
             if not curves:
                 st.info("This sweep has no finished points yet.")
             else:
-                st.plotly_chart(figures.equivariance_figure(curves), key="sym_plot", width="stretch")
+                st.plotly_chart(
+                    figures.equivariance_figure(curves), key="sym_plot", width="stretch", theme=None
+                )
 
 st.divider()
 st.subheader("Run a new sweep in the background")

@@ -122,6 +122,7 @@ def _live_jobs() -> None:
                     ),
                     key=f"loss_{job.id}",
                     width="stretch",
+                    theme=None,
                 )
             if st.button("Cancel", key=f"cancel_{job.id}"):
                 try:
@@ -154,6 +155,7 @@ else:
                 ),
                 key="train_run_loss",
                 width="stretch",
+                theme=None,
             )
         if run.metrics:
             st.json(run.metrics, expanded=False)
