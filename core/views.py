@@ -153,6 +153,14 @@ def relaxation_maps(model: Any) -> list[dict[str, Any]]:
 SPLIT_NAMES = {"test-future": "test_future", "test-domain": "test_domain"}
 
 
+def run_dataset_name(config: dict[str, Any]) -> str | None:
+    """File name of the dataset a run (its run.json dict) was trained on, or None if it records none."""
+    value = config.get("dataset")
+    if isinstance(value, dict):
+        value = value.get("path")
+    return Path(value).name if isinstance(value, str) and value else None
+
+
 def run_dataset_path(config: dict[str, Any]) -> Path | None:
     """Where the dataset of a run (its run.json dict) is, or None if it names none that exists.
 

@@ -203,9 +203,7 @@ def animated_panels(
     keep = _frame_indices(n_t)
     labels = list(frame_labels) if frame_labels is not None else [f"t = {t}" for t in range(n_t)]
 
-    fig = make_subplots(
-        rows=1, cols=len(fields), subplot_titles=list(titles), horizontal_spacing=0.02, shared_yaxes=True
-    )
+    fig = make_subplots(rows=1, cols=len(fields), subplot_titles=list(titles), horizontal_spacing=0.02)
 
     def traces_at(t: int) -> list:
         out = []

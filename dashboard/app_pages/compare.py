@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import views
 from dashboard import cache, figures, widgets
 
 st.title("Compare models")
@@ -13,7 +14,26 @@ if not runs:
     st.error("No trained run with a checkpoint yet: train one on the Train page.")
     st.stop()
 
-labels = [cache.run_label(r) for r in runs]
+# Runs are compared on one dataset: the one they were trained on (uploads fit any).
+by_dataset: dict[str, list] = {}
+for r in runs:
+    name = views.run_dataset_name(r.config)
+    if name is not None:
+        by_dataset.setdefault(name, []).append(r)
+uploads = [r for r in runs if views.run_dataset_name(r.config) is None]
+if not by_dataset:
+    st.error("None of the runs records the dataset it was trained on: train one on the Train page.")
+    st.stop()
+names = sorted(by_dataset, key=lambda n: (-len(by_dataset[n]), n))
+dataset = st.selectbox(
+    "Dataset",
+    names,
+    key="cmp_dataset",
+    format_func=lambda n: f"{n} ({len(by_dataset[n])} runs)",
+    help="Runs trained on this dataset (and uploaded checkpoints) can be compared on it.",
+)
+candidates = by_dataset[dataset] + uploads
+labels = [cache.run_label(r) for r in candidates]
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 picked = c1.multiselect(
     "Runs", labels, default=labels[: min(3, len(labels))], key="cmp_runs", help="Pick two or more runs."
@@ -34,7 +54,7 @@ if len(picked) < 2:
     if not picked:
         st.stop()
 
-chosen = [runs[labels.index(p)] for p in picked]
+chosen = [candidates[labels.index(p)] for p in picked]
 try:
     result = cache.compare(
         tuple((r.id, cache.mtime(r.paths["checkpoint"])) for r in chosen), split, int(sim), int(orientation)
