@@ -296,6 +296,24 @@ def import_checkpoint(filename: str, data: bytes) -> str:
     return views.import_checkpoint(safe, data)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def compare_figures(
+    runs: tuple[tuple[str, float], ...], split: str, sim: int, orientation: int
+) -> dict[str, Any]:
+    """The Compare page's plotly figures for :func:`compare`'s result (built once per choice)."""
+    result = compare(runs, split, sim, orientation)
+    if not result["predictions"]:
+        return {}
+    return {
+        "rollout": figures.rollout_figure(result["truth"], result["predictions"]),
+        "errors": figures.error_maps_figure(result["truth"], result["predictions"]),
+        "rmse": figures.line_figure(
+            result["rmse"], title="RMSE per rollout step", xaxis_title="step", yaxis_title="RMSE"
+        ),
+        "equivariance": figures.per_element_figure(result["equivariance"]),
+    }
+
+
 @st.cache_data(show_spinner="Rolling out the models...", max_entries=16)
 def compare(runs: tuple[tuple[str, float], ...], split: str, sim: int, orientation: int) -> dict[str, Any]:
     """Side-by-side comparison of ``runs`` ((run id, checkpoint mtime) pairs); see core.views.compare_runs."""

@@ -127,3 +127,31 @@ def wait_plots(page, count: int = 1, timeout_ms: float = 60_000) -> int:
 def exceptions_shown(page) -> list[str]:
     """Texts of any exception boxes on the page (empty when all is well)."""
     return [t.strip()[:500] for t in page.locator('[data-testid="stException"]').all_inner_texts()]
+
+
+def shipped_or_quick_assets(scratch: Path) -> Path:
+    """The shipped assets folder if it holds a dataset, runs and a sweep; else quick ones.
+
+    Quick assets (``python -m core.assets --quick``: grid 16, 1 epoch, real PhiFlow data
+    and real training) are built under ``scratch`` in a separate process with its own
+    data directory, so the tests work before the real assets are generated.
+    """
+    from core.paths import assets_dir
+
+    shipped = assets_dir()
+    if all(
+        (shipped / sub).is_dir() and any((shipped / sub).iterdir()) for sub in ("datasets", "runs", "sweeps")
+    ):
+        return shipped
+    out = Path(scratch) / "quick-assets"
+    if not (out / "sweeps").is_dir():
+        env = dict(os.environ, APPROXSYM_DATA_DIR=str(Path(scratch) / "quick-data"))
+        subprocess.run(
+            [sys.executable, "-m", "core.assets", "--quick", "--out", str(out)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    return out

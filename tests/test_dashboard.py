@@ -15,18 +15,26 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import views
-from core.paths import assets_dir
 from dashboard import figures
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGES = ("app_pages/symmetry.py", "app_pages/data.py", "app_pages/train.py", "app_pages/compare.py")
 
 
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory) -> Path:
+    """The shipped assets, or (before they are generated) quick ones made by core.assets."""
+    from dashboard.e2e import shipped_or_quick_assets
+
+    return shipped_or_quick_assets(tmp_path_factory.mktemp("assets"))
+
+
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    """A fresh, empty data directory for the app (shipped assets stay where they are)."""
+def data_dir(tmp_path, monkeypatch, shipped):
+    """A fresh, empty data directory for the app, with the shipped assets beside it."""
     d = tmp_path / "data"
     monkeypatch.setenv("APPROXSYM_DATA_DIR", str(d))
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(shipped))
     return d
 
 
@@ -37,11 +45,6 @@ def no_assets(tmp_path, monkeypatch):
     empty.mkdir()
     monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(empty))
     return empty
-
-
-def _shipped(sub: str) -> bool:
-    root = assets_dir() / sub
-    return root.is_dir() and any(root.iterdir())
 
 
 def _app() -> AppTest:
@@ -182,7 +185,6 @@ def test_every_page_renders_without_assets_and_says_what_is_missing(data_dir, no
     assert not at.exception and any("No trained run" in e for e in _texts(at.error))
 
 
-@pytest.mark.skipif(not _shipped("sweeps"), reason="no shipped sweep in assets/ (run python -m core.assets)")
 def test_symmetry_page_plots_the_shipped_sweep(data_dir):
     at = _app().run()
     assert not at.exception, at.exception
@@ -194,7 +196,6 @@ def test_symmetry_page_plots_the_shipped_sweep(data_dir):
     assert any("Def. 2.1" in m.value for m in at.markdown)
 
 
-@pytest.mark.skipif(not _shipped("datasets"), reason="no shipped dataset in assets/")
 def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):
     at = _app().switch_page("app_pages/data.py").run()
     assert not at.exception, at.exception
@@ -207,7 +208,6 @@ def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):
     assert not at.exception and len(at.get("plotly_chart")) == 2
 
 
-@pytest.mark.skipif(not _shipped("runs"), reason="no shipped runs in assets/")
 def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
     at = _app().switch_page("app_pages/train.py").run()
     assert not at.exception, at.exception
@@ -223,6 +223,27 @@ def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
     assert not at.exception
     at.selectbox(key="cmp_orient").set_value(1).run()
     assert not at.exception and not _texts(at.error), _texts(at.error)
+    # with an RSteer run among the picked ones, its relaxed weights are shown
+    rsteer = [o for o in picked.options if o.startswith("rsteer")]
+    if rsteer:
+        at.multiselect(key="cmp_runs").set_value(
+            rsteer[:1] + [o for o in picked.options if o not in rsteer][:1]
+        ).run()
+        assert not at.exception
+        assert any("relaxed weights" in h.value for h in at.subheader)
+
+
+def test_a_valid_uploaded_checkpoint_becomes_a_run(data_dir):
+    from core.runs import list_runs
+    from dashboard import cache
+
+    shipped = next(r for r in list_runs() if r.shipped and "checkpoint" in r.paths)
+    run_id = cache.import_checkpoint(
+        "my model.pt".replace(" ", "_"), shipped.paths["checkpoint"].read_bytes()
+    )
+    mine = [r for r in list_runs() if r.id == run_id]
+    assert mine and not mine[0].shipped and mine[0].model_name == shipped.model_name
+    assert (data_dir / "runs" / run_id / "checkpoint.pt").is_file()
 
 
 def test_relaxed_weights_figure_shares_a_scale_from_zero():

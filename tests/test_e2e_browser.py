@@ -28,7 +28,8 @@ def browser_page(tmp_path_factory):
 
     OUT.mkdir(parents=True, exist_ok=True)
     data = tmp_path_factory.mktemp("e2e-data")
-    with e2e.streamlit_server(data, log_path=OUT / "server.log") as (url, proc):
+    assets = e2e.shipped_or_quick_assets(tmp_path_factory.mktemp("e2e-assets"))
+    with e2e.streamlit_server(data, assets, log_path=OUT / "server.log") as (url, proc):
         e2e.wait_healthy(url, proc=proc)
         with sync_playwright() as pw:
             browser = e2e.launch_chromium(pw)

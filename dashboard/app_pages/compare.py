@@ -56,9 +56,14 @@ if len(picked) < 2:
 
 chosen = [candidates[labels.index(p)] for p in picked]
 try:
-    result = cache.compare(
-        tuple((r.id, cache.mtime(r.paths["checkpoint"])) for r in chosen), split, int(sim), int(orientation)
+    key = (
+        tuple((r.id, cache.mtime(r.paths["checkpoint"])) for r in chosen),
+        split,
+        int(sim),
+        int(orientation),
     )
+    result = cache.compare(*key)
+    figs = cache.compare_figures(*key)
 except Exception as exc:  # missing dataset, bad split, bad checkpoint: a message, no traceback
     widgets.show_problem("Could not compute the rollouts.", exc)
     st.stop()
@@ -70,14 +75,14 @@ if not result["predictions"]:
 
 st.subheader(f"Rollouts over {result['steps']} steps: |v|")
 st.plotly_chart(
-    figures.rollout_figure(result["truth"], result["predictions"]),
+    figs["rollout"],
     key="cmp_rollout",
     width="stretch",
     theme=None,
 )
 st.subheader("Absolute error maps")
 st.plotly_chart(
-    figures.error_maps_figure(result["truth"], result["predictions"]),
+    figs["errors"],
     key="cmp_errors",
     width="stretch",
     theme=None,
@@ -86,17 +91,13 @@ st.plotly_chart(
 left, right = st.columns(2)
 with left:
     st.plotly_chart(
-        figures.line_figure(
-            result["rmse"], title="RMSE per rollout step", xaxis_title="step", yaxis_title="RMSE"
-        ),
+        figs["rmse"],
         key="cmp_rmse",
         width="stretch",
         theme=None,
     )
 with right:
-    st.plotly_chart(
-        figures.per_element_figure(result["equivariance"]), key="cmp_ee", width="stretch", theme=None
-    )
+    st.plotly_chart(figs["equivariance"], key="cmp_ee", width="stretch", theme=None)
 
 st.subheader("Metrics")
 st.dataframe(result["table"], hide_index=True, width="stretch", key="cmp_table")
