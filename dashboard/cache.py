@@ -250,7 +250,7 @@ def run_rows(runs: list) -> list[dict[str, Any]]:
                 "model": r.model_name or "",
                 "status": r.status,
                 "device": str(r.config.get("device", "")),
-                "dataset": Path(str(r.config.get("dataset", "") or "")).name,
+                "dataset": views.run_dataset_name(r.config) or "",
                 "epochs": len(r.history),
                 "shipped": r.shipped,
                 "val loss": _first_number(metrics, ("best_val_loss", "val_loss")),

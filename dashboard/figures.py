@@ -326,7 +326,7 @@ def symmetry_map_figure(error_map: np.ndarray) -> go.Figure:
     return animated_panels(
         [error_map, mean_map],
         ["|g⁻¹·orientation k − orientation 0| at time t", "averaged over time"],
-        colorscale="Inferno",
+        colorscale="YlOrRd",
         colorbar_title="|Δv|",
         height=380,
     )
@@ -393,7 +393,7 @@ def error_maps_figure(truth: np.ndarray, predictions: Mapping[str, np.ndarray]) 
     fields = [np.abs(np.asarray(p) - np.asarray(truth)).mean(axis=-3) for p in predictions.values()]
     labels = [f"step {t + 1}" for t in range(fields[0].shape[0])]
     return animated_panels(
-        fields, list(predictions), colorscale="Inferno", colorbar_title="MAE", frame_labels=labels
+        fields, list(predictions), colorscale="YlOrRd", colorbar_title="MAE", frame_labels=labels
     )
 
 

@@ -158,7 +158,8 @@ else:
                 theme=None,
             )
         if run.metrics:
-            st.json(run.metrics, expanded=False)
+            with st.expander("Metrics of this run"):
+                st.json(run.metrics)
         if st.button(
             "Load this run", key="train_load", help="Rebuild the model from its checkpoint (weights only)."
         ):
