@@ -171,6 +171,7 @@ def animated_panels(
     frame_labels: Sequence[str] | None = None,
     height: int = 360,
     title: str | None = None,
+    start_at_end: bool = False,
 ) -> go.Figure:
     """Side-by-side heatmaps that play over time, with play/pause and a time slider.
 
@@ -179,6 +180,7 @@ def animated_panels(
     subsampled arrow field every ``quiver_stride`` cells (0 = no arrows). All panels
     share one colour range (``zrange`` or the data's min/max) so they compare.
     ``frame_labels`` names each time step on the slider (default "t = i").
+    ``start_at_end`` shows the last frame first (Play then runs from the start).
     Returns a figure with ``frames``; it animates in the browser with no rerun.
     """
     if not fields:
@@ -234,7 +236,8 @@ def animated_panels(
         return out
 
     per_panel = 2 if show_arrows else 1
-    first = traces_at(int(keep[0]))
+    shown = len(keep) - 1 if start_at_end else 0
+    first = traces_at(int(keep[shown]))
     for i, trace in enumerate(first):
         fig.add_trace(trace, row=1, col=i // per_panel + 1)
     fig.frames = [go.Frame(data=traces_at(int(t)), name=str(int(t))) for t in keep]
@@ -248,7 +251,11 @@ def animated_panels(
             row=1,
             col=c,
         )
-    play = {"frame": {"duration": 120, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+    play = {
+        "frame": {"duration": 120, "redraw": True},
+        "fromcurrent": not start_at_end,
+        "transition": {"duration": 0},
+    }
     pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
     fig.update_layout(
         template=TEMPLATE,
@@ -272,7 +279,7 @@ def animated_panels(
         ],
         sliders=[
             {
-                "active": 0,
+                "active": shown,
                 "x": 0.18,
                 "len": 0.82,
                 "y": -0.02,
@@ -309,8 +316,11 @@ def orientations_figure(
             colorscale="Blues",
             colorbar_title="smoke",
             quiver_stride=quiver_stride,
+            start_at_end=True,
         )
-    return animated_panels(list(speed(velocity)), titles, colorscale="Viridis", colorbar_title="|v|")
+    return animated_panels(
+        list(speed(velocity)), titles, colorscale="Viridis", colorbar_title="|v|", start_at_end=True
+    )
 
 
 def symmetry_map_figure(error_map: np.ndarray) -> go.Figure:

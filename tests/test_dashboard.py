@@ -97,7 +97,9 @@ def test_orientation_figure_draws_four_panels_with_arrows_that_point_along_the_f
     smoke = np.zeros((4, t, n, n))
     vel = np.zeros((4, t, 2, n, n))
     vel[:, :, 1] = 1.0  # straight up
+    smoke[:, -1] = 1.0  # the developed plume: the figure opens on the last frame
     fig = figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
+    assert np.asarray(fig.data[0].z).min() == 1.0 and fig.layout.sliders[0].active == t - 1
     heat = [tr for tr in fig.data if tr.type == "heatmap"]
     arrows = [tr for tr in fig.data if tr.type == "scatter"]
     assert len(heat) == 4 and len(arrows) == 4
