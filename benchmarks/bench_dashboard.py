@@ -8,7 +8,8 @@ Prints medians (and min/max) of:
 - each page's render time after clicking it in the sidebar (script finished and
   its plots drawn), on a warm server (caches filled by a first visit).
 Targets on 2 cores: landing within 5 s of start, a page switch within 1 s.
-Uses the shipped assets (or APPROXSYM_ASSETS_DIR) and a temporary data directory.
+Uses the shipped assets (or APPROXSYM_ASSETS_DIR; quick ones from core.assets if there
+are none) and a temporary data directory.
 """
 
 from __future__ import annotations
@@ -45,12 +46,15 @@ def bench(starts: int, switches: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     results: dict[str, list[float]] = {"start->health": [], "start->landing": []}
+    scratch = tempfile.TemporaryDirectory()
+    assets = e2e.shipped_or_quick_assets(Path(scratch.name))
+    print(f"assets: {assets}")
     with sync_playwright() as pw:
         browser = e2e.launch_chromium(pw)
         for i in range(starts):
             with tempfile.TemporaryDirectory() as tmp:
                 t0 = time.perf_counter()
-                with e2e.streamlit_server(Path(tmp)) as (url, proc):
+                with e2e.streamlit_server(Path(tmp), assets) as (url, proc):
                     e2e.wait_healthy(url, proc=proc)
                     results["start->health"].append(time.perf_counter() - t0)
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -61,6 +65,7 @@ def bench(starts: int, switches: int) -> dict[str, list[float]]:
                         _page_switches(page, switches, results)
                     page.close()
         browser.close()
+    scratch.cleanup()
     return results
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from dashboard import cache, figures, widgets
@@ -111,8 +113,9 @@ else:
 def _sweep_jobs() -> None:
     jobs = [j for j in cache.list_jobs() if j.kind == "sweep"]
     for job in jobs[:3]:
-        if not job.finished_state:
-            widgets.job_progress(job)
+        failed = job.status in ("failed", "diverged", "interrupted")
+        if not job.finished_state or (failed and time.time() - (job.finished or 0) < 1800):
+            widgets.job_progress(job)  # a recent failure shows as an error box
     widgets.jobs_table(jobs, key="sym_jobs")
 
 
