@@ -123,6 +123,17 @@ def _cycle(url, page, data) -> None:
     assert e2e.wait_plots(page, 4) >= 4
     _check_clean(page, "4-compare")
 
+    # a bad upload is rejected with a clear message, not a traceback, and adds no run
+    _visit(page, url, "train")
+    runs_before = sorted(p.name for p in (data / "runs").iterdir())
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "bad.pt", "mimeType": "application/octet-stream", "buffer": b"not a checkpoint"}]
+    )
+    page.get_by_text("was rejected").wait_for()
+    e2e.wait_idle(page)
+    assert sorted(p.name for p in (data / "runs").iterdir()) == runs_before
+    _check_clean(page, "6-bad-upload")
+
     # a refresh keeps the jobs (they come from the SQLite registry, not the session)
     _visit(page, url, "train")
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
