@@ -122,9 +122,10 @@ def relaxation_maps(model: Any) -> list[dict[str, Any]]:
     ``name``; ``deviation`` ``(K, K)``, mean |w(y) - mean_y w| / mean |w| at offset y
     (0 everywhere = tied weights, exactly equivariant); ``asymmetry`` ``(K, K)``, the
     part of it that breaks C4 (distance to the rotation-orbit mean); and their means
-    ``relative_deviation`` / ``relative_asymmetry``. The maps are flipped to rows-up so a
-    heatmap (row 0 at the bottom) shows offsets where they are in space; the models read
-    kernels rows-down (e2cnn's convention). Empty for models without relaxed weights.
+    ``relative_deviation`` / ``relative_asymmetry``; ``irrep_energy``, the fractions of
+    the weights' energy in the C4 irrep parts (trivial / sign / rotation). The maps are
+    flipped to rows-up so a heatmap (row 0 at the bottom) shows offsets where they are in
+    space; the models read kernels rows-down (e2cnn's convention). Empty for models without relaxed weights.
     """
     inner = getattr(model, "model", model)  # unwrap core.rollout.Scaled
     summary_fn = getattr(inner, "relaxation_summary", None)
@@ -143,6 +144,7 @@ def relaxation_maps(model: Any) -> list[dict[str, Any]]:
                 ].copy(),
                 "relative_deviation": float(layer.get("relative_deviation", np.nan)),
                 "relative_asymmetry": float(layer.get("relative_asymmetry", np.nan)),
+                "irrep_energy": {k: float(v) for k, v in (layer.get("irrep_energy") or {}).items()},
             }
         )
     return out

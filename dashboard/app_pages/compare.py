@@ -109,7 +109,9 @@ if relaxed:
         "RSteer's kernel is Σ w_l(y)·Φ_l(y). Equal w_l at every kernel offset y means exact C4 "
         "equivariance. *Deviation*: how far the learned weights moved from their mean over offsets; "
         "*asymmetry*: the part of that which differs between rotated offsets, i.e. what breaks C4. "
-        "Both relative to the mean |w|, per layer, offsets drawn where they lie in space."
+        "Both relative to the mean |w|, per layer, offsets drawn where they lie in space. "
+        "*Energy*: the share of the weights in each C4 irrep part; weight outside *trivial* "
+        "shows which symmetry the model learned to break (sign: breaks 90° but keeps 180°)."
     )
     for name, layers in relaxed.items():
         st.markdown(f"**{name}**")
@@ -119,6 +121,7 @@ if relaxed:
                     "layer": d["name"],
                     "relative deviation": d["relative_deviation"],
                     "relative asymmetry": d["relative_asymmetry"],
+                    **{f"energy: {part}": e for part, e in d["irrep_energy"].items()},
                 }
                 for d in layers
             ],
