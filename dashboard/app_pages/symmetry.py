@@ -32,6 +32,8 @@ how far orientation *k* turned back differs from orientation 0).
 trained model's error on the y axis. The dashed diagonal is *y = x*: a model on it
 has exactly as much symmetry as its data.
 
+In the paper's Figure 4:
+
 - **ConvNet** has no built-in symmetry and learns too little of it.
 - **E2CNN** is exactly C4-equivariant by construction: flat at zero, whatever the data.
 - **RSteer** relaxes the constraint and learns how much symmetry there is: it follows the data.
