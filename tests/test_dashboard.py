@@ -266,3 +266,36 @@ def test_relaxation_maps_flip_rsteer_kernels_to_rows_up():
     (layer,) = views.relaxation_maps(Fake())
     assert layer["name"] == "layer 0" and layer["deviation"][2, 0] == 1.0 and layer["deviation"][0, 0] == 0
     assert views.relaxation_maps(object()) == []
+
+
+def test_cancel_button_stops_a_running_training_job(data_dir, shipped):
+    """A real background job, started through core.jobs, stopped by the Train page's button."""
+    import time
+
+    from core.jobs import JobRunner
+    from core.models import ModelConfig
+    from core.registry import Registry
+    from core.trainer import TrainConfig
+
+    dataset = next((shipped / "datasets").glob("*.h5"))
+    job_id = JobRunner().submit(
+        "train",
+        {
+            "data_path": str(dataset),
+            "model_config": ModelConfig.for_model("convnet", hidden=8, layers=2).to_dict(),
+            "train_config": TrainConfig(epochs=500, patience=500, device="cpu").to_dict(),
+        },
+    )
+    registry = Registry()
+    deadline = time.time() + 60
+    while registry.get_job(job_id).status == "queued" and time.time() < deadline:
+        time.sleep(0.2)
+    assert registry.get_job(job_id).status == "running"
+    at = _app().switch_page("app_pages/train.py").run()
+    assert not at.exception
+    at.button(key=f"cancel_{job_id}").click().run()
+    assert not at.exception
+    deadline = time.time() + 30
+    while not registry.get_job(job_id).finished_state and time.time() < deadline:
+        time.sleep(0.2)
+    assert registry.get_job(job_id).status == "cancelled"
