@@ -22,8 +22,8 @@ from typing import Any
 from core.atomic import atomic_path
 
 FULL: dict[str, Any] = {
-    "data": {"grid": 32, "frames": 40, "sims": 2, "buoyancy_diff": 0.3},
-    "train": {"epochs": 8, "batch_size": 16, "rollout_steps": 3, "patience": 4, "max_train_windows": 400},
+    "data": {"grid": 32, "frames": 40, "sims": 4, "buoyancy_diff": 0.3},
+    "train": {"epochs": 20, "batch_size": 16, "rollout_steps": 3, "patience": 6},
     "model_options": {"convnet": {"hidden": 32}, "e2cnn": {"hidden": 32}, "rsteer": {"hidden": 16}},
     # The shipped Figure-4 sweep is the full default one: 10 levels, the 'cpu' preset.
     "sweep": {},

@@ -7,10 +7,10 @@ equivariance error, the model's (per C4 element and mean) and its test RMSE, int
 
     python -m core.sweep --levels 0,0.1,0.2 --models convnet,e2cnn,rsteer [--preset cpu|gpu]
 
-Presets: ``cpu`` (default: grid 32, 30 frames, 3 simulations per orientation, 1 input frame,
-12 epochs, K = 3) is sized for 3 models x 10 levels in about 20-30 minutes on 2 shared CPU
-cores (measured: one level with 4 epochs took 41 s, 8 s of it simulation); ``gpu`` uses
-grid 64, 60 frames, 6 simulations and 30 epochs.
+Presets: ``cpu`` (default: grid 32, 40 frames, 4 simulations per orientation, 1 input frame,
+20 epochs, K = 3) is sized for 3 models x 10 levels in about 30 minutes on 2 CPU cores
+(the shipped sweep's wall time is in assets/README.md); ``gpu`` uses grid 64, 60 frames,
+6 simulations and 30 epochs.
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ DEFAULT_LEVELS: tuple[float, ...] = tuple(round(0.1 * i, 2) for i in range(10))
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
-        "data": {"grid": 32, "frames": 30, "sims": 3},
+        "data": {"grid": 32, "frames": 40, "sims": 4},
         "train": {
-            "epochs": 12,
+            "epochs": 20,
             "batch_size": 16,
             "lr": 1e-3,
             "lr_decay": 0.9,
             "rollout_steps": 3,
-            "patience": 5,
+            "patience": 6,
         },
         "model_options": {"convnet": {"hidden": 32}, "e2cnn": {"hidden": 32}, "rsteer": {"hidden": 16}},
     },

@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-decay", type=float, default=0.9)
+    p.add_argument(
+        "--relaxed-lr",
+        type=float,
+        default=4e-3,
+        help="SGD learning rate of RSteer's symmetry-breaking weights (see core/optim.py)",
+    )
     p.add_argument("--rollout-steps", type=int, default=3, help="K, autoregressive steps in the loss")
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             lr=args.lr,
             lr_decay=args.lr_decay,
+            relaxed_lr=args.relaxed_lr,
             rollout_steps=args.rollout_steps,
             patience=args.patience,
             seed=args.seed,

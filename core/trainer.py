@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from core.atomic import atomic_path, write_json
+from core.optim import make_optimizer
 from core.rollout import rollout
 from core.runs import (
     RESUME_FORMAT,
@@ -51,7 +52,8 @@ class TrainConfig:
     """Training settings.
 
     ``rollout_steps`` is K, the autoregressive steps summed in the loss;
-    ``lr_decay`` multiplies the learning rate after every epoch; ``patience`` is the
+    ``lr_decay`` multiplies the learning rate after every epoch; ``relaxed_lr`` is the
+    SGD learning rate of RSteer's symmetry-breaking weight component (core/optim.py); ``patience`` is the
     number of epochs without validation improvement before stopping;
     ``max_train_windows`` caps training samples (None: all); ``eval_steps`` is the
     rollout length of the test metrics; ``device`` is 'auto' (CUDA, then MPS, then
@@ -62,6 +64,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 1e-3
     lr_decay: float = 0.9
+    relaxed_lr: float = 4e-3
     rollout_steps: int = 3
     patience: int = 5
     seed: int = 0
@@ -74,12 +77,20 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.batch_size % 4:
+            raise ValueError(
+                f"batch_size must be a multiple of 4 (whole C4 orbits per batch), got {self.batch_size}"
+            )
         if self.rollout_steps > 20:
             raise ValueError(f"rollout_steps must be at most 20, got {self.rollout_steps}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not 0 < self.lr < 1:
             raise ValueError(f"lr must be a number in (0, 1), got {self.lr!r}")
+        r = self.relaxed_lr
+        if isinstance(r, bool) or not isinstance(r, int | float) or not 0 <= r < 1:
+            raise ValueError(f"relaxed_lr must be a number in [0, 1), got {r!r}")
+        object.__setattr__(self, "relaxed_lr", float(r))
         d = self.lr_decay
         if isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d <= 1:
             raise ValueError(f"lr_decay must be a number in (0, 1], got {d!r}")
@@ -228,7 +239,7 @@ def train(
 
     torch.manual_seed(config.seed)
     model = model_from_config(mcfg.to_dict()).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimiser = make_optimizer(model, config.lr, config.relaxed_lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
     history: list[dict[str, Any]] = []
     best_val, best_epoch, bad_epochs, start_epoch = math.inf, 0, 0, 1
@@ -245,7 +256,13 @@ def train(
 
     train_set = WindowDataset(velocity, splits.train, spec.input_frames, spec.steps, scale)
     val_set = WindowDataset(velocity, splits.val, spec.input_frames, spec.steps, scale)
-    n_batches = math.ceil(len(train_set) / config.batch_size)
+    # Each batch holds whole C4 orbits: all four orientations of every window in it.
+    # Then, on exactly symmetric data, the batch loss is invariant under rotating the
+    # relaxed weights, so the gradient (and Adam's step) keeps a C4-equivariant model
+    # equivariant; random sub-orbit batches would push it off by noise alone.
+    windows_per_batch = config.batch_size // 4
+    n_windows = len(train_set.windows)
+    n_batches = math.ceil(n_windows / windows_per_batch)
     report = progress or (lambda *a, **k: None)
     status = "done"
     last_report = 0.0
@@ -255,12 +272,13 @@ def train(
             model.train()
             # A generator per epoch makes the shuffle reproducible across a resume.
             gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
-            order = torch.randperm(len(train_set), generator=gen)
+            window_order = torch.randperm(n_windows, generator=gen)
             total, count = 0.0, 0
             for b in range(n_batches):
                 if should_stop is not None and should_stop():
                     raise TrainingStopped()
-                x, y = train_set.batch(order[b * config.batch_size : (b + 1) * config.batch_size])
+                chosen = window_order[b * windows_per_batch : (b + 1) * windows_per_batch]
+                x, y = train_set.batch((4 * chosen[:, None] + torch.arange(4)).flatten())
                 x, y = x.to(device), y.to(device)
                 loss = step_loss(model, x, y)
                 if loss_hook is not None:

@@ -1,0 +1,71 @@
+"""The optimiser: Adam, with RSteer's symmetry-breaking weights moved by plain SGD.
+
+Why not Adam for everything: Adam divides each weight's step by that weight's own
+running gradient size, so a gradient that is tiny (even float round-off) still
+produces a step of about the learning rate. A relaxed weight ``w_l(y)`` splits into
+a C4-invariant part (the mean over the four rotations of the offset grid, which
+keeps the layer exactly equivariant) and a symmetry-breaking remainder. On exactly
+symmetric data the remainder's gradient is round-off; Adam turned it into
+symmetry breaking anyway (measured: relative model equivariance error 0.2 after 300
+steps on data whose own error was 2e-12, in float32 and float64 alike). Here the
+invariant part is updated by Adam, and the remainder by SGD, whose steps are
+proportional to the evidence: the model breaks symmetry as far as the data pushes it.
+The model's function space is unchanged: ``w_l(y)`` stays free, as in the paper.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.models.rsteer import c4_orbit_mean as c4_invariant_part
+
+
+class RelaxedAdam(torch.optim.Adam):
+    """Adam on all parameters, except that in ``relaxed`` parameters only the
+    C4-invariant part moves by Adam and the symmetry-breaking rest moves by plain SGD
+    with learning rate ``relaxed_lr``.
+
+    ``relaxed_lr`` decays with Adam's learning rate (the ratio to the first ``lr`` is
+    applied), so one scheduler drives both. It is an absolute step size: too large a
+    value lets symmetry-breaking perturbations grow (measured: at 32 hidden channels
+    4e-3 diverged; a step normalised by the gradient's RMS broke symmetry on symmetric
+    data), so the presets pair it with RSteer's default width.
+    """
+
+    def __init__(self, params, relaxed: list[nn.Parameter], relaxed_lr: float, lr: float, **kwargs):
+        super().__init__(params, lr=lr, **kwargs)
+        self.relaxed = list(relaxed)
+        self.relaxed_lr = float(relaxed_lr)
+        self.base_lr = float(lr)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        breaking, before = [], []
+        for p in self.relaxed:
+            if p.grad is None:
+                breaking.append(None)
+                before.append(None)
+                continue
+            invariant = c4_invariant_part(p.grad)
+            breaking.append(p.grad - invariant)
+            p.grad.copy_(invariant)
+            before.append(p.detach().clone())
+        loss = super().step(closure)
+        sgd_lr = self.relaxed_lr * self.param_groups[0]["lr"] / self.base_lr
+        for p, g, old in zip(self.relaxed, breaking, before, strict=True):
+            if g is None:
+                continue
+            # Project Adam's step too, so its round-off never adds up to symmetry breaking.
+            p.copy_(old + c4_invariant_part(p - old))
+            p.sub_(sgd_lr * g)
+        return loss
+
+
+def make_optimizer(model: nn.Module, lr: float, relaxed_lr: float) -> torch.optim.Optimizer:
+    """Return the optimiser for ``model``: :class:`RelaxedAdam` if the model has relaxed
+    weights (``model.relaxed_parameters()``), else plain Adam."""
+    relaxed = list(model.relaxed_parameters()) if hasattr(model, "relaxed_parameters") else []
+    if not relaxed:
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    return RelaxedAdam(model.parameters(), relaxed=relaxed, relaxed_lr=relaxed_lr, lr=lr)

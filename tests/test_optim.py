@@ -1,0 +1,69 @@
+"""RelaxedAdam: symmetric data keeps RSteer equivariant; asymmetric data relaxes it."""
+
+import pytest
+import torch
+
+from core.models import build_model
+from core.optim import RelaxedAdam, c4_invariant_part, make_optimizer
+from core.symmetry import model_equivariance_error, rotate_stacked_velocity
+
+
+def _orbit_batch(seed: int, break_symmetry: bool):
+    """Inputs and targets holding whole C4 orbits; optionally orientation-dependent targets."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.randn(2, 2, 16, 16, generator=g)
+    y0 = torch.randn(2, 2, 16, 16, generator=g)
+    xs = torch.cat([rotate_stacked_velocity(x0, k) for k in range(4)])
+    ys = [rotate_stacked_velocity(y0, k) for k in range(4)]
+    if break_symmetry:  # orientation k's target is scaled by 1 + k/2, like the buoyancy dial
+        ys = [y * (1 + 0.5 * k) for k, y in enumerate(ys)]
+    return xs, torch.cat(ys)
+
+
+def _train(optimiser_kind: str, break_symmetry: bool, steps: int = 40) -> float:
+    torch.manual_seed(0)
+    model = build_model("rsteer", hidden=8, layers=3)
+    if optimiser_kind == "relaxed":
+        opt = make_optimizer(model, lr=1e-2, relaxed_lr=5e-2)
+        assert isinstance(opt, RelaxedAdam)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = _orbit_batch(0, break_symmetry)
+    for _ in range(steps):
+        loss = ((model(x) - y) ** 2).mean() + model.regularization_loss()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model_equivariance_error(model, _orbit_batch(1, False)[0]).relative_mean
+
+
+def test_relaxed_adam_keeps_symmetric_training_equivariant():
+    assert _train("relaxed", break_symmetry=False) < 1e-4
+
+
+def test_one_step_moves_the_breaking_part_by_sgd_and_the_rest_by_adam():
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(2, 3, 4, 3, 3))
+    w0 = w.detach().clone()
+    opt = RelaxedAdam([w], relaxed=[w], relaxed_lr=0.1, lr=0.01)
+    grad = torch.randn_like(w)
+    w.grad = grad.clone()
+    opt.step()
+    delta = w.detach() - w0
+    grad_breaking = grad - c4_invariant_part(grad)
+    # SGD on the symmetry-breaking part, exactly
+    assert torch.allclose(delta - c4_invariant_part(delta), -0.1 * grad_breaking, atol=1e-6)
+    # Adam's first step is about lr per element, on the invariant part only
+    invariant_step = c4_invariant_part(delta)
+    assert 0.005 < invariant_step.abs().mean() < 0.0101
+
+
+def test_relaxed_adam_learns_symmetry_breaking_from_asymmetric_data():
+    assert _train("relaxed", break_symmetry=True) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["convnet", "e2cnn"])
+def test_models_without_relaxed_weights_get_plain_adam(name):
+    opt = make_optimizer(build_model(name), lr=1e-3, relaxed_lr=1e-2)
+    assert type(opt) is torch.optim.Adam
