@@ -137,8 +137,11 @@ def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:
         raise CheckpointError(f"{where}: no such checkpoint file") from None
     except Exception as exc:  # torch raises many types here: report them all the same way
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+        is_zip = _head(source) == b"PK\x03\x04"  # every torch.save file since torch 1.6 is a zip
+        if is_zip and ("weights only" in str(exc).lower() or "weights_only" in str(exc)):
             reason = "it is not a weights file (it holds Python objects that would run code; refused)"
+        elif not is_zip:
+            reason = "it is not a torch checkpoint (torch.save files are zip archives)"
         elif "zip" in str(exc).lower() or isinstance(exc, EOFError):
             reason = "the file is truncated or not a torch checkpoint"
         else:
@@ -147,6 +150,17 @@ def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise CheckpointError(f"{where}: expected a dict checkpoint, found {type(payload).__name__}")
     return payload
+
+
+def _head(source: str | os.PathLike | bytes) -> bytes:
+    """First four bytes of a file or byte string (empty if unreadable)."""
+    if isinstance(source, bytes | bytearray):
+        return bytes(source[:4])
+    try:
+        with open(source, "rb") as f:
+            return f.read(4)
+    except OSError:
+        return b""
 
 
 def load_checkpoint_file(

@@ -120,6 +120,12 @@ def test_malicious_pickle_never_executes(tmp_path):
     assert not marker.exists()
 
 
+def test_random_bytes_are_reported_as_not_a_checkpoint():
+    with pytest.raises(CheckpointError, match="not a torch checkpoint") as info:
+        load_checkpoint_file(b"\x80\x02hello, this is not a checkpoint")
+    assert "run code" not in str(info.value)
+
+
 def test_registry_concurrent_job_creation_and_slot_claims(tmp_path):
     reg = Registry(tmp_path / "r.sqlite")
     ids, errors = [], []
