@@ -30,7 +30,8 @@ class RelaxedAdam(torch.optim.Adam):
     applied), so one scheduler drives both. It is an absolute step size: too large a
     value lets symmetry-breaking perturbations grow (measured: at 32 hidden channels
     4e-3 diverged; a step normalised by the gradient's RMS broke symmetry on symmetric
-    data), so the presets pair it with RSteer's default width.
+    data), so the presets pair it with RSteer's default width. Each element's SGD step
+    is clipped to Adam's learning rate (large early gradients made it diverge).
     """
 
     def __init__(self, params, relaxed: list[nn.Parameter], relaxed_lr: float, lr: float, **kwargs):
@@ -52,13 +53,15 @@ class RelaxedAdam(torch.optim.Adam):
             p.grad.copy_(invariant)
             before.append(p.detach().clone())
         loss = super().step(closure)
-        sgd_lr = self.relaxed_lr * self.param_groups[0]["lr"] / self.base_lr
+        lr = self.param_groups[0]["lr"]
+        sgd_lr = self.relaxed_lr * lr / self.base_lr
         for p, g, old in zip(self.relaxed, breaking, before, strict=True):
             if g is None:
                 continue
             # Project Adam's step too, so its round-off never adds up to symmetry breaking.
             p.copy_(old + c4_invariant_part(p - old))
-            p.sub_(sgd_lr * g)
+            # Early gradients can be large: no element moves further than Adam would.
+            p.sub_((sgd_lr * g).clamp_(-lr, lr))
         return loss
 
 
