@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-import core.models.equivariant as equivariant_module
+import core.models.base as base_module
 from core.models import (
     DEFAULT_OPTIONS,
     MODEL_NAMES,
@@ -180,7 +180,7 @@ def test_e2cnn_is_equivariant_to_the_physical_action(input_frames, seed):
 def test_e2cnn_needs_the_row_flip(monkeypatch):
     torch.manual_seed(0)
     model = build_model("e2cnn", hidden=16)
-    monkeypatch.setattr(equivariant_module, "flip_rows", lambda t: t)
+    monkeypatch.setattr(base_module, "flip_rows", lambda t: t)
     # Without the flip it is equivariant to e2cnn's action, which is not the physical one.
     assert relative_error(model, batch(1)) > 1e-2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from core.models.config import ModelConfig
@@ -35,6 +36,49 @@ class VelocityModel(nn.Module):
     def parameter_count(self) -> int:
         """Return the number of trainable scalars."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class ExpandedKernelModel(VelocityModel):
+    """A steerable model whose layers (``self.convs``) expand to plain conv2d kernels.
+
+    Subclasses define :meth:`expand_layer`. The forward pass flips rows (e2cnn's
+    convention), runs the expanded convolutions with ReLU between them, and flips back.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self._cache_key: tuple | None = None
+        self._cache: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+
+    def expand_layer(self, conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return one layer's ``(weight (C_out, C_in, k, k), bias (C_out,) or None)``."""
+        raise NotImplementedError
+
+    def kernels(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Return per layer the expanded ``(weight, bias)``.
+
+        Cached in eval mode under no_grad, until a parameter changes.
+        """
+        if self.training or torch.is_grad_enabled():
+            # Fresh kernels whenever autograd is on, so gradients always reach the weights.
+            return [self.expand_layer(conv) for conv in self.convs]
+        key = parameter_versions(self)
+        if key != self._cache_key:
+            with torch.no_grad():
+                self._cache = [self.expand_layer(conv) for conv in self.convs]
+            self._cache_key = key
+        return self._cache
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        x = flip_rows(x)
+        kernels = self.kernels()
+        pad = self.config.kernel_size // 2
+        for i, (weight, bias) in enumerate(kernels):
+            x = F.conv2d(x, weight, bias, padding=pad)
+            if i < len(kernels) - 1:
+                x = torch.relu(x)
+        return flip_rows(x)
 
 
 def flip_rows(x: torch.Tensor) -> torch.Tensor:

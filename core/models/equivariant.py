@@ -12,15 +12,14 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from core.models.base import VelocityModel, flip_rows, parameter_versions
+from core.models.base import ExpandedKernelModel, flip_rows
 from core.models.basis import layer_plan, make_r2conv
 from core.models.config import ModelConfig
 
 
-class E2CNN(VelocityModel):
+class E2CNN(ExpandedKernelModel):
     """Exactly C4-equivariant model; ``forward(x)``: ``(B, 2*input_frames, N, N)`` -> ``(B, 2, N, N)``.
 
     Every forward expands the e2cnn weights into kernels, except in eval mode with
@@ -41,8 +40,6 @@ class E2CNN(VelocityModel):
             # Drop the (zero) cached kernel e2cnn registers at construction: it would
             # go into every state_dict, stale. See train() below.
             conv.train(True)
-        self._cache_key: tuple | None = None
-        self._cache: list[tuple[torch.Tensor, torch.Tensor | None]] = []
 
     def train(self, mode: bool = True) -> E2CNN:
         # Why not nn.Module.train: e2cnn's R2Conv.train(False) registers its expanded
@@ -52,28 +49,8 @@ class E2CNN(VelocityModel):
             module.training = mode
         return self
 
-    def kernels(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Return per layer the expanded ``(weight (C_out, C_in, k, k), bias (C_out,) or None)``."""
-        if self.training or torch.is_grad_enabled():
-            # Fresh kernels whenever autograd is on, so gradients always reach the weights.
-            return [conv.expand_parameters() for conv in self.convs]
-        key = parameter_versions(self)
-        if key != self._cache_key:
-            with torch.no_grad():
-                self._cache = [conv.expand_parameters() for conv in self.convs]
-            self._cache_key = key
-        return self._cache
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        x = flip_rows(x)
-        kernels = self.kernels()
-        pad = self.config.kernel_size // 2
-        for i, (weight, bias) in enumerate(kernels):
-            x = F.conv2d(x, weight, bias, padding=pad)
-            if i < len(kernels) - 1:
-                x = torch.relu(x)
-        return flip_rows(x)
+    def expand_layer(self, conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return conv.expand_parameters()
 
     def export(self) -> nn.Module:
         """Return an equivalent plain-torch module (Conv2d + ReLU, row flips included), via e2cnn's export().

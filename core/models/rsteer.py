@@ -18,10 +18,9 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from core.models.base import VelocityModel, flip_rows, parameter_versions
+from core.models.base import ExpandedKernelModel
 from core.models.basis import field_size, layer_plan, steerable_basis
 from core.models.config import ModelConfig
 
@@ -108,7 +107,7 @@ def c4_irrep_parts(w: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"trivial": trivial, "sign": sign, "rotation": w - trivial - sign}
 
 
-class RSteer(VelocityModel):
+class RSteer(ExpandedKernelModel):
     """Relaxed steerable model; ``forward(x)``: ``(B, 2*input_frames, N, N)`` -> ``(B, 2, N, N)``.
 
     Exactly C4-equivariant at initialisation; training may relax it. ``regularization_loss()``
@@ -120,34 +119,9 @@ class RSteer(VelocityModel):
         plan = layer_plan(config.input_frames, config.hidden, config.layers)
         k = config.kernel_size
         self.convs = nn.ModuleList(RelaxedSteerableConv(a, n, b, m, k) for a, n, b, m in plan)
-        self._cache_key: tuple | None = None
-        self._cache: list[tuple[torch.Tensor, torch.Tensor | None]] = []
 
-    def kernels(self) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Return per layer the expanded ``(weight, bias)``.
-
-        Cached in eval mode under no_grad, until a parameter changes.
-        """
-        if self.training or torch.is_grad_enabled():
-            # Fresh kernels whenever autograd is on, so gradients always reach the weights.
-            return [conv.kernel() for conv in self.convs]
-        key = parameter_versions(self)
-        if key != self._cache_key:
-            with torch.no_grad():
-                self._cache = [conv.kernel() for conv in self.convs]
-            self._cache_key = key
-        return self._cache
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        x = flip_rows(x)
-        kernels = self.kernels()
-        pad = self.config.kernel_size // 2
-        for i, (weight, bias) in enumerate(kernels):
-            x = F.conv2d(x, weight, bias, padding=pad)
-            if i < len(kernels) - 1:
-                x = torch.relu(x)
-        return flip_rows(x)
+    def expand_layer(self, conv: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return conv.kernel()
 
     def regularization_loss(self) -> torch.Tensor:
         """Return ``alpha * sum_layers (||dw/dm||_2 + ||dw/dn||_2)``, a scalar tensor (0 for tied weights)."""
