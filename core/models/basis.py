@@ -61,7 +61,10 @@ def make_r2conv(
 
 @functools.cache
 def _basis(in_kind: str, out_kind: str, kernel_size: int) -> torch.Tensor:
-    conv = make_r2conv(in_kind, 1, out_kind, 1, kernel_size, bias=False)
+    # R2Conv initialises random weights; keep the caller's RNG untouched so a model's
+    # initial weights do not depend on whether this basis was already cached.
+    with torch.random.fork_rng(devices=[]):
+        conv = make_r2conv(in_kind, 1, out_kind, 1, kernel_size, bias=False)
     expansion = conv.basisexpansion
     size = expansion.dimension()
     with torch.no_grad():
