@@ -237,7 +237,7 @@ def run_sweep(
                     "rmse_future": (m.get("test_future") or {}).get("rmse"),
                     "rmse_domain": (m.get("test_domain") or {}).get("rmse"),
                     "seconds": time.perf_counter() - t0,
-                    "dataset": str(path),
+                    "dataset": path.name,  # the config hash; the file lives in the data directory
                 }
             )
             _write(out, record, rows)
