@@ -36,7 +36,12 @@ In the paper's Figure 4:
 
 - **ConvNet** has no built-in symmetry and learns too little of it.
 - **E2CNN** is exactly C4-equivariant by construction: flat at zero, whatever the data.
-- **RSteer** relaxes the constraint and learns how much symmetry there is: it follows the data.
+- **RSteer** relaxes the constraint and learns how much symmetry there is: near zero on
+  symmetric data, rising as the data's symmetry breaks.
+
+The model's error is measured on its one-step prediction, the data's on whole
+trajectories, so a model can track the data's trend below the diagonal, as RSteer
+does in the shipped sweep.
 """
     )
 
