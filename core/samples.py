@@ -18,15 +18,17 @@ How the splits are chosen (recorded in every run.json through ``Splits.to_dict``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from core.configs import ConfigMixin
+
 
 @dataclass(frozen=True)
-class SplitSpec:
+class SplitSpec(ConfigMixin):
     """How to cut a dataset into windows and splits (see the module docstring).
 
     ``input_frames``: frames per model input; ``steps``: K future targets per
@@ -55,18 +57,6 @@ class SplitSpec:
         m = self.max_train_windows
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
             raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SplitSpec:
-        """Build from :meth:`to_dict` output; unknown keys raise ValueError."""
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown SplitSpec field(s): {', '.join(unknown)}")
-        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic import write_json, write_text
+from core.configs import check_fields
 from core.paths import check_name, data_dir
 from core.registry import new_id
 
@@ -125,9 +126,7 @@ class SweepConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SweepConfig:
         """Build from :meth:`to_dict` output; unknown keys raise ValueError naming them."""
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown SweepConfig field(s): {', '.join(unknown)}")
+        check_fields(cls, d)
         d = dict(d)
         for key in ("levels", "models"):
             if key in d:

@@ -16,7 +16,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from core.atomic import atomic_path, write_json
+from core.configs import ConfigMixin
 from core.optim import make_optimizer
 from core.rollout import rollout
 from core.runs import (
@@ -48,7 +49,7 @@ class TrainingStopped(Exception):
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """Training settings.
 
     ``rollout_steps`` is K, the autoregressive steps summed in the loss;
@@ -101,18 +102,6 @@ class TrainConfig:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         object.__setattr__(self, "lr", float(self.lr))
         object.__setattr__(self, "lr_decay", float(self.lr_decay))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from :meth:`to_dict` output; unknown keys raise ValueError naming them."""
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s): {', '.join(unknown)}")
-        return cls(**d)
 
 
 @dataclass

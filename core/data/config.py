@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.configs import ConfigMixin
+
 import dataclasses
 import hashlib
 import json
@@ -11,7 +13,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigMixin):
     """Everything that determines a dataset; two equal configs give the same file.
 
     Lengths are in grid cells unless said otherwise; time in simulation time units.
@@ -64,20 +66,7 @@ class DataConfig:
                 "inside the box (< 0.5)"
             )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a plain JSON-ready dict."""
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataConfig:
-        """Build a config from :meth:`to_dict` output; unknown keys raise ValueError naming them."""
-        if not isinstance(d, dict):
-            raise ValueError(f"DataConfig.from_dict needs a dict, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown DataConfig field(s): {', '.join(unknown)}")
-        return cls(**d)
 
     def to_json(self) -> str:
         """Return the config as canonical JSON (sorted keys)."""

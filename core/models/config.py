@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+
+from core.configs import check_fields
 
 #: Names accepted by :func:`core.models.build_model`, in display order.
 MODEL_NAMES: tuple[str, ...] = ("convnet", "e2cnn", "rsteer")
@@ -85,14 +87,7 @@ class ModelConfig:
         """Build a config from :meth:`to_dict` output; unknown keys raise ValueError naming them."""
         if isinstance(d, ModelConfig):
             return d
-        if not isinstance(d, dict):
-            raise ValueError(f"model config: expected a dict, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"model config: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+        check_fields(cls, d)
         if "name" not in d:
             raise ValueError("name: missing from model config")
         return cls(**d)
