@@ -102,7 +102,7 @@ def sweep_curves(folder: str | Path) -> dict[str, tuple[list[float], list[float]
 
 
 def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Per-epoch loss lists from a run's history.json: ``{"train": [...], "val": [...]}``.
+    """Per-epoch loss lists from a run's history.json: ``{"train": [...], "validation": [...]}``.
 
     Keys present in the history records as ``train_loss`` / ``val_loss``; missing
     series are left out.

@@ -27,7 +27,15 @@ else:
         )
         c1, c2, c3, c4 = st.columns(4)
         epochs = c1.number_input("Epochs", min_value=1, max_value=500, value=5, key="train_epochs")
-        batch = c2.number_input("Batch size", min_value=1, max_value=256, value=16, key="train_batch")
+        batch = c2.number_input(
+            "Batch size",
+            min_value=4,
+            max_value=256,
+            value=16,
+            step=4,
+            key="train_batch",
+            help="A multiple of 4: each batch holds all four orientations of its windows.",
+        )
         lr = c3.number_input(
             "Learning rate", min_value=1e-6, max_value=1.0, value=1e-3, format="%.0e", key="train_lr"
         )
