@@ -12,93 +12,86 @@ keeps its other files; items are replaced one by one, each write atomic.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from core.atomic import atomic_path
+from core.progress import Progress, no_progress
+from core.store.atomic import atomic_path
 
-FULL: dict[str, Any] = {
-    "data": {"grid": 32, "frames": 40, "sims": 4, "buoyancy_diff": 0.3},
-    "train": {"epochs": 20, "batch_size": 16, "rollout_steps": 3, "patience": 6},
-    "model_options": {"convnet": {"hidden": 32}, "e2cnn": {"hidden": 32}, "rsteer": {"hidden": 16}},
-    # The shipped Figure-4 sweep is the full default one: 10 levels, the 'cpu' preset.
-    "sweep": {},
-}
+#: The level (buoyancy difference) of the shipped dataset and its three trained runs.
+SHIPPED_LEVEL = 0.3
+_TINY = {"hidden": 8, "layers": 2}
+#: The full assets are the default 'cpu' sweep; its settings also make the shipped runs.
+FULL: dict[str, Any] = {}
+#: A tiny version for tests: grid 16, one epoch.
 QUICK: dict[str, Any] = {
-    "data": {"grid": 16, "frames": 12, "sims": 2, "buoyancy_diff": 0.3},
+    "levels": (0.0, 0.3),
+    "data": {"grid": 16, "frames": 12, "sims": 2},
     "train": {"epochs": 1, "batch_size": 8, "rollout_steps": 2, "eval_steps": 4, "max_train_windows": 8},
-    "model_options": {m: {"hidden": 8, "layers": 2} for m in ("convnet", "e2cnn", "rsteer")},
-    "sweep": {
-        "levels": (0.0, 0.3),
-        "data": {"grid": 16, "frames": 12, "sims": 2},
-        "train": {"epochs": 1, "rollout_steps": 2, "eval_steps": 3, "max_train_windows": 8},
-        "model_options": {m: {"hidden": 8, "layers": 2} for m in ("convnet", "e2cnn", "rsteer")},
-    },
+    "model_options": {m: _TINY for m in ("convnet", "e2cnn", "rsteer")},
 }
 
 
-def build_assets(out: Path, quick: bool = False, progress=None) -> dict[str, Any]:
-    """Make the dataset, three trained runs and a sweep under ``out``; return a summary dict.
+def build_assets(out: Path, quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """Make the dataset, one trained run per model and a sweep under ``out``; return a summary dict.
 
-    The summary has ``dataset`` (path), ``runs`` ({model: run_id}), ``sweep`` (id) and
-    ``seconds`` (wall time of each part).
+    Everything follows one SweepConfig (the default one, or QUICK): the shipped dataset is
+    its level ``SHIPPED_LEVEL``, the runs use its train and model settings. The summary has
+    ``dataset`` (path), ``runs`` ({model: run_id}), ``sweep`` (id) and ``seconds`` per part.
     """
-    from core.data import DataConfig, ensure_dataset
-    from core.models import MODEL_NAMES, ModelConfig
-    from core.runs import new_run_dir, update_run_json
+    from core.data import ensure_dataset
     from core.sweep import SweepConfig, run_sweep
-    from core.trainer import TrainConfig, train
 
-    plan = QUICK if quick else FULL
-    report = progress or (lambda *a, **k: None)
+    plan = SweepConfig.from_dict(QUICK if quick else FULL)
+    report = progress or no_progress
     out = Path(out).resolve()
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    cached = ensure_dataset(DataConfig(**plan["data"]))  # reuses data_dir()'s cache
+    cached = ensure_dataset(plan.data_config(SHIPPED_LEVEL))  # reuses data_dir()'s cache
     dataset = out / "datasets" / cached.name
     dataset.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dataset) as tmp:
         shutil.copyfile(cached, tmp)
     seconds["dataset"] = time.perf_counter() - t0
-
     runs: dict[str, str] = {}
-    for i, name in enumerate(MODEL_NAMES):
+    for i, name in enumerate(plan.models):
         t0 = time.perf_counter()
-        report(i / (len(MODEL_NAMES) + 1), f"training {name}")
-        run_id, run_dir = new_run_dir(f"run-{name}", root=out / "runs")
-        mcfg = ModelConfig.for_model(name, **plan["model_options"][name])
-        result = train(dataset, mcfg, TrainConfig(**plan["train"]), run_dir=run_dir)
-        if result.status != "done":
-            raise RuntimeError(f"training {name} for the assets ended {result.status}")
-        rec = update_run_json(run_dir, shipped=True)
-        # Relative to the assets folder, so the shipped set does not depend on this machine.
-        update_run_json(run_dir, dataset={**rec["dataset"], "path": f"datasets/{dataset.name}"})
-        (run_dir / "last.pt").unlink(missing_ok=True)  # resume state is not shipped (size)
-        runs[name] = run_id
+        report(i / (len(plan.models) + 1), f"training {name}")
+        runs[name] = _shipped_run(out, dataset, plan, name)
         seconds[name] = time.perf_counter() - t0
-
     t0 = time.perf_counter()
-    report(len(MODEL_NAMES) / (len(MODEL_NAMES) + 1), "running the sweep")
-    sweep = run_sweep(SweepConfig.from_dict(plan["sweep"]), root=out)
+    report(len(plan.models) / (len(plan.models) + 1), "running the sweep")
+    sweep = run_sweep(plan, root=out)
     seconds["sweep"] = time.perf_counter() - t0
     report(1.0, "assets done")
     return {"dataset": str(dataset), "runs": runs, "sweep": sweep.sweep_id, "seconds": seconds}
 
 
+def _shipped_run(out: Path, dataset: Path, plan, name: str) -> str:
+    """Train model ``name`` on the shipped dataset into ``out/runs``; return the run id."""
+    from core.store.runs import new_run_dir, update_run_json
+    from core.train.trainer import train
+
+    run_id, run_dir = new_run_dir(f"run-{name}", root=out / "runs")
+    result = train(dataset, plan.model_config(name), plan.train_config(), run_dir=run_dir)
+    if result.status != "done":
+        raise RuntimeError(f"training {name} for the assets ended {result.status}: {result.error}")
+    rec = update_run_json(run_dir, shipped=True)
+    # Relative to the assets folder, so the shipped set does not depend on this machine.
+    update_run_json(run_dir, dataset={**rec["dataset"], "path": f"datasets/{dataset.name}"})
+    (run_dir / "last.pt").unlink(missing_ok=True)  # resume state is not shipped (size)
+    return run_id
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
-    from core.paths import ASSETS_DIR
-    from core.train import progress_bar
+    from core.cli import Parser, progress_bar
+    from core.store.paths import ASSETS_DIR
 
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str):
-            self.exit(2, f"error: {message}\n")
-
-    p = _Parser(prog="python -m core.assets", description="Regenerate the shipped assets/ folder.")
+    p = Parser(prog="python -m core.assets", description="Regenerate the shipped assets/ folder.")
     p.add_argument("--out", default=str(ASSETS_DIR), help="output folder (default: the repo's assets/)")
     p.add_argument("--quick", action="store_true", help="tiny version (grid 16, 1 epoch), for tests")
     args = p.parse_args(argv)

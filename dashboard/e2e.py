@@ -136,7 +136,7 @@ def shipped_or_quick_assets(scratch: Path) -> Path:
     and real training) are built under ``scratch`` in a separate process with its own
     data directory, so the tests work before the real assets are generated.
     """
-    from core.paths import assets_dir
+    from core.store.paths import assets_dir
 
     shipped = assets_dir()
     if all(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.paths import DATA_DIR_ENV
+from core.store.paths import DATA_DIR_ENV
 
 TINY_CONFIG = {"grid": 16, "frames": 12, "sims": 2, "buoyancy_diff": 0.3}
 

@@ -1,7 +1,7 @@
 """Dashboard tests: figure builders, the pages' core helpers, and every page under AppTest.
 
 AppTest runs the page scripts headless (no browser, no fragment timers) against the
-shipped assets (core.paths.assets_dir(), which APPROXSYM_ASSETS_DIR may redirect) and a
+shipped assets (core.store.paths.assets_dir(), which APPROXSYM_ASSETS_DIR may redirect) and a
 fresh temporary data directory per test.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import views
+from core.service import views
 from dashboard import figures
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -135,7 +135,7 @@ def test_symmetry_map_figure_shows_the_time_average():
     assert len(fig.frames) == 2
 
 
-# ---------------------------------------------------------------- core.views
+# ---------------------------------------------------------------- core.service.views
 
 
 def test_views_list_data_and_sweeps_from_both_places(data_dir, tmp_path, monkeypatch):
@@ -161,13 +161,12 @@ def test_history_series_reads_losses():
 
 
 def test_uploaded_garbage_is_rejected_and_leaves_nothing(data_dir):
-    from core.runs import CheckpointError
-    from dashboard import cache
+    from core.store.runs import CheckpointError
 
     with pytest.raises(CheckpointError):
-        cache.import_checkpoint("model.pt", b"not a checkpoint at all")
+        views.import_checkpoint("model.pt", b"not a checkpoint at all")
     with pytest.raises(ValueError, match="uploaded file name"):
-        cache.import_checkpoint("..", b"x")
+        views.import_checkpoint("..", b"x")
     runs = data_dir / "runs"
     assert not runs.exists() or not any(runs.iterdir())
 
@@ -236,11 +235,10 @@ def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
 
 
 def test_a_valid_uploaded_checkpoint_becomes_a_run(data_dir):
-    from core.runs import list_runs
-    from dashboard import cache
+    from core.store.runs import list_runs
 
     shipped = next(r for r in list_runs() if r.shipped and "checkpoint" in r.paths)
-    run_id = cache.import_checkpoint(
+    run_id = views.import_checkpoint(
         "my model.pt".replace(" ", "_"), shipped.paths["checkpoint"].read_bytes()
     )
     mine = [r for r in list_runs() if r.id == run_id]
@@ -274,8 +272,8 @@ def test_cancel_button_stops_a_running_training_job(data_dir, shipped):
 
     from core.jobs import JobRunner
     from core.models import ModelConfig
-    from core.registry import Registry
-    from core.trainer import TrainConfig
+    from core.store.registry import Registry
+    from core.train.trainer import TrainConfig
 
     dataset = next((shipped / "datasets").glob("*.h5"))
     job_id = JobRunner().submit(

@@ -23,7 +23,7 @@ from core.data import (
     simulate,
     write_dataset,
 )
-from core.paths import PROJECT_ROOT
+from core.store.paths import PROJECT_ROOT
 from core.symmetry import data_equivariance_error
 
 SMALL = {"grid": 16, "frames": 8, "sims": 1}

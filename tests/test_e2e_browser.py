@@ -144,7 +144,7 @@ def _cycle(url, page, data) -> None:
 def _wait_run_done(data: Path, timeout_s: float = JOB_TIMEOUT_MS / 1000) -> None:
     import time
 
-    from core.registry import Registry
+    from core.store.registry import Registry
 
     reg = Registry(data / "registry.sqlite")
     t0 = time.time()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from core.jobs import JobRunner, validate_params
-from core.registry import Registry
-from core.runs import find_run_dir
+from core.store.registry import Registry
+from core.store.runs import find_run_dir
 
 SMALL_MODEL = {"name": "convnet", "input_frames": 1, "hidden": 8, "layers": 2, "kernel_size": 3, "alpha": 0.0}
 
@@ -123,4 +123,5 @@ def test_two_jobs_submitted_at_once_both_land_and_share_one_slot(runner, tiny_da
     assert [j.status for j in jobs] == ["done", "done"], logs
     assert {j.params["train_config"]["seed"] for j in jobs} == {1, 2}
     assert len({j.run_id for j in jobs}) == 2
-    assert all(r.status == "done" for r in runner.registry.list_runs())
+    assert all(find_run_dir(j.run_id)[0].joinpath("metrics.json").is_file() for j in jobs)
+    assert [j.result["run_id"] for j in jobs] == [j.run_id for j in jobs]  # structured job results

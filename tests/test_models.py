@@ -9,12 +9,12 @@ import torch
 
 import core.models.base as base_module
 from core.models import (
-    DEFAULT_OPTIONS,
     MODEL_NAMES,
     ModelConfig,
     build_model,
     describe_models,
     model_from_config,
+    model_spec,
 )
 from core.models.basis import make_r2conv
 from core.models.rsteer import RelaxedSteerableConv, c4_irrep_parts, c4_orbit_mean
@@ -156,12 +156,45 @@ def test_wrong_input_shape_is_explained(name):
         model(torch.zeros(BATCH, 4, N, N, dtype=torch.int64))
 
 
-def test_defaults_have_comparable_parameter_counts():
+def test_defaults_are_the_registry_entries_at_one_width():
     counts = describe_models()
-    assert set(counts) == set(MODEL_NAMES)
-    assert max(counts.values()) <= 2 * min(counts.values()), counts
+    assert set(counts) == set(MODEL_NAMES) and all(c > 0 for c in counts.values())
+    widths = {build_model(name).config.hidden for name in MODEL_NAMES}
+    assert widths == {32}, "models are compared at equal hidden width"
     for name in MODEL_NAMES:
-        assert build_model(name).config == ModelConfig(name=name, **DEFAULT_OPTIONS[name])
+        assert build_model(name).config == ModelConfig(name=name, **model_spec(name).defaults)
+
+
+def test_a_fourth_model_is_one_registry_entry(tmp_path):
+    """A dummy model registered in one place builds, validates, sweeps and gets a colour."""
+    from core.models import model_color, model_label, register_model
+    from core.models.base import VelocityModel
+    from core.models.registry import ModelSpec, unregister_model
+    from core.sweep import SweepConfig
+
+    class Zero(VelocityModel):
+        def __init__(self, config):
+            super().__init__(config)
+            self.scale = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            self.check_input(x)
+            return x[:, -2:] * self.scale
+
+    register_model(ModelSpec("zero", "Zero", Zero, {"input_frames": 1, "hidden": 4}, color="#000000"))
+    try:
+        model = build_model("zero")
+        assert model(torch.ones(2, 2, 8, 8)).shape == (2, 2, 8, 8) and model.parameter_count() == 1
+        assert "zero" in describe_models() and model_label("zero") == "Zero"
+        assert model_color("zero") == "#000000"
+        sweep = SweepConfig(levels=(0.0,), models=("zero", "convnet"))
+        assert sweep.model_config("zero").hidden == 32  # the preset's width applies to every model
+        with pytest.raises(ValueError, match="alpha"):
+            ModelConfig(name="zero", alpha=0.1)
+    finally:
+        unregister_model("zero")
+    with pytest.raises(ValueError, match="unknown model 'zero'"):
+        build_model("zero")
 
 
 # ------------------------------------------------------------------------ symmetry

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from core.models import build_model
-from core.optim import RelaxedAdam, c4_invariant_part, make_optimizer
 from core.symmetry import model_equivariance_error, rotate_stacked_velocity
+from core.train.optim import RelaxedAdam, c4_invariant_part, make_optimizer
 
 
 def _orbit_batch(seed: int, break_symmetry: bool):

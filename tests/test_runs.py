@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from core.models import build_model
-from core.registry import Registry
-from core.rollout import Scaled, rollout
-from core.runs import CheckpointError, load_checkpoint, load_checkpoint_file, save_checkpoint
-from core.samples import SplitSpec, make_splits, velocity_scale
-from core.trainer import TrainConfig
+from core.store.registry import Registry
+from core.store.runs import CheckpointError, load_checkpoint, load_checkpoint_file, save_checkpoint
+from core.train.rollout import Scaled, rollout
+from core.train.samples import SplitSpec, make_splits, velocity_scale
+from core.train.trainer import TrainConfig
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.evaluate import display_rollout, evaluate_run
 from core.models import ModelConfig
-from core.paths import PROJECT_ROOT
-from core.runs import list_runs, load_run
-from core.trainer import TrainConfig, train
+from core.store.paths import PROJECT_ROOT
+from core.store.runs import list_runs, load_run
+from core.train.evaluate import display_rollout, evaluate_run
+from core.train.trainer import TrainConfig, train
 
 SMALL = {"hidden": 8, "layers": 2}
 
@@ -102,7 +102,7 @@ def _cli(*args: str, env_dir) -> subprocess.CompletedProcess:
     [
         (["-m", "core.train", "--data", "missing.h5", "--model", "rsteer"], "--data"),
         (["-m", "core.train", "--data", "X", "--model", "resnet"], "--model"),
-        (["-m", "core.evaluate", "../etc"], "run id"),
+        (["-m", "core.train.evaluate", "../etc"], "run id"),
         (["-m", "core.sweep", "--levels", "0,abc"], "--levels"),
         (["-m", "core.sweep", "--models", "convnet,nope"], "models"),
     ],
@@ -123,7 +123,7 @@ def test_train_cli_prints_run_id_and_metrics(data_env, tmp_data_dir):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("run run-convnet-") and "test_future: RMSE" in out.stdout
     run_id = out.stdout.split()[1]
-    ev = _cli("-m", "core.evaluate", run_id, "--steps", "3", env_dir=tmp_data_dir)
+    ev = _cli("-m", "core.train.evaluate", run_id, "--steps", "3", env_dir=tmp_data_dir)
     assert ev.returncode == 0 and "model equivariance error" in ev.stdout, ev.stderr
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from core.data.config import DataConfig
 from core.data.simulate import Progress, simulate
 from core.data.store import DatasetFileError, load_dataset, write_dataset
-from core.paths import data_dir, inside
+from core.store.paths import data_dir, inside
 from core.symmetry import data_equivariance_error
 
 

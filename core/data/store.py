@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from core.atomic import atomic_path
+from core.store.atomic import atomic_path
 from core.data.config import DataConfig
 
 #: Bumped whenever the layout of the file changes.

@@ -10,36 +10,38 @@ Every model maps ``(B, 2*input_frames, N, N)`` (channel ``2i`` = vx, ``2i+1`` = 
 - ``rsteer``: relaxed steerable convolutions on e2cnn's basis, equivariant at
   initialisation, relaxed by training (:mod:`core.models.rsteer`).
 
-Defaults (``DEFAULT_OPTIONS``; 1 input frame, 5 layers, kernel 3) and their parameter
-counts, as returned by :func:`describe_models`:
-
-- convnet: hidden 32 channels -> 28,930 parameters
-- e2cnn: hidden 64 channels (16 regular fields) -> 18,880 parameters
-- rsteer: hidden 24 channels (6 regular fields) -> 24,648 parameters (alpha 1e-5)
-
-The largest is 1.53x the smallest. At equal channel widths the counts differ more: per
-hidden layer an E2CNN kernel has 24 free numbers per 4x4 block of channels where a plain
-3x3 conv has 144, and RSteer has 9 times the E2CNN's (one set per kernel offset).
+Each model registers itself (core/models/registry.py) with its label, defaults (equal
+width: 32 hidden channels each, 5 layers, kernel 3) and colour; ``describe_models()``
+reports the parameter counts. Adding a model: one new module and one import line below.
 """
 
 from __future__ import annotations
 
 from core.models.base import VelocityModel
-from core.models.config import DEFAULT_OPTIONS, MODEL_NAMES, ModelConfig
-from core.models.convnet import ConvNet
-from core.models.equivariant import E2CNN
-from core.models.rsteer import RSteer
+from core.models.config import ModelConfig
 
-_CLASSES: dict[str, type[VelocityModel]] = {"convnet": ConvNet, "e2cnn": E2CNN, "rsteer": RSteer}
+# The registry lines: importing a model module registers it (display order = this order).
+from core.models.convnet import ConvNet  # noqa: E402, I001
+from core.models.equivariant import E2CNN  # noqa: E402
+from core.models.registry import ModelSpec, model_color, model_label, model_names, model_spec, register_model
+from core.models.rsteer import RSteer  # noqa: E402
+
+#: The built-in models (a model registered later is in model_names(), not here).
+MODEL_NAMES: tuple[str, ...] = model_names()
 
 __all__ = [
-    "DEFAULT_OPTIONS",
     "MODEL_NAMES",
     "ConvNet",
     "E2CNN",
     "ModelConfig",
+    "ModelSpec",
     "RSteer",
     "VelocityModel",
+    "model_color",
+    "model_label",
+    "model_names",
+    "model_spec",
+    "register_model",
     "build_model",
     "describe_models",
     "model_from_config",
@@ -47,7 +49,7 @@ __all__ = [
 
 
 def build_model(name: str, **options) -> VelocityModel:
-    """Return a freshly initialised model ``name`` (one of MODEL_NAMES), defaults overridden by ``options``.
+    """Return a freshly initialised model ``name`` (a registered model), defaults overridden by ``options``.
 
     Options: ``input_frames``, ``hidden`` (channels), ``layers``, ``kernel_size``, ``alpha``
     (rsteer only). An unknown name or option raises ValueError listing the known ones;
@@ -59,13 +61,13 @@ def build_model(name: str, **options) -> VelocityModel:
 def model_from_config(config: ModelConfig | dict) -> VelocityModel:
     """Return a freshly initialised model with the architecture of ``config`` (ModelConfig or to_dict())."""
     config = ModelConfig.from_dict(config)
-    return _CLASSES[config.name](config)
+    return model_spec(config.name).build(config)
 
 
 def describe_models(**options) -> dict[str, int]:
     """Return ``{name: trainable parameter count}`` per model at its defaults, overridden by ``options``."""
     out = {}
-    for name in MODEL_NAMES:
-        opts = {k: v for k, v in options.items() if k != "alpha" or name == "rsteer"}
+    for name in model_names():
+        opts = {k: v for k, v in options.items() if k != "alpha" or model_spec(name).relaxed}
         out[name] = build_model(name, **opts).parameter_count()
     return out

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import views
+from core.service import views
+from core.service.names import run_label, shipped_suffix
 from dashboard import cache, figures, widgets
 
 st.title("Compare models")
 
-runs = [r for r in cache.list_runs() if "checkpoint" in r.paths]
+runs = [r for r in views.list_runs() if "checkpoint" in r.paths]
 if not runs:
     st.error("No trained run with a checkpoint yet: train one on the Train page.")
     st.stop()
@@ -33,7 +34,7 @@ dataset = st.selectbox(
     help="Runs trained on this dataset (and uploaded checkpoints) can be compared on it.",
 )
 candidates = by_dataset[dataset] + uploads
-labels = [cache.run_label(r) for r in candidates]
+labels = [shipped_suffix(run_label(r.config), r.shipped) for r in candidates]
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 picked = c1.multiselect(
     "Runs", labels, default=labels[: min(3, len(labels))], key="cmp_runs", help="Pick two or more runs."

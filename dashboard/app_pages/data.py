@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.service import actions, views
 from dashboard import cache, widgets
 
 st.title("Data: four plumes, one broken symmetry")
@@ -13,7 +14,7 @@ st.caption(
     "C4 symmetry."
 )
 
-with st.expander("Generate a new dataset", expanded=not cache.dataset_entries()):
+with st.expander("Generate a new dataset", expanded=not views.dataset_entries()):
     with st.form("gen_form"):
         diff = st.slider(
             "Buoyancy difference",
@@ -39,9 +40,10 @@ with st.expander("Generate a new dataset", expanded=not cache.dataset_entries())
         generate = st.form_submit_button("Generate", type="primary")
     if generate:
         try:
-            job_id = cache.submit_dataset(
+            config = actions.dataset_config(
                 buoyancy_diff=float(diff), grid=int(grid), frames=int(frames), sims=int(sims), seed=int(seed)
             )
+            job_id = actions.submit_dataset(config)
         except ValueError as exc:
             widgets.show_problem("These generation settings are not valid.", exc)
         except Exception as exc:  # never a traceback on the page
@@ -53,7 +55,7 @@ with st.expander("Generate a new dataset", expanded=not cache.dataset_entries())
 
 @st.fragment(run_every=2)
 def _generation_progress() -> None:
-    jobs = [j for j in cache.list_jobs() if j.kind == "data"]
+    jobs = [j for j in actions.list_jobs() if j.kind == "data"]
     active = [j for j in jobs if not j.finished_state]
     for job in active:
         widgets.job_progress(job)
@@ -66,15 +68,16 @@ def _generation_progress() -> None:
             widgets.job_progress(job)
         if st.session_state.get("gen_seen") != job.id:
             st.session_state["gen_seen"] = job.id
-            made = cache.dataset_of_job(job)
-            if made is not None:
-                st.session_state["data_choice"] = made.label  # show the new dataset
+            made = actions.job_dataset_path(job)
+            entry = next((e for e in views.dataset_entries() if e.path == made), None)
+            if entry is not None:
+                st.session_state["data_choice"] = entry.label  # show the new dataset
             st.rerun()  # refresh the dataset list outside this fragment
 
 
 _generation_progress()
 
-entries = cache.dataset_entries()
+entries = views.dataset_entries()
 if not entries:
     st.info("No dataset yet: generate one above (the shipped dataset lives in the assets folder).")
     st.stop()

@@ -6,6 +6,8 @@ import time
 
 import streamlit as st
 
+from core.models.registry import model_names
+from core.service import actions, views
 from dashboard import cache, figures, widgets
 
 st.title("How much symmetry did each model learn?")
@@ -46,7 +48,7 @@ does in the shipped sweep.
     )
 
 with left:
-    sweeps = cache.sweep_entries()
+    sweeps = views.sweep_entries()
     if not sweeps:
         st.warning(
             "No finished sweep found: neither shipped results in the assets folder nor a sweep of "
@@ -82,8 +84,8 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
         )
         models = c2.multiselect(
             "Models",
-            cache.model_names(),
-            default=cache.model_names(),
+            list(model_names()),
+            default=list(model_names()),
             help="Each model is trained per level.",
         )
         epochs = c3.number_input(
@@ -99,7 +101,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
     if submitted:
         try:
             levels = [float(v) for v in levels_text.replace(";", ",").split(",") if v.strip()]
-            job_id = cache.submit_sweep(
+            job_id = actions.submit_sweep(
                 levels=levels,
                 models=models,
                 preset=preset,
@@ -118,7 +120,7 @@ else:
 
 @st.fragment(run_every=3)
 def _sweep_jobs() -> None:
-    jobs = [j for j in cache.list_jobs() if j.kind == "sweep"]
+    jobs = [j for j in actions.list_jobs() if j.kind == "sweep"]
     for job in jobs[:3]:
         failed = job.status in ("failed", "diverged", "interrupted")
         if not job.finished_state or (failed and time.time() - (job.finished or 0) < 1800):

@@ -6,12 +6,15 @@ import time
 
 import streamlit as st
 
+from core.models.registry import model_names
+from core.service import actions, views
+from core.service.names import run_label, shipped_suffix
 from dashboard import cache, figures, widgets
 
 st.title("Train models in the background")
 st.caption(f"Jobs run as separate processes. This machine trains on: **{cache.device_name()}**.")
 
-entries = cache.dataset_entries()
+entries = views.dataset_entries()
 if not entries:
     st.error("No dataset found. Generate one on the Data page first.")
 else:
@@ -20,8 +23,8 @@ else:
         choice = st.selectbox("Dataset", labels, key="train_dataset")
         models = st.multiselect(
             "Models",
-            cache.model_names(),
-            default=cache.model_names()[:1],
+            list(model_names()),
+            default=list(model_names())[:1],
             key="train_models",
             help="One background job per model; they share the settings below.",
         )
@@ -91,8 +94,8 @@ else:
             st.error("Pick at least one model.")
         else:
             try:
-                ids = cache.submit_training(
-                    dataset=entry,
+                ids = actions.submit_training(
+                    entry.path,
                     models=models,
                     epochs=int(epochs),
                     batch_size=int(batch),
@@ -115,14 +118,14 @@ st.subheader("Jobs")
 
 @st.fragment(run_every=2)
 def _live_jobs() -> None:
-    jobs = cache.list_jobs()
+    jobs = actions.list_jobs()
     recent = [j for j in jobs[:10] if time.time() - (j.finished or 0) < 1800]
     for job in [j for j in recent if j.status in ("failed", "diverged", "interrupted")][:3]:
         widgets.job_progress(job)  # shows the failure as a clear error box
     for job in [j for j in jobs if j.kind == "train" and not j.finished_state]:
         with st.container(border=True):
             widgets.job_progress(job)
-            history = cache.job_history(job)
+            history = actions.job_history(job)
             if history:
                 st.plotly_chart(
                     figures.line_figure(
@@ -134,7 +137,7 @@ def _live_jobs() -> None:
                 )
             if st.button("Cancel", key=f"cancel_{job.id}"):
                 try:
-                    cache.cancel_job(job.id)
+                    actions.cancel_job(job.id)
                 except Exception as exc:
                     widgets.show_problem(f"Could not cancel {job.id}.", exc)
                 else:
@@ -145,17 +148,17 @@ def _live_jobs() -> None:
 _live_jobs()
 
 st.subheader("Runs")
-runs = cache.list_runs()
+runs = views.list_runs()
 if not runs:
     st.caption("No runs yet.")
 else:
-    st.dataframe(cache.run_rows(runs), hide_index=True, width="stretch", key="train_runs")
+    st.dataframe(views.run_rows(runs), hide_index=True, width="stretch", key="train_runs")
     finished = [r for r in runs if "checkpoint" in r.paths]
     if finished:
-        labels = [cache.run_label(r) for r in finished]
+        labels = [shipped_suffix(run_label(r.config), r.shipped) for r in finished]
         pick = st.selectbox("Look at a run", labels, key="train_run_pick")
         run = finished[labels.index(pick)]
-        series = cache.history_series(run.history)
+        series = views.history_series(run.history)
         if series:
             st.plotly_chart(
                 figures.line_figure(
@@ -172,7 +175,7 @@ else:
             "Load this run", key="train_load", help="Rebuild the model from its checkpoint (weights only)."
         ):
             try:
-                info = cache.load_run_summary(run.id, cache.mtime(run.paths["checkpoint"]))
+                info = cache.run_model_summary(run.id, cache.mtime(run.paths["checkpoint"]))
             except Exception as exc:  # CheckpointError, FileNotFoundError: a message, not a traceback
                 widgets.show_problem(f"Could not load run {run.id}.", exc)
             else:
@@ -190,7 +193,7 @@ upload = st.file_uploader(
 )
 if upload is not None:
     try:
-        run_id = cache.import_checkpoint(upload.name, upload.getvalue())
+        run_id = views.import_checkpoint(upload.name, upload.getvalue())
     except Exception as exc:  # CheckpointError, ValueError: a clear message, nothing saved
         widgets.show_problem(f"The file {upload.name!r} was rejected.", exc)
     else:

@@ -1,4 +1,4 @@
-"""What the dashboard pages draw, prepared without Streamlit.
+"""What the dashboard pages draw, prepared without Streamlit (the read side of the service layer).
 
 Pure functions over the data directory and the shipped assets: list what exists,
 summarise a dataset, turn a sweep into curves, and compute a side-by-side
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from core.paths import assets_dir, data_dir
+from core.store.paths import assets_dir, data_dir
 
 DATASETS = "datasets"
 COMPARE_STEPS = 20
@@ -127,7 +127,7 @@ def relaxation_maps(model: Any) -> list[dict[str, Any]]:
     flipped to rows-up so a heatmap (row 0 at the bottom) shows offsets where they are in
     space; the models read kernels rows-down (e2cnn's convention). Empty for models without relaxed weights.
     """
-    inner = getattr(model, "model", model)  # unwrap core.rollout.Scaled
+    inner = getattr(model, "model", model)  # unwrap core.train.rollout.Scaled
     summary_fn = getattr(inner, "relaxation_summary", None)
     if summary_fn is None:
         return []
@@ -163,32 +163,13 @@ def run_dataset_name(config: dict[str, Any]) -> str | None:
     return Path(value).name if isinstance(value, str) and value else None
 
 
-def run_dataset_path(config: dict[str, Any]) -> Path | None:
-    """Where the dataset of a run (its run.json dict) is, or None if it names none that exists.
-
-    The recorded path is tried first; failing that (a shipped run made on another
-    machine), a file of the same name under ``datasets/`` of the data dir, then of assets/.
-    """
-    for key in ("dataset_path", "dataset"):
-        value = config.get(key)
-        if isinstance(value, dict):
-            value = value.get("path")
-        if not isinstance(value, str) or not value:
-            continue
-        p = Path(value)
-        for c in [p] + [root / p.name for root, _ in _roots(DATASETS)]:
-            if c.is_file():
-                return c
-    return None
-
-
 def compare_runs(
     run_ids: list[str], split: str, sim: int, orientation: int, steps: int = COMPARE_STEPS
 ) -> dict[str, Any]:
     """Roll out several runs from the same simulation and measure them side by side.
 
     ``split``: "test-future" or "test-domain"; ``sim``: index into that split's
-    simulations; ``orientation``: 0..3. Rollouts come from core.evaluate.display_rollout
+    simulations; ``orientation``: 0..3. Rollouts come from core.train.evaluate.display_rollout
     on the first run's dataset; the first run's truth is the reference. Returns a dict:
 
     - ``truth``: ``(T, 2, N, N)`` true velocity for the T <= ``steps`` predicted frames;
@@ -205,9 +186,9 @@ def compare_runs(
     import torch
 
     from core.data import load_dataset
-    from core.evaluate import display_rollout
-    from core.runs import load_run
+    from core.store.runs import load_run
     from core.symmetry import model_equivariance_error
+    from core.train.evaluate import display_rollout
 
     if split not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)}, got {split!r}")
@@ -215,7 +196,7 @@ def compare_runs(
         raise ValueError(f"orientation must be 0, 1, 2 or 3, got {orientation!r}")
     key = SPLIT_NAMES[split]
     loaded = [load_run(r) for r in run_ids]
-    source = next(((lr, p) for lr in loaded if (p := run_dataset_path(lr.info.config))), None)
+    source = next(((lr, p) for lr in loaded if (p := _dataset_file(lr.info))), None)
     if source is None:
         raise FileNotFoundError("none of the chosen runs names a dataset that exists here")
     first, ds_path = source
@@ -274,9 +255,19 @@ def compare_runs(
     }
 
 
+def _dataset_file(info) -> Path | None:
+    """The dataset file a run was trained on, or None (uploaded runs record none)."""
+    from core.store.runs import dataset_path_of
+
+    try:
+        return dataset_path_of(info)
+    except FileNotFoundError:
+        return None
+
+
 def _split_sims(loaded: Any, velocity: np.ndarray, key: str) -> tuple[int, ...]:
     """Simulations of split ``key`` as recorded by a run (all of them for an uploaded run)."""
-    from core.evaluate import splits_of_run
+    from core.train.evaluate import splits_of_run
 
     if "split" not in loaded.info.config:
         return tuple(range(velocity.shape[1]))
@@ -286,13 +277,15 @@ def _split_sims(loaded: Any, velocity: np.ndarray, key: str) -> tuple[int, ...]:
 def import_checkpoint(name: str, data: bytes) -> str:
     """Store an uploaded checkpoint as a new run in the data dir; return its run id.
 
-    ``name`` must already pass ``check_name``. The bytes are read weights-only and
-    rebuilt into their model first (raising core.runs.CheckpointError for a bad
-    file), so nothing is written for a rejected upload.
+    ``name`` is the browser's file name: only its last part is kept, and it must pass
+    ``check_name``. The bytes are read weights-only and rebuilt into their model first
+    (raising core.store.runs.CheckpointError for a bad file), so nothing is written for a
+    rejected upload.
     """
-    from core.registry import Registry
-    from core.runs import load_checkpoint_file, new_run_dir, save_payload, write_run_json
+    from core.store.paths import check_name
+    from core.store.runs import load_checkpoint_file, new_run_dir, save_payload, write_run_json
 
+    name = check_name(Path(str(name)).name, "uploaded file name")
     _model, payload = load_checkpoint_file(bytes(data))
     run_id, run_dir = new_run_dir("upload")
     cfg = payload["model_config"]
@@ -304,5 +297,67 @@ def import_checkpoint(name: str, data: bytes) -> str:
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # the folder is ours and new: leave no half run
         raise
-    Registry().upsert_run(run_id, "done", model=cfg.get("name"), device="cpu")
     return run_id
+
+
+def list_runs() -> list:
+    """Every run (data dir first, then shipped), as core.store.runs.RunInfo, newest first."""
+    from core.store.runs import list_runs as _list
+
+    return _list()
+
+
+def dataset_summary(path: str | Path) -> dict[str, Any]:
+    """Shape, settings, name and both data equivariance errors of the dataset file at ``path``."""
+    from core.data import load_dataset
+    from core.service.names import data_config_label
+
+    ds = load_dataset(Path(path))
+    cfg = ds.config.to_dict()
+    _, sims, frames, _, n, _ = ds.velocity.shape
+    return {
+        "label": data_config_label(cfg),
+        "data_ee": float(ds.data_equivariance_error),
+        "buoyancy_diff": float(cfg["buoyancy_diff"]),
+        "grid": int(n),
+        "sims": int(sims),
+        "frames": int(frames),
+        "config": cfg,
+    }
+
+
+def run_rows(runs: list) -> list[dict[str, Any]]:
+    """Table rows for the runs list: name, model, dataset, status, device, epochs, best validation loss."""
+    from core.service.names import data_config_label, run_label
+
+    rows = []
+    for r in runs:
+        metrics = r.metrics or {}
+        data_cfg = (r.config.get("dataset") or {}).get("config")
+        rows.append(
+            {
+                "run": run_label(r.config),
+                "model": r.model_name or "",
+                "status": r.status,
+                "device": str(r.config.get("device", "")),
+                "dataset": data_config_label(data_cfg) if data_cfg else "",
+                "epochs": len(r.history),
+                "shipped": r.shipped,
+                "val loss": metrics.get("best_val_loss"),
+                "id": r.id,
+            }
+        )
+    return rows
+
+
+def run_model_summary(run_id: str) -> dict[str, Any]:
+    """Rebuild a run's model from its checkpoint (weights only); return its name, parameter count, config."""
+    from core.store.paths import check_name
+    from core.store.runs import load_run
+
+    loaded = load_run(check_name(run_id, "run id"))
+    return {
+        "model": loaded.info.model_name,
+        "parameters": int(sum(p.numel() for p in loaded.model.parameters())),
+        "config": loaded.info.config.get("model_config"),
+    }

@@ -1,4 +1,4 @@
-"""SQLite registry of background jobs and training runs (stdlib sqlite3, WAL mode).
+"""SQLite registry of background jobs (stdlib sqlite3, WAL mode).
 
 One file, ``data_dir()/registry.sqlite``, shared by the dashboard, the CLI and the
 worker processes. Every connection uses WAL journaling and a busy timeout so that
@@ -12,14 +12,13 @@ import json
 import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.paths import check_name, data_dir
+from core.store.paths import check_name, data_dir, new_id
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
 FINISHED = frozenset({"done", "failed", "cancelled", "diverged", "interrupted"})
@@ -45,18 +44,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     device TEXT,
     log_path TEXT,
     run_id TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    job_id TEXT,
-    model TEXT,
-    dataset TEXT,
-    status TEXT NOT NULL,
-    device TEXT,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    metrics TEXT
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    result TEXT
 );
 """
 
@@ -78,6 +67,7 @@ _JOB_FIELDS = (
     "log_path",
     "run_id",
     "cancel_requested",
+    "result",
 )
 
 
@@ -104,6 +94,7 @@ class JobRecord:
     log_path: str | None
     run_id: str | None
     cancel_requested: bool = field(default=False)
+    result: dict[str, Any] | None = None
 
     @property
     def finished_state(self) -> bool:
@@ -111,28 +102,11 @@ class JobRecord:
         return self.status in FINISHED
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """One row of the runs table (a mirror of ``runs/<id>/run.json`` for fast listing)."""
-
-    id: str
-    job_id: str | None
-    model: str | None
-    dataset: str | None
-    status: str
-    device: str | None
-    created: float
-    updated: float
-    metrics: dict[str, Any] | None
-
-
-def new_id(prefix: str) -> str:
-    """Return a fresh safe id ``<prefix>-YYYYmmdd-HHMMSS-<8 hex>`` (passes check_name)."""
-    return check_name(f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")
-
-
 class Registry:
-    """The jobs and runs tables in one SQLite file (default ``data_dir()/registry.sqlite``)."""
+    """The jobs table in one SQLite file (default ``data_dir()/registry.sqlite``).
+
+    Runs are not listed here: their folders (core.store.runs) are the one source of truth.
+    """
 
     def __init__(self, path: str | os.PathLike | None = None, timeout_s: float = 30.0):
         self.path = Path(path) if path is not None else data_dir() / "registry.sqlite"
@@ -140,6 +114,9 @@ class Registry:
         self.timeout_s = float(timeout_s)
         with self._connect() as con:
             con.executescript(_SCHEMA)
+            columns = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
+            if "result" not in columns:  # a registry written before job results existed
+                con.execute("ALTER TABLE jobs ADD COLUMN result TEXT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -185,8 +162,9 @@ class Registry:
             raise ValueError(f"unknown job field(s): {', '.join(bad)}")
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {fields['status']!r}")
-        if isinstance(fields.get("params"), dict):
-            fields["params"] = json.dumps(fields["params"], sort_keys=True)
+        for key in ("params", "result"):
+            if isinstance(fields.get(key), dict):
+                fields[key] = json.dumps(fields[key], sort_keys=True)
         if not fields:
             return
         cols = ", ".join(f"{k} = ?" for k in fields)
@@ -261,58 +239,10 @@ class Registry:
                 raise
         return ok
 
-    # ------------------------------------------------------------------ runs
-
-    def upsert_run(
-        self,
-        run_id: str,
-        status: str,
-        job_id: str | None = None,
-        model: str | None = None,
-        dataset: str | None = None,
-        device: str | None = None,
-        metrics: dict[str, Any] | None = None,
-    ) -> None:
-        """Insert or update a run's row; None arguments leave existing values as they are."""
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        now = time.time()
-        metrics_text = json.dumps(metrics, sort_keys=True) if metrics is not None else None
-        with self._connect() as con:
-            con.execute(
-                """INSERT INTO runs (id, job_id, model, dataset, status, device, created, updated, metrics)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET
-                     status = excluded.status, updated = excluded.updated,
-                     job_id = COALESCE(excluded.job_id, runs.job_id),
-                     model = COALESCE(excluded.model, runs.model),
-                     dataset = COALESCE(excluded.dataset, runs.dataset),
-                     device = COALESCE(excluded.device, runs.device),
-                     metrics = COALESCE(excluded.metrics, runs.metrics)""",
-                (run_id, job_id, model, dataset, status, device, now, now, metrics_text),
-            )
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        """Return the run's row, or None."""
-        with self._connect() as con:
-            row = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return _run(row) if row else None
-
-    def list_runs(self, limit: int = 500) -> list[RunRecord]:
-        """Return up to ``limit`` runs, newest first."""
-        with self._connect() as con:
-            rows = con.execute("SELECT * FROM runs ORDER BY created DESC LIMIT ?", (int(limit),)).fetchall()
-        return [_run(r) for r in rows]
-
 
 def _job(row: sqlite3.Row) -> JobRecord:
     d = dict(row)
     d["params"] = json.loads(d["params"])
     d["cancel_requested"] = bool(d["cancel_requested"])
+    d["result"] = json.loads(d["result"]) if d.get("result") else None
     return JobRecord(**d)
-
-
-def _run(row: sqlite3.Row) -> RunRecord:
-    d = dict(row)
-    d["metrics"] = json.loads(d["metrics"]) if d["metrics"] else None
-    return RunRecord(**d)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
+import uuid
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR_ENV = "APPROXSYM_DATA_DIR"
 ASSETS_DIR_ENV = "APPROXSYM_ASSETS_DIR"
 #: Shipped, read-only results (same layout as the data directory). Tests may point
@@ -57,3 +59,8 @@ def inside(base: Path, *names: str) -> Path:
     if path != base and base not in path.parents:
         raise ValueError(f"path {path} is outside {base}")
     return path
+
+
+def new_id(prefix: str) -> str:
+    """Return a fresh safe id ``<prefix>-YYYYmmdd-HHMMSS-<8 hex>`` (passes check_name)."""
+    return check_name(f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}")

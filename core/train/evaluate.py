@@ -1,11 +1,10 @@
 """Metrics of a trained model: rollout RMSE, MAE maps, equivariance error; display rollouts; CLI.
 
-``python -m core.evaluate RUN_ID [--steps 20]`` re-evaluates a stored run and prints its metrics.
+``python -m core.train.evaluate RUN_ID [--steps 20]`` re-evaluates a stored run and prints its metrics.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -15,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.rollout import DEFAULT_STEPS, rollout
 from core.symmetry import data_equivariance_error, model_equivariance_error
+from core.train.rollout import DEFAULT_STEPS, rollout
 
 EVAL_SPLITS = ("test_future", "test_domain")
 
@@ -54,7 +53,7 @@ def evaluate_model(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Evaluate a model (physical units, e.g. a loaded checkpoint) on a dataset's test splits.
 
-    ``velocity``: ``(4, S, T, 2, N, N)``; ``splits``: the run's core.samples.Splits.
+    ``velocity``: ``(4, S, T, 2, N, N)``; ``splits``: the run's core.train.samples.Splits.
     Returns ``(metrics, arrays)``. ``metrics[split]`` (split in test_future,
     test_domain; None when empty) has ``rmse`` (over all steps), ``rmse_per_step``
     (list of ``steps``), ``rmse_per_orientation`` (4), ``steps`` and ``start``;
@@ -114,8 +113,8 @@ class DisplayRollout:
 
 
 def splits_of_run(info) -> Any:
-    """Rebuild the core.samples.Splits recorded in a run's run.json (``info``: a RunInfo)."""
-    from core.samples import SplitSpec, make_splits
+    """Rebuild the core.train.samples.Splits recorded in a run's run.json (``info``: a RunInfo)."""
+    from core.train.samples import SplitSpec, make_splits
 
     rec = info.config["split"]
     return make_splits(rec["n_sims"], rec["n_frames"], SplitSpec.from_dict(rec["spec"]))
@@ -132,7 +131,7 @@ def display_rollout(
 ) -> DisplayRollout:
     """Roll a model out on one simulation of a dataset, for the dashboard.
 
-    ``run_or_model``: a core.runs.LoadedRun (its recorded split decides the start
+    ``run_or_model``: a core.store.runs.LoadedRun (its recorded split decides the start
     frame and which simulations belong to ``split``) or a model in physical units
     (then the rollout starts at frame 0 and any simulation is allowed).
     ``dataset``: a core.data Dataset or a velocity array ``(4, S, T, 2, N, N)``.
@@ -186,8 +185,7 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
     Writes nothing into shipped runs; for a run in data_dir() it refreshes
     metrics.json and evaluation.npz.
     """
-    from core.atomic import atomic_path, write_json
-    from core.runs import dataset_path_of, load_run
+    from core.store.runs import dataset_path_of, load_run, write_evaluation
 
     loaded = load_run(run_id)
     from core.data import load_dataset
@@ -200,9 +198,7 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
         for key in ("best_epoch", "best_val_loss", "epochs_run"):
             if key in old:
                 metrics[key] = old[key]
-        write_json(info.path / "metrics.json", metrics)
-        with atomic_path(info.path / "evaluation.npz") as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+        write_evaluation(info.path, metrics, arrays)
     return metrics
 
 
@@ -223,13 +219,15 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[0])
+    from core.cli import Parser
+
+    parser = Parser(prog="python -m core.train.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("run_id", help="id of a run in data_dir()/runs or assets/runs")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="rollout steps (default 20)")
     parser.add_argument("--json", action="store_true", help="print the full metrics as JSON")
     args = parser.parse_args(argv)
     if args.steps < 1:
-        parser.exit(2, "error: --steps must be >= 1\n")
+        parser.error("--steps must be >= 1")
     try:
         metrics = evaluate_run(args.run_id, steps=args.steps)
     except (ValueError, FileNotFoundError) as exc:

@@ -15,20 +15,22 @@ read with ``torch.load(weights_only=True)``, so a malicious pickle never execute
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import platform
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from core.atomic import atomic_path, write_json
-from core.paths import assets_dir, check_name, data_dir, inside
-from core.registry import new_id
-from core.rollout import Scaled
+from core.store.atomic import atomic_path, write_json
+from core.store.paths import assets_dir, check_name, data_dir, inside, new_id
 
 CHECKPOINT_FORMAT = "approxsym-checkpoint-1"
 RESUME_FORMAT = "approxsym-resume-1"
@@ -85,6 +87,93 @@ def update_run_json(run_dir: Path, **changes: Any) -> dict[str, Any]:
     record.update(changes)
     write_run_json(run_dir, record)
     return record
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a run depends on (for run.json)."""
+    out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    for name in ("e2cnn", "phi", "h5py"):
+        # A missing optional package is simply not recorded.
+        with contextlib.suppress(Exception):
+            out[name] = __import__(name).__version__
+    return out
+
+
+def new_run_record(
+    run_id: str, dataset: Any, model_config: Any, train_config: Any, splits: Any, scale: float,
+    device: str, job_id: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Return the run.json record of a new run: everything needed to rebuild it, status 'running'.
+
+    ``dataset`` is a loaded core.data Dataset (its path and config are recorded);
+    configs are dataclasses with ``to_dict``; ``splits`` a core.train.samples.Splits.
+    """
+    path = Path(dataset.path).resolve()
+    return {
+        "run_id": run_id,
+        "status": "running",
+        "created": time.time(),
+        "job_id": job_id,
+        "dataset": {"path": str(path), "hash": path.stem, "config": dataset.config.to_dict()},
+        "model_config": model_config.to_dict(),
+        "train_config": train_config.to_dict(),
+        "split": splits.to_dict(),
+        "scale": float(scale),
+        "seed": train_config.seed,
+        "device": device,
+        "versions": package_versions(),
+    }
+
+
+def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """Atomically write the per-epoch ``history.json`` of a run."""
+    write_json(Path(run_dir) / "history.json", history)
+
+
+def write_evaluation(
+    run_dir: Path, metrics: dict[str, Any] | None, arrays: dict[str, np.ndarray] | None
+) -> None:
+    """The one writer of a run's results: ``metrics.json`` and/or ``evaluation.npz`` (atomically).
+
+    ``arrays`` maps names to numpy arrays (core.train.evaluate.evaluate_model's second result).
+    """
+    if arrays is not None:
+        with atomic_path(Path(run_dir) / "evaluation.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    if metrics is not None:
+        write_json(Path(run_dir) / "metrics.json", metrics)
+
+
+def save_resume_state(
+    run_dir: Path, model: nn.Module, optimiser: Any, scheduler: Any, scale: float,
+    history: list[dict[str, Any]], **counters: Any,
+) -> None:  # fmt: skip
+    """Atomically write ``last.pt``: weights, optimiser and scheduler state, history and
+    ``counters`` (epoch, best_val, best_epoch, bad_epochs), all on CPU, loadable weights-only."""
+    config = model.config
+    save_payload(
+        Path(run_dir) / "last.pt",
+        {
+            "format": RESUME_FORMAT,
+            "model_config": config.to_dict(),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "optimizer": _to_cpu(optimiser.state_dict()),
+            "scheduler": scheduler.state_dict(),
+            "history": history,
+            "scale": float(scale),
+            **counters,
+        },
+    )
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
 
 
 def _read_json(path: Path) -> Any:
@@ -169,7 +258,7 @@ def load_checkpoint_file(
     """Rebuild a model from a checkpoint file or its bytes (e.g. an upload).
 
     Returns ``(model, payload)``: the model in eval mode on CPU with the saved
-    weights, wrapped in :class:`core.rollout.Scaled` so it works in physical units,
+    weights, wrapped in :class:`core.train.rollout.Scaled` so it works in physical units,
     and the checkpoint dict. ``expected_model`` (a model name) rejects a checkpoint
     of another architecture. Raises CheckpointError with a clear message.
     """
@@ -201,10 +290,12 @@ def load_checkpoint_file(
             f"{where}: weights do not fit model {name!r} (another architecture or size?): {first[:300]}"
         ) from None
     model.eval()
-    scale = float(payload.get("scale", 1.0))
-    if not scale > 0:
-        raise CheckpointError(f"{where}: invalid scale {scale!r}")
-    return Scaled(model, scale).eval(), payload
+    scale = payload.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < float("inf"):
+        raise CheckpointError(f"{where}: field 'scale' must be a finite number > 0, got {scale!r}")
+    from core.train.rollout import Scaled
+
+    return Scaled(model, float(scale)).eval(), payload
 
 
 def load_checkpoint(path: str | os.PathLike, expected_model: str | None = None) -> nn.Module:

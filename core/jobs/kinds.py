@@ -1,0 +1,199 @@
+"""Each kind of background job, described once: its compute slot, its parameter check, its work.
+
+A kind's ``run(ctx)`` does the work inside the worker process and returns the job's
+structured result (``dataset_path``, ``run_id``, ``sweep_id`` as they apply, and
+``status``), which the registry stores so nothing has to rebuild a config to find a file.
+Adding a kind is one :class:`JobKind` entry in :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.progress import Progress
+
+
+@dataclass
+class JobContext:
+    """What a running job gets from its worker: its id and params, progress, a stop flag, and
+    ``record(**result)`` to store part of its result early (e.g. the run id once it exists)."""
+
+    job_id: str
+    params: dict[str, Any]
+    progress: Progress
+    should_stop: Callable[[], bool]
+    record: Callable[..., None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of job: ``slot`` it needs ('compute' or 'data'), ``validate(params) -> params``
+    (ValueError names the problem; runs before anything is queued), ``run(ctx) -> result dict``,
+    and ``title(params) -> str``, a short human description."""
+
+    name: str
+    slot: str
+    validate: Callable[[dict[str, Any]], dict[str, Any]]
+    run: Callable[[JobContext], dict[str, Any]]
+    title: Callable[[dict[str, Any]], str]
+
+
+# ------------------------------------------------------------------------ data
+
+
+def _data_validate(params: dict[str, Any]) -> dict[str, Any]:
+    from core.data import DataConfig
+
+    DataConfig.from_dict(params.get("data_config") or {})
+    return params
+
+
+def _data_run(ctx: JobContext) -> dict[str, Any]:
+    from core.data import DataConfig, ensure_dataset
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done / max(total, 1), f"simulating: step {done}/{total}")
+
+    path = ensure_dataset(DataConfig.from_dict(ctx.params["data_config"]), progress=progress)
+    return {"status": "done", "dataset_path": str(path)}
+
+
+def _data_title(params: dict[str, Any]) -> str:
+    from core.service.names import data_config_label
+
+    return f"generate {data_config_label(params.get('data_config') or {})}"
+
+
+# ----------------------------------------------------------------------- train
+
+
+def _train_validate(params: dict[str, Any]) -> dict[str, Any]:
+    from core.models import ModelConfig
+    from core.train.trainer import TrainConfig
+
+    if "data_path" not in params:
+        raise ValueError("params: train needs 'data_path' (a dataset .h5 file)")
+    if not Path(params["data_path"]).is_file():
+        raise ValueError(f"data_path: no such file {params['data_path']!r}")
+    ModelConfig.from_dict(params.get("model_config") or {})
+    TrainConfig.from_dict(params.get("train_config") or {})
+    return params
+
+
+def _train_run(ctx: JobContext) -> dict[str, Any]:
+    from core.models import ModelConfig
+    from core.store.runs import new_run_dir
+    from core.train.trainer import TrainConfig
+
+    mcfg = ModelConfig.from_dict(ctx.params["model_config"])
+    run_dir = new_run_dir(f"run-{mcfg.name}")[1]
+    config = TrainConfig.from_dict(ctx.params.get("train_config") or {})
+    return _train_in(ctx, ctx.params["data_path"], mcfg, config, run_dir, resume=False)
+
+
+def _train_in(ctx: JobContext, data_path, mcfg, config, run_dir: Path, resume: bool) -> dict[str, Any]:
+    from core.train.trainer import resolve_device, train
+
+    ctx.record(run_id=run_dir.name, device=str(resolve_device(config.device)))
+    result = train(
+        data_path, mcfg, config, run_dir=run_dir, resume=resume,
+        progress=ctx.progress, should_stop=ctx.should_stop, job_id=ctx.job_id,
+    )  # fmt: skip
+    return {"status": result.status, "run_id": result.run_id, "error": result.error}
+
+
+def _train_title(params: dict[str, Any]) -> str:
+    from core.service.names import model_config_label
+
+    return f"train {model_config_label(params.get('model_config') or {})}"
+
+
+# ---------------------------------------------------------------------- resume
+
+
+def _resume_validate(params: dict[str, Any]) -> dict[str, Any]:
+    from core.store.runs import find_run_dir
+
+    run_dir, shipped = find_run_dir(str(params.get("run_id", "")))
+    if shipped or not (run_dir / "last.pt").is_file():
+        raise ValueError(f"run_id: run {params.get('run_id')!r} has no resumable last.pt in data_dir()")
+    epochs = params.get("epochs")
+    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
+        raise ValueError(f"epochs: must be an integer >= 1, got {epochs!r}")
+    return params
+
+
+def _resume_run(ctx: JobContext) -> dict[str, Any]:
+    from core.models import ModelConfig
+    from core.store.runs import find_run_dir, read_run, update_run_json
+    from core.train.trainer import TrainConfig
+
+    run_dir, _ = find_run_dir(ctx.params["run_id"])
+    info = read_run(run_dir)
+    tcfg = info.config["train_config"]
+    if ctx.params.get("epochs"):
+        tcfg = {**tcfg, "epochs": int(ctx.params["epochs"])}
+        update_run_json(run_dir, train_config=tcfg)
+    mcfg = ModelConfig.from_dict(info.config["model_config"])
+    data_path = info.config["dataset"]["path"]
+    return _train_in(ctx, data_path, mcfg, TrainConfig.from_dict(tcfg), run_dir, resume=True)
+
+
+def _resume_title(params: dict[str, Any]) -> str:
+    return f"resume run {params.get('run_id')}"
+
+
+# ----------------------------------------------------------------------- sweep
+
+
+def _sweep_validate(params: dict[str, Any]) -> dict[str, Any]:
+    from core.sweep import SweepConfig
+
+    SweepConfig.from_dict(params.get("sweep_config") or {})
+    return params
+
+
+def _sweep_run(ctx: JobContext) -> dict[str, Any]:
+    from core.store.paths import new_id
+    from core.sweep import SweepConfig, run_sweep
+
+    sweep_id = new_id("sweep")
+    ctx.record(sweep_id=sweep_id)
+    config = SweepConfig.from_dict(ctx.params["sweep_config"])
+    result = run_sweep(config, progress=ctx.progress, should_stop=ctx.should_stop, sweep_id=sweep_id)
+    return {"status": result.status, "sweep_id": result.sweep_id}
+
+
+def _sweep_title(params: dict[str, Any]) -> str:
+    from core.service.names import sweep_config_label
+
+    return sweep_config_label(params.get("sweep_config") or {})
+
+
+KINDS: dict[str, JobKind] = {
+    kind.name: kind
+    for kind in (
+        JobKind("data", "data", _data_validate, _data_run, _data_title),
+        JobKind("train", "compute", _train_validate, _train_run, _train_title),
+        JobKind("resume", "compute", _resume_validate, _resume_run, _resume_title),
+        JobKind("sweep", "compute", _sweep_validate, _sweep_run, _sweep_title),
+    )
+}
+
+
+def job_kind(name: str) -> JobKind:
+    """Return the JobKind called ``name``; ValueError lists the known kinds."""
+    if name not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {name!r}")
+    return KINDS[name]
+
+
+def validate_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Check a job's parameters before it is queued; return them (ValueError names the problem)."""
+    spec = job_kind(kind)
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict, got {type(params).__name__}")
+    return spec.validate(params)

@@ -1,0 +1,74 @@
+"""The one list of models: each model is one :class:`ModelSpec`, registered by its own module.
+
+Adding a model is one new file (the class and its ``register_model(ModelSpec(...))``) and
+one import line in ``core/models/__init__.py``. Its name, display label, defaults, width
+rule and plot colour all come from that entry; configs, the CLI, sweeps and the
+dashboard read them from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
+
+    ``name``: registry key (lower case, used in configs and file names); ``label``: what a
+    person reads ("RSteer"); ``build(config) -> nn.Module``; ``defaults``: option defaults
+    (``input_frames``, ``hidden``, ``layers``, ``kernel_size``, ``alpha``); ``hidden_multiple``:
+    hidden channels must be a multiple of it (4 for C4 regular fields); ``relaxed``: True if
+    the model has relaxed weights and so accepts ``alpha`` > 0; ``color``: its plot colour.
+    """
+
+    name: str
+    label: str
+    build: Callable[[Any], Any]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    hidden_multiple: int = 1
+    relaxed: bool = False
+    color: str = "#7f7f7f"
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry (replacing one of the same name) and return it."""
+    if not spec.name.isidentifier() or spec.name != spec.name.lower():
+        raise ValueError(f"model name must be a lower-case identifier, got {spec.name!r}")
+    _MODELS[spec.name] = spec
+    return spec
+
+
+def unregister_model(name: str) -> None:
+    """Remove a model from the registry (tests register temporary ones)."""
+    _MODELS.pop(name, None)
+
+
+def model_names() -> tuple[str, ...]:
+    """Names of the registered models, in registration (display) order."""
+    return tuple(_MODELS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """Return the spec of model ``name``; ValueError lists the known names."""
+    if name not in _MODELS:
+        raise ValueError(f"name: unknown model {name!r}; known models: {', '.join(_MODELS)}")
+    return _MODELS[name]
+
+
+def model_label(name: str) -> str:
+    """Display label of a model name ("rsteer" -> "RSteer"); the name itself if unknown."""
+    spec = _MODELS.get(name)
+    return spec.label if spec else str(name)
+
+
+def model_color(name: str, index: int = 0) -> str:
+    """Plot colour of a model name; a fallback from a fixed palette for unknown names."""
+    spec = _MODELS.get(name)
+    palette = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+    return spec.color if spec else palette[index % len(palette)]

@@ -1,0 +1,127 @@
+"""What the dashboard asks the engine to do: start, watch, stop and resume background jobs.
+
+Every config is built (and so validated) here, once, from the page's values; bad values
+raise ValueError naming the field, and nothing starts. One JobRunner per server process
+keeps the workers it started and reaps them.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from core.store.paths import check_name
+
+
+def runner():
+    """The server's one core.jobs.JobRunner for the current data directory (created on first use)."""
+    from core.store.paths import data_dir
+
+    return _runner_for(str(data_dir() / "registry.sqlite"))
+
+
+@functools.cache
+def _runner_for(registry_path: str):
+    from core.jobs import JobRunner
+    from core.store.registry import Registry
+
+    return JobRunner(Registry(registry_path))
+
+
+def list_jobs(limit: int = 100) -> list:
+    """Jobs from the SQLite registry, newest first (core.store.registry.JobRecord)."""
+    return runner().list(limit)
+
+
+def cancel_job(job_id: str):
+    """Stop a job (cancel flag, then signals); return its final record."""
+    return runner().cancel(check_name(job_id, "job id"))
+
+
+def resume_job(job_id: str, epochs: int | None = None) -> str:
+    """Queue the continuation of a stopped training job's run; return the new job's id."""
+    return runner().resume(check_name(job_id, "job id"), epochs)
+
+
+def submit_dataset(config) -> str:
+    """Start a background generation job for a core.data.DataConfig; return the job id."""
+    return runner().submit("data", {"data_config": config.to_dict()})
+
+
+def dataset_config(**settings: Any):
+    """Return the core.data.DataConfig of the page's settings (ValueError names a bad field)."""
+    from core.data import DataConfig
+
+    return DataConfig(**settings)
+
+
+def submit_training(
+    dataset_path: str | Path,
+    models: list[str],
+    *,
+    hidden: int = 0,
+    input_frames: int = 1,
+    alpha: float = 0.0,
+    **train_options: Any,
+) -> list[str]:
+    """Start one background training job per model on the dataset file; return the job ids.
+
+    ``hidden`` 0 keeps each model's default width; ``alpha`` applies to relaxed models only;
+    ``train_options`` are core.train.trainer.TrainConfig fields. Every config is built (and
+    so validated) before any job starts: bad settings raise ValueError and start nothing.
+    """
+    from core.models import ModelConfig, model_spec
+    from core.train.trainer import TrainConfig
+
+    if not models:
+        raise ValueError("models: pick at least one model")
+    train_config = TrainConfig(**train_options).to_dict()
+    params = []
+    for name in models:
+        options: dict[str, Any] = {"input_frames": int(input_frames)}
+        if hidden:
+            options["hidden"] = int(hidden)
+        if model_spec(name).relaxed:
+            options["alpha"] = float(alpha)
+        model_config = ModelConfig.for_model(name, **options).to_dict()
+        params.append(
+            {"data_path": str(dataset_path), "model_config": model_config, "train_config": train_config}
+        )
+    return [runner().submit("train", p) for p in params]
+
+
+def submit_sweep(**settings: Any) -> str:
+    """Start a background Figure-4 sweep (core.sweep.SweepConfig fields); return its job id."""
+    from core.sweep import SweepConfig
+
+    return runner().submit("sweep", {"sweep_config": SweepConfig(**settings).to_dict()})
+
+
+def job_dataset_path(job) -> Path | None:
+    """The dataset file a finished generation job made (from its stored result), or None."""
+    path = (job.result or {}).get("dataset_path")
+    return Path(path) if path and Path(path).is_file() else None
+
+
+def job_history(job) -> dict[str, list[float]]:
+    """Loss series so far of a training job (its run's history.json), or {}."""
+    from core.service.views import history_series
+    from core.store.runs import find_run_dir, read_run
+
+    if not job.run_id:
+        return {}
+    try:
+        run_dir, shipped = find_run_dir(job.run_id)
+        return history_series(read_run(run_dir, shipped).history)
+    except (OSError, ValueError):
+        return {}
+
+
+def device_name() -> str:
+    """The device background jobs train on: ``cuda (<GPU name>)`` when a GPU is visible, else ``cpu``."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return "cpu"

@@ -1,0 +1,124 @@
+"""What a Figure-4 sweep is: levels of buoyancy difference, models, and a preset of sizes.
+
+Presets: ``cpu`` (default; sized for 3 models x 10 levels on 2 CPU cores) and ``gpu``
+(the paper-like larger settings). Every model in a preset has the same hidden width, so
+the comparison is at equal width.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.configs import check_fields
+
+#: DataConfig field that sets the buoyancy difference between the orientations.
+LEVEL_FIELD = "buoyancy_diff"
+DEFAULT_LEVELS: tuple[float, ...] = tuple(round(0.1 * i, 2) for i in range(10))
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {
+        "data": {"grid": 32, "frames": 40, "sims": 4},
+        "train": {
+            "epochs": 20,
+            "batch_size": 16,
+            "lr": 1e-3,
+            "lr_decay": 0.9,
+            "rollout_steps": 3,
+            "patience": 6,
+        },
+        # One width for every model: the comparison is at equal hidden channels.
+        "model": {"hidden": 32},
+    },
+    "gpu": {
+        "data": {"grid": 64, "frames": 60, "sims": 6},
+        "train": {
+            "epochs": 30,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "lr_decay": 0.9,
+            "rollout_steps": 6,
+            "patience": 8,
+        },
+        "model": {"hidden": 64},
+    },
+}
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep: buoyancy-difference ``levels``, ``models``, and overrides of the preset.
+
+    ``data``: DataConfig fields (the level field is set per level); ``train``:
+    TrainConfig fields; ``model_options``: per-model build options.
+    """
+
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    models: tuple[str, ...] = ("convnet", "e2cnn", "rsteer")  # the built-in models
+    preset: str = "cpu"
+    data: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        from core.models import model_names
+
+        levels = tuple(self.levels)
+        if not levels:
+            raise ValueError("levels must list at least one buoyancy difference")
+        for v in levels:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"levels must be finite numbers >= 0, got {v!r}")
+        object.__setattr__(self, "levels", tuple(float(v) for v in levels))
+        models = tuple(self.models)
+        if not models or any(m not in model_names() for m in models):
+            raise ValueError(
+                f"models must be a non-empty list from {', '.join(model_names())}, got {models!r}"
+            )
+        object.__setattr__(self, "models", models)
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        for name in ("data", "train", "model_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
+        # Validate the resolved configs now rather than an hour into the sweep.
+        self.train_config()
+        for m in models:
+            self.model_config(m)
+        self.data_config(levels[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        d = asdict(self)
+        d["levels"], d["models"] = list(self.levels), list(self.models)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SweepConfig:
+        """Build from :meth:`to_dict` output; unknown keys raise ValueError naming them."""
+        check_fields(cls, d)
+        d = dict(d)
+        for key in ("levels", "models"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+    def data_config(self, level: float):
+        """The DataConfig of one level: preset data settings, overrides, and the level."""
+        from core.data import DataConfig
+
+        return DataConfig.from_dict({**PRESETS[self.preset]["data"], **self.data, LEVEL_FIELD: float(level)})
+
+    def train_config(self):
+        """The TrainConfig used for every run of the sweep."""
+        from core.train.trainer import TrainConfig
+
+        return TrainConfig.from_dict({**PRESETS[self.preset]["train"], **self.train})
+
+    def model_config(self, name: str):
+        """The ModelConfig of model ``name`` in this sweep."""
+        from core.models import ModelConfig
+
+        opts = {**PRESETS[self.preset]["model"], **self.model_options.get(name, {})}
+        return ModelConfig.for_model(name, **opts)

@@ -1,0 +1,382 @@
+"""The training loop: K-step autoregressive MSE, Adam, decay, early stopping, run folder.
+
+``train`` writes a run folder (core/store/runs.py layout) as it goes: run.json first, then
+after every epoch history.json, last.pt (resumable) and, when validation improves,
+checkpoint.pt (a copy of the best weights, never a reference to the live model).
+At the end the best weights are evaluated (core/train/evaluate.py) into metrics.json and
+evaluation.npz. A loss that goes non-finite, or grows past ``DIVERGENCE_FACTOR`` times
+the first epoch's, ends the run as ``diverged`` with the reason stored and the best
+checkpoint kept; a stop request ends it as ``cancelled`` with last.pt kept for resume.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.configs import ConfigMixin
+from core.progress import Progress, no_progress
+from core.store.runs import (
+    new_run_dir,
+    new_run_record,
+    read_payload,
+    save_checkpoint,
+    save_resume_state,
+    update_run_json,
+    write_evaluation,
+    write_history,
+    write_run_json,
+)
+from core.train.optim import make_optimizer
+from core.train.rollout import rollout
+from core.train.samples import Splits, SplitSpec, WindowDataset, make_splits, velocity_scale
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+#: A training loss this many times the first epoch's counts as diverged.
+DIVERGENCE_FACTOR = 1e3
+
+
+class TrainingStopped(Exception):
+    """Raised inside the loop when ``should_stop()`` returned True (between batches)."""
+
+
+class Diverged(Exception):
+    """Raised inside the loop when the loss is non-finite or past the divergence bound."""
+
+
+@dataclass(frozen=True)
+class TrainConfig(ConfigMixin):
+    """Training settings.
+
+    ``rollout_steps`` is K, the autoregressive steps summed in the loss;
+    ``lr_decay`` multiplies the learning rate after every epoch; ``relaxed_lr`` is the
+    SGD learning rate of RSteer's symmetry-breaking weight component (core/train/optim.py);
+    ``patience`` is the number of epochs without validation improvement before stopping;
+    ``max_train_windows`` caps training samples (None: all); ``eval_steps`` is the
+    rollout length of the test metrics; ``device`` is 'auto' (CUDA, then MPS, then
+    CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.
+    """
+
+    epochs: int = 5
+    batch_size: int = 16
+    lr: float = 1e-3
+    lr_decay: float = 0.9
+    relaxed_lr: float = 4e-3
+    rollout_steps: int = 3
+    patience: int = 5
+    seed: int = 0
+    max_train_windows: int | None = None
+    eval_steps: int = 20
+    device: str = "auto"
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "rollout_steps", "patience", "eval_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.batch_size % 4:
+            raise ValueError(
+                f"batch_size must be a multiple of 4 (whole C4 orbits per batch), got {self.batch_size}"
+            )
+        if self.rollout_steps > 20:
+            raise ValueError(f"rollout_steps must be at most 20, got {self.rollout_steps}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        _number(self, "lr", 0, 1, low_open=True, high_open=True)
+        _number(self, "relaxed_lr", 0, 1, high_open=True)
+        _number(self, "lr_decay", 0, 1, low_open=True)
+        m = self.max_train_windows
+        if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
+            raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
+        base = self.device.split(":")[0] if isinstance(self.device, str) else None
+        if base not in DEVICES or (":" in self.device and not self.device.split(":")[1].isdigit()):
+            raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+
+
+def _number(cfg, name: str, low: float, high: float, low_open=False, high_open=False) -> None:
+    """Check that field ``name`` is a finite number in the range; store it as a float."""
+    v = getattr(cfg, name)
+    ok = not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+    if ok:
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        brackets = ("(" if low_open else "[") + f"{low:g}, {high:g}" + (")" if high_open else "]")
+        raise ValueError(f"{name} must be a number in {brackets}, got {v!r}")
+    object.__setattr__(cfg, name, float(v))
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`: the run id and folder, final status, metrics, history, and
+    ``error`` (why it diverged, else None)."""
+
+    run_id: str
+    run_dir: Path
+    status: str
+    metrics: dict[str, Any] | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    """Return the torch device for 'auto' / 'cpu' / 'cuda' / 'cuda:N' / 'mps' (ValueError if unavailable)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: {name!r} requested but no CUDA GPU is available")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device: {name!r} requested but only {torch.cuda.device_count()} GPU(s) exist")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device: 'mps' requested but MPS is not available")
+    return torch.device(name)
+
+
+def step_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MSE summed over the K autoregressive steps of ``y`` ``(B, K, 2, N, N)``, plus the regulariser."""
+    pred = rollout(model, x, y.shape[1])
+    mse = ((pred - y) ** 2).mean(dim=(0, 2, 3, 4)).sum()
+    return mse + model.regularization_loss()
+
+
+@dataclass
+class _Session:
+    """Everything one training run carries from epoch to epoch."""
+
+    run_id: str
+    run_dir: Path
+    config: TrainConfig
+    model_config: Any
+    device: torch.device
+    velocity: np.ndarray
+    splits: Splits
+    scale: float
+    model: nn.Module
+    optimiser: torch.optim.Optimizer
+    scheduler: Any
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    start_epoch: int = 1
+
+
+def train(
+    dataset_path: str | Path,
+    model_config: Any,
+    config: TrainConfig,
+    *,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    job_id: str | None = None,
+    loss_hook: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+) -> TrainResult:
+    """Train one model on one dataset file and store the run.
+
+    ``model_config``: a ModelConfig or its dict. ``run_dir``: an existing run folder
+    (required with ``resume=True``, which continues from its last.pt); otherwise a new
+    one is made under data_dir()/runs. ``progress`` (core.cli.Progress) gets
+    ``epoch=, train_loss=, val_loss=`` at each epoch's end; ``should_stop()`` is polled
+    between batches. ``loss_hook(epoch, loss) -> loss`` lets tests inject faults.
+
+    Returns a TrainResult whose status is 'done', 'diverged' or 'cancelled'.
+    """
+    report = progress or no_progress
+    session = _start(dataset_path, model_config, config, run_dir, resume, job_id)
+    status, error = "done", None
+    try:
+        _epochs(session, report, should_stop, loss_hook)
+    except Diverged as exc:
+        status, error = "diverged", str(exc)
+        update_run_json(session.run_dir, error=error)
+    except TrainingStopped:
+        status = "cancelled"
+    metrics = None
+    if status != "cancelled" and (session.run_dir / "checkpoint.pt").is_file():
+        report(0.99, "evaluating the best weights")
+        metrics = evaluate_run_dir(session.run_dir, session.velocity, session.splits, config, session.device)
+        extra = {"best_epoch": session.best_epoch, "best_val_loss": session.best_val}
+        metrics.update({**extra, "epochs_run": len(session.history)})
+        write_evaluation(session.run_dir, metrics, None)
+    update_run_json(session.run_dir, status=status, finished=time.time(), best_epoch=session.best_epoch)
+    return TrainResult(session.run_id, session.run_dir, status, metrics, session.history, error)
+
+
+def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: bool, job_id) -> _Session:
+    """Load the data, choose the splits, build model and optimiser, new or resumed."""
+    from core.data import load_dataset
+    from core.models import ModelConfig, model_from_config
+
+    mcfg = ModelConfig.from_dict(model_config.to_dict() if hasattr(model_config, "to_dict") else model_config)
+    device = resolve_device(config.device)
+    dataset_path = Path(dataset_path).resolve()
+    dataset = load_dataset(dataset_path)
+    velocity = np.asarray(dataset.velocity, dtype=np.float32)
+    spec = SplitSpec(
+        input_frames=mcfg.input_frames,
+        steps=config.rollout_steps,
+        seed=config.seed,
+        max_train_windows=config.max_train_windows,
+    )
+    splits = make_splits(velocity.shape[1], velocity.shape[2], spec)
+    scale = velocity_scale(velocity, splits)
+    if resume:
+        if run_dir is None or not (Path(run_dir) / "last.pt").is_file():
+            raise FileNotFoundError(f"cannot resume: no last.pt in {run_dir}")
+        run_dir = Path(run_dir)
+    elif run_dir is None:
+        run_dir = new_run_dir(f"run-{mcfg.name}")[1]
+    else:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        record = new_run_record(run_dir.name, dataset, mcfg, config, splits, scale, str(device), job_id)
+        write_run_json(run_dir, record)
+    torch.manual_seed(config.seed)
+    model = model_from_config(mcfg.to_dict()).to(device)
+    optimiser = make_optimizer(model, config.lr, config.relaxed_lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
+    session = _Session(
+        run_dir.name, run_dir, config, mcfg, device, velocity, splits, scale, model, optimiser, scheduler
+    )
+    if resume:
+        _restore(session)
+    return session
+
+
+def _restore(s: _Session) -> None:
+    """Continue from last.pt: weights, optimiser, scheduler, history and early-stopping state."""
+    state = read_payload(s.run_dir / "last.pt")
+    s.model.load_state_dict(state["state_dict"])
+    s.optimiser.load_state_dict(state["optimizer"])
+    s.scheduler.load_state_dict(state["scheduler"])
+    s.best_val, s.best_epoch = float(state["best_val"]), int(state["best_epoch"])
+    s.bad_epochs, s.start_epoch = int(state["bad_epochs"]), int(state["epoch"]) + 1
+    s.history = list(state["history"])
+    s.scale = float(state["scale"])
+    update_run_json(s.run_dir, status="running", resumed_from_epoch=s.start_epoch - 1, error=None)
+
+
+def _epochs(s: _Session, report: Progress, should_stop, loss_hook) -> None:
+    """Run the epochs from ``s.start_epoch``; stop early after ``patience`` epochs without progress."""
+    cfg = s.config
+    spec = s.splits.spec
+    train_set = WindowDataset(s.velocity, s.splits.train, spec.input_frames, spec.steps, s.scale)
+    val_set = WindowDataset(s.velocity, s.splits.val, spec.input_frames, spec.steps, s.scale)
+    for epoch in range(s.start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        lr = s.optimiser.param_groups[0]["lr"]
+        train_loss = _train_epoch(s, train_set, epoch, report, should_stop, loss_hook)
+        val_loss = _evaluate_loss(s.model, val_set, cfg.batch_size, s.device)
+        if not math.isfinite(val_loss):
+            raise Diverged(f"validation loss became {val_loss} in epoch {epoch}")
+        s.scheduler.step()
+        seconds = time.perf_counter() - t0
+        s.history.append(
+            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds}
+        )
+        _save_epoch(s, epoch, val_loss)
+        message = f"epoch {epoch}/{cfg.epochs}: train {train_loss:.4g}, val {val_loss:.4g}"
+        report(epoch / cfg.epochs, message, epoch=epoch, train_loss=train_loss, val_loss=val_loss)
+        if s.bad_epochs >= cfg.patience:
+            break
+
+
+def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_stop, loss_hook) -> float:
+    """One pass over the training windows in whole C4 orbits; return the mean loss.
+
+    Why whole orbits: on exactly symmetric data the batch loss is then invariant under
+    rotating the relaxed weights, so the gradient keeps an equivariant model equivariant;
+    random sub-orbit batches would push it off by noise alone.
+    """
+    cfg = s.config
+    s.model.train()
+    per_batch = cfg.batch_size // 4
+    n_windows = len(data.windows)
+    n_batches = math.ceil(n_windows / per_batch)
+    # A generator per epoch makes the shuffle reproducible across a resume.
+    order = torch.randperm(n_windows, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+    total, count, last_report = 0.0, 0, time.monotonic()
+    first = s.history[0]["train_loss"] if s.history else None
+    for b in range(n_batches):
+        if should_stop is not None and should_stop():
+            raise TrainingStopped()
+        chosen = order[b * per_batch : (b + 1) * per_batch]
+        x, y = data.batch((4 * chosen[:, None] + torch.arange(4)).flatten())
+        loss = step_loss(s.model, x.to(s.device), y.to(s.device))
+        if loss_hook is not None:
+            loss = loss_hook(epoch, loss)
+        _check_loss(float(loss.detach()), first, epoch, b + 1)
+        s.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimiser.step()
+        total, count = total + loss.item() * len(x), count + len(x)
+        if time.monotonic() - last_report > 1.0:
+            last_report = time.monotonic()
+            frac = (epoch - 1 + (b + 1) / n_batches) / cfg.epochs
+            report(frac, f"epoch {epoch}/{cfg.epochs}, batch {b + 1}/{n_batches}", epoch=epoch)
+    return total / max(count, 1)
+
+
+def _check_loss(loss: float, first: float | None, epoch: int, batch: int) -> None:
+    """Raise Diverged for a non-finite loss or one past DIVERGENCE_FACTOR x the first epoch's."""
+    if not math.isfinite(loss):
+        raise Diverged(f"loss became {loss} in epoch {epoch}, batch {batch}")
+    if first is not None and first > 0 and loss > DIVERGENCE_FACTOR * first:
+        raise Diverged(
+            f"loss {loss:.3g} in epoch {epoch}, batch {batch} is over {DIVERGENCE_FACTOR:g} times the "
+            f"first epoch's {first:.3g} (learning rate too high?)"
+        )
+
+
+def _save_epoch(s: _Session, epoch: int, val_loss: float) -> None:
+    """Keep the best weights, the resumable state and the history after an epoch."""
+    if val_loss < s.best_val:
+        s.best_val, s.best_epoch, s.bad_epochs = val_loss, epoch, 0
+        save_checkpoint(s.run_dir / "checkpoint.pt", s.model, scale=s.scale, epoch=epoch, val_loss=val_loss)
+    else:
+        s.bad_epochs += 1
+    save_resume_state(s.run_dir, s.model, s.optimiser, s.scheduler, s.scale, s.history, epoch=epoch,
+                      best_val=s.best_val, best_epoch=s.best_epoch, bad_epochs=s.bad_epochs)  # fmt: skip
+    write_history(s.run_dir, s.history)
+
+
+def evaluate_run_dir(
+    run_dir: Path, velocity: np.ndarray, splits: Splits, config: TrainConfig, device
+) -> dict[str, Any]:
+    """Evaluate ``run_dir/checkpoint.pt``; write evaluation.npz; return the metrics dict."""
+    from core.store.runs import load_checkpoint
+    from core.train.evaluate import evaluate_model
+
+    model = load_checkpoint(run_dir / "checkpoint.pt").to(device)
+    metrics, arrays = evaluate_model(model, velocity, splits, steps=config.eval_steps, device=device)
+    write_evaluation(run_dir, None, arrays)
+    return metrics
+
+
+@torch.no_grad()
+def _evaluate_loss(model: nn.Module, data: WindowDataset, batch_size: int, device) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        x, y = data.batch(range(start, min(start + batch_size, len(data))))
+        loss = step_loss(model, x.to(device), y.to(device))
+        total += loss.item() * len(x)
+        count += len(x)
+    return total / max(count, 1)
