@@ -180,3 +180,63 @@ def model_equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], x: torch
         relative_mean=mean / denom,
         output_scale=scale,
     )
+
+
+# ------------------------------------------------------- matched states (Figure 4)
+
+#: Simulations per orientation whose states are used for the matched equivariance errors.
+EE_SIMULATIONS = 2
+
+
+def equivariance_states(n_sims: int, n_frames: int, input_frames: int = 1) -> list[tuple[int, int, int]]:
+    """The fixed set of states on which model and data one-step equivariance errors are compared.
+
+    Every orientation k, every frame t that has both ``input_frames`` frames of history
+    and a stored successor (``input_frames - 1 <= t <= n_frames - 2``), and the first
+    ``min(n_sims, EE_SIMULATIONS)`` simulations. Returns ``(k, s, t)`` triples, t being the
+    newest input frame; the same set indexes the dataset's ``data_ee_one_step[k, s, t]``.
+    """
+    sims = range(min(n_sims, EE_SIMULATIONS))
+    times = range(input_frames - 1, n_frames - 1)
+    return [(k, s, t) for k in range(4) for s in sims for t in times]
+
+
+def matched_data_equivariance_error(one_step: np.ndarray, input_frames: int = 1) -> float:
+    """Mean of a dataset's matched one-step data EE ``(4, S, T-1)`` over :func:`equivariance_states`.
+
+    Velocity units; this is Figure 4's x axis for a model with ``input_frames`` inputs.
+    """
+    one_step = np.asarray(one_step, dtype=np.float64)
+    states = equivariance_states(one_step.shape[1], one_step.shape[2] + 1, input_frames)
+    return float(np.mean([one_step[k, s, t] for k, s, t in states]))
+
+
+@torch.no_grad()
+def model_equivariance_on_states(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    velocity: np.ndarray,
+    input_frames: int = 1,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+) -> EquivarianceError:
+    """A model's one-step equivariance error averaged over :func:`equivariance_states`.
+
+    ``velocity`` ``(4, S, T, 2, N, N)`` (physical units, like ``f``); the input of state
+    ``(k, s, t)`` is frames ``t - input_frames + 1 .. t`` stacked. Returns an
+    EquivarianceError whose means weight every state equally, in velocity units.
+    """
+    states = equivariance_states(velocity.shape[1], velocity.shape[2], input_frames)
+    sums, scale_sum, count = dict.fromkeys(GROUP_ELEMENTS, 0.0), 0.0, 0
+    for i in range(0, len(states), batch_size):
+        chunk = states[i : i + batch_size]
+        frames = np.stack([velocity[k, s, t - input_frames + 1 : t + 1] for k, s, t in chunk])
+        x = torch.as_tensor(frames.reshape(len(chunk), -1, *frames.shape[-2:]), dtype=torch.float32)
+        part = model_equivariance_error(f, x.to(device))
+        for k in GROUP_ELEMENTS:
+            sums[k] += part.per_element[k] * len(chunk)
+        scale_sum += part.output_scale * len(chunk)
+        count += len(chunk)
+    per = {k: v / count for k, v in sums.items()}
+    mean, scale = float(np.mean(list(per.values()))), scale_sum / count
+    denom = scale if scale > 0 else float("nan")
+    return EquivarianceError(per, mean, {k: v / denom for k, v in per.items()}, mean / denom, scale)

@@ -147,8 +147,9 @@ def test_quick_assets_build_in_the_shipped_layout(data_env, tmp_path, monkeypatc
     assert len(sweeps) == 1 and sweeps[0]["status"] == "done"
     rows = sweeps[0]["rows"]
     assert sorted({r["level"] for r in rows}) == [0.0, 0.3] and len(rows) == 6
-    data_ee = {r["level"]: r["data_equivariance_error"] for r in rows}
+    data_ee = {r["level"]: r["data_ee_trajectory"] for r in rows}
     assert data_ee[0.0] < 1e-4 < data_ee[0.3]  # zero buoyancy difference is exactly symmetric
+    assert all(r["rmse_persistence_future"] > 0 and r["rmse_future"] > 0 for r in rows)
     e2 = [r["model_ee_mean"] for r in rows if r["model"] == "e2cnn"]
     assert max(e2) < 1e-4  # E2CNN is equivariant whatever the data
     assert (out / "sweeps" / sweeps[0]["sweep_id"] / "results.csv").read_text().startswith("level,")

@@ -1,11 +1,12 @@
 """The paper's Figure 4 as an experiment: one dataset per buoyancy difference, each model trained on it.
 
-config.py says what a sweep is (SweepConfig, presets); run.py runs it on this machine and
-writes ``sweeps/<sweep_id>/results.json`` and ``results.csv``; ``python -m core.sweep`` is its CLI.
+config.py says what a sweep is (SweepConfig, presets); run.py runs it on this machine;
+results.py writes ``sweeps/<sweep_id>/results.json`` and ``results.csv``; ``python -m core.sweep`` is its CLI.
 """
 
 from core.sweep.config import DEFAULT_LEVELS, LEVEL_FIELD, PRESETS, SweepConfig
-from core.sweep.run import CSV_COLUMNS, SweepResult, list_sweeps, run_sweep
+from core.sweep.results import CSV_COLUMNS, list_sweeps, result_row
+from core.sweep.run import SweepResult, run_sweep
 
 __all__ = [
     "CSV_COLUMNS",
@@ -15,5 +16,6 @@ __all__ = [
     "SweepConfig",
     "SweepResult",
     "list_sweeps",
+    "result_row",
     "run_sweep",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from core.cli import Parser, progress_bar
 from core.sweep.config import DEFAULT_LEVELS, PRESETS, SweepConfig
@@ -35,15 +36,29 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:
         p.error(str(exc))
+    t0 = time.perf_counter()
     result = run_sweep(config, progress=progress_bar())
-    print(f"sweep {result.sweep_id} ({result.status}) in {result.path}")
-    for r in result.rows:
-        print(
-            f"level {r['level']:g}  data EE {r['data_equivariance_error']:.4g}  {r['model']:8s} "
-            f"model EE {r['model_ee_mean'] if r['model_ee_mean'] is not None else float('nan'):.4g}  "
-            f"RMSE {r['rmse_future'] if r['rmse_future'] is not None else float('nan'):.4g}"
-        )
+    print(f"sweep {result.sweep_id} ({result.status}) in {result.path}, {time.perf_counter() - t0:.0f} s")
+    print("\n".join(table_lines(result.rows)))
     return 0 if result.status == "done" else 1
+
+
+def table_lines(rows: list[dict]) -> list[str]:
+    """The sweep's rows as a text table: both data EEs, model EE, RMSE beside persistence."""
+
+    def num(v) -> str:
+        return f"{v:.4g}" if isinstance(v, int | float) else "-"
+
+    head = "level  model     data EE 1-step  data EE traj  model EE  RMSE fut (persist)  RMSE dom (persist)"
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['level']:<6g} {r['model']:<9s} {num(r.get('data_ee_one_step')):>14s}  "
+            f"{num(r.get('data_ee_trajectory')):>12s}  {num(r.get('model_ee_mean')):>8s}  "
+            f"{num(r.get('rmse_future')):>8s} ({num(r.get('rmse_persistence_future'))})  "
+            f"{num(r.get('rmse_domain')):>8s} ({num(r.get('rmse_persistence_domain'))})"
+        )
+    return lines
 
 
 if __name__ == "__main__":

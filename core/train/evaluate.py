@@ -14,7 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.symmetry import data_equivariance_error, model_equivariance_error
+from core.symmetry import (
+    EE_SIMULATIONS,
+    data_equivariance_error,
+    matched_data_equivariance_error,
+    model_equivariance_on_states,
+)
+from core.train.baseline import Persistence
 from core.train.rollout import DEFAULT_STEPS, rollout
 
 EVAL_SPLITS = ("test_future", "test_domain")
@@ -49,52 +55,72 @@ def rollout_split(
 
 
 def evaluate_model(
-    model: nn.Module, velocity: np.ndarray, splits, steps: int = DEFAULT_STEPS, device="cpu"
+    model: nn.Module,
+    velocity: np.ndarray,
+    splits,
+    steps: int = DEFAULT_STEPS,
+    device="cpu",
+    one_step_ee: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Evaluate a model (physical units, e.g. a loaded checkpoint) on a dataset's test splits.
 
-    ``velocity``: ``(4, S, T, 2, N, N)``; ``splits``: the run's core.train.samples.Splits.
-    Returns ``(metrics, arrays)``. ``metrics[split]`` (split in test_future,
-    test_domain; None when empty) has ``rmse`` (over all steps), ``rmse_per_step``
-    (list of ``steps``), ``rmse_per_orientation`` (4), ``steps`` and ``start``;
-    ``metrics["equivariance_error"]`` is core.symmetry's EquivarianceError as a dict
-    (per group element 90/180/270 and mean, on the test-future initial frames);
-    ``metrics["data_equivariance_error"]`` is the dataset's. ``arrays`` holds
+    ``velocity``: ``(4, S, T, 2, N, N)``; ``splits``: the run's core.train.samples.Splits;
+    ``one_step_ee``: the dataset's matched one-step data EE ``(4, S, T-1)`` if it has one.
+    Returns ``(metrics, arrays)``. ``metrics[split]`` (split in test_future, test_domain;
+    None when empty) has ``rmse`` (over all steps), ``rmse_per_step``,
+    ``rmse_per_orientation`` (4), ``steps``, ``start``, and the persistence baseline's
+    ``persistence_rmse`` / ``persistence_rmse_per_step`` on the same windows.
+    ``metrics["equivariance_error"]``: core.symmetry's EquivarianceError as a dict, averaged
+    over core.symmetry.equivariance_states; ``metrics["data_ee_one_step"]``: the dataset's
+    matched one-step data EE on the same states (None without ``one_step_ee``);
+    ``metrics["data_ee_trajectory"]``: the paper's trajectory data EE. ``arrays`` holds
     ``<split>_mae`` ``(steps, N, N)`` (mean |error| per step and pixel, velocity units),
-    ``<split>_rmse`` ``(steps,)`` and ``<split>_rmse_orientation`` ``(4, steps)``.
+    ``<split>_rmse`` ``(steps,)``, ``<split>_rmse_orientation`` ``(4, steps)`` and
+    ``<split>_persistence_rmse`` ``(steps,)``.
     """
     metrics: dict[str, Any] = {"eval_steps_requested": steps}
     arrays: dict[str, np.ndarray] = {}
-    first_inputs = None
     for split in EVAL_SPLITS:
-        out = rollout_split(model, velocity, splits, split, steps, device)
-        if out is None:
-            metrics[split] = None
-            continue
-        init, truth, pred = out
-        if first_inputs is None:
-            first_inputs = init
-        err = (pred - truth).astype(np.float64)
-        sq = err**2
-        per_step = np.sqrt(sq.mean(axis=(0, 2, 3, 4)))
-        by_orient = np.sqrt(sq.reshape(4, -1, *sq.shape[1:]).mean(axis=(1, 3, 4, 5)))  # (4, steps)
-        metrics[split] = {
-            "rmse": float(np.sqrt(sq.mean())),
-            "rmse_per_step": per_step.tolist(),
-            "rmse_per_orientation": np.sqrt((by_orient**2).mean(axis=1)).tolist(),
-            "steps": int(err.shape[1]),
-            "start": int(splits.start_of(split)),
-        }
-        arrays[f"{split}_mae"] = np.abs(err).mean(axis=(0, 2)).astype(np.float32)
-        arrays[f"{split}_rmse"] = per_step.astype(np.float32)
-        arrays[f"{split}_rmse_orientation"] = by_orient.astype(np.float32)
-    if first_inputs is not None:
-        stacked = first_inputs.reshape(len(first_inputs), -1, *first_inputs.shape[-2:])
-        x = torch.as_tensor(stacked, device=device)
-        model.eval()
-        metrics["equivariance_error"] = model_equivariance_error(model, x).to_dict()
-    metrics["data_equivariance_error"] = data_equivariance_error(velocity)
+        metrics[split] = _split_metrics(model, velocity, splits, split, steps, device, arrays)
+    f = splits.spec.input_frames
+    model.eval()
+    metrics["equivariance_error"] = model_equivariance_on_states(model, velocity, f, device).to_dict()
+    metrics["equivariance_states"] = (
+        f"every orientation, frames {f - 1}..{velocity.shape[2] - 2}, the first "
+        f"{min(velocity.shape[1], EE_SIMULATIONS)} simulation(s)"
+    )
+    has_one_step = one_step_ee is not None
+    metrics["data_ee_one_step"] = matched_data_equivariance_error(one_step_ee, f) if has_one_step else None
+    metrics["data_ee_trajectory"] = data_equivariance_error(velocity)
     return metrics, arrays
+
+
+def _split_metrics(model, velocity, splits, split: str, steps: int, device, arrays: dict) -> dict | None:
+    """Rollout errors of ``model`` and of persistence on one split; fills ``arrays``; None if empty."""
+    out = rollout_split(model, velocity, splits, split, steps, device)
+    if out is None:
+        return None
+    init, truth, pred = out
+    baseline = rollout_split(Persistence(), velocity, splits, split, steps, "cpu")[2]
+    err = (pred - truth).astype(np.float64)
+    sq = err**2
+    per_step = np.sqrt(sq.mean(axis=(0, 2, 3, 4)))
+    by_orient = np.sqrt(sq.reshape(4, -1, *sq.shape[1:]).mean(axis=(1, 3, 4, 5)))  # (4, steps)
+    base_sq = (baseline - truth).astype(np.float64) ** 2
+    base_per_step = np.sqrt(base_sq.mean(axis=(0, 2, 3, 4)))
+    arrays[f"{split}_mae"] = np.abs(err).mean(axis=(0, 2)).astype(np.float32)
+    arrays[f"{split}_rmse"] = per_step.astype(np.float32)
+    arrays[f"{split}_rmse_orientation"] = by_orient.astype(np.float32)
+    arrays[f"{split}_persistence_rmse"] = base_per_step.astype(np.float32)
+    return {
+        "rmse": float(np.sqrt(sq.mean())),
+        "rmse_per_step": per_step.tolist(),
+        "rmse_per_orientation": np.sqrt((by_orient**2).mean(axis=1)).tolist(),
+        "persistence_rmse": float(np.sqrt(base_sq.mean())),
+        "persistence_rmse_per_step": base_per_step.tolist(),
+        "steps": int(err.shape[1]),
+        "start": int(splits.start_of(split)),
+    }
 
 
 @dataclass(frozen=True)
@@ -191,8 +217,10 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
     from core.data import load_dataset
 
     info = loaded.info
-    velocity = np.asarray(load_dataset(dataset_path_of(info)).velocity, dtype=np.float32)
-    metrics, arrays = evaluate_model(loaded.model, velocity, splits_of_run(info), steps=steps)
+    dataset = load_dataset(dataset_path_of(info))
+    velocity = np.asarray(dataset.velocity, dtype=np.float32)
+    one_step = getattr(dataset, "data_ee_one_step", None)
+    metrics, arrays = evaluate_model(loaded.model, velocity, splits_of_run(info), steps, "cpu", one_step)
     if not info.shipped:
         old = info.metrics or {}
         for key in ("best_epoch", "best_val_loss", "epochs_run"):
@@ -207,13 +235,22 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     lines = []
     for split in EVAL_SPLITS:
         m = metrics.get(split)
-        lines.append(f"{split}: " + ("n/a" if not m else f"RMSE {m['rmse']:.4g} over {m['steps']} steps"))
+        text = "n/a" if not m else f"RMSE {m['rmse']:.4g} over {m['steps']} steps"
+        if m and m.get("persistence_rmse") is not None:
+            text += (
+                f" (persistence {m['persistence_rmse']:.4g}, ratio {m['rmse'] / m['persistence_rmse']:.2f})"
+            )
+        lines.append(f"{split}: {text}")
     ee = metrics.get("equivariance_error")
     if ee:
         per = ", ".join(f"{k}deg {v:.3g}" for k, v in ee["per_element"].items())
-        lines.append(f"model equivariance error: mean {ee['mean']:.4g} ({per})")
-    if "data_equivariance_error" in metrics:
-        lines.append(f"data equivariance error: {metrics['data_equivariance_error']:.4g}")
+        lines.append(f"model equivariance error (one step): mean {ee['mean']:.4g} ({per})")
+    if metrics.get("data_ee_one_step") is not None:
+        lines.append(f"data equivariance error (one step, same states): {metrics['data_ee_one_step']:.4g}")
+    if metrics.get("data_ee_trajectory") is not None:
+        lines.append(
+            f"data equivariance error (trajectory, the paper's): {metrics['data_ee_trajectory']:.4g}"
+        )
     return lines
 
 

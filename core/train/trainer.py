@@ -165,6 +165,7 @@ class _Session:
     velocity: np.ndarray
     splits: Splits
     scale: float
+    one_step_ee: np.ndarray | None
     model: nn.Module
     optimiser: torch.optim.Optimizer
     scheduler: Any
@@ -210,7 +211,9 @@ def train(
     metrics = None
     if status != "cancelled" and (session.run_dir / "checkpoint.pt").is_file():
         report(0.99, "evaluating the best weights")
-        metrics = evaluate_run_dir(session.run_dir, session.velocity, session.splits, config, session.device)
+        metrics = evaluate_run_dir(
+            session.run_dir, session.velocity, session.splits, config, session.device, session.one_step_ee
+        )
         extra = {"best_epoch": session.best_epoch, "best_val_loss": session.best_val}
         metrics.update({**extra, "epochs_run": len(session.history)})
         write_evaluation(session.run_dir, metrics, None)
@@ -252,8 +255,20 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     model = model_from_config(mcfg.to_dict()).to(device)
     optimiser = make_optimizer(model, config.lr, config.relaxed_lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
+    one_step = getattr(dataset, "data_ee_one_step", None)
     session = _Session(
-        run_dir.name, run_dir, config, mcfg, device, velocity, splits, scale, model, optimiser, scheduler
+        run_dir.name,
+        run_dir,
+        config,
+        mcfg,
+        device,
+        velocity,
+        splits,
+        scale,
+        one_step,
+        model,
+        optimiser,
+        scheduler,
     )
     if resume:
         _restore(session)
@@ -358,14 +373,15 @@ def _save_epoch(s: _Session, epoch: int, val_loss: float) -> None:
 
 
 def evaluate_run_dir(
-    run_dir: Path, velocity: np.ndarray, splits: Splits, config: TrainConfig, device
+    run_dir: Path, velocity: np.ndarray, splits: Splits, config: TrainConfig, device, one_step_ee=None
 ) -> dict[str, Any]:
-    """Evaluate ``run_dir/checkpoint.pt``; write evaluation.npz; return the metrics dict."""
+    """Evaluate ``run_dir/checkpoint.pt`` (core.train.evaluate.evaluate_model); write evaluation.npz;
+    return the metrics dict. ``one_step_ee``: the dataset's matched one-step data EE, if any."""
     from core.store.runs import load_checkpoint
     from core.train.evaluate import evaluate_model
 
     model = load_checkpoint(run_dir / "checkpoint.pt").to(device)
-    metrics, arrays = evaluate_model(model, velocity, splits, steps=config.eval_steps, device=device)
+    metrics, arrays = evaluate_model(model, velocity, splits, config.eval_steps, device, one_step_ee)
     write_evaluation(run_dir, None, arrays)
     return metrics
 

@@ -1,0 +1,96 @@
+"""A sweep's results: one row per (level, model), written as results.json and results.csv.
+
+Row fields (docs/ARCHITECTURE.md): ``level`` (buoyancy difference), ``model``, ``run_id``,
+``status``, ``data_ee_one_step`` (the matched one-step data EE on the model's states: the x
+axis of Figure 4), ``data_ee_trajectory`` (the paper's trajectory data EE), ``model_ee_mean``,
+``model_ee_relative``, ``model_ee_90/180/270``, ``rmse_future``, ``rmse_domain``,
+``rmse_persistence_future``, ``rmse_persistence_domain``, ``seconds``, ``dataset``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from core.store.atomic import write_json, write_text
+from core.store.paths import assets_dir, data_dir
+
+CSV_COLUMNS = (
+    "level",
+    "model",
+    "data_ee_one_step",
+    "data_ee_trajectory",
+    "model_ee_mean",
+    "model_ee_relative",
+    "model_ee_90",
+    "model_ee_180",
+    "model_ee_270",
+    "rmse_future",
+    "rmse_persistence_future",
+    "rmse_domain",
+    "rmse_persistence_domain",
+    "status",
+    "seconds",
+    "run_id",
+)
+
+
+def result_row(level: float, model: str, result: Any, seconds: float, dataset: str) -> dict[str, Any]:
+    """The sweep row of one training: ``result`` is a core.train.trainer.TrainResult."""
+    m = result.metrics or {}
+    ee = m.get("equivariance_error") or {}
+    per = ee.get("per_element") or {}
+    future, domain = m.get("test_future") or {}, m.get("test_domain") or {}
+    return {
+        "level": float(level),
+        "model": model,
+        "run_id": result.run_id,
+        "status": result.status,
+        "error": result.error,
+        "data_ee_one_step": m.get("data_ee_one_step"),
+        "data_ee_trajectory": m.get("data_ee_trajectory"),
+        "model_ee_mean": ee.get("mean"),
+        "model_ee_relative": ee.get("relative_mean"),
+        "model_ee_90": per.get("90"),
+        "model_ee_180": per.get("180"),
+        "model_ee_270": per.get("270"),
+        "rmse_future": future.get("rmse"),
+        "rmse_domain": domain.get("rmse"),
+        "rmse_persistence_future": future.get("persistence_rmse"),
+        "rmse_persistence_domain": domain.get("persistence_rmse"),
+        "seconds": float(seconds),
+        "dataset": dataset,  # the file name (its config hash); the file lives in the data directory
+    }
+
+
+def write_results(out: Path, record: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Atomically write ``out/results.json`` (record + rows) and ``out/results.csv`` (the rows)."""
+    write_json(out / "results.json", {**record, "rows": rows})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "results.csv", buf.getvalue())
+
+
+def list_sweeps() -> list[dict[str, Any]]:
+    """Every sweep's results.json (data_dir() first, then shipped assets), with ``shipped`` and ``path``."""
+    out, seen = [], set()
+    for shipped, base in ((False, data_dir()), (True, assets_dir())):
+        root = base / "sweeps"
+        if not root.is_dir():
+            continue
+        for d in sorted(root.iterdir(), reverse=True):
+            f = d / "results.json"
+            if d.name in seen or not f.is_file():
+                continue
+            try:
+                rec = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            seen.add(d.name)
+            out.append({**rec, "shipped": shipped, "path": str(d)})
+    return out
