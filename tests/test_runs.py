@@ -13,7 +13,7 @@ from core.models import build_model
 from core.store.registry import Registry
 from core.store.runs import CheckpointError, load_checkpoint, load_checkpoint_file, save_checkpoint
 from core.train.rollout import Scaled, rollout
-from core.train.samples import SplitSpec, make_splits, velocity_scale
+from core.train.samples import SplitSpec, WindowDataset, make_splits, velocity_scale
 from core.train.trainer import TrainConfig
 
 
@@ -178,7 +178,11 @@ def test_splits_disjoint_reproducible_and_recorded():
     assert max(t for _, t in train_frames) < a.val_start <= min(t for _, t in val_frames)
     assert max(t for _, t in val_frames) < a.future_start
     assert len(a.train) == 3  # 12 samples = 3 windows x 4 orientations
-    assert a.to_dict()["orientations"] == [0, 1, 2, 3]
+    # each window is served in all four orientations: samples 4w..4w+3 are orientations 0..3
+    velocity = np.arange(4 * 5 * 30 * 2 * 2 * 2, dtype=np.float32).reshape(4, 5, 30, 2, 2, 2)
+    x, _ = WindowDataset(velocity, a.train, 1, 2).batch(range(4))
+    s, t = a.train[0]
+    assert all(torch.equal(x[o], torch.as_tensor(velocity[o, s, t])) for o in range(4))
     other = make_splits(5, 30, SplitSpec(input_frames=1, steps=2, seed=4, max_train_windows=12))
     assert other.train != a.train or other.domain_sims != a.domain_sims
     with pytest.raises(ValueError, match="frames"):
