@@ -295,7 +295,11 @@ def load_checkpoint_file(
         raise CheckpointError(f"{where}: field 'scale' must be a finite number > 0, got {scale!r}")
     from core.train.rollout import Scaled
 
-    return Scaled(model, float(scale)).eval(), payload
+    delta = payload.get("delta_scale")
+    bad = isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < float("inf")
+    if delta is not None and bad:
+        raise CheckpointError(f"{where}: field 'delta_scale' must be a finite number > 0, got {delta!r}")
+    return Scaled(model, float(scale), delta).eval(), payload
 
 
 def load_checkpoint(path: str | os.PathLike, expected_model: str | None = None) -> nn.Module:

@@ -44,20 +44,32 @@ def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT
 
 
 class Scaled(nn.Module):
-    """Wrap a model trained on velocities divided by one scalar ``scale``.
+    """Wrap a model trained on normalised velocities so that it works in physical units.
 
-    ``forward(x) = model(x / scale) * scale``, so the wrapper works in physical units.
-    One scalar (not one per component) keeps a C4-equivariant model equivariant.
+    Without ``delta_scale``: ``forward(x) = model(x / scale) * scale`` (the model predicts
+    the next frame). With ``delta_scale`` (residual prediction): ``forward(x) = x_last +
+    delta_scale * model(x / scale)``, the model predicting the one-step change in units of
+    its typical size. Scales are single scalars and the identity skip is equivariant, so
+    a C4-equivariant model stays equivariant.
     """
 
-    def __init__(self, model: nn.Module, scale: float):
+    def __init__(self, model: nn.Module, scale: float, delta_scale: float | None = None):
         super().__init__()
-        if not scale > 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
+        for name, value in (("scale", scale), ("delta_scale", delta_scale)):
+            if value is not None and not 0 < float(value) < float("inf"):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         self.model = model
         self.scale = float(scale)
+        self.delta_scale = None if delta_scale is None else float(delta_scale)
         self.config = getattr(model, "config", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the next frame ``(B, 2, N, N)`` in the same units as ``x``."""
-        return self.model(x / self.scale) * self.scale
+        out = self.model(x / self.scale)
+        if self.delta_scale is None:
+            return out * self.scale
+        return x[:, -2:] + out * self.delta_scale
+
+    def regularization_loss(self) -> torch.Tensor:
+        """The wrapped model's regulariser."""
+        return self.model.regularization_loss()

@@ -175,6 +175,17 @@ def velocity_scale(velocity: np.ndarray, splits: Splits) -> float:
     return rms if np.isfinite(rms) and rms > 0 else 1.0
 
 
+def delta_scale(velocity: np.ndarray, splits: Splits) -> float:
+    """One scalar: the RMS of the one-step change ``v[t+1] - v[t]`` over the training block.
+
+    The typical size of what a residual model predicts (velocity units); 1.0 if it is zero.
+    """
+    block = velocity[:, list(splits.train_sims), : splits.val_start].astype(np.float64)
+    diff = np.diff(block, axis=2)
+    rms = float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
+    return rms if np.isfinite(rms) and rms > 0 else 1.0
+
+
 class WindowDataset:
     """Training samples from windows, scaled by one scalar.
 

@@ -36,8 +36,8 @@ from core.store.runs import (
     write_run_json,
 )
 from core.train.optim import make_optimizer
-from core.train.rollout import rollout
-from core.train.samples import Splits, SplitSpec, WindowDataset, make_splits, velocity_scale
+from core.train.rollout import Scaled, rollout
+from core.train.samples import Splits, SplitSpec, WindowDataset, delta_scale, make_splits, velocity_scale
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: A training loss this many times the first epoch's counts as diverged.
@@ -62,7 +62,9 @@ class TrainConfig(ConfigMixin):
     ``patience`` is the number of epochs without validation improvement before stopping;
     ``max_train_windows`` caps training samples (None: all); ``eval_steps`` is the
     rollout length of the test metrics; ``device`` is 'auto' (CUDA, then MPS, then
-    CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.
+    CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'. ``residual``: the network predicts the
+    one-step change, normalised by its RMS on the training block (core.train.rollout.Scaled),
+    and the loss is measured in those units; False: it predicts the next frame itself.
     """
 
     epochs: int = 5
@@ -76,6 +78,7 @@ class TrainConfig(ConfigMixin):
     max_train_windows: int | None = None
     eval_steps: int = 20
     device: str = "auto"
+    residual: bool = True
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "rollout_steps", "patience", "eval_steps"):
@@ -96,6 +99,8 @@ class TrainConfig(ConfigMixin):
         m = self.max_train_windows
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
             raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
+        if not isinstance(self.residual, bool):
+            raise ValueError(f"residual must be true or false, got {self.residual!r}")
         base = self.device.split(":")[0] if isinstance(self.device, str) else None
         if base not in DEVICES or (":" in self.device and not self.device.split(":")[1].isdigit()):
             raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
@@ -146,10 +151,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def step_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """MSE summed over the K autoregressive steps of ``y`` ``(B, K, 2, N, N)``, plus the regulariser."""
+def step_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: float = 1.0) -> torch.Tensor:
+    """MSE in units of ``unit``, summed over the K autoregressive steps of ``y`` ``(B, K, 2, N, N)``,
+    plus the model's regulariser."""
     pred = rollout(model, x, y.shape[1])
-    mse = ((pred - y) ** 2).mean(dim=(0, 2, 3, 4)).sum()
+    mse = ((pred - y) ** 2).mean(dim=(0, 2, 3, 4)).sum() / unit**2
     return mse + model.regularization_loss()
 
 
@@ -165,11 +171,13 @@ class _Session:
     velocity: np.ndarray
     splits: Splits
     scale: float
+    delta: float | None
     one_step_ee: np.ndarray | None
-    model: nn.Module
+    net: nn.Module
     optimiser: torch.optim.Optimizer
     scheduler: Any
     history: list[dict[str, Any]] = field(default_factory=list)
+    model: nn.Module | None = None
     best_val: float = math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
@@ -239,6 +247,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     )
     splits = make_splits(velocity.shape[1], velocity.shape[2], spec)
     scale = velocity_scale(velocity, splits)
+    delta = delta_scale(velocity, splits) if config.residual else None
     if resume:
         if run_dir is None or not (Path(run_dir) / "last.pt").is_file():
             raise FileNotFoundError(f"cannot resume: no last.pt in {run_dir}")
@@ -250,41 +259,44 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
         run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         record = new_run_record(run_dir.name, dataset, mcfg, config, splits, scale, str(device), job_id)
-        write_run_json(run_dir, record)
+        write_run_json(run_dir, {**record, "delta_scale": delta})
     torch.manual_seed(config.seed)
     model = model_from_config(mcfg.to_dict()).to(device)
     optimiser = make_optimizer(model, config.lr, config.relaxed_lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
     one_step = getattr(dataset, "data_ee_one_step", None)
     session = _Session(
-        run_dir.name,
-        run_dir,
-        config,
-        mcfg,
-        device,
-        velocity,
-        splits,
-        scale,
-        one_step,
-        model,
-        optimiser,
-        scheduler,
-    )
+        run_dir.name, run_dir, config, mcfg, device, velocity, splits, scale, delta, one_step,
+        model, optimiser, scheduler,
+    )  # fmt: skip
     if resume:
         _restore(session)
+    session.model = _training_module(session)
     return session
+
+
+def _training_module(s: _Session) -> nn.Module:
+    """The network as trained: on velocities divided by ``scale``; with residual prediction it
+    adds the newest input frame to its output times ``delta / scale``."""
+    return s.net if s.delta is None else Scaled(s.net, 1.0, s.delta / s.scale)
+
+
+def _unit(s: _Session) -> float:
+    """The loss unit in normalised velocities: the typical one-step change when residual."""
+    return 1.0 if s.delta is None else s.delta / s.scale
 
 
 def _restore(s: _Session) -> None:
     """Continue from last.pt: weights, optimiser, scheduler, history and early-stopping state."""
     state = read_payload(s.run_dir / "last.pt")
-    s.model.load_state_dict(state["state_dict"])
+    s.net.load_state_dict(state["state_dict"])
     s.optimiser.load_state_dict(state["optimizer"])
     s.scheduler.load_state_dict(state["scheduler"])
     s.best_val, s.best_epoch = float(state["best_val"]), int(state["best_epoch"])
     s.bad_epochs, s.start_epoch = int(state["bad_epochs"]), int(state["epoch"]) + 1
     s.history = list(state["history"])
     s.scale = float(state["scale"])
+    s.delta = state.get("delta_scale")
     update_run_json(s.run_dir, status="running", resumed_from_epoch=s.start_epoch - 1, error=None)
 
 
@@ -298,7 +310,7 @@ def _epochs(s: _Session, report: Progress, should_stop, loss_hook) -> None:
         t0 = time.perf_counter()
         lr = s.optimiser.param_groups[0]["lr"]
         train_loss = _train_epoch(s, train_set, epoch, report, should_stop, loss_hook)
-        val_loss = _evaluate_loss(s.model, val_set, cfg.batch_size, s.device)
+        val_loss = _evaluate_loss(s.model, val_set, cfg.batch_size, s.device, _unit(s))
         if not math.isfinite(val_loss):
             raise Diverged(f"validation loss became {val_loss} in epoch {epoch}")
         s.scheduler.step()
@@ -334,7 +346,7 @@ def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_st
             raise TrainingStopped()
         chosen = order[b * per_batch : (b + 1) * per_batch]
         x, y = data.batch((4 * chosen[:, None] + torch.arange(4)).flatten())
-        loss = step_loss(s.model, x.to(s.device), y.to(s.device))
+        loss = step_loss(s.model, x.to(s.device), y.to(s.device), _unit(s))
         if loss_hook is not None:
             loss = loss_hook(epoch, loss)
         _check_loss(float(loss.detach()), first, epoch, b + 1)
@@ -364,11 +376,19 @@ def _save_epoch(s: _Session, epoch: int, val_loss: float) -> None:
     """Keep the best weights, the resumable state and the history after an epoch."""
     if val_loss < s.best_val:
         s.best_val, s.best_epoch, s.bad_epochs = val_loss, epoch, 0
-        save_checkpoint(s.run_dir / "checkpoint.pt", s.model, scale=s.scale, epoch=epoch, val_loss=val_loss)
+        save_checkpoint(
+            s.run_dir / "checkpoint.pt",
+            s.net,
+            scale=s.scale,
+            delta_scale=s.delta,
+            epoch=epoch,
+            val_loss=val_loss,
+        )
     else:
         s.bad_epochs += 1
-    save_resume_state(s.run_dir, s.model, s.optimiser, s.scheduler, s.scale, s.history, epoch=epoch,
-                      best_val=s.best_val, best_epoch=s.best_epoch, bad_epochs=s.bad_epochs)  # fmt: skip
+    save_resume_state(s.run_dir, s.net, s.optimiser, s.scheduler, s.scale, s.history, epoch=epoch,
+                      best_val=s.best_val, best_epoch=s.best_epoch, bad_epochs=s.bad_epochs,
+                      delta_scale=s.delta)  # fmt: skip
     write_history(s.run_dir, s.history)
 
 
@@ -387,12 +407,12 @@ def evaluate_run_dir(
 
 
 @torch.no_grad()
-def _evaluate_loss(model: nn.Module, data: WindowDataset, batch_size: int, device) -> float:
+def _evaluate_loss(model: nn.Module, data: WindowDataset, batch_size: int, device, unit: float) -> float:
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(data), batch_size):
         x, y = data.batch(range(start, min(start + batch_size, len(data))))
-        loss = step_loss(model, x.to(device), y.to(device))
+        loss = step_loss(model, x.to(device), y.to(device), unit)
         total += loss.item() * len(x)
         count += len(x)
     return total / max(count, 1)
