@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from core.configs import ConfigMixin
-
-import dataclasses
 import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+
+from core.configs import ConfigMixin
 
 
 @dataclass(frozen=True)

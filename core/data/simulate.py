@@ -30,8 +30,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from core.data.checks import check_fits, first_non_finite
 from core.data.config import DataConfig
-from core.data.memory import check_fits
 from core.data.pressure import project
 from core.data.staggered import at_centers
 
@@ -378,13 +378,3 @@ def simulate(
                 f"frame) = {bad}; nothing was written"
             )
     return Trajectories(velocity, smoke, run.data_ee_one_step.reshape(4, s_count, t_count - 1))
-
-
-def first_non_finite(values: np.ndarray) -> tuple[int, int, int] | None:
-    """The first (orientation, simulation, frame) of ``values`` ``(4, S, T, ...)`` holding a
-    NaN or infinity, or None when all are finite."""
-    frames_ok = np.isfinite(values).reshape(values.shape[:3] + (-1,)).all(axis=-1)
-    if frames_ok.all():
-        return None
-    k, s, t = np.argwhere(~frames_ok)[0]
-    return int(k), int(s), int(t)

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 
-
 def at_centers(vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
     """Velocity at cell centres ``(..., 2, N, N)`` (vx, vy): the mean of the two faces of each cell.
 
@@ -41,4 +40,3 @@ def _rot_grid(a):
     if isinstance(a, torch.Tensor):
         return torch.rot90(a, -1, dims=(-2, -1))
     return np.rot90(a, -1, axes=(-2, -1))
-

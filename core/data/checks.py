@@ -1,8 +1,10 @@
-"""Will it fit? Available memory and the refusal messages of the data engine."""
+"""Input checks of the data engine: will it fit in memory, are the values finite."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 GIB = 1024**3
 
@@ -31,3 +33,13 @@ def check_fits(needed: int, what: str, available: int | None = None) -> None:
             f"{what} needs about {needed / GIB:.3g} GiB of memory but only {available / GIB:.3g} GiB "
             "are available"
         )
+
+
+def first_non_finite(values: np.ndarray) -> tuple[int, int, int] | None:
+    """The first (orientation, simulation, frame) of ``values`` ``(4, S, T, ...)`` holding a
+    NaN or infinity, or None when all are finite."""
+    frames_ok = np.isfinite(values).reshape(values.shape[:3] + (-1,)).all(axis=-1)
+    if frames_ok.all():
+        return None
+    k, s, t = np.argwhere(~frames_ok)[0]
+    return int(k), int(s), int(t)
