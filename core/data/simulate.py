@@ -370,11 +370,12 @@ def simulate(
     run = run_simulations(config, range(4 * s_count), progress, device=device, solver=solver)
     velocity = run.velocity.reshape(4, s_count, t_count, 2, n, n)
     smoke = run.smoke.reshape(4, s_count, t_count, n, n)
-    for name, values in (("velocity", velocity), ("smoke", smoke)):
-        bad = first_non_finite(values)
-        if bad is not None:
-            raise ValueError(
-                f"the simulation produced non-finite {name} values, first at (orientation, simulation, "
-                f"frame) = {bad}; nothing was written"
-            )
+    bad = {name: first_non_finite(values) for name, values in (("velocity", velocity), ("smoke", smoke))}
+    bad = {name: where for name, where in bad.items() if where is not None}
+    if bad:
+        name = min(bad, key=bad.get)  # the field that went bad first in (k, s, t) order
+        raise ValueError(
+            f"the simulation produced non-finite {name} values, first at (orientation, simulation, "
+            f"frame) = {bad[name]}; nothing was written"
+        )
     return Trajectories(velocity, smoke, run.data_ee_one_step.reshape(4, s_count, t_count - 1))
