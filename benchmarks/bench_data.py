@@ -90,7 +90,8 @@ def default_dataset(device: str, threads: int) -> str:
     d = DataConfig()
     return (
         f"default dataset (grid {d.grid}, {4 * d.sims} simulations, {d.frames} frames): {seconds} s "
-        f"(+ imports of torch and PhiFlow {imports} s), {megabytes} MB, data EE trajectory {trajectory}, one-step {one_step}"
+        f"(+ imports of torch and PhiFlow {imports} s), {megabytes} MB, "
+        f"data EE trajectory {trajectory}, one-step {one_step}"
     )
 
 
