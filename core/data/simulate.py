@@ -9,7 +9,9 @@ Two engines (``solver``):
 - ``"dct"`` (default): PhiFlow on phiml's torch backend for advection and forces, and the
   exact DCT pressure projection of :mod:`core.data.pressure` for all 4*S closed-box systems
   in one batched matmul. Runs on CUDA when ``device`` asks for it (``"auto"`` picks CUDA
-  when torch sees a GPU).
+  when torch sees a GPU). The PhiFlow part is compiled with ``math.jit_compile``: measured on
+  2 CPU cores at 64x64 with 16 simulations, 0.017 s per step against 0.21 s uncompiled, and
+  bit-identical results (the projection stays outside, in plain torch).
 - ``"scipy"``: the reference. PhiFlow on the numpy backend with SciPy's CG (tolerance 1e-9),
   which solves the systems one by one. phiml's own CG stops with ``Diverged`` on the
   singular closed-box Laplacian, which is why the reference uses SciPy's. CPU only.
