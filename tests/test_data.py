@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from core.data import (
     DatasetFileError,
     dataset_path,
     ensure_dataset,
+    generate_dataset,
     load_dataset,
     orientation_geometry,
     simulate,
@@ -92,17 +94,36 @@ def test_simulations_of_one_orientation_differ_identically_across_orientations()
 # -------------------------------------------------------------------- physics
 
 
-def test_zero_buoyancy_difference_is_c4_symmetric():
+@pytest.mark.parametrize("solver", ["dct", "scipy"])
+def test_zero_buoyancy_difference_is_c4_symmetric(solver):
     calls = []
-    velocity, smoke = simulate(DataConfig(**SMALL, buoyancy_diff=0.0), lambda d, t: calls.append((d, t)))
+    run = simulate(DataConfig(**SMALL, buoyancy_diff=0.0), lambda d, t: calls.append((d, t)), solver=solver)
+    velocity, smoke = run.velocity, run.smoke
     assert velocity.shape == (4, 1, 8, 2, 16, 16) and smoke.shape == (4, 1, 8, 16, 16)
     assert calls == [(t, 8) for t in range(1, 9)]
     scale = float(np.abs(velocity).mean())
     assert scale > 1e-3  # the plume really moves
     assert smoke[0, 0, -1].sum() > smoke[0, 0, 0].sum() > 0  # smoke accumulates
-    assert data_equivariance_error(velocity) < 1e-6 * scale
+    # The exact DCT projection keeps the symmetry to rounding; SciPy CG to its tolerance.
+    assert data_equivariance_error(velocity) < (1e-10 if solver == "dct" else 1e-8) * scale
+    assert run.data_ee_one_step.shape == (4, 1, 7) and run.data_ee_one_step.max() == 0.0
     # k = 0 rises: the mean vertical velocity of orientation 0 is upward.
     assert velocity[0, 0, -1, 1].mean() > 0
+
+
+def test_dct_engine_matches_the_scipy_reference():
+    config = DataConfig(**SMALL, buoyancy_diff=0.3)
+    new, ref = simulate(config, solver="dct"), simulate(config, solver="scipy")
+    assert np.abs(new.velocity - ref.velocity).max() < 1e-8 * np.abs(ref.velocity).max()
+    assert np.abs(new.smoke - ref.smoke).max() < 1e-8 * np.abs(ref.smoke).max()
+    np.testing.assert_allclose(new.data_ee_one_step, ref.data_ee_one_step, rtol=1e-8)
+
+
+def test_unknown_solver_or_device_is_refused():
+    with pytest.raises(ValueError, match="solver must be one of dct, scipy"):
+        simulate(DataConfig(**SMALL), solver="cg")
+    with pytest.raises(ValueError, match="device must be one of"):
+        simulate(DataConfig(**SMALL), device="tpu")
 
 
 def test_larger_buoyancy_difference_gives_larger_data_equivariance_error():
@@ -121,8 +142,13 @@ def test_tiny_dataset_file_is_self_describing(tiny_dataset_path):
     assert ds.config == cfg
     assert ds.velocity.dtype == np.float32 and ds.velocity.shape == (4, 2, 12, 2, 16, 16)
     assert ds.smoke.dtype == np.float32 and ds.smoke.shape == (4, 2, 12, 16, 16)
-    assert ds.data_equivariance_error == pytest.approx(data_equivariance_error(ds.velocity), rel=1e-12)
-    assert ds.data_equivariance_error > 0
+    assert ds.data_ee_trajectory == pytest.approx(data_equivariance_error(ds.velocity), rel=1e-12)
+    assert ds.data_equivariance_error == ds.data_ee_trajectory > 0
+    assert ds.data_ee_one_step.dtype == np.float64 and ds.data_ee_one_step.shape == (4, 2, 11)
+    assert ds.data_ee_one_step_mean == pytest.approx(ds.data_ee_one_step.mean(), rel=1e-12)
+    # The one-step error is much smaller than the trajectory one (REFERENCE.md section 8).
+    assert 0 < ds.data_ee_one_step_mean < ds.data_ee_trajectory
+    assert ds.attrs["data_ee_one_step"] == ds.data_ee_one_step_mean
     assert ds.attrs["format_version"] == FORMAT_VERSION
     assert ds.attrs["phiflow_version"].startswith("3.")
     assert tiny_dataset_path == dataset_path(cfg)
@@ -132,10 +158,13 @@ def test_tiny_dataset_file_is_self_describing(tiny_dataset_path):
 
 def test_written_file_reloads_identically(tiny_dataset_path, tmp_path):
     ds = load_dataset(tiny_dataset_path)
-    out = write_dataset(tmp_path / "copy.h5", ds.velocity, ds.smoke, ds.config, ds.data_equivariance_error)
+    out = write_dataset(
+        tmp_path / "copy.h5", ds.velocity, ds.smoke, ds.config, ds.data_ee_trajectory, ds.data_ee_one_step
+    )
     again = load_dataset(out)
     np.testing.assert_array_equal(again.velocity, ds.velocity)
     np.testing.assert_array_equal(again.smoke, ds.smoke)
+    np.testing.assert_array_equal(again.data_ee_one_step, ds.data_ee_one_step)
     assert again.config == ds.config
     assert again.data_equivariance_error == ds.data_equivariance_error
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temporary file
@@ -144,7 +173,11 @@ def test_written_file_reloads_identically(tiny_dataset_path, tmp_path):
 def test_write_rejects_arrays_that_do_not_match_config(tiny_dataset_path, tmp_path):
     ds = load_dataset(tiny_dataset_path)
     with pytest.raises(ValueError, match="velocity shape"):
-        write_dataset(tmp_path / "bad.h5", ds.velocity[:, :1], ds.smoke, ds.config, 0.0)
+        write_dataset(tmp_path / "bad.h5", ds.velocity[:, :1], ds.smoke, ds.config, 0.0, ds.data_ee_one_step)
+    with pytest.raises(ValueError, match="data_ee_one_step shape"):
+        write_dataset(
+            tmp_path / "bad.h5", ds.velocity, ds.smoke, ds.config, 0.0, ds.data_ee_one_step[..., 1:]
+        )
     assert not (tmp_path / "bad.h5").exists()
 
 
@@ -192,6 +225,83 @@ def test_missing_field_is_named(tiny_dataset_path, tmp_path):
         del f["smoke"]
     with pytest.raises(DatasetFileError, match="nosmoke.h5 is missing smoke"):
         load_dataset(bad)
+
+
+def test_older_format_version_is_refused(tiny_dataset_path, tmp_path):
+    old = tmp_path / "v1.h5"
+    shutil.copy(tiny_dataset_path, old)
+    with h5py.File(old, "r+") as f:
+        f.attrs["format_version"] = 1
+    with pytest.raises(DatasetFileError, match="v1.h5 has format version 1, expected 2"):
+        load_dataset(old)
+
+
+@pytest.mark.parametrize("name", ["velocity", "smoke"])
+def test_non_finite_values_are_refused_naming_the_first_bad_frame(name, tiny_dataset_path, tmp_path):
+    bad = tmp_path / f"nan-{name}.h5"
+    shutil.copy(tiny_dataset_path, bad)
+    with h5py.File(bad, "r+") as f:
+        values = f[name][()]
+        values[2, 1, 5, ..., 3] = np.inf
+        values[3, 0, 0, ..., 0] = np.nan  # a later orientation: not the first bad one
+        f[name][...] = values
+    pattern = rf"nan-{name}.h5: {name} holds non-finite values, first at .* = \(2, 1, 5\)"
+    with pytest.raises(DatasetFileError, match=pattern):
+        load_dataset(bad)
+
+
+def test_file_larger_than_memory_is_refused_before_reading(tiny_dataset_path, monkeypatch):
+    import core.data.store as store
+
+    monkeypatch.setattr(store, "available_memory_bytes", lambda: 1000)
+    with pytest.raises(
+        DatasetFileError, match=r"smoke-.*\.h5 declares arrays of .*GiB.*velocity \(4, 2, 12, 2"
+    ):
+        load_dataset(tiny_dataset_path)
+
+
+# ---------------------------------------------------------------------- memory
+
+
+def test_estimated_bytes_counts_the_arrays():
+    cfg = DataConfig(grid=16, frames=10, sims=2)
+    arrays = 4 * 2 * 10 * 3 * 16 * 16 * 8
+    assert cfg.estimated_bytes() > arrays * 1.5  # float64 arrays, float32 copies, working space
+    # Ten more frames cost their float64 arrays and float32 copies, and nothing else.
+    assert DataConfig(grid=16, frames=20, sims=2).estimated_bytes() - cfg.estimated_bytes() == arrays * 3 // 2
+    assert DataConfig(grid=32, frames=10, sims=2).estimated_bytes() == 4 * cfg.estimated_bytes()
+
+
+def test_config_too_large_for_memory_is_refused_before_allocating(tmp_path):
+    huge = DataConfig(grid=256, frames=10_000, sims=1_000)
+    assert huge.estimated_bytes() > 2**45
+    pattern = r"grid 256, frames 10000, sims 1000 needs about [\d.e+]+ GiB .* only [\d.]+ GiB are available"
+    for call in (
+        lambda: simulate(huge),
+        lambda: ensure_dataset(huge),
+        lambda: generate_dataset(huge, tmp_path / "huge.h5"),
+    ):
+        with pytest.raises(ValueError, match=pattern):
+            call()
+    assert not (tmp_path / "huge.h5").exists()
+
+
+def test_simulation_with_non_finite_values_is_not_written(monkeypatch, tmp_path):
+    sim = importlib.import_module("core.data.simulate")  # the package's `simulate` is the function
+    real_step = sim.SmokeStepper.step
+    calls = []
+
+    def poisoned(self, state):
+        new, scale = real_step(self, state)
+        calls.append(1)
+        if len(calls) == 4:  # frame 3 of member 2 (orientation 2, simulation 0)
+            new.smoke[2, 5, 5] = float("nan")
+        return new, scale
+
+    monkeypatch.setattr(sim.SmokeStepper, "step", poisoned)
+    with pytest.raises(ValueError, match=r"non-finite smoke .* = \(2, 0, 3\); nothing was written"):
+        generate_dataset(DataConfig(grid=16, frames=6, sims=1), tmp_path / "nan.h5")
+    assert not (tmp_path / "nan.h5").exists()
 
 
 # ------------------------------------------------------------------------- CLI

@@ -5,7 +5,14 @@ See docs/DATA_FORMAT.md for the file layout and ``python -m core.data --help`` f
 
 from core.data.cache import dataset_path, ensure_dataset, generate_dataset
 from core.data.config import DataConfig
-from core.data.simulate import orientation_geometry, simulate
+from core.data.simulate import (
+    SmokeStepper,
+    State,
+    Trajectories,
+    orientation_geometry,
+    run_simulations,
+    simulate,
+)
 from core.data.store import FORMAT_VERSION, Dataset, DatasetFileError, load_dataset, write_dataset
 
 __all__ = [
@@ -13,11 +20,15 @@ __all__ = [
     "DataConfig",
     "Dataset",
     "DatasetFileError",
+    "SmokeStepper",
+    "State",
+    "Trajectories",
     "dataset_path",
     "ensure_dataset",
     "generate_dataset",
     "load_dataset",
     "orientation_geometry",
+    "run_simulations",
     "simulate",
     "write_dataset",
 ]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from core.configs import ConfigMixin
-
-import dataclasses
 import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+
+from core.configs import ConfigMixin
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,17 @@ class DataConfig(ConfigMixin):
                 "inside the box (< 0.5)"
             )
 
+    def estimated_bytes(self) -> int:
+        """Bytes the generation of this dataset allocates at its peak (an estimate, int).
 
+        The float64 velocity and smoke of all frames, ``4*S*T*3*N*N*8``, plus their float32
+        copies for the file (half as much again), plus working space for one batched step
+        (PhiFlow's temporaries: taken as 64 float64 fields of ``4*S*N*N``).
+        """
+        n, t, s = self.grid, self.frames, self.sims
+        arrays = 4 * s * t * 3 * n * n * 8
+        working = 64 * 4 * s * n * n * 8
+        return arrays + arrays // 2 + working
 
     def to_json(self) -> str:
         """Return the config as canonical JSON (sorted keys)."""

@@ -54,10 +54,7 @@ def _data_validate(params: dict[str, Any]) -> dict[str, Any]:
 def _data_run(ctx: JobContext) -> dict[str, Any]:
     from core.data import DataConfig, ensure_dataset
 
-    def progress(done: int, total: int) -> None:
-        ctx.progress(done / max(total, 1), f"simulating: step {done}/{total}")
-
-    path = ensure_dataset(DataConfig.from_dict(ctx.params["data_config"]), progress=progress)
+    path = ensure_dataset(DataConfig.from_dict(ctx.params["data_config"]), progress=ctx.progress)
     return {"status": "done", "dataset_path": str(path)}
 
 
