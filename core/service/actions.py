@@ -30,18 +30,44 @@ def _runner_for(registry_path: str):
 
 
 def list_jobs(limit: int = 100) -> list:
-    """Jobs from the SQLite registry, newest first (core.store.registry.JobRecord)."""
+    """Jobs from the SQLite registry, newest first (core.store.registry.JobRecord).
+
+    Every call supervises: a job whose worker died (kill -9, out of memory) or stopped
+    answering is marked ``interrupted`` here, its reason in ``job.error``, and its slot freed.
+    """
     return runner().list(limit)
 
 
 def cancel_job(job_id: str):
-    """Stop a job (cancel flag, then signals); return its final record."""
+    """Stop a job (cancel flag, then signals); return its final record.
+
+    A job whose worker is already dead comes back ``interrupted`` (so it can be resumed)."""
     return runner().cancel(check_name(job_id, "job id"))
 
 
 def resume_job(job_id: str, epochs: int | None = None) -> str:
-    """Queue the continuation of a stopped training job's run; return the new job's id."""
+    """Queue the continuation of a stopped (interrupted, cancelled) training job's run from its
+    last.pt; return the new job's id. ``epochs``: new total epoch count (optional).
+    ValueError says why a job cannot be resumed (still running, no run, done)."""
     return runner().resume(check_name(job_id, "job id"), epochs)
+
+
+def can_resume(job) -> bool:
+    """True if resume_job(job.id) would queue a continuation (a stopped training job with a run)."""
+    return (
+        job.kind in ("train", "resume")
+        and job.status in ("interrupted", "cancelled")
+        and bool(job.run_id or (job.result or {}).get("run_id"))
+    )
+
+
+def job_problem(job) -> str | None:
+    """What went wrong with a job, for the page: its stored error (divergence reason, the
+    reason it was interrupted, a failure's exception), or None for a job without one."""
+    if job.error:
+        return str(job.error)
+    result = job.result or {}
+    return str(result["error"]) if result.get("error") else None
 
 
 def submit_dataset(config) -> str:

@@ -212,7 +212,11 @@ class Registry:
         row["cancel_requested"] = int(bool(row["cancel_requested"]))
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        self._run(lambda con: con.execute(f"INSERT OR IGNORE INTO jobs ({cols}) VALUES ({marks})", tuple(row.values())))
+        self._run(
+            lambda con: con.execute(
+                f"INSERT OR IGNORE INTO jobs ({cols}) VALUES ({marks})", tuple(row.values())
+            )
+        )
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """Return the job's record, or None if there is no such job."""
@@ -222,7 +226,9 @@ class Registry:
     def list_jobs(self, limit: int = 200) -> list[JobRecord]:
         """Return up to ``limit`` jobs, newest first."""
         rows = self._run(
-            lambda con: con.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (int(limit),)).fetchall()
+            lambda con: con.execute(
+                "SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (int(limit),)
+            ).fetchall()
         )
         return [_job(r) for r in rows]
 
@@ -233,7 +239,7 @@ class Registry:
         )
         return [_job(r) for r in rows]
 
-    def update_job(self, job_id: str, **fields: Any) -> bool:
+    def update_job(self, job_id: str, _only_active: bool = False, **fields: Any) -> bool:
         """Set columns of a job (names from the jobs table; ``params`` may be a dict).
 
         Returns False if there is no such job (e.g. its row went with a rebuilt registry)."""
@@ -249,12 +255,18 @@ class Registry:
             return True
         cols = ", ".join(f"{k} = ?" for k in fields)
         sql = f"UPDATE jobs SET {cols} WHERE id = ?"
+        if _only_active:
+            sql += " AND status IN ('queued', 'running')"
         return self._run(lambda con: con.execute(sql, (*fields.values(), job_id)).rowcount) > 0
 
     def finish_job(
-        self, job_id: str, status: str, error: str | None = None, message: str | None = None
-    ) -> bool:
-        """Mark a job finished with ``status`` (and the error text, if any); False if no such job."""
+        self, job_id: str, status: str, error: str | None = None, message: str | None = None,
+        only_active: bool = False,
+    ) -> bool:  # fmt: skip
+        """Mark a job finished with ``status`` (and the error text, if any); False if no such job.
+
+        ``only_active``: change it only if it is still queued or running (so a supervisor never
+        overwrites the outcome a worker recorded a moment earlier); False if it was not."""
         if status not in FINISHED:
             raise ValueError(f"finish status must be one of {sorted(FINISHED)}, got {status!r}")
         fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
@@ -262,7 +274,7 @@ class Registry:
             fields["fraction"] = 1.0
         if message is not None:
             fields["message"] = message
-        return self.update_job(job_id, **fields)
+        return self.update_job(job_id, _only_active=only_active, **fields)
 
     def set_progress(
         self,
@@ -299,6 +311,7 @@ class Registry:
         Returns True if the job now runs. ``BEGIN IMMEDIATE`` takes the write lock
         before counting, so two workers cannot both see the last free slot.
         """
+
         def claim(con: sqlite3.Connection) -> bool:
             con.execute("BEGIN IMMEDIATE")
             try:
