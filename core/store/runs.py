@@ -190,8 +190,8 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
-        raise ValueError(f"{path}: {what} ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise ValueError(f"{path}: truncated or not valid JSON ({where})") from None
 
 
 # ------------------------------------------------------------- checkpoints
