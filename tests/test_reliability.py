@@ -142,6 +142,11 @@ def test_dead_zombie_recycled_and_silent_workers_are_interrupted(tmp_path, tmp_d
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(sys, "stdout", out)
             assert jobs_cli(["list"]) == 0
+        with pytest.MonkeyPatch.context() as mp:
+            err = io.StringIO()
+            mp.setattr(sys, "stderr", err)
+            assert jobs_cli(["resume", other_id, "--epochs", "3"]) == 2  # no run to continue
+        assert "not a training job with a run" in err.getvalue()
     finally:
         os.environ.pop("APPROXSYM_REGISTRY")
     lines = {line.split()[0]: line for line in out.getvalue().splitlines()}
