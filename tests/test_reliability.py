@@ -196,6 +196,17 @@ def test_oversize_checkpoint_is_refused_before_any_model_is_built():
     assert growth < 200 and peak < 50 * 2**20
 
 
+def test_budget_counts_parameters_exactly_without_building():
+    from core.models import build_model
+    from core.store.runs import model_budget
+
+    for name in ("convnet", "e2cnn", "rsteer"):
+        for hidden, layers, kernel in ((8, 2, 3), (8, 3, 5)):
+            model = build_model(name, hidden=hidden, layers=layers, kernel_size=kernel)
+            cfg = model.config.to_dict()
+            assert model_budget(cfg)["params"] == sum(p.numel() for p in model.parameters()), cfg
+
+
 def test_checkpoint_scale_and_fields_are_named():
     torch.manual_seed(0)
     from core.models import build_model
@@ -255,6 +266,21 @@ def test_worker_keeps_training_through_a_corrupted_registry(
     restored = runner.status(job_id)  # the worker wrote its row back into the new registry
     assert restored.status == "done" and restored.run_id == job.run_id
     assert job.run_id in {r.id for r in list_runs()}
+
+
+def test_runs_left_running_by_a_lost_job_are_settled_at_start(tmp_path, tmp_data_dir, no_assets):
+    from core.store.runs import runs_root
+
+    registry = Registry(tmp_path / "registry.sqlite")
+    active_id = _fake_active_job(registry, os.getpid())
+    orphan, busy = runs_root() / "run-orphan-1", runs_root() / "run-busy-1"
+    write_json(orphan / "run.json", {"run_id": orphan.name, "status": "running", "job_id": "job-lost-1"})
+    write_json(busy / "run.json", {"run_id": busy.name, "status": "running", "job_id": active_id})
+    registry.update_job(active_id, run_id=busy.name, pid=None)  # pid not recorded yet: left alone
+    runner = JobRunner(registry)  # the dashboard or CLI starting
+    assert orphan.name not in runner.reconcile_runs()  # settled once, by the start
+    assert read_run(orphan).status == "interrupted"
+    assert read_run(busy).status == "running"
 
 
 # --------------------------------------------------------------------- files

@@ -25,6 +25,7 @@ engine (a cluster queue) can implement it later.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -67,6 +68,7 @@ class JobRunner:
         for folder in {data_dir(), self.registry.path.parent}:
             clean_stale_tmp(folder)  # what writers killed mid-write left behind
         self.reconcile()
+        self.reconcile_runs()
 
     # -------------------------------------------------------------- interface
 
@@ -165,6 +167,36 @@ class JobRunner:
         self._reap_all()
         return [job.id for job in self.registry.active_jobs() if self._check(job)]
 
+    def reconcile_runs(self) -> list[str]:
+        """Settle run folders left 'running' by a job the registry no longer has; return their ids.
+
+        A worker that died together with its registry row (a deleted or corrupt registry)
+        leaves its run.json at 'running'. At start-up (not every poll: it reads every run.json)
+        such a run gets its job's final status, or 'interrupted' when neither the registry
+        nor a live worker process knows it. Runs of active jobs are left alone.
+        """
+        from core.store.runs import runs_root
+
+        active = self.registry.active_jobs()
+        busy = {j.run_id for j in active} | {(j.params or {}).get("run_id") for j in active}
+        settled = []
+        for run_dir in sorted(runs_root().iterdir()):
+            try:
+                record = json.loads((run_dir / "run.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(record, dict) or record.get("status") != "running" or run_dir.name in busy:
+                continue
+            job_id = record.get("job_id")
+            job = self.registry.get_job(job_id) if isinstance(job_id, str) else None
+            if job is not None and job.status in ACTIVE:
+                continue
+            if job is None and isinstance(job_id, str) and _worker_running(job_id):
+                continue  # its worker lives on and will write its row back
+            mark_run_status(run_dir.name, job.status if job is not None else "interrupted")
+            settled.append(run_dir.name)
+        return settled
+
     # -------------------------------------------------------------- helpers
 
     def _check(self, job: JobRecord) -> bool:
@@ -229,6 +261,14 @@ class JobRunner:
             self._exited[job_id] = proc.returncode
 
 
+def _worker_running(job_id: str) -> bool:
+    """True if some live process is the worker of ``job_id`` (True where /proc cannot tell)."""
+    proc = Path("/proc")
+    if not (proc / "self").exists():
+        return True
+    return any(entry.name.isdigit() and _alive(int(entry.name), job_id) for entry in proc.iterdir())
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -243,7 +283,7 @@ def _alive(pid: int, job_id: str) -> bool:
         try:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
+        except (OSError, IndexError):  # gone, or not ours to read
             return False
         return state not in ("Z", "X") and b"core.jobs" in cmd and job_id.encode() in cmd
     try:

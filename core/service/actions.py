@@ -52,6 +52,12 @@ def resume_job(job_id: str, epochs: int | None = None) -> str:
     return runner().resume(check_name(job_id, "job id"), epochs)
 
 
+def resume_run(run_id: str, epochs: int | None = None) -> str:
+    """Queue the continuation of run ``run_id`` from its last.pt (for a run whose job is no
+    longer in the registry, e.g. after it was rebuilt); return the new job's id."""
+    return runner().resume_run(check_name(run_id, "run id"), epochs)
+
+
 def can_resume(job) -> bool:
     """True if resume_job(job.id) would queue a continuation (a stopped training job with a run)."""
     return (
