@@ -100,7 +100,7 @@ def _fake_active_job(registry: Registry, pid: int | None, **fields) -> str:
     return job_id
 
 
-def test_dead_zombie_recycled_and_silent_workers_are_interrupted(tmp_path, tmp_data_dir):
+def test_dead_zombie_recycled_and_silent_workers_are_interrupted(tmp_path, tmp_data_dir, monkeypatch):
     registry = Registry(tmp_path / "registry.sqlite")
     runner = JobRunner(registry)
     dead = subprocess.Popen(["sleep", "0"])
@@ -122,10 +122,16 @@ def test_dead_zombie_recycled_and_silent_workers_are_interrupted(tmp_path, tmp_d
     fresh_id = _fake_active_job(registry, None)  # just queued: pid not recorded yet, left alone
 
     jobs = {j.id: j for j in runner.list()}
-    for job_id in (gone_id, zombie_id, recycled_id, silent_id):
+    for job_id in (gone_id, zombie_id, recycled_id):
         assert jobs[job_id].status == "interrupted", (job_id, jobs[job_id])
         assert jobs[job_id].error
-    assert "heartbeat" in jobs[silent_id].error
+    # An old heartbeat alone is not enough (after a suspend the wall clock jumps): the
+    # runner must itself watch it stay unchanged for HEARTBEAT_STALE_S.
+    assert jobs[silent_id].status == "running"
+    monkeypatch.setattr("core.jobs.runner.HEARTBEAT_STALE_S", 0.3)
+    time.sleep(0.4)
+    jobs = {j.id: j for j in runner.list()}
+    assert jobs[silent_id].status == "interrupted" and "heartbeat" in jobs[silent_id].error
     assert hung.wait(timeout=5) == -signal.SIGKILL  # the hung worker was stopped for good
     assert jobs[fresh_id].status == "running"
     zombie.wait()

@@ -11,9 +11,11 @@ Supervision is part of every look: ``list`` and ``status`` first reap the worker
 runner started (no zombies) and then ``reconcile``: a queued or running job whose worker
 is gone (pid gone, a zombie, the pid recycled by another program) or silent (no heartbeat
 for HEARTBEAT_STALE_S seconds) is marked ``interrupted`` with the reason in ``error``, its
-run.json too, and its slot is free again. That costs one query for the active jobs and a
-few /proc reads, cheap enough for a dashboard polling every 2 s. A training job can then
-continue from its last epoch (``resume``).
+run.json too, and its slot is free again. Silence counts only once this runner itself has
+watched the same heartbeat for that long on the monotonic clock, so waking from a suspend
+(wall clock jumped, workers not yet beating again) never kills healthy workers. That
+costs one query for the active jobs and a few /proc reads, cheap enough for a dashboard
+polling every 2 s. A training job can then continue from its last epoch (``resume``).
 
 Slots: ``compute`` (train, resume, sweep) allows one job per CUDA GPU, or one on a
 machine without one; ``data`` (PhiFlow generation) allows one, beside training.
@@ -65,6 +67,7 @@ class JobRunner:
         self.limits = {**default_limits(), **(limits or {})}
         self._procs: dict[str, subprocess.Popen] = {}
         self._exited: dict[str, int] = {}  # exit codes of reaped workers, for the reason shown
+        self._beats: dict[str, tuple[float, float]] = {}  # job id -> (heartbeat, monotonic first seen)
         for folder in {data_dir(), self.registry.path.parent}:
             clean_stale_tmp(folder)  # what writers killed mid-write left behind
         self.reconcile()
@@ -165,7 +168,9 @@ class JobRunner:
     def reconcile(self) -> list[str]:
         """Mark queued/running jobs whose worker is gone or silent as 'interrupted'; return their ids."""
         self._reap_all()
-        return [job.id for job in self.registry.active_jobs() if self._check(job)]
+        active = self.registry.active_jobs()
+        self._beats = {k: v for k, v in self._beats.items() if k in {j.id for j in active}}
+        return [job.id for job in active if self._check(job)]
 
     def reconcile_runs(self) -> list[str]:
         """Settle run folders left 'running' by a job the registry no longer has; return their ids.
@@ -204,6 +209,7 @@ class JobRunner:
         why = self._gone(job)
         if why is None:
             return False
+        self._beats.pop(job.id, None)
         if self.registry.finish_job(
             job.id, "interrupted", error=why, message=f"interrupted: {why}", only_active=True
         ):
@@ -226,13 +232,24 @@ class JobRunner:
             return f"worker process {job.pid} ended without finishing ({how})"
         if not alive:
             return f"worker process {job.pid} is gone"
-        if job.heartbeat is not None and now - job.heartbeat > HEARTBEAT_STALE_S:
+        if self._silent(job, now):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(job.pid, signal.SIGKILL)  # hung: make sure it cannot come back to life
             return (
                 f"worker process {job.pid} stopped responding (no heartbeat for {now - job.heartbeat:.0f} s)"
             )
         return None
+
+    def _silent(self, job: JobRecord, now: float) -> bool:
+        """True if ``job``'s heartbeat is old and this runner has seen it unchanged that long."""
+        if job.heartbeat is None:  # a worker of a version without heartbeats
+            return False
+        seen = self._beats.get(job.id)
+        if seen is None or seen[0] != job.heartbeat:
+            self._beats[job.id] = (job.heartbeat, time.monotonic())
+            return False
+        watched = time.monotonic() - seen[1]
+        return now - job.heartbeat > HEARTBEAT_STALE_S and watched > HEARTBEAT_STALE_S
 
     def _reap_all(self) -> None:
         """Collect the exit status of every finished worker this runner started (no zombies)."""
