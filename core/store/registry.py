@@ -171,12 +171,16 @@ class Registry:
                     log.warning("job registry %s is missing: recreating it", self.path)
             elif exc is not None and _is_corrupt(exc) and not _healthy(self.path):
                 aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+                for n in range(1, 1000):  # never overwrite an earlier copy
+                    if not aside.exists():
+                        break
+                    aside = aside.with_name(f"{aside.name.rsplit('~', 1)[0]}~{n}")
                 for extra in ("", "-wal", "-shm"):
                     with contextlib.suppress(FileNotFoundError):
                         os.replace(f"{self.path}{extra}", f"{aside}{extra}")
                 log.warning("job registry %s is unreadable (%s): moved it to %s and started a new one",
                             self.path, exc, aside)  # fmt: skip
-            elif exc is not None:
+            elif exc is not None and "no such table" in str(exc):
                 log.warning("job registry %s lost its jobs table (%s): recreating it", self.path, exc)
             con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
             try:
