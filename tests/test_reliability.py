@@ -69,7 +69,8 @@ def test_kill_9_frees_the_slot_on_the_next_look_and_the_run_resumes(
 
     runner = actions.runner()  # the dashboard's one runner: no new JobRunner below
     job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=500))
-    _wait(lambda: (runner.status(job_id).epoch or 0) >= 1, 120, "the first epoch")
+    # Epoch 2 reported: epoch 1's last.pt is surely on disk (it is written after the report).
+    _wait(lambda: (runner.status(job_id).epoch or 0) >= 2, 120, "two epochs")
     pid = runner.status(job_id).pid
     os.killpg(pid, signal.SIGKILL)
     t0 = time.monotonic()
@@ -91,6 +92,22 @@ def test_kill_9_frees_the_slot_on_the_next_look_and_the_run_resumes(
     # Once the worker exits, the next look reaps it: no zombie left until the server stops.
     gone = Path(f"/proc/{final.pid}")
     _wait(lambda: actions.list_jobs() and not gone.exists(), 15, "the finished worker to be reaped")
+
+
+def test_a_waiting_worker_frees_a_slot_held_by_a_dead_one(
+    tmp_path, tmp_data_dir, tiny_dataset_path, no_assets
+):
+    registry = Registry(tmp_path / "registry.sqlite")
+    runner = JobRunner(registry)
+    dead = subprocess.Popen(["sleep", "0"])
+    dead.wait()
+    holder = _fake_active_job(registry, dead.pid)  # holds the one compute slot, worker gone
+    job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=1))
+    # Nobody looks (no list/status): the queued worker itself notices and goes ahead.
+    final = _wait(lambda: (j := registry.get_job(job_id)).finished_state and j, 120, "the queued job")
+    assert final.status == "done", final.error
+    assert registry.get_job(holder).status == "interrupted"
+    runner._procs[job_id].wait(timeout=30)
 
 
 def _fake_active_job(registry: Registry, pid: int | None, **fields) -> str:

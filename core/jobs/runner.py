@@ -278,6 +278,26 @@ class JobRunner:
             self._exited[job_id] = proc.returncode
 
 
+def interrupt_dead_workers(registry: Registry, slot: str | None = None) -> list[str]:
+    """Mark running jobs (of ``slot``, or all) whose worker process is gone as interrupted.
+
+    What a queued worker calls while it waits, so a slot held by a dead worker frees itself
+    even when nobody looks at the jobs. Returns the ids it marked.
+    """
+    marked = []
+    for job in registry.active_jobs():
+        if job.status != "running" or job.pid is None or (slot and job.slot != slot):
+            continue
+        if not _alive(job.pid, job.id):
+            why = f"worker process {job.pid} is gone"
+            if registry.finish_job(
+                job.id, "interrupted", error=why, message=f"interrupted: {why}", only_active=True
+            ):
+                mark_run(job, "interrupted")
+                marked.append(job.id)
+    return marked
+
+
 def _worker_running(job_id: str) -> bool:
     """True if some live process is the worker of ``job_id`` (True where /proc cannot tell)."""
     proc = Path("/proc")

@@ -157,11 +157,17 @@ def _start_heartbeat(reporter: Reporter):
 
 def _wait_for_slot(reporter: Reporter, slot: str, limit: int) -> bool:
     """Block until the job holds a ``slot``; False if it was cancelled while queued."""
+    from core.jobs.runner import interrupt_dead_workers
+
+    tries = 0
     while not reporter.claim_slot(slot, limit):
         if reporter.cancel_requested():
             reporter.finish("cancelled", message="cancelled while queued")
             return False
         reporter.update(message=f"waiting for a free {slot} slot")
+        tries += 1
+        if tries % 4 == 0:  # every 2 s: a slot held by a dead worker frees itself
+            reporter._call("check", lambda: interrupt_dead_workers(reporter.registry, slot))
         time.sleep(0.5)
     return True
 

@@ -59,12 +59,18 @@ def resume_run(run_id: str, epochs: int | None = None) -> str:
 
 
 def can_resume(job) -> bool:
-    """True if resume_job(job.id) would queue a continuation (a stopped training job with a run)."""
-    return (
-        job.kind in ("train", "resume")
-        and job.status in ("interrupted", "cancelled")
-        and bool(job.run_id or (job.result or {}).get("run_id"))
-    )
+    """True if resume_job(job.id) would queue a continuation: a stopped (interrupted or
+    cancelled) training job whose run folder has a last.pt."""
+    from core.store.runs import find_run_dir
+
+    run_id = job.run_id or (job.result or {}).get("run_id")
+    if job.kind not in ("train", "resume") or job.status not in ("interrupted", "cancelled") or not run_id:
+        return False
+    try:
+        run_dir, shipped = find_run_dir(run_id)
+    except (OSError, ValueError):
+        return False
+    return not shipped and (run_dir / "last.pt").is_file()
 
 
 def job_problem(job) -> str | None:
