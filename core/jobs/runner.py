@@ -5,9 +5,17 @@ starts ``python -m core.jobs run JOB_ID`` in a fresh interpreter and a new sessi
 so jobs outlive the page (and the server) that started them. The worker waits for a
 free slot (claimed atomically in SQLite), reports progress to the registry, writes its
 log to ``data_dir()/logs/<job_id>.log``, and checks a cancel flag between batches;
-``cancel`` falls back to SIGTERM and then SIGKILL of the process group. When a runner
-starts it marks jobs whose process is gone as ``interrupted`` (``reconcile``); a
-training job can then continue from its last epoch (``resume``).
+``cancel`` falls back to SIGTERM and then SIGKILL of the process group.
+
+Supervision is part of every look: ``list`` and ``status`` first reap the workers this
+runner started (no zombies) and then ``reconcile``: a queued or running job whose worker
+is gone (pid gone, a zombie, the pid recycled by another program) or silent (no heartbeat
+for HEARTBEAT_STALE_S seconds) is marked ``interrupted`` with the reason in ``error``, its
+run.json too, and its slot is free again. Silence counts only once this runner itself has
+watched the same heartbeat for that long on the monotonic clock, so waking from a suspend
+(wall clock jumped, workers not yet beating again) never kills healthy workers. That
+costs one query for the active jobs and a few /proc reads, cheap enough for a dashboard
+polling every 2 s. A training job can then continue from its last epoch (``resume``).
 
 Slots: ``compute`` (train, resume, sweep) allows one job per CUDA GPU, or one on a
 machine without one; ``data`` (PhiFlow generation) allows one, beside training.
@@ -19,6 +27,7 @@ engine (a cluster queue) can implement it later.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -28,10 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from core.jobs.kinds import KINDS, validate_params
+from core.store.atomic import clean_stale_tmp
 from core.store.paths import PROJECT_ROOT, check_name, data_dir, inside
 from core.store.registry import ACTIVE, JobRecord, Registry
 
 REGISTRY_ENV = "APPROXSYM_REGISTRY"
+#: A worker silent this long (seconds; it beats every core.jobs.worker.HEARTBEAT_S) is taken as hung.
+HEARTBEAT_STALE_S = 20.0
+#: Grace for a job queued moments ago whose pid is not recorded yet.
+_START_GRACE_S = 30.0
 
 
 def default_limits() -> dict[str, int]:
@@ -52,7 +66,12 @@ class JobRunner:
         self.registry = registry or Registry()
         self.limits = {**default_limits(), **(limits or {})}
         self._procs: dict[str, subprocess.Popen] = {}
+        self._exited: dict[str, int] = {}  # exit codes of reaped workers, for the reason shown
+        self._beats: dict[str, tuple[float, float]] = {}  # job id -> (heartbeat, monotonic first seen)
+        for folder in {data_dir(), self.registry.path.parent}:
+            clean_stale_tmp(folder)  # what writers killed mid-write left behind
         self.reconcile()
+        self.reconcile_runs()
 
     # -------------------------------------------------------------- interface
 
@@ -89,11 +108,14 @@ class JobRunner:
         job = self.registry.get_job(check_name(job_id, "job id"))
         if job is None:
             raise KeyError(f"no job {job_id!r}")
-        self._reap(job_id)
+        self._reap_all()
+        if job.status in ACTIVE and self._check(job):
+            job = self.registry.get_job(job_id) or job
         return job
 
     def list(self, limit: int = 200) -> list[JobRecord]:
-        """Return the newest ``limit`` jobs."""
+        """Return the newest ``limit`` jobs, after marking those whose worker is gone (reconcile)."""
+        self.reconcile()
         return self.registry.list_jobs(limit)
 
     def cancel(self, job_id: str, grace_s: float = 3.0) -> JobRecord:
@@ -115,9 +137,10 @@ class JobRunner:
                 if self._wait_finished(job_id, wait) or not _alive(job.pid, job_id):
                     break
         self._reap(job_id)
-        if self.registry.get_job(job_id).status in ACTIVE:
-            self.registry.finish_job(job_id, "cancelled", message="cancelled (process stopped)")
-            mark_run(self.registry.get_job(job_id), "cancelled")
+        if self.registry.finish_job(
+            job_id, "cancelled", message="cancelled (process stopped)", only_active=True
+        ):
+            mark_run(self.registry.get_job(job_id) or job, "cancelled")
         return self.status(job_id)
 
     def resume(self, job_id: str, epochs: int | None = None) -> str:
@@ -126,33 +149,112 @@ class JobRunner:
         ``epochs`` optionally changes the total epoch count.
         """
         job = self.status(job_id)
-        if job.kind not in ("train", "resume") or not job.run_id:
+        run_id = job.run_id or (job.result or {}).get("run_id")
+        if job.kind not in ("train", "resume") or not run_id:
             raise ValueError(f"job {job_id!r} is not a training job with a run to resume")
         if job.status in ACTIVE:
             raise ValueError(f"job {job_id!r} is still {job.status}; cancel it first")
-        params: dict[str, Any] = {"run_id": job.run_id}
+        if job.status == "done" and epochs is None:
+            raise ValueError(f"job {job_id!r} is done; give a larger epochs to train it further")
+        return self.resume_run(run_id, epochs)
+
+    def resume_run(self, run_id: str, epochs: int | None = None) -> str:
+        """Queue a 'resume' job continuing run ``run_id`` from its last.pt; return its id."""
+        params: dict[str, Any] = {"run_id": check_name(run_id, "run id")}
         if epochs is not None:
             params["epochs"] = epochs
         return self.submit("resume", params)
 
     def reconcile(self) -> list[str]:
-        """Mark queued/running jobs whose process is gone as 'interrupted'; return their ids."""
-        gone = []
-        for job in self.registry.list_jobs(limit=10_000):
-            if job.status not in ACTIVE:
+        """Mark queued/running jobs whose worker is gone or silent as 'interrupted'; return their ids."""
+        self._reap_all()
+        active = self.registry.active_jobs()
+        self._beats = {k: v for k, v in self._beats.items() if k in {j.id for j in active}}
+        return [job.id for job in active if self._check(job)]
+
+    def reconcile_runs(self) -> list[str]:
+        """Settle run folders left 'running' by a job the registry no longer has; return their ids.
+
+        A worker that died together with its registry row (a deleted or corrupt registry)
+        leaves its run.json at 'running'. At start-up (not every poll: it reads every run.json)
+        such a run gets its job's final status, or 'interrupted' when neither the registry
+        nor a live worker process knows it. Runs of active jobs are left alone.
+        """
+        from core.store.runs import runs_root
+
+        active = self.registry.active_jobs()
+        busy = {j.run_id for j in active} | {(j.params or {}).get("run_id") for j in active}
+        settled = []
+        for run_dir in sorted(runs_root().iterdir()):
+            try:
+                record = json.loads((run_dir / "run.json").read_text())
+            except (OSError, ValueError):
                 continue
-            if job.pid is None:
-                # submit() records the pid right after starting the process; give it time.
-                if time.time() - job.created < 30:
-                    continue
-            elif job.id in self._procs and self._procs[job.id].poll() is None or _alive(job.pid, job.id):
+            if not isinstance(record, dict) or record.get("status") != "running" or run_dir.name in busy:
                 continue
-            self.registry.finish_job(job.id, "interrupted", error="worker process ended without finishing")
-            mark_run(job, "interrupted")
-            gone.append(job.id)
-        return gone
+            job_id = record.get("job_id")
+            job = self.registry.get_job(job_id) if isinstance(job_id, str) else None
+            if job is not None and job.status in ACTIVE:
+                continue
+            if job is None and isinstance(job_id, str) and _worker_running(job_id):
+                continue  # its worker lives on and will write its row back
+            mark_run_status(run_dir.name, job.status if job is not None else "interrupted")
+            settled.append(run_dir.name)
+        return settled
 
     # -------------------------------------------------------------- helpers
+
+    def _check(self, job: JobRecord) -> bool:
+        """Mark ``job`` interrupted if its worker is gone; True if it did."""
+        why = self._gone(job)
+        if why is None:
+            return False
+        self._beats.pop(job.id, None)
+        if self.registry.finish_job(
+            job.id, "interrupted", error=why, message=f"interrupted: {why}", only_active=True
+        ):
+            mark_run(job, "interrupted")
+            return True
+        return False  # it finished on its own meanwhile
+
+    def _gone(self, job: JobRecord) -> str | None:
+        """Why ``job``'s worker is no longer working on it, or None if it is."""
+        now = time.time()
+        if job.pid is None:
+            # submit() records the pid right after starting the process; give it time.
+            return None if now - job.created < _START_GRACE_S else "its worker process never started"
+        alive = _alive(job.pid, job.id)
+        if not alive and job.id in self._procs:
+            self._reap(job.id, wait=1.0)  # our child, dying right now: collect its exit status
+        code = self._exited.get(job.id)
+        if code is not None:
+            how = f"killed by {_signal_name(-code)}" if code < 0 else f"exit code {code}"
+            return f"worker process {job.pid} ended without finishing ({how})"
+        if not alive:
+            return f"worker process {job.pid} is gone"
+        if self._silent(job, now):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(job.pid, signal.SIGKILL)  # hung: make sure it cannot come back to life
+            return (
+                f"worker process {job.pid} stopped responding (no heartbeat for {now - job.heartbeat:.0f} s)"
+            )
+        return None
+
+    def _silent(self, job: JobRecord, now: float) -> bool:
+        """True if ``job``'s heartbeat is old and this runner has seen it unchanged that long."""
+        if job.heartbeat is None:  # a worker of a version without heartbeats
+            return False
+        seen = self._beats.get(job.id)
+        if seen is None or seen[0] != job.heartbeat:
+            self._beats[job.id] = (job.heartbeat, time.monotonic())
+            return False
+        watched = time.monotonic() - seen[1]
+        return now - job.heartbeat > HEARTBEAT_STALE_S and watched > HEARTBEAT_STALE_S
+
+    def _reap_all(self) -> None:
+        """Collect the exit status of every finished worker this runner started (no zombies)."""
+        for job_id in list(self._procs):
+            self._reap(job_id)
 
     def _wait_finished(self, job_id: str, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
@@ -173,6 +275,42 @@ class JobRunner:
             return
         if proc.returncode is not None:
             self._procs.pop(job_id, None)
+            self._exited[job_id] = proc.returncode
+
+
+def interrupt_dead_workers(registry: Registry, slot: str | None = None) -> list[str]:
+    """Mark running jobs (of ``slot``, or all) whose worker process is gone as interrupted.
+
+    What a queued worker calls while it waits, so a slot held by a dead worker frees itself
+    even when nobody looks at the jobs. Returns the ids it marked.
+    """
+    marked = []
+    for job in registry.active_jobs():
+        if job.status != "running" or job.pid is None or (slot and job.slot != slot):
+            continue
+        if not _alive(job.pid, job.id):
+            why = f"worker process {job.pid} is gone"
+            if registry.finish_job(
+                job.id, "interrupted", error=why, message=f"interrupted: {why}", only_active=True
+            ):
+                mark_run(job, "interrupted")
+                marked.append(job.id)
+    return marked
+
+
+def _worker_running(job_id: str) -> bool:
+    """True if some live process is the worker of ``job_id`` (True where /proc cannot tell)."""
+    proc = Path("/proc")
+    if not (proc / "self").exists():
+        return True
+    return any(entry.name.isdigit() and _alive(int(entry.name), job_id) for entry in proc.iterdir())
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _alive(pid: int, job_id: str) -> bool:
@@ -182,7 +320,7 @@ def _alive(pid: int, job_id: str) -> bool:
         try:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
+        except (OSError, IndexError):  # gone, or not ours to read
             return False
         return state not in ("Z", "X") and b"core.jobs" in cmd and job_id.encode() in cmd
     try:
@@ -196,11 +334,17 @@ def _alive(pid: int, job_id: str) -> bool:
 
 def mark_run(job: JobRecord | None, status: str) -> None:
     """Carry a job's final status over to its run folder's run.json (shipped runs untouched)."""
-    if job is None or not job.run_id:
+    if job is not None:
+        mark_run_status(job.run_id or (job.result or {}).get("run_id"), status)
+
+
+def mark_run_status(run_id: str | None, status: str) -> None:
+    """Set run ``run_id``'s run.json status (no-op for None, unknown or shipped runs)."""
+    if not run_id:
         return
     from core.store.runs import find_run_dir, update_run_json
 
     with contextlib.suppress(FileNotFoundError, ValueError, OSError):
-        run_dir, shipped = find_run_dir(job.run_id)
+        run_dir, shipped = find_run_dir(run_id)
         if not shipped:
             update_run_json(run_dir, status=status)

@@ -1,22 +1,100 @@
 """The worker process of one job: wait for a slot, run the job's kind, record the outcome.
 
 Started by :meth:`core.jobs.JobRunner.submit` as ``python -m core.jobs run JOB_ID``.
+
+The registry is only where the worker reports; the work itself lives in its run folder.
+So every registry write goes through :class:`Reporter`, which logs and swallows a failure
+instead of ending the training, and writes the job's row back if a rebuilt registry lost
+it. A thread stamps the row's ``heartbeat`` every HEARTBEAT_S seconds; the runner takes a
+job whose heartbeat is older than core.jobs.runner.HEARTBEAT_STALE_S as gone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
+import sys
+import threading
 import time
 import traceback
 from typing import Any
 
 from core.jobs.kinds import JobContext, job_kind
-from core.store.registry import Registry
+from core.store.registry import JobRecord, Registry
+
+#: Seconds between two heartbeats of a worker.
+HEARTBEAT_S = 2.0
 
 
 class _Terminated(Exception):
     pass
+
+
+class Reporter:
+    """A worker's registry writes, never fatal: a failure is logged to the job's log and
+    skipped (the next write retries), and a row that vanished is written back."""
+
+    def __init__(self, registry: Registry, job: JobRecord):
+        self.registry = registry
+        self.job_id = job.id
+        self._job = job
+        self._known: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _call(self, what: str, fn, default=None):
+        try:
+            return fn()
+        except Exception as exc:  # sqlite3, OSError, anything: the run must go on
+            print(f"[job {self.job_id}] registry {what} failed, carrying on: {type(exc).__name__}: {exc}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            return default
+
+    def update(self, **fields: Any) -> None:
+        """Set columns of the job's row (restoring the row first if it is gone)."""
+        with self._lock:
+            self._known.update(fields)
+        if self._call("update", lambda: self.registry.update_job(self.job_id, **fields), True) is False:
+            self.restore()
+
+    def restore(self) -> None:
+        """Write the job's row back with everything known about it (after a rebuilt registry)."""
+        with self._lock:
+            known = dict(self._known)
+        record = dataclasses.replace(self._job, **known)
+        restored = self._call("restore", lambda: self.registry.restore_job(record) or True, False)
+        if restored:
+            print(f"[job {self.job_id}] job row was missing from the registry: written back", flush=True)
+
+    def progress(self, fraction: float, message: str, **info: Any) -> None:
+        fields: dict[str, Any] = {"fraction": min(max(float(fraction), 0.0), 1.0), "message": message}
+        fields.update({k: v for k, v in info.items() if v is not None})
+        self.update(**fields)
+
+    def finish(self, status: str, error: str | None = None, message: str | None = None) -> None:
+        fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
+        if status == "done":
+            fields["fraction"] = 1.0
+        if message is not None:
+            fields["message"] = message
+        self.update(**fields)
+
+    def cancel_requested(self) -> bool:
+        return bool(self._call("read", lambda: self.registry.cancel_requested(self.job_id), False))
+
+    def claim_slot(self, slot: str, limit: int) -> bool:
+        if self._call("read", lambda: self.registry.get_job(self.job_id), True) is None:
+            self.restore()
+        ok = bool(self._call("claim", lambda: self.registry.claim_slot(self.job_id, slot, limit), False))
+        if ok:
+            with self._lock:
+                self._known.update(status="running", slot=slot, started=time.time())
+        return ok
+
+    def run_id(self) -> str | None:
+        with self._lock:
+            result = self._known.get("result") or {}
+            return self._known.get("run_id") or result.get("run_id") or self._job.run_id
 
 
 def run_job(job_id: str, registry: Registry, limits: dict[str, int]) -> str:
@@ -26,7 +104,9 @@ def run_job(job_id: str, registry: Registry, limits: dict[str, int]) -> str:
         raise SystemExit(f"no job {job_id!r} in {registry.path}")
     if job.status != "queued":
         return job.status
-    registry.update_job(job_id, pid=os.getpid())
+    reporter = Reporter(registry, job)
+    reporter.update(pid=os.getpid(), heartbeat=time.time())
+    stop_beating = _start_heartbeat(reporter)
 
     def on_term(signum, frame):
         raise _Terminated()
@@ -35,56 +115,82 @@ def run_job(job_id: str, registry: Registry, limits: dict[str, int]) -> str:
     kind = job_kind(job.kind)
     result: dict[str, Any] = {}
     try:
-        if not _wait_for_slot(registry, job_id, kind.slot, limits.get(kind.slot, 1)):
+        if not _wait_for_slot(reporter, kind.slot, limits.get(kind.slot, 1)):
             return "cancelled"
         print(f"[job {job_id}] {job.kind} started, pid {os.getpid()}", flush=True)
-        ctx = _context(registry, registry.get_job(job_id), result)
+        ctx = _context(reporter, job, result)
         result.update(kind.run(ctx))
         status = result.get("status", "done")
-        if status != "done" and registry.cancel_requested(job_id):
+        if status != "done" and reporter.cancel_requested():
             status = "cancelled"
-        _finish(registry, job_id, status, result, error=result.get("error"))
+        _finish(reporter, status, result, error=result.get("error"))
     except _Terminated:
-        status = "cancelled" if registry.cancel_requested(job_id) else "interrupted"
-        _finish(registry, job_id, status, result, message=f"{status} by signal")
+        status = "cancelled" if reporter.cancel_requested() else "interrupted"
+        _finish(reporter, status, result, message=f"{status} by signal")
     except Exception as exc:
         traceback.print_exc()
         status = "failed"
-        _finish(registry, job_id, status, result, error=f"{type(exc).__name__}: {exc}")
+        _finish(reporter, status, result, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        stop_beating()
     print(f"[job {job_id}] finished: {status}", flush=True)
     return status
 
 
-def _wait_for_slot(registry: Registry, job_id: str, slot: str, limit: int) -> bool:
+def _start_heartbeat(reporter: Reporter):
+    """Stamp the job's heartbeat every HEARTBEAT_S seconds from a daemon thread; return its stop."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            reporter.update(heartbeat=time.time())
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+
+    def stop_beating() -> None:
+        stop.set()
+        thread.join(timeout=5)
+
+    return stop_beating
+
+
+def _wait_for_slot(reporter: Reporter, slot: str, limit: int) -> bool:
     """Block until the job holds a ``slot``; False if it was cancelled while queued."""
-    while not registry.claim_slot(job_id, slot, limit):
-        if registry.cancel_requested(job_id):
-            registry.finish_job(job_id, "cancelled", message="cancelled while queued")
+    from core.jobs.runner import interrupt_dead_workers
+
+    tries = 0
+    while not reporter.claim_slot(slot, limit):
+        if reporter.cancel_requested():
+            reporter.finish("cancelled", message="cancelled while queued")
             return False
-        registry.update_job(job_id, message=f"waiting for a free {slot} slot")
+        reporter.update(message=f"waiting for a free {slot} slot")
+        tries += 1
+        if tries % 4 == 0:  # every 2 s: a slot held by a dead worker frees itself
+            reporter._call("check", lambda: interrupt_dead_workers(reporter.registry, slot))
         time.sleep(0.5)
     return True
 
 
-def _finish(registry: Registry, job_id: str, status: str, result: dict, error=None, message=None) -> None:
+def _finish(reporter: Reporter, status: str, result: dict, error=None, message=None) -> None:
     """Store the outcome in the registry and carry it over to the job's run folder."""
-    from core.jobs.runner import mark_run
+    from core.jobs.runner import mark_run_status
 
-    registry.update_job(job_id, result={**result, "status": status})
-    registry.finish_job(job_id, status, error=error, message=message or status)
-    mark_run(registry.get_job(job_id), status)
+    reporter.update(result={**result, "status": status})
+    reporter.finish(status, error=error, message=message or (f"{status}: {error}" if error else status))
+    mark_run_status(reporter.run_id(), status)
 
 
-def _context(registry: Registry, job, result: dict[str, Any]) -> JobContext:
+def _context(reporter: Reporter, job: JobRecord, result: dict[str, Any]) -> JobContext:
     def record(**fields: Any) -> None:
         result.update(fields)
         columns = {k: v for k, v in fields.items() if k in ("run_id", "device")}
-        registry.update_job(job.id, result=dict(result), **columns)
+        reporter.update(result=dict(result), **columns)
 
-    return JobContext(job.id, job.params, _progress(registry, job.id), _should_stop(registry, job.id), record)
+    return JobContext(job.id, job.params, _progress(reporter), _should_stop(reporter), record)
 
 
-def _progress(registry: Registry, job_id: str):
+def _progress(reporter: Reporter):
     last = [0.0]
 
     def report(fraction: float, message: str = "", **info: Any) -> None:
@@ -94,19 +200,19 @@ def _progress(registry: Registry, job_id: str):
             return
         last[0] = now
         keep = {k: info[k] for k in ("epoch", "train_loss", "val_loss") if info.get(k) is not None}
-        registry.set_progress(job_id, fraction, message, **keep)
+        reporter.progress(fraction, message, **keep)
         print(f"[{100 * fraction:5.1f}%] {message}", flush=True)
 
     return report
 
 
-def _should_stop(registry: Registry, job_id: str):
+def _should_stop(reporter: Reporter):
     last = [0.0, False]
 
     def check() -> bool:
         now = time.monotonic()
         if now - last[0] > 0.25:  # one SQLite read per quarter second is plenty
-            last[0], last[1] = now, registry.cancel_requested(job_id)
+            last[0], last[1] = now, reporter.cancel_requested()
         return bool(last[1])
 
     return check

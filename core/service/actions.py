@@ -30,18 +30,56 @@ def _runner_for(registry_path: str):
 
 
 def list_jobs(limit: int = 100) -> list:
-    """Jobs from the SQLite registry, newest first (core.store.registry.JobRecord)."""
+    """Jobs from the SQLite registry, newest first (core.store.registry.JobRecord).
+
+    Every call supervises: a job whose worker died (kill -9, out of memory) or stopped
+    answering is marked ``interrupted`` here, its reason in ``job.error``, and its slot freed.
+    """
     return runner().list(limit)
 
 
 def cancel_job(job_id: str):
-    """Stop a job (cancel flag, then signals); return its final record."""
+    """Stop a job (cancel flag, then signals); return its final record.
+
+    A job whose worker is already dead comes back ``interrupted`` (so it can be resumed)."""
     return runner().cancel(check_name(job_id, "job id"))
 
 
 def resume_job(job_id: str, epochs: int | None = None) -> str:
-    """Queue the continuation of a stopped training job's run; return the new job's id."""
+    """Queue the continuation of a stopped (interrupted, cancelled) training job's run from its
+    last.pt; return the new job's id. ``epochs``: new total epoch count (optional).
+    ValueError says why a job cannot be resumed (still running, no run, done)."""
     return runner().resume(check_name(job_id, "job id"), epochs)
+
+
+def resume_run(run_id: str, epochs: int | None = None) -> str:
+    """Queue the continuation of run ``run_id`` from its last.pt (for a run whose job is no
+    longer in the registry, e.g. after it was rebuilt); return the new job's id."""
+    return runner().resume_run(check_name(run_id, "run id"), epochs)
+
+
+def can_resume(job) -> bool:
+    """True if resume_job(job.id) would queue a continuation: a stopped (interrupted or
+    cancelled) training job whose run folder has a last.pt."""
+    from core.store.runs import find_run_dir
+
+    run_id = job.run_id or (job.result or {}).get("run_id")
+    if job.kind not in ("train", "resume") or job.status not in ("interrupted", "cancelled") or not run_id:
+        return False
+    try:
+        run_dir, shipped = find_run_dir(run_id)
+    except (OSError, ValueError):
+        return False
+    return not shipped and (run_dir / "last.pt").is_file()
+
+
+def job_problem(job) -> str | None:
+    """What went wrong with a job, for the page: its stored error (divergence reason, the
+    reason it was interrupted, a failure's exception), or None for a job without one."""
+    if job.error:
+        return str(job.error)
+    result = job.result or {}
+    return str(result["error"]) if result.get("error") else None
 
 
 def submit_dataset(config) -> str:

@@ -4,13 +4,21 @@ One file, ``data_dir()/registry.sqlite``, shared by the dashboard, the CLI and t
 worker processes. Every connection uses WAL journaling and a busy timeout so that
 several processes can read while one writes; slot claims use ``BEGIN IMMEDIATE``
 so two workers can never both take the last free slot.
+
+The file heals itself: a missing registry is recreated, and one that is not a database
+(or lost its table) is moved aside as ``registry.sqlite.corrupt-<time>`` with a logged
+warning and rebuilt empty. Runs survive that: they are read from their folders
+(core.store.runs), and a worker whose row vanished writes it back (``restore_job``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +31,9 @@ from core.store.paths import check_name, data_dir, new_id
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
 FINISHED = frozenset({"done", "failed", "cancelled", "diverged", "interrupted"})
 ACTIVE = frozenset({"queued", "running"})
+
+log = logging.getLogger(__name__)
+_RECOVER_LOCK = threading.Lock()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -45,7 +56,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     log_path TEXT,
     run_id TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    result TEXT
+    result TEXT,
+    heartbeat REAL
 );
 """
 
@@ -68,6 +80,7 @@ _JOB_FIELDS = (
     "run_id",
     "cancel_requested",
     "result",
+    "heartbeat",
 )
 
 
@@ -95,6 +108,7 @@ class JobRecord:
     run_id: str | None
     cancel_requested: bool = field(default=False)
     result: dict[str, Any] | None = None
+    heartbeat: float | None = None  # last sign of life from the worker (Unix seconds)
 
     @property
     def finished_state(self) -> bool:
@@ -112,14 +126,26 @@ class Registry:
         self.path = Path(path) if path is not None else data_dir() / "registry.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout_s = float(timeout_s)
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
-            columns = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
-            if "result" not in columns:  # a registry written before job results existed
-                con.execute("ALTER TABLE jobs ADD COLUMN result TEXT")
+        self._opened = False
+        self._run(lambda con: None)  # creates, migrates or rebuilds the file
+        self._opened = True
+
+    def _run(self, work: Any) -> Any:
+        """Run ``work(con)`` on a fresh connection; on a broken registry, rebuild it and retry once."""
+        try:
+            with self._connect() as con:
+                return work(con)
+        except sqlite3.DatabaseError as exc:
+            if not _is_broken(exc):
+                raise
+            self._recover(exc)
+            with self._connect() as con:
+                return work(con)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self.path.exists():
+            self._recover(FileNotFoundError("deleted") if self._opened else None)
         # isolation_level=None: we issue BEGIN ourselves where it matters, else autocommit.
         con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
         try:
@@ -130,33 +156,97 @@ class Registry:
         finally:
             con.close()
 
+    def _recover(self, exc: Exception | None) -> None:
+        """Make the file a usable registry again: create it if missing, move a corrupt one aside.
+
+        Several processes may get here at once; an exclusive lock on ``<file>.lock`` lets one
+        of them repair, and the others then find a healthy file and leave it alone.
+        """
+        with _RECOVER_LOCK, _file_lock(self.path.with_name(self.path.name + ".lock")):
+            if not self.path.exists():
+                # Without its database, an old write-ahead log would be replayed into the new file.
+                for extra in ("-wal", "-shm"):
+                    Path(f"{self.path}{extra}").unlink(missing_ok=True)
+                if exc is not None:
+                    log.warning("job registry %s is missing: recreating it", self.path)
+            elif exc is not None and _is_corrupt(exc) and not _healthy(self.path):
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+                for n in range(1, 1000):  # never overwrite an earlier copy
+                    if not aside.exists():
+                        break
+                    aside = aside.with_name(f"{aside.name.rsplit('~', 1)[0]}~{n}")
+                for extra in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.replace(f"{self.path}{extra}", f"{aside}{extra}")
+                log.warning("job registry %s is unreadable (%s): moved it to %s and started a new one",
+                            self.path, exc, aside)  # fmt: skip
+            elif exc is not None and "no such table" in str(exc):
+                log.warning("job registry %s lost its jobs table (%s): recreating it", self.path, exc)
+            con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+            try:
+                con.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+                con.execute("PRAGMA journal_mode = WAL")
+                con.executescript(_SCHEMA)
+                columns = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
+                for column, kind in (("result", "TEXT"), ("heartbeat", "REAL")):
+                    if column not in columns:  # a registry written by an older version
+                        con.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+            finally:
+                con.close()
+
     # ------------------------------------------------------------------ jobs
 
     def create_job(self, kind: str, params: dict[str, Any], slot: str = "", job_id: str | None = None) -> str:
         """Insert a queued job and return its id. ``params`` must be JSON-serialisable."""
         job_id = check_name(job_id, "job id") if job_id else new_id(f"job-{kind}")
         text = json.dumps(params, sort_keys=True)
-        with self._connect() as con:
-            con.execute(
+        self._run(
+            lambda con: con.execute(
                 "INSERT INTO jobs (id, kind, params, status, slot, created) VALUES (?, ?, ?, 'queued', ?, ?)",
                 (job_id, kind, text, slot, time.time()),
             )
+        )
         return job_id
+
+    def restore_job(self, job: JobRecord) -> None:
+        """Write a job's row back if it is missing (a worker's own record after a rebuilt registry)."""
+        row = {k: v for k, v in job.__dict__.items()}
+        for key in ("params", "result"):
+            row[key] = json.dumps(row[key], sort_keys=True) if row[key] is not None else None
+        row["cancel_requested"] = int(bool(row["cancel_requested"]))
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self._run(
+            lambda con: con.execute(
+                f"INSERT OR IGNORE INTO jobs ({cols}) VALUES ({marks})", tuple(row.values())
+            )
+        )
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """Return the job's record, or None if there is no such job."""
-        with self._connect() as con:
-            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self._run(lambda con: con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
         return _job(row) if row else None
 
     def list_jobs(self, limit: int = 200) -> list[JobRecord]:
         """Return up to ``limit`` jobs, newest first."""
-        with self._connect() as con:
-            rows = con.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (int(limit),)).fetchall()
+        rows = self._run(
+            lambda con: con.execute(
+                "SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (int(limit),)
+            ).fetchall()
+        )
         return [_job(r) for r in rows]
 
-    def update_job(self, job_id: str, **fields: Any) -> None:
-        """Set columns of a job (names from the jobs table; ``params`` may be a dict)."""
+    def active_jobs(self) -> list[JobRecord]:
+        """Return the queued and running jobs (what supervision has to look at)."""
+        rows = self._run(
+            lambda con: con.execute("SELECT * FROM jobs WHERE status IN ('queued', 'running')").fetchall()
+        )
+        return [_job(r) for r in rows]
+
+    def update_job(self, job_id: str, _only_active: bool = False, **fields: Any) -> bool:
+        """Set columns of a job (names from the jobs table; ``params`` may be a dict).
+
+        Returns False if there is no such job (e.g. its row went with a rebuilt registry)."""
         bad = sorted(set(fields) - set(_JOB_FIELDS))
         if bad:
             raise ValueError(f"unknown job field(s): {', '.join(bad)}")
@@ -166,15 +256,21 @@ class Registry:
             if isinstance(fields.get(key), dict):
                 fields[key] = json.dumps(fields[key], sort_keys=True)
         if not fields:
-            return
+            return True
         cols = ", ".join(f"{k} = ?" for k in fields)
-        with self._connect() as con:
-            con.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
+        sql = f"UPDATE jobs SET {cols} WHERE id = ?"
+        if _only_active:
+            sql += " AND status IN ('queued', 'running')"
+        return self._run(lambda con: con.execute(sql, (*fields.values(), job_id)).rowcount) > 0
 
     def finish_job(
-        self, job_id: str, status: str, error: str | None = None, message: str | None = None
-    ) -> None:
-        """Mark a job finished with ``status`` (and the error text, if any)."""
+        self, job_id: str, status: str, error: str | None = None, message: str | None = None,
+        only_active: bool = False,
+    ) -> bool:  # fmt: skip
+        """Mark a job finished with ``status`` (and the error text, if any); False if no such job.
+
+        ``only_active``: change it only if it is still queued or running (so a supervisor never
+        overwrites the outcome a worker recorded a moment earlier); False if it was not."""
         if status not in FINISHED:
             raise ValueError(f"finish status must be one of {sorted(FINISHED)}, got {status!r}")
         fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
@@ -182,7 +278,7 @@ class Registry:
             fields["fraction"] = 1.0
         if message is not None:
             fields["message"] = message
-        self.update_job(job_id, **fields)
+        return self.update_job(job_id, _only_active=only_active, **fields)
 
     def set_progress(
         self,
@@ -192,7 +288,7 @@ class Registry:
         epoch: int | None = None,
         train_loss: float | None = None,
         val_loss: float | None = None,
-    ) -> None:
+    ) -> bool:
         """Record progress: ``fraction`` in [0, 1], a message, and optionally epoch and losses."""
         fields: dict[str, Any] = {"fraction": min(max(float(fraction), 0.0), 1.0), "message": message}
         if epoch is not None:
@@ -201,7 +297,7 @@ class Registry:
             fields["train_loss"] = float(train_loss)
         if val_loss is not None:
             fields["val_loss"] = float(val_loss)
-        self.update_job(job_id, **fields)
+        return self.update_job(job_id, **fields)
 
     def request_cancel(self, job_id: str) -> None:
         """Raise the job's cancel flag (the worker checks it between batches)."""
@@ -209,8 +305,8 @@ class Registry:
 
     def cancel_requested(self, job_id: str) -> bool:
         """Return True if someone asked for this job to stop."""
-        with self._connect() as con:
-            row = con.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        sql = "SELECT cancel_requested FROM jobs WHERE id = ?"
+        row = self._run(lambda con: con.execute(sql, (job_id,)).fetchone())
         return bool(row and row[0])
 
     def claim_slot(self, job_id: str, slot: str, limit: int) -> bool:
@@ -219,7 +315,8 @@ class Registry:
         Returns True if the job now runs. ``BEGIN IMMEDIATE`` takes the write lock
         before counting, so two workers cannot both see the last free slot.
         """
-        with self._connect() as con:
+
+        def claim(con: sqlite3.Connection) -> bool:
             con.execute("BEGIN IMMEDIATE")
             try:
                 (busy,) = con.execute(
@@ -235,8 +332,12 @@ class Registry:
                     )
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
                 raise
+            return ok
+
+        ok = self._run(claim)
         return ok
 
 
@@ -246,3 +347,42 @@ def _job(row: sqlite3.Row) -> JobRecord:
     d["cancel_requested"] = bool(d["cancel_requested"])
     d["result"] = json.loads(d["result"]) if d.get("result") else None
     return JobRecord(**d)
+
+
+def _is_broken(exc: sqlite3.DatabaseError) -> bool:
+    """True for errors a rebuilt registry cures (not for a busy lock or a bad query)."""
+    return _is_corrupt(exc) or "no such table" in str(exc)
+
+
+def _is_corrupt(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "file is encrypted" in text
+
+
+def _healthy(path: Path) -> bool:
+    """True if ``path`` opens as an SQLite database (a racing process may have rebuilt it already)."""
+    try:
+        con = sqlite3.connect(path, timeout=5)
+        try:
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (flock; a no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

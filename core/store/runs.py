@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import platform
 import time
@@ -34,6 +35,8 @@ from core.store.paths import assets_dir, check_name, data_dir, inside, new_id
 
 CHECKPOINT_FORMAT = "approxsym-checkpoint-1"
 RESUME_FORMAT = "approxsym-resume-1"
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(Exception):
@@ -177,10 +180,18 @@ def _to_cpu(obj: Any) -> Any:
 
 
 def _read_json(path: Path) -> Any:
+    """Parsed JSON of ``path``, None if it does not exist; ValueError naming the file if it is not JSON."""
     try:
-        return json.loads(Path(path).read_text())
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise ValueError(f"{path}: truncated or not valid JSON ({where})") from None
 
 
 # ------------------------------------------------------------- checkpoints
@@ -278,7 +289,12 @@ def load_checkpoint_file(
     name = cfg.get("name")
     if expected_model is not None and name != expected_model:
         raise CheckpointError(f"{where}: checkpoint is for model {name!r}, expected {expected_model!r}")
+    scale = payload.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < float("inf"):
+        raise CheckpointError(f"{where}: field 'scale' must be a finite number > 0, got {scale!r}")
+    # Everything below the file's own claims is checked before a single weight is allocated.
     try:
+        check_model_budget(cfg)
         model = model_from_config(cfg)
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{where}: its model_config cannot build a model ({exc})") from None
@@ -290,9 +306,6 @@ def load_checkpoint_file(
             f"{where}: weights do not fit model {name!r} (another architecture or size?): {first[:300]}"
         ) from None
     model.eval()
-    scale = payload.get("scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < float("inf"):
-        raise CheckpointError(f"{where}: field 'scale' must be a finite number > 0, got {scale!r}")
     from core.train.rollout import Scaled
 
     delta = payload.get("delta_scale")
@@ -300,6 +313,65 @@ def load_checkpoint_file(
     if delta is not None and bad:
         raise CheckpointError(f"{where}: field 'delta_scale' must be a finite number > 0, got {delta!r}")
     return Scaled(model, float(scale), delta).eval(), payload
+
+
+#: Largest model a checkpoint may ask for: learnable parameters, and bytes to hold it and run it.
+MAX_MODEL_PARAMS = 5_000_000
+MAX_MODEL_BYTES = 1 << 30
+#: Grid side assumed for the activation estimate (the largest the dashboard evaluates on).
+BUDGET_GRID = 128
+
+
+def model_budget(config: Any) -> dict[str, int]:
+    """Size of the model a config describes, computed without building it.
+
+    Returns ``params`` (learnable numbers), ``kernel`` (numbers of the dense convolution
+    kernels a forward pass uses: steerable models expand theirs every call), ``basis``
+    (steerable basis buffers), ``activations`` (floats of one sample's feature maps on a
+    BUDGET_GRID square grid) and ``bytes`` (float32 memory of all of them, weights twice
+    for their gradients). ``config``: a ModelConfig or its dict (checked first).
+    """
+    from core.models import ModelConfig
+
+    cfg = ModelConfig.from_dict(config)
+    k = cfg.kernel_size
+    widths = [cfg.in_channels] + [cfg.hidden] * (cfg.layers - 1) + [2]
+    kernel = sum(a * b * k * k + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    params, basis = kernel, 0
+    if cfg.name in ("e2cnn", "rsteer"):
+        from core.models.basis import field_size, layer_plan, steerable_basis
+
+        params = 0
+        for in_kind, in_fields, out_kind, out_fields in layer_plan(cfg.input_frames, cfg.hidden, cfg.layers):
+            size = steerable_basis(in_kind, out_kind, k).shape[0]  # one field pair: small, cached
+            per_offset = k * k if cfg.name == "rsteer" else 1
+            params += out_fields * in_fields * size * per_offset
+            params += out_fields if out_kind == "regular" else 0
+            basis += size * field_size(out_kind) * field_size(in_kind) * k * k
+    activations = sum(widths) * BUDGET_GRID**2
+    total = 4 * (2 * params + 2 * kernel + basis + 2 * activations)
+    return {"params": params, "kernel": kernel, "basis": basis, "activations": activations, "bytes": total}
+
+
+def check_model_budget(config: Any) -> dict[str, int]:
+    """Refuse (ValueError naming the fields and the budget) a model config above
+    MAX_MODEL_PARAMS parameters or MAX_MODEL_BYTES of memory; return :func:`model_budget`."""
+    from core.models import ModelConfig
+
+    budget = model_budget(config)
+    cfg = ModelConfig.from_dict(config).to_dict()
+    sizes = ", ".join(f"{f}={cfg.get(f)}" for f in ("hidden", "layers", "kernel_size", "input_frames"))
+    if budget["params"] > MAX_MODEL_PARAMS:
+        raise ValueError(
+            f"model_config ({sizes}) gives {budget['params'] / 1e6:.1f} M parameters; "
+            f"the budget is {MAX_MODEL_PARAMS / 1e6:.0f} M"
+        )
+    if budget["bytes"] > MAX_MODEL_BYTES:
+        raise ValueError(
+            f"model_config ({sizes}) needs about {budget['bytes'] / 2**20:.0f} MiB; "
+            f"the budget is {MAX_MODEL_BYTES / 2**20:.0f} MiB"
+        )
+    return budget
 
 
 def load_checkpoint(path: str | os.PathLike, expected_model: str | None = None) -> nn.Module:
@@ -357,8 +429,10 @@ def read_run(run_dir: Path, shipped: bool = False) -> RunInfo:
     """Return the RunInfo of the run stored in ``run_dir``."""
     run_dir = Path(run_dir)
     config = _read_json(run_dir / "run.json")
+    if config is None:
+        raise FileNotFoundError(f"{run_dir / 'run.json'}: no such file")
     if not isinstance(config, dict):
-        raise FileNotFoundError(f"{run_dir} has no readable run.json")
+        raise ValueError(f"{run_dir / 'run.json'}: expected a JSON object, found {type(config).__name__}")
     history = _read_json(run_dir / "history.json") or []
     return RunInfo(
         id=run_dir.name,
@@ -376,7 +450,7 @@ def list_runs() -> list[RunInfo]:
     """Return every run in data_dir() then assets/ (shipped flagged), newest first per place.
 
     A run id present in both places is listed once, from data_dir(). Unreadable
-    folders are skipped.
+    folders (a truncated run.json, say) are skipped with a logged warning naming the file.
     """
     seen: set[str] = set()
     out: list[RunInfo] = []
@@ -390,7 +464,8 @@ def list_runs() -> list[RunInfo]:
                 continue
             try:
                 out.append(read_run(d, shipped))
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                log.warning("skipping run folder %s: %s", d, exc)
                 continue
             seen.add(d.name)
     return out
