@@ -1,19 +1,22 @@
 """The paper's Figure 4 as an experiment: one dataset per buoyancy difference, each model trained on it.
 
 config.py says what a sweep is (SweepConfig, presets); run.py runs it on this machine and
-writes ``sweeps/<sweep_id>/results.json`` and ``results.csv``; ``python -m core.sweep`` is its CLI.
+writes ``sweeps/<sweep_id>/results.json`` and ``results.csv``; ray_engine.py runs the same
+sweep as Ray tasks (``engine="ray"``); ``python -m core.sweep`` is its CLI.
 """
 
 from core.sweep.config import DEFAULT_LEVELS, LEVEL_FIELD, PRESETS, SweepConfig
-from core.sweep.run import CSV_COLUMNS, SweepResult, list_sweeps, run_sweep
+from core.sweep.run import CSV_COLUMNS, ENGINES, SweepResult, list_sweeps, result_row, run_sweep
 
 __all__ = [
     "CSV_COLUMNS",
     "DEFAULT_LEVELS",
+    "ENGINES",
     "LEVEL_FIELD",
     "PRESETS",
     "SweepConfig",
     "SweepResult",
     "list_sweeps",
+    "result_row",
     "run_sweep",
 ]

@@ -27,6 +27,7 @@ from core.store.atomic import write_json, write_text
 from core.store.paths import assets_dir, check_name, data_dir, new_id
 from core.sweep.config import SweepConfig
 
+ENGINES = ("local", "ray")
 CSV_COLUMNS = (
     "level",
     "data_equivariance_error",
@@ -59,27 +60,43 @@ def run_sweep(
     should_stop=None,
     root: Path | None = None,
     sweep_id: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> SweepResult:
     """Run the sweep; return a SweepResult (status 'done' or 'cancelled').
 
     ``progress(fraction, message, **info)`` is called as levels and models finish and
-    during training; ``should_stop()`` is polled between batches. Results go to
-    ``<root or data_dir()>/sweeps/<sweep_id>/``.
+    (local engine) during training; ``should_stop()`` is polled between batches (local)
+    or between task completions (Ray). Results go to ``<root or data_dir()>/sweeps/<sweep_id>/``.
+
+    ``engine``: 'local' (this process, one training after another) or 'ray' (each
+    training a Ray task; core/sweep/ray_engine.py). ``address``: the Ray cluster to
+    join (None starts a local Ray); only used by the 'ray' engine.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "ray":
+        from core.sweep.ray_engine import run_sweep_ray
+
+        return run_sweep_ray(config, progress, should_stop, root=root, sweep_id=sweep_id, address=address)
+    return _run_local(config, progress, should_stop, root, sweep_id)
+
+
+def _run_local(
+    config: SweepConfig, progress, should_stop, root: Path | None, sweep_id: str | None
+) -> SweepResult:
     from core.data import ensure_dataset, load_dataset
     from core.symmetry import data_equivariance_error
     from core.train.trainer import train
 
-    sweep_id = check_name(sweep_id, "sweep id") if sweep_id else new_id("sweep")
-    out = Path(root or data_dir()) / "sweeps" / sweep_id
-    out.mkdir(parents=True, exist_ok=True)
+    sweep_id, out = start_sweep_dir(root, sweep_id)
     report = progress or (lambda *a, **k: None)
     tcfg = config.train_config()
     total = len(config.levels) * (1 + len(config.models))
     done_units = 0
     rows: list[dict[str, Any]] = []
-    record = {"sweep_id": sweep_id, "config": config.to_dict(), "status": "running", "started": time.time()}
-    _write(out, record, rows)
+    record = new_record(sweep_id, config)
+    write_results(out, record, rows)
     status = "done"
     for level in config.levels:
         if should_stop is not None and should_stop():
@@ -107,36 +124,65 @@ def run_sweep(
             if result.status == "cancelled":
                 status = "cancelled"
                 break
-            m = result.metrics or {}
-            ee = m.get("equivariance_error") or {}
-            per = ee.get("per_element") or {}
-            rows.append(
-                {
-                    "level": level,
-                    "data_equivariance_error": data_ee,
-                    "model": name,
-                    "run_id": result.run_id,
-                    "status": result.status,
-                    "model_ee_mean": ee.get("mean"),
-                    "model_ee_90": per.get("90"),
-                    "model_ee_180": per.get("180"),
-                    "model_ee_270": per.get("270"),
-                    "rmse_future": (m.get("test_future") or {}).get("rmse"),
-                    "rmse_domain": (m.get("test_domain") or {}).get("rmse"),
-                    "seconds": time.perf_counter() - t0,
-                    "dataset": path.name,  # the config hash; the file lives in the data directory
-                }
-            )
-            _write(out, record, rows)
+            rows.append(result_row(level, data_ee, name, result, time.perf_counter() - t0, path.name))
+            write_results(out, record, rows)
             report(done_units / total, f"level {level:g}, {name}: {result.status}")
         if status == "cancelled":
             break
     record.update(status=status, finished=time.time())
-    _write(out, record, rows)
+    write_results(out, record, rows)
     return SweepResult(sweep_id=sweep_id, path=out, status=status, rows=rows)
 
 
-def _write(out: Path, record: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def result_row(
+    level: float, data_ee: float, model: str, result, seconds: float, dataset: str
+) -> dict[str, Any]:
+    """The results row of one (level, model) training, from its TrainResult (both engines use it).
+
+    ``dataset`` is the dataset file's name (its config hash); the file lives in the data directory.
+    """
+    m = result.metrics or {}
+    ee = m.get("equivariance_error") or {}
+    per = ee.get("per_element") or {}
+    return {
+        "level": level,
+        "data_equivariance_error": data_ee,
+        "model": model,
+        "run_id": result.run_id,
+        "status": result.status,
+        "model_ee_mean": ee.get("mean"),
+        "model_ee_90": per.get("90"),
+        "model_ee_180": per.get("180"),
+        "model_ee_270": per.get("270"),
+        "rmse_future": (m.get("test_future") or {}).get("rmse"),
+        "rmse_domain": (m.get("test_domain") or {}).get("rmse"),
+        "seconds": seconds,
+        "dataset": dataset,
+    }
+
+
+def start_sweep_dir(root: Path | None, sweep_id: str | None) -> tuple[str, Path]:
+    """Return ``(sweep_id, folder)`` of a new sweep (a fresh id unless given), the folder created."""
+    sweep_id = check_name(sweep_id, "sweep id") if sweep_id else new_id("sweep")
+    out = Path(root or data_dir()) / "sweeps" / sweep_id
+    out.mkdir(parents=True, exist_ok=True)
+    return sweep_id, out
+
+
+def new_record(sweep_id: str, config: SweepConfig, **extra: Any) -> dict[str, Any]:
+    """The results.json record of a sweep that starts now (``rows`` are added when written)."""
+    started = time.time()
+    return {
+        "sweep_id": sweep_id,
+        "config": config.to_dict(),
+        "status": "running",
+        "started": started,
+        **extra,
+    }
+
+
+def write_results(out: Path, record: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Atomically (re)write ``results.json`` (record and rows) and ``results.csv`` in ``out``."""
     write_json(out / "results.json", {**record, "rows": rows})
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
