@@ -6,6 +6,7 @@ equivariance error, the model's (per C4 element and mean) and its test RMSE, int
 ``sweeps/<sweep_id>/results.json`` and ``results.csv`` (rewritten after every row).
 
     python -m core.sweep --levels 0,0.1,0.2 --models convnet,e2cnn,rsteer [--preset cpu|gpu]
+    python -m core.sweep ... --engine ray [--address HOST:PORT]   # each training a Ray task
 
 Presets: ``cpu`` (default: grid 32, 40 frames, 4 simulations per orientation, 1 input frame,
 20 epochs, K = 3) is sized for 3 models x 10 levels in about 30 minutes on 2 CPU cores
