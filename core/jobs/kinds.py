@@ -92,9 +92,11 @@ def _train_run(ctx: JobContext) -> dict[str, Any]:
 
 
 def _train_in(ctx: JobContext, data_path, mcfg, config, run_dir: Path, resume: bool) -> dict[str, Any]:
+    from core.jobs.devices import pin_this_process
     from core.train.trainer import resolve_device, train
 
-    ctx.record(run_id=run_dir.name, device=str(resolve_device(config.device)))
+    pinned = pin_this_process(ctx.job_id, config.device)  # None without CUDA: nothing changes
+    ctx.record(run_id=run_dir.name, device=pinned or str(resolve_device(config.device)))
     result = train(
         data_path, mcfg, config, run_dir=run_dir, resume=resume,
         progress=ctx.progress, should_stop=ctx.should_stop, job_id=ctx.job_id,
@@ -147,9 +149,14 @@ def _resume_title(params: dict[str, Any]) -> str:
 
 
 def _sweep_validate(params: dict[str, Any]) -> dict[str, Any]:
-    from core.sweep import SweepConfig
+    from core.sweep import ENGINES, SweepConfig
 
     SweepConfig.from_dict(params.get("sweep_config") or {})
+    if params.get("engine", "local") not in ENGINES:
+        raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {params.get('engine')!r}")
+    address = params.get("address")
+    if address is not None and (not isinstance(address, str) or params.get("engine") != "ray"):
+        raise ValueError(f"address: a Ray cluster address (with engine 'ray'), got {address!r}")
     return params
 
 
@@ -160,7 +167,17 @@ def _sweep_run(ctx: JobContext) -> dict[str, Any]:
     sweep_id = new_id("sweep")
     ctx.record(sweep_id=sweep_id)
     config = SweepConfig.from_dict(ctx.params["sweep_config"])
-    result = run_sweep(config, progress=ctx.progress, should_stop=ctx.should_stop, sweep_id=sweep_id)
+    engine, address = ctx.params.get("engine", "local"), ctx.params.get("address")
+    if engine == "local":  # a Ray sweep's tasks get their GPUs from Ray
+        from core.jobs.devices import pin_this_process
+
+        pinned = pin_this_process(ctx.job_id, config.train_config().device)
+        if pinned:
+            ctx.record(device=pinned)
+    result = run_sweep(
+        config, progress=ctx.progress, should_stop=ctx.should_stop, sweep_id=sweep_id,
+        engine=engine, address=address,
+    )  # fmt: skip
     return {"status": result.status, "sweep_id": result.sweep_id}
 
 

@@ -1,16 +1,18 @@
 """The paper's Figure 4 as an experiment: one dataset per buoyancy difference, each model trained on it.
 
 config.py says what a sweep is (SweepConfig, presets); run.py runs it on this machine;
-results.py writes ``sweeps/<sweep_id>/results.json`` and ``results.csv``; ``python -m core.sweep`` is its CLI.
+results.py writes ``sweeps/<sweep_id>/results.json`` and ``results.csv``; ray_engine.py runs the same
+sweep as Ray tasks (``engine="ray"``); ``python -m core.sweep`` is its CLI.
 """
 
 from core.sweep.config import DEFAULT_LEVELS, LEVEL_FIELD, PRESETS, SweepConfig
 from core.sweep.results import CSV_COLUMNS, list_sweeps, result_row
-from core.sweep.run import SweepResult, run_sweep
+from core.sweep.run import ENGINES, SweepResult, run_sweep
 
 __all__ = [
     "CSV_COLUMNS",
     "DEFAULT_LEVELS",
+    "ENGINES",
     "LEVEL_FIELD",
     "PRESETS",
     "SweepConfig",

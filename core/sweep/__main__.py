@@ -1,4 +1,7 @@
-"""``python -m core.sweep --levels 0,0.1,0.2 --models convnet,e2cnn,rsteer [--preset cpu|gpu]``."""
+"""``python -m core.sweep --levels 0,0.1,0.2 --models convnet,e2cnn,rsteer [--preset cpu|gpu]``.
+
+``--engine ray [--address HOST:PORT]`` runs each training as a Ray task (core/sweep/ray_engine.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import time
 
 from core.cli import Parser, progress_bar
 from core.sweep.config import DEFAULT_LEVELS, PRESETS, SweepConfig
-from core.sweep.run import run_sweep
+from core.sweep.run import ENGINES, run_sweep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,25 +22,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
     p.add_argument("--grid", type=int, help="override the preset's grid size")
     p.add_argument("--frames", type=int, help="override the preset's frames per simulation")
+    p.add_argument("--sims", type=int, help="override the preset's simulations per orientation")
+    p.add_argument("--hidden", type=int, help="override the preset's hidden width (every model)")
+    p.add_argument("--layers", type=int, help="override the models' layer count (every model)")
+    p.add_argument("--max-train-windows", type=int, help="cap the training samples per run")
+    p.add_argument("--eval-steps", type=int, help="override the rollout length of the test metrics")
+    p.add_argument("--device", help="training device: auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--engine", default="local", choices=ENGINES, help="where trainings run (default local)")
+    p.add_argument("--address", help="with --engine ray: the Ray cluster to join (default: a local Ray)")
     args = p.parse_args(argv)
+    if args.address and args.engine != "ray":
+        p.error("--address needs --engine ray")
     try:
         levels = tuple(float(v) for v in args.levels.split(",") if v.strip())
     except ValueError:
         p.error(f"--levels: expected comma-separated numbers, got {args.levels!r}")
-    data = {k: getattr(args, k) for k in ("grid", "frames") if getattr(args, k) is not None}
-    train = {"epochs": args.epochs} if args.epochs is not None else {}
+    data = {k: getattr(args, k) for k in ("grid", "frames", "sims") if getattr(args, k) is not None}
+    train_keys = ("epochs", "max_train_windows", "eval_steps", "device")
+    train = {k: getattr(args, k) for k in train_keys if getattr(args, k) is not None}
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    options = {k: getattr(args, k) for k in ("hidden", "layers") if getattr(args, k) is not None}
     try:
         config = SweepConfig(
             levels=levels,
-            models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+            models=models,
             preset=args.preset,
             data=data,
             train=train,
+            model_options={m: dict(options) for m in models} if options else {},
         )
     except ValueError as exc:
         p.error(str(exc))
     t0 = time.perf_counter()
-    result = run_sweep(config, progress=progress_bar())
+    result = run_sweep(config, progress=progress_bar(), engine=args.engine, address=args.address)
     print(f"sweep {result.sweep_id} ({result.status}) in {result.path}, {time.perf_counter() - t0:.0f} s")
     print("\n".join(table_lines(result.rows)))
     return 0 if result.status == "done" else 1

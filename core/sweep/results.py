@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from core.store.atomic import write_json, write_text
-from core.store.paths import assets_dir, data_dir
+from core.store.paths import assets_dir, check_name, data_dir, new_id
 
 CSV_COLUMNS = (
     "level",
@@ -63,6 +64,25 @@ def result_row(level: float, model: str, result: Any, seconds: float, dataset: s
         "rmse_persistence_domain": domain.get("persistence_rmse"),
         "seconds": float(seconds),
         "dataset": dataset,  # the file name (its config hash); the file lives in the data directory
+    }
+
+
+def start_sweep_dir(root: Path | None, sweep_id: str | None) -> tuple[str, Path]:
+    """Return ``(sweep_id, folder)`` of a new sweep (a fresh id unless given), the folder created."""
+    sweep_id = check_name(sweep_id, "sweep id") if sweep_id else new_id("sweep")
+    out = Path(root or data_dir()) / "sweeps" / sweep_id
+    out.mkdir(parents=True, exist_ok=True)
+    return sweep_id, out
+
+
+def new_record(sweep_id: str, config: Any, **extra: Any) -> dict[str, Any]:
+    """The results.json record of a sweep that starts now (``rows`` are added when written)."""
+    return {
+        "sweep_id": sweep_id,
+        "config": config.to_dict(),
+        "status": "running",
+        "started": time.time(),
+        **extra,
     }
 
 

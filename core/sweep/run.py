@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from core.progress import Progress, no_progress
-from core.store.paths import check_name, data_dir, new_id
 from core.sweep.config import SweepConfig
-from core.sweep.results import result_row, write_results
+from core.sweep.results import new_record, result_row, start_sweep_dir, write_results
+
+#: Where a sweep's trainings run: one after another in this process, or as Ray tasks.
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -34,20 +36,28 @@ def run_sweep(
     should_stop=None,
     root: Path | None = None,
     sweep_id: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> SweepResult:
     """Run the sweep; return a SweepResult (status 'done' or 'cancelled').
 
-    ``progress`` (core.progress.Progress) is called as levels and models finish and during
-    training; ``should_stop()`` is polled between batches. Results go to
-    ``<root or data_dir()>/sweeps/<sweep_id>/``.
+    ``progress`` (core.progress.Progress) is called as levels and models finish and (local
+    engine) during training; ``should_stop()`` is polled between batches (local) or between
+    task completions (Ray). Results go to ``<root or data_dir()>/sweeps/<sweep_id>/``.
+    ``engine``: 'local' (this process, one training after another) or 'ray' (each training a
+    Ray task, core/sweep/ray_engine.py); ``address``: the Ray cluster (None: a local Ray).
     """
-    sweep_id = check_name(sweep_id, "sweep id") if sweep_id else new_id("sweep")
-    out = Path(root or data_dir()) / "sweeps" / sweep_id
-    out.mkdir(parents=True, exist_ok=True)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "ray":
+        from core.sweep.ray_engine import run_sweep_ray
+
+        return run_sweep_ray(config, progress, should_stop, root=root, sweep_id=sweep_id, address=address)
+    sweep_id, out = start_sweep_dir(root, sweep_id)
     report = progress or no_progress
     total = len(config.levels) * (1 + len(config.models))
     rows: list[dict[str, Any]] = []
-    record = {"sweep_id": sweep_id, "config": config.to_dict(), "status": "running", "started": time.time()}
+    record = new_record(sweep_id, config)
     write_results(out, record, rows)
     status = "done"
     for i, level in enumerate(config.levels):
