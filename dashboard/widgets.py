@@ -55,7 +55,7 @@ def jobs_table(jobs: Sequence, key: str) -> None:
             "progress": st.column_config.ProgressColumn(
                 "progress", min_value=0.0, max_value=1.0, format="percent"
             ),
-            "id": st.column_config.TextColumn("job id", help="The registry's id of the job (for the CLI)."),
+            "id": None,  # ids stay out of sight; each job card's "Log and id" shows it
         },
     )
 

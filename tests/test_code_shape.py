@@ -46,9 +46,9 @@ def test_only_the_cli_module_touches_argparse_and_no_library_module_imports_a_cl
         if path.name == "__main__.py" or path.name == "cli.py":
             continue
         tree = ast.parse(path.read_text())
-        top_level = {
-            n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module
-        } | {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+        top_level = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module} | {
+            a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names
+        }
         assert "core.cli" not in top_level, f"{path.relative_to(ROOT)} imports the CLI module at top level"
         assert not any(m.endswith("__main__") for m in _imports(path)), path
 

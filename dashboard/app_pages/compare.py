@@ -124,7 +124,7 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     key="cmp_table",
-    column_config={"id": st.column_config.TextColumn("run id")},
+    column_config={"id": None},  # run ids: on the Train page, under "Id, rename, delete"
 )
 
 relaxed = {name: layers for name, layers in result["relaxation"].items() if layers}

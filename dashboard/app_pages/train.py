@@ -157,9 +157,7 @@ def _runs_table() -> None:
         hide_index=True,
         width="stretch",
         key="train_runs",
-        column_config={
-            "id": st.column_config.TextColumn("run id", help="The run's folder name (for the CLI).")
-        },
+        column_config={"id": None},  # the id is one click away, under "Id, rename, delete"
     )
 
 
