@@ -102,7 +102,7 @@ def compare_figures(
         "errors": figures.error_maps_figure(result["truth"], result["predictions"]),
         "rmse": figures.line_figure(
             result["rmse"],
-            title="RMSE per rollout step (persistence: next frame = this frame)",
+            title="RMSE per rollout step",
             xaxis_title="step",
             yaxis_title="RMSE",
         ),

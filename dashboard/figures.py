@@ -182,6 +182,18 @@ def _quiver_xy(velocity: np.ndarray, stride: int, scale: float) -> tuple[np.ndar
     return np.round(xs, 3), np.round(ys, 3)
 
 
+def _wrap(title: str, width: int = 18) -> str:
+    """A panel title broken at " · " into lines of about ``width`` characters, so narrow
+    panels (four side by side on a 1024-px screen) do not print over each other."""
+    lines: list[str] = []
+    for part in str(title).split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "<br>".join(lines)
+
+
 def _check_fields(fields: Sequence[np.ndarray], titles: Sequence[str]) -> list[np.ndarray]:
     """The panels' arrays, checked: at least one, each ``(T, N, N)``, equal T, one title each."""
     if not fields:
@@ -253,11 +265,11 @@ def _animation_controls(keep: np.ndarray, labels: Sequence[str], shown: int, fro
         "sliders": [
             {
                 "active": shown,
-                "x": 0.1,
-                "len": 0.9,
+                "x": 0.0,
+                "len": 1.0,
                 "y": 0.0,
                 "yanchor": "top",
-                "pad": {"t": 10, "l": 20},
+                "pad": {"t": 10, "l": 90},  # pixels: clear of the two buttons at any width
                 "currentvalue": {"prefix": "", "visible": True, "xanchor": "right"},
                 "steps": [
                     {"label": labels[int(t)], "method": "animate", "args": [[str(int(t))], pause]}
@@ -307,7 +319,9 @@ def animated_panels(
     keep = _frame_indices(n_t)
     labels = list(frame_labels) if frame_labels is not None else [f"t = {t}" for t in range(n_t)]
 
-    fig = make_subplots(rows=1, cols=len(fields), subplot_titles=list(titles), horizontal_spacing=0.02)
+    fig = make_subplots(
+        rows=1, cols=len(fields), subplot_titles=[_wrap(t) for t in titles], horizontal_spacing=0.02
+    )
     fig.update_annotations(font_size=12)
     per_panel = 1 if velocities is None else 2
     shown = len(keep) - 1 if start_at_end else 0
@@ -322,9 +336,16 @@ def animated_panels(
         for t in keep
     ]
     for c in range(1, len(fields) + 1):
-        fig.update_xaxes(range=[-0.5, n - 0.5], showticklabels=False, constrain="domain", row=1, col=c)
+        fig.update_xaxes(
+            range=[-0.5, n - 0.5], showticklabels=False, showgrid=False, constrain="domain", row=1, col=c
+        )
         fig.update_yaxes(
-            range=[-0.5, n - 0.5], showticklabels=False, scaleanchor=f"x{'' if c == 1 else c}", row=1, col=c
+            range=[-0.5, n - 0.5],
+            showticklabels=False,
+            showgrid=False,
+            scaleanchor=f"x{'' if c == 1 else c}",
+            row=1,
+            col=c,
         )
     fig.update_layout(
         template=TEMPLATE,
@@ -402,9 +423,10 @@ def line_figure(
     for i, (name, ys) in enumerate(series.items()):
         ys = np.asarray(ys, dtype=float)
         xs = np.asarray(x) if x is not None else np.arange(1, ys.size + 1)
-        color = "#555" if name == "persistence" else model_color(name, i)
+        baseline = name.startswith("persistence")
+        color = "#555" if baseline else model_color(name, i)
         used[color] = used.get(color, -1) + 1  # a second run of the same model: same colour, new dash
-        dash = "dash" if name == "persistence" else dashes[used[color] % len(dashes)]
+        dash = "dash" if baseline else dashes[used[color] % len(dashes)]
         fig.add_trace(
             go.Scatter(
                 x=xs[: ys.size],

@@ -140,7 +140,7 @@ def _cycle(url, page, data) -> None:
     assert e2e.wait_plots(page, 4) >= 4
     _no_raw_ids(page, "4-compare")
     _check_clean(page, "4-compare")
-    _pick(page, "Dataset", "Δb 0.2 · 16² · 1 sim × 16 frames: 1 runs")
+    _pick(page, "Dataset", "Δb 0.2 · 16² · 1 sim × 16 frames: 1 run")
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 2) >= 2
     page.get_by_text("test-domain needs a dataset with 2 or more").wait_for()
@@ -168,7 +168,7 @@ def _cycle(url, page, data) -> None:
     _check_clean(page, "6-bad-upload")
 
     # 6. every page opens directly, also on a 1024-px-wide screen
-    page.set_viewport_size({"width": 1024, "height": 1800})
+    page.set_viewport_size({"width": 1024, "height": 3200})  # tall: Streamlit scrolls inside
     for path in e2e.PAGES:
         _visit(page, url, path)
         assert e2e.wait_plots(page, 1) >= 1

@@ -414,7 +414,9 @@ def _compare_one(out: dict[str, Any], lr: Any, label: str, velocity: np.ndarray,
         if sim >= len(sims):
             out["notes"].append(f"{split} has {len(sims)} simulation(s); showing the last of them.")
         last = velocity[orientation, d.simulation, d.start + f - 1]  # persistence: repeat the last input
-        out["rmse"]["persistence"] = np.sqrt(((truth - last[None]) ** 2).mean(axis=(1, 2, 3)))
+        out["rmse"]["persistence (next = this frame)"] = np.sqrt(
+            ((truth - last[None]) ** 2).mean(axis=(1, 2, 3))
+        )
         out["persistence"] = float(np.sqrt(((truth - last[None]) ** 2).mean()))
     elif d.truth.shape != truth.shape or not np.array_equal(d.truth, truth):
         out["notes"].append(f"{label}: not shown (its split or input frames start the rollout elsewhere)")

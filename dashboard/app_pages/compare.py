@@ -30,7 +30,7 @@ dataset = st.selectbox(
     "Dataset",
     names,
     key="cmp_dataset",
-    format_func=lambda n: f"{titles[n]}: {len(by_dataset[n])} runs",
+    format_func=lambda n: f"{titles[n]}: {len(by_dataset[n])} run{'s' if len(by_dataset[n]) != 1 else ''}",
     help="Runs trained on this dataset (and uploaded checkpoints) can be compared on it.",
 )
 candidates = by_dataset[dataset] + uploads

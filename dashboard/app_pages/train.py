@@ -205,8 +205,8 @@ def _run_details(run) -> None:
     if loaded and loaded[0] == run.id:
         info = loaded[1]
         st.success(
-            f"Loaded: {model_label(info['model'])} with {info['parameters']:,} parameters, rebuilt from the checkpoint. "
-            "It is ready to roll out on the Compare page."
+            f"Loaded: {model_label(info['model'])} with {info['parameters']:,} parameters, rebuilt from "
+            "the checkpoint. It is ready to roll out on the Compare page."
         )
         st.page_link("app_pages/compare.py", label="Open the Compare page", icon=":material/compare:")
 
