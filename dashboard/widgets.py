@@ -119,9 +119,10 @@ def job_card(job, key: str) -> None:
                 st.code(text or "(no log lines yet)", language=None, height=300)
 
 
-def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str) -> bool:
+def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, note: str = "") -> bool:
     """An expander with the item's id, and for the user's own items Rename and Delete
-    (Delete asks for confirmation). Returns True when the item changed (the page should rerun)."""
+    (Delete asks for confirmation; ``note`` says what else deleting affects). Returns True
+    when the item changed (the page should rerun)."""
     with st.expander(f"Id, rename, delete: {title}", expanded=False):
         st.caption(f"{kind} id: `{item_id}`")
         if shipped:
@@ -142,7 +143,9 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str) ->
                 show_problem(f"Could not rename this {kind}.", exc)
             else:
                 return True
-        sure = st.checkbox(f"Yes, delete this {kind} for good", key=f"{key}_sure")
+        sure = st.checkbox(f"Yes, delete this {kind} for good", key=f"{key}_sure", help=note or None)
+        if note:
+            st.caption(note)
         if st.button(f"Delete {kind}", key=f"{key}_delete", disabled=not sure, type="secondary"):
             try:
                 views.delete_item(kind, item_id)

@@ -91,7 +91,11 @@ choice = st.selectbox(
     "Dataset", labels, key="data_choice", help="Named by their settings: Δb · grid · simulations × frames."
 )
 entry = entries[labels.index(choice)]
-if widgets.manage_item("dataset", entry.name, entry.shipped, entry.title, key="data_manage"):
+used = views.runs_using_dataset(entry.name)
+note = (
+    f"{used} run(s) were trained on it: they keep their weights but cannot be compared on it." if used else ""
+)
+if widgets.manage_item("dataset", entry.name, entry.shipped, entry.title, key="data_manage", note=note):
     st.session_state.pop("data_choice", None)
     st.rerun()
 try:
