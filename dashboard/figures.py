@@ -336,13 +336,10 @@ def animated_panels(
         for t in keep
     ]
     for c in range(1, len(fields) + 1):
-        fig.update_xaxes(
-            range=[-0.5, n - 0.5], showticklabels=False, showgrid=False, constrain="domain", row=1, col=c
-        )
+        fig.update_xaxes(range=[-0.5, n - 0.5], visible=False, constrain="domain", row=1, col=c)
         fig.update_yaxes(
             range=[-0.5, n - 0.5],
-            showticklabels=False,
-            showgrid=False,
+            visible=False,
             scaleanchor=f"x{'' if c == 1 else c}",
             row=1,
             col=c,
@@ -538,7 +535,7 @@ def relaxed_weights_figure(
             row=1,
             col=c,
         )
-        fig.update_xaxes(showticklabels=False, row=1, col=c)
-        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{'' if c == 1 else c}", row=1, col=c)
+        fig.update_xaxes(visible=False, row=1, col=c)
+        fig.update_yaxes(visible=False, scaleanchor=f"x{'' if c == 1 else c}", row=1, col=c)
     fig.update_layout(template=TEMPLATE, title=title, height=260, margin={"l": 20, "r": 20, "t": 70, "b": 10})
     return fig

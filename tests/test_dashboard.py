@@ -202,7 +202,7 @@ def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):
     at = _app().switch_page("app_pages/data.py").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2
-    ee = next(m for m in at.metric if m.label == "Data equivariance error")
+    ee = next(m for m in at.metric if m.label == "Data EE")
     assert float(ee.value) >= 0
     at.slider(key="gen_diff").set_value(0.5).run()
     assert not at.exception

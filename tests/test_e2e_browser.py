@@ -121,6 +121,11 @@ def _cycle(url, page, data) -> None:
     _number(page, "Max training windows", 8)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"Started 1 training job")).wait_for()
+    try:  # the live card, if the tiny job is still running when the page looks
+        page.get_by_text(re.compile(r"train ConvNet 32 ch .*elapsed")).first.wait_for(timeout=15_000)
+        page.screenshot(path=str(OUT / "3-train-running.png"), full_page=True)
+    except Exception:  # already finished: nothing live to show
+        pass
     _wait_run_done(data)
     _visit(page, url, "train")
     picked = page.get_by_label("Look at a run", exact=True).input_value()

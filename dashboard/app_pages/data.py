@@ -106,7 +106,9 @@ except Exception as exc:  # a damaged file: say so, keep the page
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(
-    "Data equivariance error", f"{summary['data_ee']:.4f}", help="Mean |g⁻¹·orientation k − orientation 0|."
+    "Data EE",
+    f"{summary['data_ee']:.3g}",
+    help="Data equivariance error: mean |g⁻¹·orientation k − orientation 0| over the trajectories.",
 )
 m2.metric("Buoyancy difference", f"{summary['buoyancy_diff']:g}")
 m3.metric("Grid", f"{summary['grid']}×{summary['grid']}")
