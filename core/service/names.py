@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models.registry import model_label
+
+def model_label(name: str) -> str:
+    """core.models.registry.model_label, imported on first use: the registry loads every model
+    (torch, e2cnn), which dataset names do not need."""
+    from core.models.registry import model_label as label
+
+    return label(name)
 
 
 def _num(value: Any) -> str:
