@@ -1,6 +1,6 @@
 """Entry point: ``streamlit run dashboard/app.py``.
 
-Builds the multipage navigation; each page lives in ``dashboard/pages/`` and only
+Builds the multipage navigation; each page lives in ``dashboard/app_pages/`` and only
 draws what ``core`` computes.
 """
 
@@ -21,18 +21,16 @@ _PAGES = Path(__file__).resolve().parent / "app_pages"
 
 st.set_page_config(page_title="Approximate symmetry", page_icon="🌀", layout="wide")
 
+_SYMMETRY = dict(title="Symmetry", icon=":material/autorenew:")
 navigation = st.navigation(
     [
-        st.Page(
-            _PAGES / "symmetry.py",
-            title="Symmetry",
-            icon=":material/autorenew:",
-            default=True,
-            url_path="symmetry",
-        ),
+        # The default page is served at "/" (Streamlit ignores its url_path), so /symmetry
+        # would answer "Page not found": a hidden second entry serves the same script there.
+        st.Page(_PAGES / "symmetry.py", **_SYMMETRY, default=True, url_path="home"),
         st.Page(_PAGES / "data.py", title="Data", icon=":material/air:", url_path="data"),
         st.Page(_PAGES / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
         st.Page(_PAGES / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        st.Page(_PAGES / "symmetry.py", **_SYMMETRY, url_path="symmetry", visibility="hidden"),
     ]
 )
 navigation.run()

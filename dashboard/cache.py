@@ -28,10 +28,22 @@ def mtime(path: str | os.PathLike) -> float:
         return 0.0
 
 
-@st.cache_data(show_spinner=False)
-def sweep_curves(path: str, stamp: float) -> dict[str, tuple[list[float], list[float]]]:
+@st.cache_data(show_spinner=False, max_entries=32)
+def sweep_curves(path: str, stamp: float, axis: str = "trajectory") -> dict[str, tuple]:
     """core.service.views.sweep_curves of the sweep in ``path`` (``stamp`` keys the cache)."""
-    return views.sweep_curves(path)
+    return views.sweep_curves(path, axis)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sweep_axes(path: str, stamp: float) -> list[str]:
+    """core.service.views.sweep_axes: the x axes this sweep's file supports."""
+    return views.sweep_axes(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sweep_accuracy(path: str, stamp: float) -> list[dict[str, Any]]:
+    """core.service.views.sweep_accuracy: RMSE beside persistence per level and model."""
+    return views.sweep_accuracy(path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -89,7 +101,10 @@ def compare_figures(
         "rollout": figures.rollout_figure(result["truth"], result["predictions"]),
         "errors": figures.error_maps_figure(result["truth"], result["predictions"]),
         "rmse": figures.line_figure(
-            result["rmse"], title="RMSE per rollout step", xaxis_title="step", yaxis_title="RMSE"
+            result["rmse"],
+            title="RMSE per rollout step",
+            xaxis_title="step",
+            yaxis_title="RMSE",
         ),
         "equivariance": figures.per_element_figure(result["equivariance"]),
     }

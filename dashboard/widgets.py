@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from core.service import views
+
 
 def status_label(status: str) -> str:
     """Return ``status`` in capitals for failures, so they stand out in tables and captions.
@@ -36,48 +38,120 @@ def show_problem(message: str, exc: BaseException | None = None) -> None:
     st.error(f"{message}{detail}")
 
 
-def job_rows(jobs: Sequence) -> list[dict]:
-    """Turn registry JobRecords into table rows (dicts of short strings and numbers)."""
-    rows = []
-    for job in jobs:
-        rows.append(
-            {
-                "job": job.id,
-                "kind": job.kind,
-                "status": status_label(job.status),
-                "progress": float(job.fraction or 0.0),
-                "message": (job.error or job.message or "")[:200],
-                "device": job.device or "",
-                "run": job.run_id or "",
-                "started": ago(job.started or job.created),
-            }
-        )
-    return rows
-
-
 def jobs_table(jobs: Sequence, key: str) -> None:
-    """Draw the jobs as a table with a progress column; nothing if there are none."""
+    """Draw the jobs as a table (what each does, status, progress, what it made); nothing if none."""
     if not jobs:
         st.caption("No jobs yet.")
         return
+    rows = views.job_rows(jobs)
+    for row in rows:
+        row["status"] = status_label(row["status"])
     st.dataframe(
-        job_rows(jobs),
+        rows,
         key=key,
         hide_index=True,
         width="stretch",
         column_config={
             "progress": st.column_config.ProgressColumn(
                 "progress", min_value=0.0, max_value=1.0, format="percent"
-            )
+            ),
+            "id": None,  # ids stay out of sight; each job card's "Log and id" shows it
         },
     )
 
 
-def job_progress(job) -> None:
-    """Draw one job's progress bar, device and any error as a clear message."""
-    text = f"{status_label(job.status)} · {job.message or job.kind}"
+def progress_text(job) -> str:
+    """``"running · train RSteer 32 ch · epoch 3/20 · cpu · 1 min 5 s elapsed, about 4 min left"``."""
+    elapsed, left = views.job_times(job)
+    parts = [status_label(job.status), views.job_title(job)]
+    if job.message and not job.finished_state:
+        parts.append(job.message)
     if job.device:
-        text += f" · device: {job.device}"
-    st.progress(min(max(float(job.fraction or 0.0), 0.0), 1.0), text=text)
-    if job.status in ("failed", "diverged", "interrupted") and job.error:
-        st.error(f"Job {job.id} {job.status}: {job.error.strip().splitlines()[-1][:500]}")
+        parts.append(f"on {job.device}")
+    if elapsed is not None:
+        parts.append(f"{views.duration_text(elapsed)} {'elapsed' if not job.finished_state else 'in all'}")
+    if left is not None:
+        parts[-1] += f", about {views.duration_text(left)} left"
+    return " · ".join(parts)
+
+
+def job_progress(job) -> None:
+    """Draw one job's progress bar (what, device, elapsed time, estimate) and any error."""
+    st.progress(min(max(float(job.fraction or 0.0), 0.0), 1.0), text=progress_text(job))
+    if job.status in ("failed", "diverged", "interrupted"):
+        detail = (job.error or job.message or "no error text recorded").strip().splitlines()
+        st.error(f"{views.job_title(job)} {job.status}: {detail[-1][:500] if detail else ''}")
+
+
+def job_card(job, key: str) -> None:
+    """One job in a bordered card: progress, Cancel (while it runs), Resume (stopped training), log."""
+    from core.service import actions
+
+    with st.container(border=True):
+        job_progress(job)
+        made = views.job_made(job)
+        if made:
+            st.caption(f"Made: **{made}**")
+        c1, c2, c3 = st.columns([1, 1, 4])
+        if not job.finished_state and c1.button("Cancel", key=f"cancel_{job.id}{key}"):
+            try:
+                actions.cancel_job(job.id)
+            except Exception as exc:
+                show_problem("Could not cancel the job.", exc)
+            else:
+                st.toast(f"Cancel requested: {views.job_title(job)}")
+        if views.can_resume(job) and c2.button(
+            "Resume", key=f"resume_{job.id}{key}", help="Continue training from the last saved epoch."
+        ):
+            try:
+                actions.resume_job(job.id)
+            except Exception as exc:
+                show_problem("Could not resume the job.", exc)
+            else:
+                st.toast(f"Resuming: {views.job_title(job)}")
+        with c3.popover("Log and id", help="The job's log file (last lines) and its id."):
+            st.caption(f"job id: `{job.id}`")
+            try:
+                text = views.job_log_tail(job)
+            except ValueError as exc:
+                show_problem("The log cannot be shown.", exc)
+            else:
+                st.code(text or "(no log lines yet)", language=None, height=300)
+
+
+def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, note: str = "") -> bool:
+    """An expander with the item's id, and for the user's own items Rename and Delete
+    (Delete asks for confirmation; ``note`` says what else deleting affects). Returns True
+    when the item changed (the page should rerun)."""
+    with st.expander(f"Id, rename, delete: {title}", expanded=False):
+        st.caption(f"{kind} id: `{item_id}`")
+        if shipped:
+            st.caption("Shipped with the project: read-only (it cannot be renamed or deleted).")
+            return False
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        label = c1.text_input(
+            "New name",
+            value="",
+            key=f"{key}_label",
+            placeholder=title,
+            help="Empty: the name made from its settings.",
+        )
+        if c2.button("Rename", key=f"{key}_rename"):
+            try:
+                views.rename_item(kind, item_id, label)
+            except Exception as exc:
+                show_problem(f"Could not rename this {kind}.", exc)
+            else:
+                return True
+        sure = st.checkbox(f"Yes, delete this {kind} for good", key=f"{key}_sure", help=note or None)
+        if note:
+            st.caption(note)
+        if st.button(f"Delete {kind}", key=f"{key}_delete", disabled=not sure, type="secondary"):
+            try:
+                views.delete_item(kind, item_id)
+            except Exception as exc:
+                show_problem(f"Could not delete this {kind}.", exc)
+            else:
+                st.toast(f"Deleted {title}")
+                return True
+    return False

@@ -85,7 +85,7 @@ def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
     assert first.zmin == pytest.approx(a.min()) and fig.data[1].zmax == pytest.approx(b.max())
     steps = fig.layout.sliders[0].steps
     assert len(steps) == len(fig.frames) and steps[-1].label == f"t = {t - 1}"
-    assert [btn.label for btn in fig.layout.updatemenus[0].buttons] == ["▶ Play", "❚❚ Pause"]
+    assert [btn.label for btn in fig.layout.updatemenus[0].buttons] == ["▶", "❚❚"]
     with pytest.raises(ValueError, match="frame counts"):
         figures.animated_panels([a, b[:5]], ["a", "b"])
     with pytest.raises(ValueError, match="titles"):
@@ -148,7 +148,8 @@ def test_views_list_data_and_sweeps_from_both_places(data_dir, tmp_path, monkeyp
     monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(shipped))
     entries = views.dataset_entries()
     assert [(e.name, e.shipped) for e in entries] == [("mine.h5", False), ("ship.h5", True)]
-    assert entries[1].label == "ship.h5 (shipped)"
+    # unreadable files are listed, named as such (never by their hash), numbered if alike
+    assert entries[1].label.endswith("(shipped)") and "ship.h5" not in entries[1].label
 
 
 def test_history_series_reads_losses():
@@ -201,7 +202,7 @@ def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):
     at = _app().switch_page("app_pages/data.py").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2
-    ee = next(m for m in at.metric if m.label == "Data equivariance error")
+    ee = next(m for m in at.metric if m.label == "Data EE")
     assert float(ee.value) >= 0
     at.slider(key="gen_diff").set_value(0.5).run()
     assert not at.exception
@@ -216,7 +217,7 @@ def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
     at.switch_page("app_pages/compare.py").run()
     assert not at.exception, at.exception
     assert not _texts(at.error), _texts(at.error)
-    picked = at.multiselect(key="cmp_runs")
+    picked = next(m for m in at.multiselect if str(m.key).startswith("cmp_runs"))
     assert len(picked.value) >= 2
     assert len(at.get("plotly_chart")) >= 4
     # change the run selection and the split: the page reruns cleanly
@@ -225,9 +226,9 @@ def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
     at.selectbox(key="cmp_orient").set_value(1).run()
     assert not at.exception and not _texts(at.error), _texts(at.error)
     # with an RSteer run among the picked ones, its relaxed weights are shown
-    rsteer = [o for o in picked.options if o.startswith("rsteer")]
+    rsteer = [o for o in picked.options if o.startswith("RSteer")]
     if rsteer:
-        at.multiselect(key="cmp_runs").set_value(
+        at.multiselect(key=picked.key).set_value(
             rsteer[:1] + [o for o in picked.options if o not in rsteer][:1]
         ).run()
         assert not at.exception
@@ -291,9 +292,169 @@ def test_cancel_button_stops_a_running_training_job(data_dir, shipped):
     assert registry.get_job(job_id).status == "running"
     at = _app().switch_page("app_pages/train.py").run()
     assert not at.exception
-    at.button(key=f"cancel_{job_id}").click().run()
+    at.button(key=f"cancel_{job_id}_train").click().run()
     assert not at.exception
     deadline = time.time() + 30
     while not registry.get_job(job_id).finished_state and time.time() < deadline:
         time.sleep(0.2)
     assert registry.get_job(job_id).status == "cancelled"
+
+
+# ------------------------------------------------------- names, renames, jobs (views)
+
+
+def _sweep_dir(tmp_path: Path, rows: list[dict]) -> Path:
+    folder = tmp_path / "sweep-x"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps({"config": {"levels": [0, 0.5]}, "rows": rows}))
+    return folder
+
+
+def test_sweep_curves_plot_against_the_matched_one_step_error_when_the_file_has_it(tmp_path):
+    new = [
+        {
+            "level": 0.5,
+            "model": "rsteer",
+            "data_ee_one_step": 0.02,
+            "data_ee_trajectory": 0.1,
+            "model_ee_mean": 0.01,
+        },
+        {
+            "level": 0.0,
+            "model": "rsteer",
+            "data_ee_one_step": 0.0,
+            "data_ee_trajectory": 0.0,
+            "model_ee_mean": 0.001,
+        },
+    ]
+    folder = _sweep_dir(tmp_path, new)
+    assert views.sweep_axes(folder) == ["one_step", "trajectory"]
+    assert views.sweep_curves(folder, "one_step") == {"RSteer": ([0.0, 0.02], [0.001, 0.01], [0.0, 0.5])}
+    assert views.sweep_curves(folder, "trajectory")["RSteer"][0] == [0.0, 0.1]
+    fig = figures.equivariance_figure(views.sweep_curves(folder, "one_step"), x_title="data one-step EE")
+    assert "buoyancy difference" in fig.data[0].hovertemplate and list(fig.data[0].customdata) == [0.0, 0.5]
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "results.json").write_text(
+        json.dumps(
+            {
+                "rows": [
+                    {"level": 0.1, "model": "e2cnn", "data_equivariance_error": 0.05, "model_ee_mean": 1e-8}
+                ]
+            }
+        )
+    )
+    assert views.sweep_axes(old) == ["trajectory"]
+    assert views.sweep_curves(old) == {"E2CNN": ([0.05], [1e-8], [0.1])}
+    with pytest.raises(ValueError, match="axis"):
+        views.sweep_curves(old, "sideways")
+
+
+def test_sweep_accuracy_puts_persistence_beside_each_rmse(tmp_path):
+    row = {"level": 0.2, "model": "convnet", "model_ee_mean": 0.01, "rmse_future": 0.123456}
+    folder = _sweep_dir(tmp_path, [{**row, "rmse_persistence_future": 0.3}])
+    (acc,) = views.sweep_accuracy(folder)
+    assert acc == {"Δb": 0.2, "model": "ConvNet", "RMSE test-future": 0.123, "persistence test-future": 0.3}
+    assert b"rmse_persistence_future" in views.sweep_csv(folder)
+
+
+def test_sweep_levels_are_checked_against_the_data_pages_range():
+    assert views.parse_levels("0, 0.25;1") == [0.0, 0.25, 1.0]
+    with pytest.raises(ValueError, match="outside 0..1"):
+        views.parse_levels("0, 5")
+    with pytest.raises(ValueError, match="not a number"):
+        views.parse_levels("0, lots")
+    with pytest.raises(ValueError, match="at least one"):
+        views.parse_levels(" , ")
+
+
+def test_names_describe_settings_and_number_repeats():
+    from core.service.names import clean_label, data_config_label, unique_labels
+
+    assert data_config_label({"buoyancy_diff": 0.5, "grid": 64, "sims": 1, "frames": 25, "seed": 0}) == (
+        "Δb 0.5 · 64² · 1 sim × 25 frames"
+    )
+    assert data_config_label({"buoyancy_diff": 0.5, "grid": 64, "sims": 4, "frames": 25, "seed": 3}).endswith(
+        "4 sims × 25 frames · seed 3"
+    )
+    assert unique_labels(["a", "b", "a"]) == ["a", "b", "a (2)"]
+    assert clean_label("  my\nrun\x00 ") == "my run" and len(clean_label("x" * 500)) == 80
+
+
+def test_dataset_entries_are_named_by_their_stored_settings(data_dir, shipped):
+    entries = views.dataset_entries()
+    assert entries and all(e.title.startswith("Δb ") for e in entries)
+    assert all(".h5" not in e.label for e in entries)
+
+
+def test_rename_and_delete_own_items_but_never_shipped_or_outside_ones(data_dir, shipped):
+    import shutil
+
+    ship = next((shipped / "datasets").glob("*.h5"))
+    with pytest.raises(FileNotFoundError, match="read-only"):
+        views.rename_item("dataset", ship.name, "mine now")
+    run = next((shipped / "runs").iterdir())
+    with pytest.raises(FileNotFoundError, match="read-only"):
+        views.delete_item("run", run.name)
+    for bad in ("../registry.sqlite", "..", "/etc/passwd", ".hidden"):
+        with pytest.raises(ValueError):
+            views.rename_item("run", bad, "x")
+    (data_dir / "datasets").mkdir(parents=True)
+    mine = data_dir / "datasets" / ship.name
+    shutil.copy(ship, mine)
+    views.rename_item("dataset", mine.name, "  lesson 1  ")
+    assert views.dataset_entries()[0].label == "lesson 1"
+    shutil.copytree(run, data_dir / "runs" / run.name)
+    views.rename_item("run", run.name, "my favourite")
+    assert json.loads((data_dir / "runs" / run.name / "run.json").read_text())["label"] == "my favourite"
+    assert views.run_titles(views.list_runs())[0] == "my favourite"
+    views.delete_item("run", run.name)
+    views.delete_item("dataset", mine.name)
+    assert not (data_dir / "runs" / run.name).exists() and not mine.exists()
+    assert json.loads((data_dir / "datasets" / "labels.json").read_text()) == {}
+
+
+def test_job_helpers_title_time_and_read_only_their_own_log(data_dir):
+    from types import SimpleNamespace
+
+    job = SimpleNamespace(
+        id="job-train-1", kind="train", status="running", fraction=0.25, started=100.0, finished=None,
+        params={"model_config": {"name": "rsteer", "hidden": 32}}, log_path=None, result=None, run_id=None,
+        finished_state=False,
+    )  # fmt: skip
+    assert views.job_title(job) == "train RSteer 32 ch"
+    assert views.job_times(job, now=160.0) == (60.0, 180.0)
+    assert views.duration_text(180.0) == "3 min 0 s" and views.duration_text(3700) == "1 h 01 min"
+    assert views.job_log_tail(job) == ""
+    (data_dir / "logs").mkdir(parents=True)
+    (data_dir / "logs" / "job-train-1.log").write_text("epoch 1\n" * 5000)
+    job.log_path = str(data_dir / "logs" / "job-train-1.log")
+    tail = views.job_log_tail(job)
+    assert tail.startswith("…") and tail.endswith("epoch 1\n") and len(tail) <= views.LOG_TAIL_BYTES + 1
+    job.log_path = str(data_dir / "registry.sqlite")
+    with pytest.raises(ValueError, match="outside"):
+        views.job_log_tail(job)
+
+
+def test_log_axes_label_every_tick_with_its_exponent_and_tiny_bars_say_zero():
+    line = figures.line_figure(
+        {"train": [3.0, 0.5, 0.02]}, title="t", xaxis_title="x", yaxis_title="y", log_y=True
+    )
+    assert (
+        line.layout.yaxis.type == "log"
+        and line.layout.yaxis.tickformat == ".0e"
+        and line.layout.yaxis.dtick == 1
+    )
+    narrow = figures.line_figure(
+        {"train": [0.3, 0.2]}, title="t", xaxis_title="x", yaxis_title="y", log_y=True
+    )
+    assert narrow.layout.yaxis.tickformat == ".1e"
+    bars = figures.per_element_figure({"ConvNet": {1: 0.02}, "E2CNN": {1: 1e-8}})
+    assert list(bars.data[0].text) == ["0.02"] and list(bars.data[1].text) == ["≈0"]
+
+
+def test_error_maps_scale_follows_the_errors_and_open_on_the_last_step():
+    truth = np.zeros((5, 2, 6, 6))
+    pred = np.linspace(0, 0.1, 5)[:, None, None, None] * np.ones((5, 2, 6, 6))
+    fig = figures.error_maps_figure(truth, {"ConvNet": pred})
+    assert fig.data[0].zmax == pytest.approx(0.1, rel=0.01) and fig.layout.sliders[0].active == 4

@@ -68,6 +68,18 @@ def _number(page, label: str, value: int) -> None:
     box.press("Tab")
 
 
+#: What a raw id looks like: dataset hashes, run/sweep/job ids with their timestamps.
+RAW_ID = re.compile(r"smoke-[0-9a-f]{12}|(run|sweep|job)-[a-z0-9-]*\d{8}-\d{6}|·[0-9a-f]{8}\b")
+
+
+def _no_raw_ids(page, name: str) -> None:
+    """No visible text on the page names a dataset, run, sweep or job by its hash or timestamp id."""
+    text = page.locator("body").inner_text()
+    found = sorted({m.group(0) for m in RAW_ID.finditer(text)})
+    assert not found, f"{name}: raw ids shown: {found}"
+    assert "Page not found" not in text, f"{name}: 'Page not found' shown"
+
+
 def test_every_page_and_a_tiny_generate_train_cycle(browser_page):
     url, page, data = browser_page
     try:
@@ -78,14 +90,15 @@ def test_every_page_and_a_tiny_generate_train_cycle(browser_page):
 
 
 def _cycle(url, page, data) -> None:
+    # 1. landing page: the guided start and the shipped Figure-4 plot, at / and at /symmetry
+    for path, name in (("", "1-symmetry"), ("symmetry", "1-symmetry-direct")):
+        _visit(page, url, path)
+        assert e2e.wait_plots(page, 1) >= 1
+        page.get_by_text("Three steps for a lesson").first.wait_for()
+        _no_raw_ids(page, name)
+        _check_clean(page, name)
 
-    # 1. landing page: the shipped Figure-4 plot
-    _visit(page, url, "")
-    assert e2e.wait_plots(page, 1) >= 1
-    page.get_by_text("Approximate equivariance").first.wait_for()
-    _check_clean(page, "1-symmetry")
-
-    # 2. data page: generate a tiny dataset in the background, then see it drawn
+    # 2. data page: generate a tiny dataset (one simulation per orientation, the default)
     _visit(page, url, "data")
     if not page.get_by_label("Grid", exact=True).is_visible():
         page.get_by_text("Generate a new dataset").click()
@@ -95,33 +108,58 @@ def _cycle(url, page, data) -> None:
     _number(page, "Frames", 16)
     page.get_by_role("button", name="Generate", exact=True).click()
     page.get_by_text("Generation started").wait_for()
-    page.get_by_text(re.compile(r"Job .* finished")).wait_for(timeout=JOB_TIMEOUT_MS)
+    page.get_by_text(re.compile(r"Finished: .* is shown below")).wait_for(timeout=JOB_TIMEOUT_MS)
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 2) >= 2
-    (made,) = list((data / "datasets").glob("*.h5"))
-    assert page.get_by_label("Dataset", exact=True).input_value() == made.name  # the new one is shown
+    assert page.get_by_label("Dataset", exact=True).input_value() == "Δb 0.2 · 16² · 1 sim × 16 frames"
+    _no_raw_ids(page, "2-data")
     _check_clean(page, "2-data")
 
-    # 3. train page: one ConvNet for one epoch on that dataset, until done
+    # 3. train page: one ConvNet for one epoch on that dataset, until done; then load it
     _visit(page, url, "train")
     _number(page, "Epochs", 1)
     _number(page, "Max training windows", 8)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(re.compile(r"Started 1 job")).wait_for()
-    page.locator('[data-testid="stDataFrame"]').first.wait_for()
-    # the tables are canvas grids (no DOM text): ask the registry when the job is done,
-    # then check that the page lists the new run after a reload
+    page.get_by_text(re.compile(r"Started 1 training job")).wait_for()
+    try:  # the live card, if the tiny job is still running when the page looks
+        page.get_by_text(re.compile(r"train ConvNet 32 ch .*elapsed")).first.wait_for(timeout=15_000)
+        page.screenshot(path=str(OUT / "3-train-running.png"), full_page=True)
+    except Exception:  # already finished: nothing live to show
+        pass
     _wait_run_done(data)
     _visit(page, url, "train")
     picked = page.get_by_label("Look at a run", exact=True).input_value()
-    assert picked.startswith("convnet · run-convnet-"), picked
+    assert picked == "ConvNet 32 ch · 1 ep · Δb 0.2", picked
     assert e2e.wait_plots(page, 1) >= 1  # its loss curve
+    page.get_by_role("button", name="Load this run's model").click()
+    page.get_by_text(re.compile(r"Loaded: ConvNet with [\d,]+ parameters")).wait_for()
+    e2e.wait_idle(page)
+    _no_raw_ids(page, "3-train")
     _check_clean(page, "3-train")
 
-    # 4. compare page: the new run beside the shipped ones
+    # 4. compare page: the shipped runs, then the new one-simulation dataset (no test-domain split)
     _visit(page, url, "compare")
     assert e2e.wait_plots(page, 4) >= 4
+    page.get_by_text("test-domain", exact=True).click()
+    e2e.wait_idle(page)
+    assert e2e.wait_plots(page, 4) >= 4
+    _no_raw_ids(page, "4-compare")
     _check_clean(page, "4-compare")
+    _pick(page, "Dataset", "Δb 0.2 · 16² · 1 sim × 16 frames: 1 run")
+    e2e.wait_idle(page)
+    assert e2e.wait_plots(page, 2) >= 2
+    page.get_by_text("test-domain needs a dataset with 2 or more").wait_for()
+    _no_raw_ids(page, "4-compare-one-sim")
+    _check_clean(page, "4-compare-one-sim")
+
+    # 5. sweep form: a level outside the Data page's 0..1 is refused with a clear message
+    _visit(page, url, "symmetry")
+    page.get_by_text("Set up a new sweep").click()
+    page.get_by_label("Buoyancy differences", exact=True).wait_for()
+    page.get_by_label("Buoyancy differences", exact=True).fill("0, 5")
+    page.get_by_role("button", name="Start sweep").click()
+    page.get_by_text(re.compile(r"5 is outside 0..1")).wait_for()
+    _check_clean(page, "5-sweep-form")
 
     # a bad upload is rejected with a clear message, not a traceback, and adds no run
     _visit(page, url, "train")
@@ -134,11 +172,14 @@ def _cycle(url, page, data) -> None:
     assert sorted(p.name for p in (data / "runs").iterdir()) == runs_before
     _check_clean(page, "6-bad-upload")
 
-    # a refresh keeps the jobs (they come from the SQLite registry, not the session)
-    _visit(page, url, "train")
-    page.locator('[data-testid="stDataFrame"]').first.wait_for()
-    assert page.get_by_label("Look at a run", exact=True).input_value().startswith("convnet · run-convnet-")
-    _check_clean(page, "5-train-after-refresh")
+    # 6. every page opens directly, also on a 1024-px-wide screen
+    page.set_viewport_size({"width": 1024, "height": 3200})  # tall: Streamlit scrolls inside
+    for path in e2e.PAGES:
+        _visit(page, url, path)
+        assert e2e.wait_plots(page, 1) >= 1
+        _no_raw_ids(page, f"7-{path}-1024")
+        _check_clean(page, f"7-{path}-1024")
+    page.set_viewport_size({"width": 1400, "height": 2400})
 
 
 def _wait_run_done(data: Path, timeout_s: float = JOB_TIMEOUT_MS / 1000) -> None:

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models.registry import model_label
+
+def model_label(name: str) -> str:
+    """core.models.registry.model_label, imported on first use: the registry loads every model
+    (torch, e2cnn), which dataset names do not need."""
+    from core.models.registry import model_label as label
+
+    return label(name)
 
 
 def _num(value: Any) -> str:
@@ -18,13 +24,38 @@ def _num(value: Any) -> str:
         return "?"
 
 
+def significant(value: Any, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits (``"0.0123"``, ``"5.1e-08"``); '–' for None/NaN."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if v != v:
+        return "–"
+    return f"{v:.{digits}g}"
+
+
 def data_config_label(config: dict[str, Any]) -> str:
-    """``"Δb 0.3 · 32² · 4 sims × 40 frames"`` for a DataConfig dict (missing fields show '?')."""
+    """``"Δb 0.3 · 32² · 4 sims × 40 frames"`` for a DataConfig dict (missing fields show '?').
+
+    A seed other than 0 is appended (``" · seed 3"``), so two datasets that differ only
+    in their seed read differently.
+    """
     grid = config.get("grid", "?")
-    return (
+    sims = config.get("sims", "?")
+    text = (
         f"Δb {_num(config.get('buoyancy_diff'))} · {grid}² · "
-        f"{config.get('sims', '?')} sims × {config.get('frames', '?')} frames"
+        f"{sims} sim{'s' if sims != 1 else ''} × {config.get('frames', '?')} frames"
     )
+    seed = config.get("seed")
+    return text + (f" · seed {seed}" if seed not in (None, 0) else "")
+
+
+def dataset_label(config: dict[str, Any] | None, user_label: str | None = None) -> str:
+    """A dataset's name: the user's label if set, else :func:`data_config_label` of its config."""
+    if user_label:
+        return str(user_label)
+    return data_config_label(config) if config else "dataset (settings unreadable)"
 
 
 def model_config_label(config: dict[str, Any]) -> str:
@@ -69,6 +100,26 @@ def sweep_label(record: dict[str, Any]) -> str:
     text = sweep_config_label(record.get("config") or {})
     status = record.get("status")
     return text if status in (None, "done") else f"{text} ({status})"
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    """``labels`` with repeats numbered (``"ConvNet 32 ch"``, ``"ConvNet 32 ch (2)"``), order kept."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
+def clean_label(text: Any, limit: int = 80) -> str:
+    """A user-given label made safe to store and show: one line, printable, at most ``limit`` chars.
+
+    Returns '' for an empty label (meaning "use the name derived from the config").
+    """
+    text = " ".join(str(text or "").split())
+    text = "".join(ch for ch in text if ch.isprintable())
+    return text[:limit]
 
 
 def shipped_suffix(label: str, shipped: bool) -> str:

@@ -26,18 +26,22 @@ COMPARE_STEPS = 20
 class Entry:
     """A dataset file or sweep folder the dashboard can show.
 
-    ``name``: file or folder name; ``path``: where it is; ``shipped``: True when it
-    comes from the read-only assets folder rather than the data directory.
+    ``name``: file or folder name (the id); ``path``: where it is; ``shipped``: True when
+    it comes from the read-only assets folder rather than the data directory; ``title``:
+    the name a person reads (the user's label, else one derived from its config).
     """
 
     name: str
     path: Path
     shipped: bool
+    title: str = ""
 
     @property
     def label(self) -> str:
-        """Name for a select box, marking shipped entries."""
-        return f"{self.name} (shipped)" if self.shipped else self.name
+        """Name for a select box: the title (or, lacking one, the id), marking shipped entries."""
+        from core.service.names import shipped_suffix
+
+        return shipped_suffix(self.title or self.name, self.shipped)
 
 
 def _roots(sub: str) -> list[tuple[Path, bool]]:
@@ -45,38 +49,89 @@ def _roots(sub: str) -> list[tuple[Path, bool]]:
     return [(data_dir() / sub, False), (assets_dir() / sub, True)]
 
 
+_CONFIG_CACHE: dict[tuple[str, float], dict[str, Any] | None] = {}
+LABELS_FILE = "labels.json"
+
+
+def dataset_config_of(path: str | Path) -> dict[str, Any] | None:
+    """The DataConfig dict stored in a dataset file's attributes (no arrays read), or None.
+
+    Cached per (path, modification time), so listing datasets stays cheap.
+    """
+    path = Path(path)
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        return None
+    if key not in _CONFIG_CACHE:
+        try:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                raw = f.attrs["config"]
+            _CONFIG_CACHE[key] = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+        except Exception:  # an empty or damaged file: listed, named as unreadable
+            _CONFIG_CACHE[key] = None
+    return _CONFIG_CACHE[key]
+
+
+def _dataset_labels(root: Path) -> dict[str, str]:
+    """User labels of the datasets in ``root`` (its labels.json), {} if none."""
+    try:
+        labels = json.loads((root / LABELS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
 def dataset_entries() -> list[Entry]:
     """Return every ``*.h5`` dataset under ``datasets/`` of the data dir, then of assets/.
 
-    Newest first within each place; shipped entries come last.
+    Newest first within each place; shipped entries come last. Titles come from each
+    file's stored config (or the user's label); equal titles are numbered.
     """
-    out: list[Entry] = []
+    from core.service.names import dataset_label, unique_labels
+
+    found: list[tuple[Path, bool, str]] = []
     for root, shipped in _roots(DATASETS):
         if root.is_dir():
+            labels = _dataset_labels(root)
             files = sorted(root.glob("*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
-            out += [Entry(p.name, p, shipped) for p in files if not p.name.startswith(".")]
-    return out
+            found += [
+                (p, shipped, dataset_label(dataset_config_of(p), labels.get(p.name)))
+                for p in files
+                if not p.name.startswith(".")
+            ]
+    titles = unique_labels([t for _, _, t in found])
+    return [Entry(p.name, p, shipped, t) for (p, shipped, _), t in zip(found, titles, strict=True)]
+
+
+def dataset_title(name: str | None) -> str:
+    """The title of the dataset file called ``name`` (as in :func:`dataset_entries`), or the name."""
+    entry = next((e for e in dataset_entries() if e.name == name), None)
+    return entry.label if entry is not None else str(name)
 
 
 def sweep_entries() -> list[Entry]:
     """Every sweep with a results.json (core.sweep.list_sweeps), the shipped ones first.
 
-    The shipped sweep is the landing page's default, so it leads the list.
+    The shipped sweep is the landing page's default, so it leads the list. Titles come
+    from each sweep's config (or the user's label).
     """
+    from core.service.names import sweep_label, unique_labels
     from core.sweep import list_sweeps
 
-    entries = [Entry(Path(r["path"]).name, Path(r["path"]), bool(r["shipped"])) for r in list_sweeps()]
-    return [e for e in entries if e.shipped] + [e for e in entries if not e.shipped]
+    records = list_sweeps()
+    records = [r for r in records if r["shipped"]] + [r for r in records if not r["shipped"]]
+    titles = unique_labels([sweep_label(r) for r in records])
+    return [
+        Entry(Path(r["path"]).name, Path(r["path"]), bool(r["shipped"]), t)
+        for r, t in zip(records, titles, strict=True)
+    ]
 
 
-def sweep_curves(folder: str | Path) -> dict[str, tuple[list[float], list[float]]]:
-    """Read a sweep's ``results.json`` into ``{model: (data_errors, model_errors)}``.
-
-    One point per finished (level, model) row: x = the dataset's equivariance error,
-    y = the model's mean C4 equivariance error (velocity units), sorted by x. Rows
-    without a model error (unfinished or failed runs) are left out. Raises ValueError
-    for a file that is not a sweep record.
-    """
+def _read_sweep(folder: str | Path) -> list[dict[str, Any]]:
+    """The rows of a sweep's results.json; ValueError for a file that is not a sweep record."""
     path = Path(folder) / "results.json"
     try:
         record = json.loads(path.read_text())
@@ -85,20 +140,114 @@ def sweep_curves(folder: str | Path) -> dict[str, tuple[list[float], list[float]
     rows = record.get("rows") if isinstance(record, dict) else None
     if not isinstance(rows, list):
         raise ValueError(f"{path}: expected a 'rows' list")
-    curves: dict[str, tuple[list[float], list[float]]] = {}
-    for row in rows:
-        if not isinstance(row, dict):
-            continue
-        x, y = row.get("data_equivariance_error"), row.get("model_ee_mean")
+    return [r for r in rows if isinstance(r, dict)]
+
+
+#: Figure 4's x axes: results.json field, and what a person reads.
+SWEEP_AXES = {
+    "one_step": ("data_ee_one_step", "data one-step equivariance error"),
+    "trajectory": ("data_ee_trajectory", "data trajectory equivariance error"),
+}
+
+
+def sweep_axes(folder: str | Path) -> list[str]:
+    """The x axes a sweep can be plotted against: ``["one_step", "trajectory"]`` for sweeps
+    with the matched one-step data error, ``["trajectory"]`` for older ones."""
+    rows = _read_sweep(folder)
+    if any(r.get("data_ee_one_step") is not None for r in rows):
+        return ["one_step", "trajectory"]
+    return ["trajectory"]
+
+
+def _x_of(row: dict[str, Any], axis: str) -> Any:
+    """A row's data EE for ``axis`` (old files name the trajectory EE data_equivariance_error)."""
+    value = row.get(SWEEP_AXES[axis][0])
+    if value is None and axis == "trajectory":
+        value = row.get("data_equivariance_error")
+    return value
+
+
+def sweep_curves(
+    folder: str | Path, axis: str = "trajectory"
+) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """Read a sweep's ``results.json`` into ``{model label: (data_errors, model_errors, levels)}``.
+
+    One point per finished (level, model) row: x = the data's equivariance error of
+    ``axis`` ("one_step": the true one-step map's, on the states the models are tested
+    on; "trajectory": the paper's whole-trajectory one), y = the model's mean one-step C4
+    equivariance error, both in velocity units; levels are the buoyancy differences.
+    Sorted by x; rows without a value are left out. ValueError for a bad file or axis.
+    """
+    from core.models.registry import model_label
+
+    if axis not in SWEEP_AXES:
+        raise ValueError(f"axis must be one of {sorted(SWEEP_AXES)}, got {axis!r}")
+    curves: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    for row in _read_sweep(folder):
+        x, y = _x_of(row, axis), row.get("model_ee_mean")
         if x is None or y is None:
             continue
-        xs, ys = curves.setdefault(str(row.get("model", "?")), ([], []))
+        xs, ys, levels = curves.setdefault(model_label(str(row.get("model", "?"))), ([], [], []))
         xs.append(float(x))
         ys.append(float(y))
-    for name, (xs, ys) in curves.items():
+        levels.append(float(row.get("level", np.nan)))
+    for name, (xs, ys, levels) in curves.items():
         order = np.argsort(xs, kind="stable")
-        curves[name] = ([xs[i] for i in order], [ys[i] for i in order])
+        curves[name] = ([xs[i] for i in order], [ys[i] for i in order], [levels[i] for i in order])
     return curves
+
+
+def sweep_accuracy(folder: str | Path) -> list[dict[str, Any]]:
+    """Per level and model: the rollout RMSE beside persistence ("next frame = this frame").
+
+    Columns present in the file only (older sweeps have no persistence); values rounded
+    to 3 significant digits for reading.
+    """
+    from core.models.registry import model_label
+
+    columns = {
+        "rmse_future": "RMSE test-future",
+        "rmse_persistence_future": "persistence test-future",
+        "rmse_domain": "RMSE test-domain",
+        "rmse_persistence_domain": "persistence test-domain",
+    }
+    rows = []
+    for row in _read_sweep(folder):
+        if row.get("model_ee_mean") is None:
+            continue
+        out: dict[str, Any] = {"Δb": row.get("level"), "model": model_label(str(row.get("model", "?")))}
+        for key, title in columns.items():
+            if row.get(key) is not None:
+                out[title] = float(f"{float(row[key]):.3g}")
+        rows.append(out)
+    return sorted(rows, key=lambda r: (r["Δb"] if r["Δb"] is not None else np.inf, r["model"]))
+
+
+def sweep_csv(folder: str | Path) -> bytes:
+    """The sweep's results as CSV: its results.csv if written, else built from results.json."""
+    folder = Path(folder)
+    if (folder / "results.csv").is_file():
+        return (folder / "results.csv").read_bytes()
+    return _csv(_read_sweep(folder))
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    import csv
+    import io
+
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def sweep_engines() -> list[str]:
+    """Engines a sweep can run on: ``["local", "ray"]`` if SweepConfig has an ``engine`` field, else []."""
+    from core.sweep import SweepConfig
+
+    return ["local", "ray"] if "engine" in getattr(SweepConfig, "__dataclass_fields__", {}) else []
 
 
 def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
@@ -163,6 +312,29 @@ def run_dataset_name(config: dict[str, Any]) -> str | None:
     return Path(value).name if isinstance(value, str) and value else None
 
 
+def split_choices(run_ids: list[str]) -> dict[str, int]:
+    """How many simulations each split offers for these runs: ``{"test-future": n, "test-domain": m}``.
+
+    A split with 0 (e.g. test-domain of a dataset with one simulation per orientation,
+    which holds none out) cannot be compared. Uploaded runs, which record no split,
+    count every simulation.
+    """
+    from core.store.runs import find_run_dir, read_run
+
+    out = {name: 0 for name in SPLIT_NAMES}
+    for run_id in run_ids:
+        info = read_run(*find_run_dir(run_id))
+        split = info.config.get("split")
+        n_all = ((info.config.get("dataset") or {}).get("config") or {}).get("sims", 1)
+        for name, key in SPLIT_NAMES.items():
+            if not isinstance(split, dict):
+                n = int(n_all)
+            else:
+                n = len(split.get("domain_sims" if key == "test_domain" else "train_sims") or ())
+            out[name] = max(out[name], n)
+    return out
+
+
 def compare_runs(
     run_ids: list[str], split: str, sim: int, orientation: int, steps: int = COMPARE_STEPS
 ) -> dict[str, Any]:
@@ -170,89 +342,103 @@ def compare_runs(
 
     ``split``: "test-future" or "test-domain"; ``sim``: index into that split's
     simulations; ``orientation``: 0..3. Rollouts come from core.train.evaluate.display_rollout
-    on the first run's dataset; the first run's truth is the reference. Returns a dict:
+    on the first run's dataset; the first run's truth is the reference. Runs are named by
+    core.service.names.run_label (numbered where equal). Returns a dict:
 
     - ``truth``: ``(T, 2, N, N)`` true velocity for the T <= ``steps`` predicted frames;
     - ``predictions``: ``{label: (T, 2, N, N)}`` per run;
-    - ``rmse``: ``{label: (T,)}`` root-mean-square error per step (velocity units);
+    - ``rmse``: ``{label: (T,)}`` root-mean-square error per step (velocity units), plus
+      ``"persistence"``: the error of predicting "next frame = this frame";
     - ``equivariance``: ``{label: {k: error}}`` per group element (k quarter turns, 1..3),
       measured on the four orientations' initial frames;
-    - ``table``: list of row dicts (run, model, RMSE, MAE, equivariance errors);
-    - ``relaxation``: ``{label: [(layer, (K, K) map)]}`` for relaxed models;
+    - ``table``: list of row dicts (run, model, RMSE, persistence RMSE, MAE, equivariance errors);
+    - ``relaxation``: ``{label: [layer dicts]}`` for relaxed models;
     - ``notes``: what could not be shown (e.g. a run that does not fit the dataset);
     - ``steps``: T; ``dataset``: the file name used.
     Raises ValueError for a bad split/orientation, FileNotFoundError if no run names a dataset.
     """
-    import torch
-
     from core.data import load_dataset
+    from core.service.names import run_label, unique_labels
     from core.store.runs import load_run
-    from core.symmetry import model_equivariance_error
-    from core.train.evaluate import display_rollout
 
     if split not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)}, got {split!r}")
     if orientation not in (0, 1, 2, 3):
         raise ValueError(f"orientation must be 0, 1, 2 or 3, got {orientation!r}")
-    key = SPLIT_NAMES[split]
     loaded = [load_run(r) for r in run_ids]
     source = next(((lr, p) for lr in loaded if (p := _dataset_file(lr.info))), None)
     if source is None:
         raise FileNotFoundError("none of the chosen runs names a dataset that exists here")
     first, ds_path = source
     velocity = np.asarray(load_dataset(ds_path).velocity, dtype=np.float32)
-    notes: list[str] = []
-    truth = None
-    predictions, rmse, equiv, relax, table = {}, {}, {}, {}, []
-    for lr in [first] + [x for x in loaded if x is not first]:
-        label = f"{lr.info.model_name}·{lr.info.id[-8:]}"
-        try:
-            sims = _split_sims(lr, velocity, key)
-            shown = sims[min(max(int(sim), 0), len(sims) - 1)] if sims else None
-            # an uploaded run records no split: roll its bare model out from frame 0
-            target = lr if "split" in lr.info.config else lr.model
-            d = display_rollout(target, velocity, key, shown, orientation, steps)
-        except (ValueError, KeyError) as exc:
-            notes.append(f"{label}: not shown ({exc})")
-            continue
-        if truth is None:
-            truth = d.truth
-            if int(sim) >= len(sims):
-                notes.append(f"{split} has {len(sims)} simulation(s); showing simulation {shown}.")
-        elif d.truth.shape != truth.shape or not np.array_equal(d.truth, truth):
-            notes.append(f"{label}: not shown (its split or input frames start the rollout elsewhere)")
-            continue
-        f = lr.model.config.input_frames
-        window = velocity[:, d.simulation, d.start : d.start + f]  # (4, F, 2, N, N)
-        ee = model_equivariance_error(lr.model, torch.as_tensor(window).reshape(4, 2 * f, *window.shape[-2:]))
-        err = d.prediction - truth
-        predictions[label] = d.prediction
-        rmse[label] = np.sqrt((err**2).mean(axis=(1, 2, 3)))
-        equiv[label] = ee.per_element
-        relax[label] = relaxation_maps(lr.model)
-        table.append(
-            {
-                "run": lr.info.id,
-                "model": lr.info.model_name,
-                "RMSE": float(np.sqrt((err**2).mean())),
-                "MAE": float(np.abs(err).mean()),
-                "equivariance error": ee.mean,
-                "relative equivariance error": ee.relative_mean,
-            }
-        )
-    if truth is None:
-        raise ValueError("; ".join(notes) or "no run could be rolled out")
-    return {
-        "truth": truth,
-        "predictions": predictions,
-        "rmse": rmse,
-        "equivariance": equiv,
-        "table": table,
-        "relaxation": relax,
-        "notes": notes,
-        "steps": int(truth.shape[0]),
-        "dataset": ds_path.name,
+    labels = {
+        lr.info.id: t
+        for lr, t in zip(loaded, unique_labels([run_label(lr.info.config) for lr in loaded]), strict=True)
     }
+    out: dict[str, Any] = {"truth": None, "notes": [], "predictions": {}, "rmse": {}}
+    out.update(equivariance={}, relaxation={}, table=[], dataset=ds_path.name)
+    for lr in [first] + [x for x in loaded if x is not first]:
+        _compare_one(
+            out, lr, labels[lr.info.id], velocity, (SPLIT_NAMES[split], int(sim), orientation, steps)
+        )
+    if out["truth"] is None:
+        raise ValueError("; ".join(out["notes"]) or "no run could be rolled out")
+    out["steps"] = int(out["truth"].shape[0])
+    return out
+
+
+def _compare_one(out: dict[str, Any], lr: Any, label: str, velocity: np.ndarray, choice: tuple) -> None:
+    """Roll out one loaded run for :func:`compare_runs` and add its results (or a note) to ``out``."""
+    import torch
+
+    from core.symmetry import model_equivariance_error
+    from core.train.evaluate import display_rollout
+
+    key, sim, orientation, steps = choice
+    split = next(name for name, k in SPLIT_NAMES.items() if k == key)
+    try:
+        sims = _split_sims(lr, velocity, key)
+        if not sims:
+            raise ValueError(f"{split} holds no simulations for this run's dataset")
+        shown = sims[min(max(sim, 0), len(sims) - 1)]
+        # an uploaded run records no split: roll its bare model out from frame 0
+        target = lr if "split" in lr.info.config else lr.model
+        d = display_rollout(target, velocity, key, shown, orientation, steps)
+    except (ValueError, KeyError) as exc:
+        out["notes"].append(f"{label}: not shown ({exc})")
+        return
+    truth = out["truth"]
+    f = lr.model.config.input_frames
+    if truth is None:
+        truth = out["truth"] = d.truth
+        if sim >= len(sims):
+            out["notes"].append(f"{split} has {len(sims)} simulation(s); showing the last of them.")
+        last = velocity[orientation, d.simulation, d.start + f - 1]  # persistence: repeat the last input
+        out["rmse"]["persistence (next = this frame)"] = np.sqrt(
+            ((truth - last[None]) ** 2).mean(axis=(1, 2, 3))
+        )
+        out["persistence"] = float(np.sqrt(((truth - last[None]) ** 2).mean()))
+    elif d.truth.shape != truth.shape or not np.array_equal(d.truth, truth):
+        out["notes"].append(f"{label}: not shown (its split or input frames start the rollout elsewhere)")
+        return
+    window = velocity[:, d.simulation, d.start : d.start + f]  # (4, F, 2, N, N)
+    ee = model_equivariance_error(lr.model, torch.as_tensor(window).reshape(4, 2 * f, *window.shape[-2:]))
+    err = d.prediction - truth
+    out["predictions"][label] = d.prediction
+    out["rmse"][label] = np.sqrt((err**2).mean(axis=(1, 2, 3)))
+    out["equivariance"][label] = ee.per_element
+    out["relaxation"][label] = relaxation_maps(lr.model)
+    out["table"].append(
+        {
+            "run": label,
+            "RMSE": float(f"{np.sqrt((err**2).mean()):.3g}"),
+            "persistence RMSE": float(f"{out['persistence']:.3g}"),
+            "MAE": float(f"{np.abs(err).mean():.3g}"),
+            "equivariance error": float(f"{ee.mean:.3g}"),
+            "relative equivariance error": float(f"{ee.relative_mean:.3g}"),
+            "id": lr.info.id,
+        }
+    )
 
 
 def _dataset_file(info) -> Path | None:
@@ -326,28 +512,142 @@ def dataset_summary(path: str | Path) -> dict[str, Any]:
     }
 
 
+def _job_statuses() -> dict[str, str]:
+    """Status of every registered job by id ({} if the registry cannot be read)."""
+    try:
+        from core.service import actions
+
+        return {j.id: j.status for j in actions.list_jobs(500)}
+    except Exception:  # no registry yet, or locked: runs still list from their folders
+        return {}
+
+
+def run_status(run: Any, jobs: dict[str, str] | None = None) -> str:
+    """A run's status as it is now: run.json's, unless that says "running" while the job that
+    wrote it has ended (cancelled, failed, killed), in which case the job's status."""
+    status = str(run.status)
+    if status == "running" and not run.shipped:
+        job_status = (jobs if jobs is not None else _job_statuses()).get(str(run.config.get("job_id")))
+        if job_status is not None and job_status not in ("running", "queued"):
+            return "cancelled" if job_status == "done" else job_status
+    return status
+
+
+def best_val_loss(run: Any) -> float | None:
+    """The run's best validation loss: metrics.json's, else the lowest in its history so far."""
+    value = (run.metrics or {}).get("best_val_loss")
+    if value is None:
+        values = [h["val_loss"] for h in run.history if isinstance(h, dict) and h.get("val_loss") is not None]
+        value = min(values) if values else None
+    return None if value is None else float(f"{float(value):.3g}")
+
+
+def run_titles(runs: list) -> list[str]:
+    """Names of ``runs`` for select boxes: run_label, numbered where equal, shipped ones marked."""
+    from core.service.names import run_label, shipped_suffix, unique_labels
+
+    return unique_labels([shipped_suffix(run_label(r.config), r.shipped) for r in runs])
+
+
 def run_rows(runs: list) -> list[dict[str, Any]]:
     """Table rows for the runs list: name, model, dataset, status, device, epochs, best validation loss."""
-    from core.service.names import data_config_label, run_label
+    from core.models.registry import model_label
+    from core.service.names import data_config_label
 
+    jobs = _job_statuses()
     rows = []
-    for r in runs:
-        metrics = r.metrics or {}
+    for r, title in zip(runs, run_titles(runs), strict=True):
         data_cfg = (r.config.get("dataset") or {}).get("config")
         rows.append(
             {
-                "run": run_label(r.config),
-                "model": r.model_name or "",
-                "status": r.status,
-                "device": str(r.config.get("device", "")),
+                "run": title,
+                "model": model_label(r.model_name or "?"),
+                "status": run_status(r, jobs),
                 "dataset": data_config_label(data_cfg) if data_cfg else "",
                 "epochs": len(r.history),
-                "shipped": r.shipped,
-                "val loss": metrics.get("best_val_loss"),
+                "best val loss": best_val_loss(r),
+                "device": str(r.config.get("device", "")),
                 "id": r.id,
             }
         )
     return rows
+
+
+def run_metric_rows(run: Any) -> list[dict[str, Any]]:
+    """A run's metrics.json as readable rows (what, value, persistence where recorded).
+
+    Accuracy rows carry the persistence baseline ("next frame = this frame") beside them
+    when the run recorded it; numbers have 3 significant digits.
+    """
+    from core.service.names import significant
+
+    m = run.metrics or {}
+    rows: list[dict[str, Any]] = []
+    for key, title in (
+        ("test_future", "rollout RMSE, test-future"),
+        ("test_domain", "rollout RMSE, test-domain"),
+    ):
+        part = m.get(key)
+        if isinstance(part, dict) and part.get("rmse") is not None:
+            rows.append(
+                {
+                    "what": title,
+                    "value": significant(part["rmse"]),
+                    "persistence": significant(part.get("persistence_rmse")),
+                }
+            )
+    ee = m.get("equivariance_error") if isinstance(m.get("equivariance_error"), dict) else {}
+    simple = (
+        ("best validation loss", m.get("best_val_loss")),
+        ("best epoch", m.get("best_epoch")),
+        ("epochs run", m.get("epochs_run")),
+        ("model equivariance error", ee.get("mean")),
+        ("relative model equivariance error", ee.get("relative_mean")),
+        ("data equivariance error", m.get("data_equivariance_error")),
+    )
+    rows += [
+        {"what": what, "value": significant(v), "persistence": ""} for what, v in simple if v is not None
+    ]
+    return rows
+
+
+def run_metrics_csv(run: Any) -> bytes:
+    """The run's scalar metrics (nested keys joined by '.') as a two-column CSV."""
+    flat: list[dict[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(f"{prefix}.{i}", v)
+        else:
+            flat.append({"metric": prefix, "value": value})
+
+    walk("", run.metrics or {})
+    return _csv(flat)
+
+
+def run_file(run_id: str, role: str = "checkpoint") -> bytes:
+    """The bytes of a run's file (``role``: "checkpoint" or "history"), for a download button."""
+    from core.store.runs import find_run_dir
+
+    names = {"checkpoint": "checkpoint.pt", "history": "history.json"}
+    if role not in names:
+        raise ValueError(f"role must be one of {sorted(names)}, got {role!r}")
+    run_dir, _ = find_run_dir(run_id)
+    return (run_dir / names[role]).read_bytes()
+
+
+def loss_overlay(runs: list, which: str = "validation") -> dict[str, list[float]]:
+    """``{run title: losses per epoch}`` of several runs (``which``: "train" or "validation")."""
+    out = {}
+    for run, title in zip(runs, run_titles(runs), strict=True):
+        series = history_series(run.history).get(which)
+        if series:
+            out[title] = series
+    return out
 
 
 def run_model_summary(run_id: str) -> dict[str, Any]:
@@ -361,3 +661,242 @@ def run_model_summary(run_id: str) -> dict[str, Any]:
         "parameters": int(sum(p.numel() for p in loaded.model.parameters())),
         "config": loaded.info.config.get("model_config"),
     }
+
+
+# ------------------------------------------------------------ rename, delete
+
+ITEM_KINDS = ("dataset", "run", "sweep")
+
+
+def _own_item(kind: str, item_id: str) -> Path:
+    """The data-directory path of a dataset file, run folder or sweep folder named ``item_id``.
+
+    Only names that pass core.store.paths.check_name and lie inside the data directory are
+    accepted; shipped items (assets/) are never returned, so they cannot be changed.
+    Raises ValueError for a bad kind or name, FileNotFoundError if the item is not one of ours.
+    """
+    from core.store.paths import check_name, inside
+
+    if kind not in ITEM_KINDS:
+        raise ValueError(f"kind must be one of {ITEM_KINDS}, got {kind!r}")
+    sub = {"dataset": DATASETS, "run": "runs", "sweep": "sweeps"}[kind]
+    path = inside(data_dir() / sub, check_name(item_id, f"{kind} id"))
+    if not path.exists():
+        shipped = (assets_dir() / sub / item_id).exists()
+        why = "it is shipped with the project and read-only" if shipped else "there is no such item"
+        raise FileNotFoundError(f"cannot change {kind} {item_id!r}: {why}")
+    return path
+
+
+def rename_item(kind: str, item_id: str, label: str) -> str:
+    """Give a dataset, run or sweep of the data directory a label a person reads; return it.
+
+    The label (one printable line, at most 80 characters; '' goes back to the name derived
+    from the config) is stored as ``label`` in run.json / results.json, or in
+    ``datasets/labels.json`` for datasets. Shipped items raise FileNotFoundError.
+    """
+    from core.service.names import clean_label
+    from core.store.atomic import write_json
+
+    path = _own_item(kind, item_id)
+    text = clean_label(label)
+    if kind == "dataset":
+        labels = _dataset_labels(path.parent)
+        labels.pop(item_id, None)
+        target, record = path.parent / LABELS_FILE, {**labels, **({item_id: text} if text else {})}
+    else:
+        target = path / ("run.json" if kind == "run" else "results.json")
+        record = json.loads(target.read_text())
+        record.pop("label", None)
+        record.update({"label": text} if text else {})
+    write_json(target, record)
+    return text
+
+
+def _in_use(kind: str, item_id: str) -> str | None:
+    """Why an item cannot be deleted now (a queued or running job uses it), or None."""
+    from core.service import actions
+
+    for job in actions.list_jobs(500):
+        if job.finished_state:
+            continue
+        result, params = job.result or {}, job.params or {}
+        uses = {
+            "run": item_id in (job.run_id, result.get("run_id"), params.get("run_id")),
+            "sweep": item_id == result.get("sweep_id"),
+            "dataset": Path(str(params.get("data_path", ""))).name == item_id,
+        }[kind]
+        if uses:
+            return f"job {job.id} ({job_title(job)}) is still {job.status}"
+    return None
+
+
+def delete_item(kind: str, item_id: str) -> None:
+    """Delete a dataset file, run folder or sweep folder of the data directory.
+
+    Shipped items raise FileNotFoundError; an item a running or queued job uses raises
+    ValueError saying which job. Runs trained on a deleted dataset keep their weights.
+    """
+    path = _own_item(kind, item_id)
+    busy = _in_use(kind, item_id)
+    if busy:
+        raise ValueError(f"cannot delete {kind} {item_id!r}: {busy}")
+    if kind == "dataset":
+        path.unlink()
+        labels = _dataset_labels(path.parent)
+        if labels.pop(item_id, None) is not None:
+            from core.store.atomic import write_json
+
+            write_json(path.parent / LABELS_FILE, labels)
+    else:
+        shutil.rmtree(path)
+
+
+def runs_using_dataset(name: str) -> int:
+    """How many runs (data directory and shipped) were trained on the dataset file ``name``."""
+    return sum(1 for r in list_runs() if run_dataset_name(r.config) == name)
+
+
+# ---------------------------------------------------------------------- jobs
+
+LOG_TAIL_BYTES = 20_000
+
+
+def job_title(job: Any) -> str:
+    """What a job does, in words (core.jobs.kinds title), e.g. "train RSteer 32 ch"."""
+    from core.jobs.kinds import KINDS
+
+    if job.kind == "resume":
+        from core.service.names import run_label
+        from core.store.runs import find_run_dir, read_run
+
+        try:
+            return f"resume {run_label(read_run(*find_run_dir(str(job.params.get('run_id')))).config)}"
+        except (OSError, ValueError):
+            pass
+    try:
+        return str(KINDS[job.kind].title(job.params or {}))
+    except Exception:  # an old or unknown kind: its name still says something
+        return str(job.kind)
+
+
+def job_times(job: Any, now: float | None = None) -> tuple[float | None, float | None]:
+    """``(elapsed, remaining)`` seconds of a job; remaining is a linear estimate from its
+    progress while it runs (None before any progress, when queued, or once finished)."""
+    import time
+
+    if not job.started:
+        return None, None
+    end = job.finished if job.finished_state and job.finished else (now or time.time())
+    elapsed = max(0.0, float(end) - float(job.started))
+    frac = float(job.fraction or 0.0)
+    if job.finished_state or not 0.01 <= frac < 1.0:
+        return elapsed, None
+    return elapsed, elapsed * (1.0 - frac) / frac
+
+
+def duration_text(seconds: float | None) -> str:
+    """``"42 s"``, ``"3 min 5 s"``, ``"1 h 02 min"``; '' for None."""
+    if seconds is None:
+        return ""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def job_log_tail(job: Any, max_bytes: int = LOG_TAIL_BYTES) -> str:
+    """The last ``max_bytes`` of a job's log file ('' if it has none yet).
+
+    The path comes from the registry; it is read only if it lies inside the data
+    directory's ``logs`` folder (ValueError otherwise).
+    """
+    if not job.log_path:
+        return ""
+    logs = (data_dir() / "logs").resolve()
+    path = Path(job.log_path).resolve()
+    if logs not in path.parents:
+        raise ValueError(f"log path {job.log_path!r} is outside {logs}")
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            text = f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return text if size <= max_bytes else "…" + text[text.find("\n") + 1 :]
+
+
+def can_resume(job: Any) -> bool:
+    """True for a stopped (interrupted or cancelled) training job whose run can continue."""
+    if job.kind not in ("train", "resume") or job.status not in ("interrupted", "cancelled"):
+        return False
+    run_id = job.run_id or (job.result or {}).get("run_id")
+    return bool(run_id) and (data_dir() / "runs" / str(run_id) / "last.pt").is_file()
+
+
+def job_made(job: Any) -> str:
+    """What a finished job produced, named for a person ('' if nothing yet)."""
+    from core.service.names import run_label, sweep_label
+
+    result = job.result or {}
+    try:
+        if result.get("sweep_id"):
+            record = json.loads((data_dir() / "sweeps" / result["sweep_id"] / "results.json").read_text())
+            return sweep_label(record)
+        run_id = result.get("run_id") or job.run_id
+        if run_id:
+            from core.store.runs import find_run_dir, read_run
+
+            return run_label(read_run(*find_run_dir(str(run_id))).config)
+        if result.get("dataset_path"):
+            return dataset_title(Path(result["dataset_path"]).name)
+    except (OSError, ValueError):
+        return ""
+    return ""
+
+
+def job_rows(jobs: list) -> list[dict[str, Any]]:
+    """Table rows for the jobs list: what, status, progress, made, device, time, error, id."""
+    rows = []
+    for job in jobs:
+        elapsed, _ = job_times(job)
+        rows.append(
+            {
+                "job": job_title(job),
+                "status": job.status,
+                "progress": float(job.fraction or 0.0),
+                "made": job_made(job),
+                "device": job.device or "",
+                "time": duration_text(elapsed),
+                "message": (job.error or job.message or "").strip().splitlines()[-1][:200]
+                if (job.error or job.message)
+                else "",
+                "id": job.id,
+            }
+        )
+    return rows
+
+
+def parse_levels(text: str, low: float = 0.0, high: float = 1.0) -> list[float]:
+    """Buoyancy differences from a comma-separated text, each checked to lie in [low, high].
+
+    The range is the Data page's slider (0..1). ValueError names a bad or out-of-range value.
+    """
+    levels = []
+    for part in str(text).replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"levels: {part.strip()!r} is not a number") from None
+        if not low <= value <= high:
+            raise ValueError(f"levels: {value:g} is outside {low:g}..{high:g} (the Data page's range)")
+        levels.append(value)
+    if not levels:
+        raise ValueError("levels: give at least one buoyancy difference, e.g. 0, 0.2, 0.4")
+    return levels

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from core.service import views
-from core.service.names import run_label, shipped_suffix
 from dashboard import cache, figures, widgets
 
 st.title("Compare models")
@@ -26,27 +25,43 @@ if not by_dataset:
     st.error("None of the runs records the dataset it was trained on: train one on the Train page.")
     st.stop()
 names = sorted(by_dataset, key=lambda n: (-len(by_dataset[n]), n))
+titles = {n: views.dataset_title(n) for n in names}
 dataset = st.selectbox(
     "Dataset",
     names,
     key="cmp_dataset",
-    format_func=lambda n: f"{n} ({len(by_dataset[n])} runs)",
+    format_func=lambda n: f"{titles[n]}: {len(by_dataset[n])} run{'s' if len(by_dataset[n]) != 1 else ''}",
     help="Runs trained on this dataset (and uploaded checkpoints) can be compared on it.",
 )
 candidates = by_dataset[dataset] + uploads
-labels = [shipped_suffix(run_label(r.config), r.shipped) for r in candidates]
-c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
-picked = c1.multiselect(
-    "Runs", labels, default=labels[: min(3, len(labels))], key="cmp_runs", help="Pick two or more runs."
+labels = views.run_titles(candidates)
+# One remembered selection per dataset, so switching datasets and back keeps each choice.
+picked = st.multiselect(
+    "Runs",
+    labels,
+    default=labels[: min(3, len(labels))],
+    key=f"cmp_runs_{dataset}",
+    help="Pick two or more runs trained on this dataset.",
 )
+chosen = [candidates[labels.index(p)] for p in picked]
+available = views.split_choices([r.id for r in chosen]) if chosen else {"test-future": 1, "test-domain": 1}
+splits = [name for name, n in available.items() if n > 0] or ["test-future"]
+c2, c3, c4 = st.columns([2, 1, 1])
 split = c2.radio(
     "Split",
-    ["test-future", "test-domain"],
+    splits,
     horizontal=True,
     key="cmp_split",
     help="test-future: later frames of the training simulations; test-domain: held-out simulations.",
 )
-sim = c3.number_input("Simulation", min_value=0, max_value=15, value=0, key="cmp_sim")
+if available.get("test-domain", 0) == 0:
+    c2.caption(
+        "test-domain needs a dataset with 2 or more simulations per orientation (this one holds none out)."
+    )
+n_sims = max(available.get(split, 1), 1)
+sim = c3.number_input(
+    "Simulation", min_value=0, max_value=n_sims - 1, value=0, key="cmp_sim", help=f"{n_sims} in this split."
+)
 orientation = c4.selectbox(
     "Orientation", [0, 1, 2, 3], key="cmp_orient", format_func=lambda k: f"{k} ({90 * k}°)"
 )
@@ -55,7 +70,6 @@ if len(picked) < 2:
     if not picked:
         st.stop()
 
-chosen = [candidates[labels.index(p)] for p in picked]
 try:
     key = (
         tuple((r.id, cache.mtime(r.paths["checkpoint"])) for r in chosen),
@@ -81,7 +95,7 @@ st.plotly_chart(
     width="stretch",
     theme=None,
 )
-st.subheader("Absolute error maps")
+st.subheader("Where each model is wrong: |prediction − truth|")
 st.plotly_chart(
     figs["errors"],
     key="cmp_errors",
@@ -101,7 +115,17 @@ with right:
     st.plotly_chart(figs["equivariance"], key="cmp_ee", width="stretch", theme=None)
 
 st.subheader("Metrics")
-st.dataframe(result["table"], hide_index=True, width="stretch", key="cmp_table")
+st.caption(
+    "Over the rollout shown above. Persistence RMSE: the error of predicting 'next frame = this "
+    "frame', the trivial baseline a model has to beat. Equivariance errors in velocity units."
+)
+st.dataframe(
+    result["table"],
+    hide_index=True,
+    width="stretch",
+    key="cmp_table",
+    column_config={"id": None},  # run ids: on the Train page, under "Id, rename, delete"
+)
 
 relaxed = {name: layers for name, layers in result["relaxation"].items() if layers}
 if relaxed:

@@ -50,7 +50,9 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             widgets.show_problem("Could not start the generation job.", exc)
         else:
             st.session_state["gen_job"] = job_id
-            st.success(f"Generation started (job {job_id}).")
+            st.success(
+                f"Generation started: {config.buoyancy_diff:g} buoyancy difference, {int(grid)}² grid."
+            )
 
 
 @st.fragment(run_every=2)
@@ -58,14 +60,14 @@ def _generation_progress() -> None:
     jobs = [j for j in actions.list_jobs() if j.kind == "data"]
     active = [j for j in jobs if not j.finished_state]
     for job in active:
-        widgets.job_progress(job)
+        widgets.job_card(job, key="_data")
     mine = st.session_state.get("gen_job")
     job = next((j for j in jobs if j.id == mine), None)
     if job is not None and job.finished_state:
         if job.status == "done":
-            st.success(f"Job {job.id} finished: the new dataset is in the list below.")
+            st.success(f"Finished: {views.job_made(job) or 'the new dataset'} is shown below.")
         else:
-            widgets.job_progress(job)
+            widgets.job_card(job, key="_data_done")
         if st.session_state.get("gen_seen") != job.id:
             st.session_state["gen_seen"] = job.id
             made = actions.job_dataset_path(job)
@@ -83,17 +85,30 @@ if not entries:
     st.stop()
 
 labels = [e.label for e in entries]
-choice = st.selectbox("Dataset", labels, key="data_choice")
+if st.session_state.get("data_choice") not in labels:
+    st.session_state.pop("data_choice", None)  # renamed or deleted: fall back to the first
+choice = st.selectbox(
+    "Dataset", labels, key="data_choice", help="Named by their settings: Δb · grid · simulations × frames."
+)
 entry = entries[labels.index(choice)]
+used = views.runs_using_dataset(entry.name)
+note = (
+    f"{used} run(s) were trained on it: they keep their weights but cannot be compared on it." if used else ""
+)
+if widgets.manage_item("dataset", entry.name, entry.shipped, entry.title, key="data_manage", note=note):
+    st.session_state.pop("data_choice", None)
+    st.rerun()
 try:
     summary = cache.dataset_summary(str(entry.path), cache.mtime(entry.path))
 except Exception as exc:  # a damaged file: say so, keep the page
-    widgets.show_problem(f"Could not read the dataset {entry.name!r}.", exc)
+    widgets.show_problem("Could not read this dataset.", exc)
     st.stop()
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(
-    "Data equivariance error", f"{summary['data_ee']:.4f}", help="Mean |g⁻¹·orientation k − orientation 0|."
+    "Data EE",
+    f"{summary['data_ee']:.3g}",
+    help="Data equivariance error: mean |g⁻¹·orientation k − orientation 0| over the trajectories.",
 )
 m2.metric("Buoyancy difference", f"{summary['buoyancy_diff']:g}")
 m3.metric("Grid", f"{summary['grid']}×{summary['grid']}")

@@ -1,4 +1,5 @@
-"""Landing page: the model-vs-data equivariance-error plot (the paper's Figure 4)."""
+"""Landing page: a guided start, the model-vs-data equivariance-error plot (the paper's Figure 4),
+and new sweeps."""
 
 from __future__ import annotations
 
@@ -6,114 +7,174 @@ import time
 
 import streamlit as st
 
-from core.models.registry import model_names
+from core.models.registry import model_label, model_names
 from core.service import actions, views
 from dashboard import cache, figures, widgets
 
 st.title("How much symmetry did each model learn?")
 
-left, right = st.columns([3, 2], gap="large")
-
-with right:
+with st.container(border=True):
     st.markdown(
-        """
-**Approximate equivariance** (Def. 2.1 of Wang, Walters & Yu, ICML 2022): a model *f* is
-ε-approximately equivariant to a group *G* when rotating its input changes its output by
-(almost) the same rotation:
-"""
-    )
-    st.latex(r"\| f(\rho_X(g)\,x) - \rho_Y(g)\,f(x) \| \le \varepsilon \quad \text{for all } g \in G")
-    st.markdown(
-        """
-Here *G* = C4 (turns by 0, 90, 180, 270°). The four smoke plumes of a dataset are the
-same simulation turned by those angles, except that their **buoyancy differs**: the
-larger the difference, the less symmetric the data (its *data equivariance error*:
-how far orientation *k* turned back differs from orientation 0).
-
-**The plot** puts, for each dataset of a sweep, the data's error on the x axis and each
-trained model's error on the y axis. The dashed diagonal is *y = x*: a model on it
-has exactly as much symmetry as its data.
-
-In the paper's Figure 4:
-
-- **ConvNet** has no built-in symmetry and learns too little of it.
-- **E2CNN** is exactly C4-equivariant by construction: flat at zero, whatever the data.
-- **RSteer** relaxes the constraint and learns how much symmetry there is: near zero on
-  symmetric data, rising as the data's symmetry breaks.
-
-The model's error is measured on its one-step prediction, the data's on whole
-trajectories, so a model can track the data's trend below the diagonal, as RSteer
-does in the shipped sweep.
-"""
+        "**First time here? Three steps for a lesson** (the results below are ready at once):\n"
+        "1. **Look at the plot below**: each point is a model trained on data with a buoyancy "
+        "difference Δb; the further right, the less symmetric the data.\n"
+        "2. **Data page**: move the buoyancy difference and watch the four rotated smoke plumes "
+        "stop matching each other.\n"
+        "3. **Compare page**: roll ConvNet, E2CNN and RSteer out side by side and see which keeps "
+        "the symmetry (or train your own on the **Train** page first)."
     )
 
-with left:
-    sweeps = views.sweep_entries()
-    if not sweeps:
-        st.warning(
-            "No finished sweep found: neither shipped results in the assets folder nor a sweep of "
-            "yours. Start one below."
+AXIS_TEXT = {
+    "one_step": "x: data one-step EE (matched)",
+    "trajectory": "x: data trajectory EE (paper's)",
+}
+
+sweeps = views.sweep_entries()
+if not sweeps:
+    st.warning(
+        "No finished sweep found: neither shipped results in the assets folder nor a sweep of "
+        "yours. Start one below."
+    )
+else:
+    labels = [s.label for s in sweeps]
+    wanted = st.session_state.pop("sym_show_sweep", None)
+    if wanted in [s.name for s in sweeps]:
+        st.session_state["sym_sweep"] = labels[[s.name for s in sweeps].index(wanted)]
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    chosen = c1.selectbox(
+        "Sweep", labels, index=0, key="sym_sweep", help="The shipped sweep, or any sweep you ran."
+    )
+    entry = sweeps[labels.index(chosen)]
+    stamp = cache.mtime(entry.path)
+    try:
+        axes = cache.sweep_axes(str(entry.path), stamp)
+        axis = c2.radio(
+            "Data error on the x axis",
+            axes,
+            format_func=AXIS_TEXT.get,
+            horizontal=True,
+            key="sym_axis",
+            help="One-step: the true simulator's own one-step error on the states the models are "
+            "tested on (comparable with the models). Trajectory: the paper's whole-trajectory error.",
         )
-    else:
-        labels = [s.label for s in sweeps]
-        chosen = st.selectbox(
-            "Sweep", labels, index=0, key="sym_sweep", help="The shipped sweep, or any sweep you ran."
+        curves = cache.sweep_curves(str(entry.path), stamp, axis or axes[0])
+    except (OSError, ValueError, KeyError) as exc:
+        widgets.show_problem("Could not read this sweep.", exc)
+        curves, axes, axis = {}, [], None
+    if axes == ["trajectory"]:
+        st.caption(
+            "This sweep was made before the matched one-step data error was recorded: only the "
+            "paper's trajectory error is available as x (the models' one-step errors sit below it)."
         )
-        entry = sweeps[labels.index(chosen)]
-        try:
-            curves = cache.sweep_curves(str(entry.path), cache.mtime(entry.path))
-        except (OSError, ValueError, KeyError) as exc:
-            widgets.show_problem(f"Could not read the sweep {entry.name!r}.", exc)
-        else:
-            if not curves:
-                st.info("This sweep has no finished points yet.")
-            else:
-                st.plotly_chart(
-                    figures.equivariance_figure(curves), key="sym_plot", width="stretch", theme=None
-                )
+    if curves:
+        x_title = views.SWEEP_AXES[axis or "trajectory"][1]
+        st.plotly_chart(
+            figures.equivariance_figure(curves, x_title=x_title), key="sym_plot", width="stretch", theme=None
+        )
+    elif axes:
+        st.info("This sweep has no finished points yet.")
+    accuracy = cache.sweep_accuracy(str(entry.path), stamp) if curves else []
+    if accuracy:
+        with st.expander("Accuracy per level: each model's rollout RMSE beside persistence"):
+            st.caption(
+                "Persistence predicts 'next frame = this frame': a model is only useful where it beats it."
+                if any("persistence test-future" in r for r in accuracy)
+                else "This sweep predates the persistence baseline; newer sweeps show it beside each RMSE."
+            )
+            st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy")
+    c3, c4 = st.columns([1, 3])
+    c3.download_button(
+        "Download sweep (CSV)",
+        data=views.sweep_csv(entry.path),
+        file_name=f"{entry.name}.csv",
+        mime="text/csv",
+        key="sym_csv",
+    )
+    with c4:
+        if widgets.manage_item("sweep", entry.name, entry.shipped, entry.title, key="sym_manage"):
+            st.rerun()
+
+with st.expander("What the axes measure, and why they must be matched", expanded=False):
+    st.markdown(
+        "**Approximate equivariance** (Def. 2.1 of Wang, Walters & Yu, ICML 2022): a model *f* is "
+        "ε-approximately equivariant to a group *G* when rotating its input changes its output by "
+        "(almost) the same rotation:"
+    )
+    st.latex(r"\| f(\rho(g)\,x) - \rho(g)\,f(x) \| \le \varepsilon \quad \forall g \in G")
+    st.markdown(
+        """
+Here *G* = C4 (turns by 0, 90, 180, 270°). The four plumes of a dataset are the same
+simulation turned by those angles, except that their **buoyancy differs** by Δb.
+
+- **y, model EE**: mean |f(g·x) − g·f(x)| of the model's *one-step* prediction on test states.
+- **x, data one-step EE** (default when the sweep has it): the same quantity for the *true*
+  one-step map (PhiFlow) on the *same* states. By the paper's Proposition 3.3 a model that fits
+  the data well can only be as asymmetric as the map it learns, so this is the x that a model
+  should follow: on the dashed diagonal *y = x* it has exactly the data's symmetry.
+- **x, data trajectory EE**: the paper's measure, over whole trajectories; asymmetry grows along
+  a trajectory, so it is larger than any one-step error and models sit below the diagonal.
+
+In the paper's Figure 4: **ConvNet** (no built-in symmetry) carries an asymmetry of its own;
+**E2CNN** (exactly C4-equivariant) stays at zero whatever the data; **RSteer** (relaxed)
+learns how much symmetry there is: near zero on symmetric data, rising as Δb grows.
+"""
+    )
 
 st.divider()
 st.subheader("Run a new sweep in the background")
+engines = views.sweep_engines()
 if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's settings."):
     with st.form("sweep_form"):
         c1, c2, c3 = st.columns(3)
         levels_text = c1.text_input(
             "Buoyancy differences",
             value="0, 0.1, 0.2, 0.4",
-            help="Comma-separated symmetry-breaking levels; one dataset per level (0 = symmetric).",
+            help="Comma-separated levels between 0 and 1 (as on the Data page); one dataset per level.",
         )
         models = c2.multiselect(
-            "Models",
-            list(model_names()),
-            default=list(model_names()),
-            help="Each model is trained per level.",
+            "Models", list(model_names()), default=list(model_names()), format_func=model_label
         )
         epochs = c3.number_input(
             "Epochs", min_value=1, max_value=200, value=4, help="Training epochs per run."
         )
-        c4, c5, c6 = st.columns(3)
+        c4, c5, c6, c7 = st.columns(4)
         grid = c4.selectbox("Grid", [16, 32, 64], index=1, help="Cells per side of each simulation.")
         frames = c5.number_input("Frames per simulation", min_value=12, max_value=200, value=24)
         preset = c6.selectbox(
             "Preset", ["cpu", "gpu"], help="Base settings (sizes, learning rate) the fields above override."
         )
+        engine = (
+            c7.selectbox(
+                "Run on",
+                engines,
+                format_func={"local": "this machine", "ray": "Ray cluster"}.get,
+                help="Where the sweep's runs are trained.",
+            )
+            if engines
+            else None
+        )
         submitted = st.form_submit_button("Start sweep", type="primary")
     if submitted:
         try:
-            levels = [float(v) for v in levels_text.replace(";", ",").split(",") if v.strip()]
+            levels = views.parse_levels(levels_text)
+            extra = {"engine": engine} if engine else {}
             job_id = actions.submit_sweep(
                 levels=levels,
                 models=models,
                 preset=preset,
                 data={"grid": int(grid), "frames": int(frames)},
                 train={"epochs": int(epochs)},
+                **extra,
             )
         except ValueError as exc:
             widgets.show_problem("The sweep settings are not valid.", exc)
         except Exception as exc:  # a job that cannot start must not take the page down
             widgets.show_problem("Could not start the sweep.", exc)
         else:
-            st.success(f"Sweep started as job {job_id}; pick it in the list above to watch it fill in.")
+            st.session_state["sym_started"] = job_id
+            st.success(
+                "Sweep started: it is listed below and joins the sweep list once its first point is in."
+            )
 else:
     st.caption("A sweep generates one dataset per buoyancy difference and trains each model on it.")
 
@@ -122,10 +183,16 @@ else:
 def _sweep_jobs() -> None:
     jobs = [j for j in actions.list_jobs() if j.kind == "sweep"]
     for job in jobs[:3]:
-        failed = job.status in ("failed", "diverged", "interrupted")
-        if not job.finished_state or (failed and time.time() - (job.finished or 0) < 1800):
-            widgets.job_progress(job)  # a recent failure shows as an error box
-    widgets.jobs_table(jobs, key="sym_jobs")
+        recent = time.time() - (job.finished or 0) < 1800
+        if not job.finished_state or recent:
+            widgets.job_card(job, key="_sym")
+            sweep_id = (job.result or {}).get("sweep_id")
+            if sweep_id and st.button("Show this sweep", key=f"show_{job.id}"):
+                st.session_state["sym_show_sweep"] = sweep_id
+                st.rerun(scope="app")
+    if jobs:
+        with st.expander("All sweep jobs"):
+            widgets.jobs_table(jobs, key="sym_jobs")
 
 
 _sweep_jobs()

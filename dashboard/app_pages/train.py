@@ -6,9 +6,8 @@ import time
 
 import streamlit as st
 
-from core.models.registry import model_names
+from core.models.registry import model_label, model_names
 from core.service import actions, views
-from core.service.names import run_label, shipped_suffix
 from dashboard import cache, figures, widgets
 
 st.title("Train models in the background")
@@ -26,6 +25,7 @@ else:
             list(model_names()),
             default=list(model_names())[:1],
             key="train_models",
+            format_func=model_label,
             help="One background job per model; they share the settings below.",
         )
         c1, c2, c3, c4 = st.columns(4)
@@ -111,7 +111,7 @@ else:
             except Exception as exc:  # never a traceback on the page
                 widgets.show_problem("Could not start training.", exc)
             else:
-                st.success(f"Started {len(ids)} job(s): {', '.join(ids)}")
+                st.success(f"Started {len(ids)} training job(s); they are listed under Jobs below.")
 
 st.subheader("Jobs")
 
@@ -119,70 +119,128 @@ st.subheader("Jobs")
 @st.fragment(run_every=2)
 def _live_jobs() -> None:
     jobs = actions.list_jobs()
-    recent = [j for j in jobs[:10] if time.time() - (j.finished or 0) < 1800]
-    for job in [j for j in recent if j.status in ("failed", "diverged", "interrupted")][:3]:
-        widgets.job_progress(job)  # shows the failure as a clear error box
-    for job in [j for j in jobs if j.kind == "train" and not j.finished_state]:
+    mine = [j for j in jobs if j.kind in ("train", "resume")]
+    recent = [j for j in mine[:10] if time.time() - (j.finished or 0) < 1800]
+    for job in [j for j in mine if not j.finished_state]:
         with st.container(border=True):
-            widgets.job_progress(job)
+            widgets.job_card(job, key="_train")
             history = actions.job_history(job)
             if history:
                 st.plotly_chart(
                     figures.line_figure(
-                        history, title="loss per epoch", xaxis_title="epoch", yaxis_title="loss", log_y=True
+                        history,
+                        title=f"loss per epoch: {views.job_title(job)}",
+                        xaxis_title="epoch",
+                        yaxis_title="loss",
+                        log_y=True,
                     ),
                     key=f"loss_{job.id}",
                     width="stretch",
                     theme=None,
                 )
-            if st.button("Cancel", key=f"cancel_{job.id}"):
-                try:
-                    actions.cancel_job(job.id)
-                except Exception as exc:
-                    widgets.show_problem(f"Could not cancel {job.id}.", exc)
-                else:
-                    st.toast(f"Cancel requested for {job.id}")
-    widgets.jobs_table(jobs, key="train_jobs")
+    for job in [j for j in recent if j.status in ("failed", "diverged", "interrupted", "cancelled")][:3]:
+        widgets.job_card(job, key="_train_stopped")  # the error, and Resume where it can continue
+    if jobs:
+        with st.expander(f"All jobs ({len(jobs)})"):
+            widgets.jobs_table(jobs, key="train_jobs")
+    else:
+        st.caption("No jobs yet.")
 
 
 _live_jobs()
+
+
+@st.fragment(run_every=5)
+def _runs_table() -> None:
+    st.dataframe(
+        views.run_rows(views.list_runs()),  # re-read each tick: status and losses stay current
+        hide_index=True,
+        width="stretch",
+        key="train_runs",
+        column_config={"id": None},  # the id is one click away, under "Id, rename, delete"
+    )
+
+
+def _run_details(run) -> None:
+    """What one run learned: its loss curve, metrics beside persistence, downloads, the model."""
+    series = views.history_series(run.history)
+    if series:
+        st.plotly_chart(
+            figures.line_figure(
+                series, title="loss per epoch", xaxis_title="epoch", yaxis_title="loss", log_y=True
+            ),
+            key="train_run_loss",
+            width="stretch",
+            theme=None,
+        )
+    rows = views.run_metric_rows(run)
+    if rows:
+        st.markdown("**Metrics of this run** (persistence: predicting 'next frame = this frame')")
+        st.dataframe(rows, hide_index=True, key="train_metrics")
+    c1, c2, c3 = st.columns(3)
+    if "checkpoint" in run.paths:
+        c1.download_button(
+            "Download checkpoint (.pt)",
+            data=views.run_file(run.id, "checkpoint"),
+            file_name=f"{run.id}.pt",
+            key="train_dl_ckpt",
+            help="Weights and model settings; load it again below or on another machine.",
+        )
+    if run.metrics:
+        c2.download_button(
+            "Download metrics (CSV)", data=views.run_metrics_csv(run), file_name=f"{run.id}-metrics.csv",
+            mime="text/csv", key="train_dl_metrics",
+        )  # fmt: skip
+    if "checkpoint" in run.paths and c3.button(
+        "Load this run's model",
+        key="train_load",
+        help="Rebuild the model from its checkpoint (weights only).",
+    ):
+        try:
+            stamp = cache.mtime(run.paths["checkpoint"])
+            st.session_state["train_loaded"] = (run.id, cache.run_model_summary(run.id, stamp))
+        except Exception as exc:  # CheckpointError, FileNotFoundError: a message, not a traceback
+            widgets.show_problem("Could not load this run's checkpoint.", exc)
+    loaded = st.session_state.get("train_loaded")
+    if loaded and loaded[0] == run.id:
+        info = loaded[1]
+        st.success(
+            f"Loaded: {model_label(info['model'])} with {info['parameters']:,} parameters, rebuilt from "
+            "the checkpoint. It is ready to roll out on the Compare page."
+        )
+        st.page_link("app_pages/compare.py", label="Open the Compare page", icon=":material/compare:")
+
 
 st.subheader("Runs")
 runs = views.list_runs()
 if not runs:
     st.caption("No runs yet.")
 else:
-    st.dataframe(views.run_rows(runs), hide_index=True, width="stretch", key="train_runs")
-    finished = [r for r in runs if "checkpoint" in r.paths]
-    if finished:
-        labels = [shipped_suffix(run_label(r.config), r.shipped) for r in finished]
-        pick = st.selectbox("Look at a run", labels, key="train_run_pick")
-        run = finished[labels.index(pick)]
-        series = views.history_series(run.history)
-        if series:
+    _runs_table()
+    titles = views.run_titles(runs)
+    with st.expander("Loss curves of several runs, overlaid"):
+        chosen = st.multiselect("Runs to overlay", titles, default=titles[:3], key="train_overlay")
+        which = st.radio("Loss", ["validation", "train"], horizontal=True, key="train_overlay_which")
+        overlay = views.loss_overlay([runs[titles.index(t)] for t in chosen], which)
+        if overlay:
             st.plotly_chart(
                 figures.line_figure(
-                    series, title=f"loss of {run.id}", xaxis_title="epoch", yaxis_title="loss", log_y=True
+                    overlay,
+                    title=f"{which} loss per epoch",
+                    xaxis_title="epoch",
+                    yaxis_title="loss",
+                    log_y=True,
                 ),
-                key="train_run_loss",
+                key="train_overlay_chart",
                 width="stretch",
                 theme=None,
             )
-        if run.metrics:
-            with st.expander("Metrics of this run"):
-                st.json(run.metrics)
-        if st.button(
-            "Load this run", key="train_load", help="Rebuild the model from its checkpoint (weights only)."
-        ):
-            try:
-                info = cache.run_model_summary(run.id, cache.mtime(run.paths["checkpoint"]))
-            except Exception as exc:  # CheckpointError, FileNotFoundError: a message, not a traceback
-                widgets.show_problem(f"Could not load run {run.id}.", exc)
-            else:
-                st.success(
-                    f"Loaded {info['model']} with {info['parameters']:,} parameters from {run.id}; "
-                    "pick it on the Compare page to roll it out."
-                )
+    pick = st.selectbox("Look at a run", titles, key="train_run_pick")
+    run = runs[titles.index(pick)]
+    if widgets.manage_item("run", run.id, run.shipped, titles[titles.index(pick)], key="train_manage"):
+        st.session_state.pop("train_run_pick", None)
+        st.rerun()
+    _run_details(run)
 
 st.subheader("Load a checkpoint file")
 upload = st.file_uploader(
@@ -197,4 +255,4 @@ if upload is not None:
     except Exception as exc:  # CheckpointError, ValueError: a clear message, nothing saved
         widgets.show_problem(f"The file {upload.name!r} was rejected.", exc)
     else:
-        st.success(f"Loaded {upload.name} as run {run_id}; it is now listed above and on the Compare page.")
+        st.success(f"Loaded {upload.name} as a new run; it is now listed above and on the Compare page.")
