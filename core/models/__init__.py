@@ -10,24 +10,39 @@ Every model maps ``(B, 2*input_frames, N, N)`` (channel ``2i`` = vx, ``2i+1`` = 
 - ``rsteer``: relaxed steerable convolutions on e2cnn's basis, equivariant at
   initialisation, relaxed by training (:mod:`core.models.rsteer`).
 
-Each model registers itself (core/models/registry.py) with its label, defaults (equal
-width: 32 hidden channels each, 5 layers, kernel 3) and colour; ``describe_models()``
-reports the parameter counts. Adding a model: one new module and one import line below.
+Each model is one registry line below (core/models/registry.py): label, class, defaults
+(equal width: 32 hidden channels each, 5 layers, kernel 3), width rule and colour;
+``describe_models()`` reports the parameter counts. Adding a model: one new module and one
+registry line. Importing this package does not import torch.
 """
 
 from __future__ import annotations
 
-from core.models.base import VelocityModel
-from core.models.config import ModelConfig
+import importlib
+from typing import Any
 
-# The registry lines: importing a model module registers it (display order = this order).
-from core.models.convnet import ConvNet  # noqa: E402, I001
-from core.models.equivariant import E2CNN  # noqa: E402
+from core.models.config import ModelConfig
 from core.models.registry import ModelSpec, model_color, model_label, model_names, model_spec, register_model
-from core.models.rsteer import RSteer  # noqa: E402
+
+# The registry: one line per model, in display order. Classes are imported on first use.
+_DEFAULTS = {"input_frames": 1, "hidden": 32, "layers": 5, "kernel_size": 3, "alpha": 0.0}
+register_model(ModelSpec("convnet", "ConvNet", "core.models.convnet:ConvNet", _DEFAULTS, color="#1f77b4"))
+register_model(ModelSpec("e2cnn", "E2CNN", "core.models.equivariant:E2CNN", _DEFAULTS, 4, color="#2ca02c"))
+register_model(
+    ModelSpec(
+        "rsteer", "RSteer", "core.models.rsteer:RSteer", {**_DEFAULTS, "alpha": 1e-5}, 4, True, "#d62728"
+    )
+)
 
 #: The built-in models (a model registered later is in model_names(), not here).
 MODEL_NAMES: tuple[str, ...] = model_names()
+
+_LAZY = {
+    "ConvNet": "core.models.convnet",
+    "E2CNN": "core.models.equivariant",
+    "RSteer": "core.models.rsteer",
+    "VelocityModel": "core.models.base",
+}
 
 __all__ = [
     "MODEL_NAMES",
@@ -37,18 +52,25 @@ __all__ = [
     "ModelSpec",
     "RSteer",
     "VelocityModel",
+    "build_model",
+    "describe_models",
     "model_color",
+    "model_from_config",
     "model_label",
     "model_names",
     "model_spec",
     "register_model",
-    "build_model",
-    "describe_models",
-    "model_from_config",
 ]
 
 
-def build_model(name: str, **options) -> VelocityModel:
+def __getattr__(name: str) -> Any:
+    # The model classes need torch and e2cnn: import them only when asked for.
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'core.models' has no attribute {name!r}")
+
+
+def build_model(name: str, **options) -> Any:
     """Return a freshly initialised model ``name`` (a registered model), defaults overridden by ``options``.
 
     Options: ``input_frames``, ``hidden`` (channels), ``layers``, ``kernel_size``, ``alpha``
@@ -58,10 +80,10 @@ def build_model(name: str, **options) -> VelocityModel:
     return model_from_config(ModelConfig.for_model(name, **options))
 
 
-def model_from_config(config: ModelConfig | dict) -> VelocityModel:
+def model_from_config(config: ModelConfig | dict) -> Any:
     """Return a freshly initialised model with the architecture of ``config`` (ModelConfig or to_dict())."""
     config = ModelConfig.from_dict(config)
-    return model_spec(config.name).build(config)
+    return model_spec(config.name).builder()(config)
 
 
 def describe_models(**options) -> dict[str, int]:

@@ -7,7 +7,6 @@ from torch import nn
 
 from core.models.base import VelocityModel
 from core.models.config import ModelConfig
-from core.models.registry import ModelSpec, register_model
 
 
 class ConvNet(VelocityModel):
@@ -30,14 +29,3 @@ class ConvNet(VelocityModel):
             if i < len(self.convs) - 1:
                 x = torch.relu(x)
         return x
-
-
-register_model(
-    ModelSpec(
-        name="convnet",
-        label="ConvNet",
-        build=ConvNet,
-        defaults={"input_frames": 1, "hidden": 32, "layers": 5, "kernel_size": 3, "alpha": 0.0},
-        color="#1f77b4",
-    )
-)

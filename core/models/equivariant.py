@@ -17,7 +17,6 @@ from torch import nn
 from core.models.base import ExpandedKernelModel, flip_rows
 from core.models.basis import layer_plan, make_r2conv
 from core.models.config import ModelConfig
-from core.models.registry import ModelSpec, register_model
 
 
 class E2CNN(ExpandedKernelModel):
@@ -74,15 +73,3 @@ class _Flipped(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return flip_rows(self.body(flip_rows(x)))
-
-
-register_model(
-    ModelSpec(
-        name="e2cnn",
-        label="E2CNN",
-        build=E2CNN,
-        defaults={"input_frames": 1, "hidden": 32, "layers": 5, "kernel_size": 3, "alpha": 0.0},
-        hidden_multiple=4,
-        color="#2ca02c",
-    )
-)

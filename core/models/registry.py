@@ -1,13 +1,14 @@
 """The one list of models: each model is one :class:`ModelSpec`, registered by its own module.
 
-Adding a model is one new file (the class and its ``register_model(ModelSpec(...))``) and
-one import line in ``core/models/__init__.py``. Its name, display label, defaults, width
+Adding a model is one new file (its class) and one ``register_model(ModelSpec(...))`` line in
+``core/models/__init__.py``. Its name, display label, defaults, width
 rule and plot colour all come from that entry; configs, the CLI, sweeps and the
 dashboard read them from here.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,9 @@ class ModelSpec:
     """One registered model.
 
     ``name``: registry key (lower case, used in configs and file names); ``label``: what a
-    person reads ("RSteer"); ``build(config) -> nn.Module``; ``defaults``: option defaults
+    person reads ("RSteer"); ``build``: the model class (or any ``build(config) -> nn.Module``),
+    or its import path ``"package.module:Class"``, imported only when a model is first built, so
+    listing names and labels never loads torch; ``defaults``: option defaults
     (``input_frames``, ``hidden``, ``layers``, ``kernel_size``, ``alpha``); ``hidden_multiple``:
     hidden channels must be a multiple of it (4 for C4 regular fields); ``relaxed``: True if
     the model has relaxed weights and so accepts ``alpha`` > 0; ``color``: its plot colour.
@@ -26,11 +29,18 @@ class ModelSpec:
 
     name: str
     label: str
-    build: Callable[[Any], Any]
+    build: Callable[[Any], Any] | str
     defaults: dict[str, Any] = field(default_factory=dict)
     hidden_multiple: int = 1
     relaxed: bool = False
     color: str = "#7f7f7f"
+
+    def builder(self) -> Callable[[Any], Any]:
+        """Return the callable that builds this model from a ModelConfig (importing it if named)."""
+        if callable(self.build):
+            return self.build
+        module, _, attribute = self.build.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
 _MODELS: dict[str, ModelSpec] = {}

@@ -23,7 +23,6 @@ from torch import nn
 from core.models.base import ExpandedKernelModel
 from core.models.basis import field_size, layer_plan, steerable_basis
 from core.models.config import ModelConfig
-from core.models.registry import ModelSpec, register_model
 
 #: Factor on the last layer's initial weights (see RSteer.__init__).
 OUTPUT_INIT_SCALE = 0.1
@@ -186,16 +185,3 @@ class RSteer(ExpandedKernelModel):
                 }
             )
         return summary
-
-
-register_model(
-    ModelSpec(
-        name="rsteer",
-        label="RSteer",
-        build=RSteer,
-        defaults={"input_frames": 1, "hidden": 32, "layers": 5, "kernel_size": 3, "alpha": 1e-5},
-        hidden_multiple=4,
-        relaxed=True,
-        color="#d62728",
-    )
-)

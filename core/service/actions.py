@@ -129,11 +129,18 @@ def submit_training(
     return [runner().submit("train", p) for p in params]
 
 
-def submit_sweep(**settings: Any) -> str:
-    """Start a background Figure-4 sweep (core.sweep.SweepConfig fields); return its job id."""
+def submit_sweep(engine: str = "local", address: str | None = None, **settings: Any) -> str:
+    """Start a background Figure-4 sweep (core.sweep.SweepConfig fields); return its job id.
+
+    ``engine``: 'local' (this machine, one training after another) or 'ray' (each training a
+    Ray task; ``address`` a cluster, None a local Ray).
+    """
     from core.sweep import SweepConfig
 
-    return runner().submit("sweep", {"sweep_config": SweepConfig(**settings).to_dict()})
+    params: dict[str, Any] = {"sweep_config": SweepConfig(**settings).to_dict(), "engine": engine}
+    if address:
+        params["address"] = address
+    return runner().submit("sweep", params)
 
 
 def job_dataset_path(job) -> Path | None:

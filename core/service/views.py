@@ -244,10 +244,10 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
 
 
 def sweep_engines() -> list[str]:
-    """Engines a sweep can run on: ``["local", "ray"]`` if SweepConfig has an ``engine`` field, else []."""
-    from core.sweep import SweepConfig
+    """Where a sweep's trainings can run: core.sweep.ENGINES (this machine, or Ray tasks)."""
+    from core.sweep import ENGINES
 
-    return ["local", "ray"] if "engine" in getattr(SweepConfig, "__dataclass_fields__", {}) else []
+    return list(ENGINES)
 
 
 def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
