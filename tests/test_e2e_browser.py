@@ -196,3 +196,51 @@ def _wait_run_done(data: Path, timeout_s: float = JOB_TIMEOUT_MS / 1000) -> None
             return
         time.sleep(0.5)
     raise AssertionError("training job did not finish in time")
+
+
+def test_a_killed_worker_frees_its_slot_and_resumes_from_the_page(browser_page, monkeypatch):
+    """kill -9 a real training worker while the dashboard runs: the page's poll marks it
+    interrupted within seconds (freeing the slot), and its Resume button finishes the run."""
+    import json
+    import os
+    import signal
+    import time
+
+    from core.jobs import JobRunner
+    from core.models import ModelConfig
+    from core.store.registry import Registry
+    from core.train.trainer import TrainConfig
+
+    url, page, data = browser_page
+    monkeypatch.setenv("APPROXSYM_DATA_DIR", str(data))
+    registry = Registry(data / "registry.sqlite")
+    dataset = next(p for p in (data / "datasets").glob("*.h5"))  # made through the UI above
+    train = TrainConfig(
+        epochs=60, batch_size=8, rollout_steps=2, eval_steps=3, max_train_windows=8, patience=60
+    )
+    model = ModelConfig.for_model("convnet", hidden=8, layers=2)
+    params = {"data_path": str(dataset), "model_config": model.to_dict(), "train_config": train.to_dict()}
+    job_id = JobRunner(registry).submit("train", params)
+    deadline = time.time() + 90
+    while (registry.get_job(job_id).epoch or 0) < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    job = registry.get_job(job_id)
+    assert job.epoch, "the worker never finished an epoch"
+    os.killpg(job.pid, signal.SIGKILL)
+    killed = time.time()
+    _visit(page, url, "train")  # the page's job poll is the only one looking
+    while registry.get_job(job_id).status == "running" and time.time() - killed < 10:
+        time.sleep(0.2)
+    assert registry.get_job(job_id).status == "interrupted", "slot not freed within 10 s"
+    page.get_by_role("button", name="Resume").first.wait_for(timeout=30_000)
+    _check_clean(page, "7-interrupted")
+    page.get_by_role("button", name="Resume").first.click()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        resumed = [j for j in registry.list_jobs() if j.kind == "resume"]
+        if resumed and resumed[0].finished_state:
+            break
+        time.sleep(0.5)
+    assert resumed and resumed[0].status == "done", resumed and resumed[0].error
+    run = json.loads((data / "runs" / job.run_id / "run.json").read_text())
+    assert run["status"] == "done" and run["resumed_from_epoch"] >= 1
