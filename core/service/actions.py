@@ -106,15 +106,19 @@ def submit_training(
     """Start one background training job per model on the dataset file; return the job ids.
 
     ``hidden`` 0 keeps each model's default width; ``alpha`` applies to relaxed models only;
-    ``train_options`` are core.train.trainer.TrainConfig fields. Every config is built (and
-    so validated) before any job starts: bad settings raise ValueError and start nothing.
+    ``train_options`` are core.train.trainer.TrainConfig fields, over the ``cpu`` sweep preset's.
+    Every config is built (and so validated) before any job starts: bad settings raise
+    ValueError and start nothing.
     """
     from core.models import ModelConfig, model_spec
     from core.train.trainer import TrainConfig
 
     if not models:
         raise ValueError("models: pick at least one model")
-    train_config = TrainConfig(**train_options).to_dict()
+    from core.sweep import PRESETS
+
+    # The page's values over the cpu preset's, so a default run trains the way the shipped runs did.
+    train_config = TrainConfig.from_dict({**PRESETS["cpu"]["train"], **train_options}).to_dict()
     params = []
     for name in models:
         options: dict[str, Any] = {"input_frames": int(input_frames)}

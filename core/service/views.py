@@ -243,6 +243,14 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode()
 
 
+def training_defaults() -> dict[str, Any]:
+    """The Train page's starting values: the ``cpu`` sweep preset (the shipped runs' settings)."""
+    from core.sweep import PRESETS
+
+    preset = PRESETS["cpu"]
+    return {**preset["train"], "input_frames": preset["model"]["input_frames"]}
+
+
 def sweep_engines() -> list[str]:
     """Where a sweep's trainings can run: core.sweep.ENGINES (this machine, or Ray tasks)."""
     from core.sweep import ENGINES

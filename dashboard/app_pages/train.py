@@ -17,6 +17,7 @@ entries = views.dataset_entries()
 if not entries:
     st.error("No dataset found. Generate one on the Data page first.")
 else:
+    start = views.training_defaults()  # the cpu preset: what the shipped runs used
     with st.form("train_form"):
         labels = [e.label for e in entries]
         choice = st.selectbox("Dataset", labels, key="train_dataset")
@@ -29,18 +30,20 @@ else:
             help="One background job per model; they share the settings below.",
         )
         c1, c2, c3, c4 = st.columns(4)
-        epochs = c1.number_input("Epochs", min_value=1, max_value=500, value=5, key="train_epochs")
+        epochs = c1.number_input(
+            "Epochs", min_value=1, max_value=500, value=start["epochs"], key="train_epochs"
+        )
         batch = c2.number_input(
             "Batch size",
             min_value=4,
             max_value=256,
-            value=16,
+            value=start["batch_size"],
             step=4,
             key="train_batch",
             help="A multiple of 4: each batch holds all four orientations of its windows.",
         )
         lr = c3.number_input(
-            "Learning rate", min_value=1e-6, max_value=1.0, value=1e-3, format="%.0e", key="train_lr"
+            "Learning rate", min_value=1e-6, max_value=1.0, value=start["lr"], format="%.0e", key="train_lr"
         )
         hidden = c4.number_input(
             "Hidden channels",
@@ -57,7 +60,7 @@ else:
             "Input frames",
             min_value=1,
             max_value=10,
-            value=1,
+            value=start["input_frames"],
             key="train_inputs",
             help="Past frames the model sees.",
         )
@@ -65,7 +68,7 @@ else:
             "Loss steps",
             min_value=1,
             max_value=10,
-            value=3,
+            value=start["rollout_steps"],
             key="train_steps",
             help="Autoregressive steps in the training loss.",
         )
