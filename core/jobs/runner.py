@@ -27,6 +27,7 @@ engine (a cluster queue) can implement it later.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -64,7 +65,7 @@ class JobRunner:
 
     def __init__(self, registry: Registry | None = None, limits: dict[str, int] | None = None):
         self.registry = registry or Registry()
-        self.limits = {**default_limits(), **(limits or {})}
+        self._limits = dict(limits or {})
         self._procs: dict[str, subprocess.Popen] = {}
         self._exited: dict[str, int] = {}  # exit codes of reaped workers, for the reason shown
         self._beats: dict[str, tuple[float, float]] = {}  # job id -> (heartbeat, monotonic first seen)
@@ -74,6 +75,15 @@ class JobRunner:
         self.reconcile_runs()
 
     # -------------------------------------------------------------- interface
+
+    @functools.cached_property
+    def limits(self) -> dict[str, int]:
+        """Concurrency limits per slot (default_limits() overridden by the constructor's).
+
+        Computed on first use: counting GPUs imports torch, which a page that only lists
+        jobs should not wait for.
+        """
+        return {**default_limits(), **self._limits}
 
     def submit(self, kind: str, params: dict[str, Any]) -> str:
         """Queue a job and start its worker process; return the job id.

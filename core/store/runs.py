@@ -24,11 +24,12 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written, not to list runs
+    from torch import nn
 
 from core.store.atomic import atomic_path, write_json
 from core.store.paths import assets_dir, check_name, data_dir, inside, new_id
@@ -94,6 +95,8 @@ def update_run_json(run_dir: Path, **changes: Any) -> dict[str, Any]:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages a run depends on (for run.json)."""
+    import torch
+
     out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
     for name in ("e2cnn", "phi", "h5py"):
         # A missing optional package is simply not recorded.
@@ -170,6 +173,8 @@ def save_resume_state(
 
 
 def _to_cpu(obj: Any) -> Any:
+    import torch
+
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().clone()
     if isinstance(obj, dict):
@@ -219,6 +224,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, scale: float = 1.
 
 def save_payload(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Atomically ``torch.save`` a plain-data dict to ``path``."""
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -231,6 +238,8 @@ def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:
     """
     where = "uploaded file" if isinstance(source, bytes | bytearray) else str(source)
     handle: Any = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    import torch
+
     try:
         payload = torch.load(handle, map_location="cpu", weights_only=True)
     except FileNotFoundError:
