@@ -34,11 +34,20 @@ class RelaxedAdam(torch.optim.Adam):
     is clipped to Adam's learning rate (large early gradients made it diverge).
     """
 
-    def __init__(self, params, relaxed: list[nn.Parameter], relaxed_lr: float, lr: float, **kwargs):
+    def __init__(
+        self,
+        params,
+        relaxed: list[nn.Parameter],
+        relaxed_lr: float,
+        lr: float,
+        noise_floor: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(params, lr=lr, **kwargs)
         self.relaxed = list(relaxed)
         self.relaxed_lr = float(relaxed_lr)
         self.base_lr = float(lr)
+        self.noise_floor = float(noise_floor)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -60,15 +69,22 @@ class RelaxedAdam(torch.optim.Adam):
                 continue
             # Project Adam's step too, so its round-off never adds up to symmetry breaking.
             p.copy_(old + c4_invariant_part(p - old))
+            # A breaking gradient this small next to the invariant one is round-off, not evidence.
+            if torch.linalg.vector_norm(g) <= self.noise_floor * torch.linalg.vector_norm(p.grad):
+                continue
             # Early gradients can be large: no element moves further than Adam would.
             p.sub_((sgd_lr * g).clamp_(-lr, lr))
         return loss
 
 
-def make_optimizer(model: nn.Module, lr: float, relaxed_lr: float) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: nn.Module, lr: float, relaxed_lr: float, noise_floor: float = 0.0
+) -> torch.optim.Optimizer:
     """Return the optimiser for ``model``: :class:`RelaxedAdam` if the model has relaxed
     weights (``model.relaxed_parameters()``), else plain Adam."""
     relaxed = list(model.relaxed_parameters()) if hasattr(model, "relaxed_parameters") else []
     if not relaxed:
         return torch.optim.Adam(model.parameters(), lr=lr)
-    return RelaxedAdam(model.parameters(), relaxed=relaxed, relaxed_lr=relaxed_lr, lr=lr)
+    return RelaxedAdam(
+        model.parameters(), relaxed=relaxed, relaxed_lr=relaxed_lr, lr=lr, noise_floor=noise_floor
+    )

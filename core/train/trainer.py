@@ -58,7 +58,8 @@ class TrainConfig(ConfigMixin):
 
     ``rollout_steps`` is K, the autoregressive steps summed in the loss;
     ``lr_decay`` multiplies the learning rate after every epoch; ``relaxed_lr`` is the
-    SGD learning rate of RSteer's symmetry-breaking weight component (core/train/optim.py);
+    SGD learning rate of RSteer's symmetry-breaking weight component (core/train/optim.py), and
+    ``relaxed_noise_floor`` the relative size below which its gradient counts as round-off;
     ``patience`` is the number of epochs without validation improvement before stopping;
     ``max_train_windows`` caps training samples (None: all); ``eval_steps`` is the
     rollout length of the test metrics; ``device`` is 'auto' (CUDA, then MPS, then
@@ -72,6 +73,7 @@ class TrainConfig(ConfigMixin):
     lr: float = 1e-3
     lr_decay: float = 0.9
     relaxed_lr: float = 4e-3
+    relaxed_noise_floor: float = 0.0
     rollout_steps: int = 3
     patience: int = 5
     seed: int = 0
@@ -95,6 +97,7 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         _number(self, "lr", 0, 1, low_open=True, high_open=True)
         _number(self, "relaxed_lr", 0, 1, high_open=True)
+        _number(self, "relaxed_noise_floor", 0, 1)
         _number(self, "lr_decay", 0, 1, low_open=True)
         m = self.max_train_windows
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
@@ -262,7 +265,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
         write_run_json(run_dir, {**record, "delta_scale": delta})
     torch.manual_seed(config.seed)
     model = model_from_config(mcfg.to_dict()).to(device)
-    optimiser = make_optimizer(model, config.lr, config.relaxed_lr)
+    optimiser = make_optimizer(model, config.lr, config.relaxed_lr, config.relaxed_noise_floor)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
     one_step = getattr(dataset, "data_ee_one_step", None)
     session = _Session(
