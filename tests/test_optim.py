@@ -69,3 +69,36 @@ def test_relaxed_adam_learns_symmetry_breaking_from_asymmetric_data():
 def test_models_without_relaxed_weights_get_plain_adam(name):
     opt = make_optimizer(build_model(name), lr=1e-3, relaxed_lr=1e-2)
     assert type(opt) is torch.optim.Adam
+
+
+def test_noise_floor_skips_round_off_but_not_evidence():
+    torch.manual_seed(0)
+    invariant = c4_invariant_part(torch.randn(2, 3, 4, 3, 3))
+    noise = 1e-6 * (torch.randn_like(invariant) - c4_invariant_part(torch.randn_like(invariant)))
+    for breaking, moves in ((noise, False), (0.1 * torch.randn_like(invariant), True)):
+        breaking = breaking - c4_invariant_part(breaking)
+        w = torch.nn.Parameter(torch.zeros_like(invariant))
+        opt = RelaxedAdam([w], relaxed=[w], relaxed_lr=0.1, lr=0.01, noise_floor=1e-3)
+        w.grad = invariant + breaking
+        opt.step()
+        moved = (w.detach() - c4_invariant_part(w.detach())).abs().max() > 1e-6  # not just round-off
+        assert bool(moved) == moves
+
+
+def test_a_large_breaking_step_with_the_noise_floor_keeps_symmetric_training_exact():
+    """The shipped preset's step (0.1) with the floor: an RSteer trained on symmetric orbits
+    stays equivariant to round-off, and still learns asymmetry from asymmetric ones."""
+    results = {}
+    for broken in (False, True):
+        torch.manual_seed(0)
+        model = build_model("rsteer", hidden=8, layers=3)
+        opt = make_optimizer(model, lr=1e-2, relaxed_lr=0.1, noise_floor=1e-3)
+        x, y = _orbit_batch(0, broken)
+        for _ in range(40):
+            loss = ((model(x) - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        results[broken] = model_equivariance_error(model, _orbit_batch(1, False)[0]).relative_mean
+    assert results[False] < 1e-5 < 1e-3 < results[True]
