@@ -119,9 +119,9 @@ In the paper's Figure 4: **ConvNet** (no built-in symmetry) carries an asymmetry
 learns how much symmetry there is: near zero on symmetric data, rising as Δb grows.
 
 In the **shipped sweep** (small models trained for half a minute each on 2 CPU cores):
-E2CNN stays at zero; RSteer rises in step with the data but at about 0.6 of its size, and
-starts slightly above zero on symmetric data; ConvNet carries asymmetry of its own at Δb = 0
-and rises too. RSteer has the lowest rollout error at every level (see *Accuracy per level*).
+E2CNN stays at zero; RSteer is exactly symmetric on symmetric data and then close to the
+diagonal at every level; ConvNet carries asymmetry of its own at Δb = 0. Every model beats
+persistence, but by less on the least symmetric data (see *Accuracy per level*).
 """
     )
 
