@@ -120,8 +120,9 @@ learns how much symmetry there is: near zero on symmetric data, rising as Δb gr
 
 In the **shipped sweep** (small models trained for half a minute each on 2 CPU cores):
 E2CNN stays at zero; RSteer is exactly symmetric on symmetric data and then close to the
-diagonal at every level; ConvNet carries asymmetry of its own at Δb = 0. Every model beats
-persistence, but by less on the least symmetric data (see *Accuracy per level*).
+diagonal at every level; ConvNet carries asymmetry of its own at Δb = 0. RSteer beats
+persistence at every level; E2CNN, which cannot represent the asymmetry, falls behind it on
+the least symmetric data (see *Accuracy per level*).
 """
     )
 
