@@ -15,7 +15,7 @@ def status_label(status: str) -> str:
 
     (Plain text: emoji are missing from many servers' fonts and show as boxes.)
     """
-    return status.upper() if status in ("failed", "diverged", "interrupted") else status
+    return status.upper() if status in views.FAILURES else status
 
 
 def ago(t: float | None) -> str:
@@ -78,9 +78,19 @@ def progress_text(job) -> str:
 def job_progress(job) -> None:
     """Draw one job's progress bar (what, device, elapsed time, estimate) and any error."""
     st.progress(min(max(float(job.fraction or 0.0), 0.0), 1.0), text=progress_text(job))
-    if job.status in ("failed", "diverged", "interrupted"):
+    if job.status in views.FAILURES:
         detail = (job.error or job.message or "no error text recorded").strip().splitlines()
         st.error(f"{views.job_title(job)} {job.status}: {detail[-1][:500] if detail else ''}")
+
+
+def _act(action, verb: str, done: str) -> None:
+    """Run a button's action: a toast when it worked, a clear error box when it did not."""
+    try:
+        action()
+    except Exception as exc:
+        show_problem(f"Could not {verb} the job.", exc)
+    else:
+        st.toast(done)
 
 
 def job_card(job, key: str) -> None:
@@ -94,21 +104,11 @@ def job_card(job, key: str) -> None:
             st.caption(f"Made: **{made}**")
         c1, c2, c3 = st.columns([1, 1, 4])
         if not job.finished_state and c1.button("Cancel", key=f"cancel_{job.id}{key}"):
-            try:
-                actions.cancel_job(job.id)
-            except Exception as exc:
-                show_problem("Could not cancel the job.", exc)
-            else:
-                st.toast(f"Cancel requested: {views.job_title(job)}")
+            _act(lambda: actions.cancel_job(job.id), "cancel", f"Cancel requested: {views.job_title(job)}")
         if views.can_resume(job) and c2.button(
             "Resume", key=f"resume_{job.id}{key}", help="Continue training from the last saved epoch."
         ):
-            try:
-                actions.resume_job(job.id)
-            except Exception as exc:
-                show_problem("Could not resume the job.", exc)
-            else:
-                st.toast(f"Resuming: {views.job_title(job)}")
+            _act(lambda: actions.resume_job(job.id), "resume", f"Resuming: {views.job_title(job)}")
         with c3.popover("Log and id", help="The job's log file (last lines) and its id."):
             st.caption(f"job id: `{job.id}`")
             try:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from core.store.paths import assets_dir, data_dir
+from core.store.registry import FAILURES  # noqa: F401 (re-exported for the pages)
 
 DATASETS = "datasets"
 COMPARE_STEPS = 20

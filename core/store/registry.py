@@ -31,6 +31,8 @@ from core.store.paths import check_name, data_dir, new_id
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
 FINISHED = frozenset({"done", "failed", "cancelled", "diverged", "interrupted"})
 ACTIVE = frozenset({"queued", "running"})
+#: Finished states that mean something went wrong (shown as errors).
+FAILURES = frozenset({"failed", "diverged", "interrupted"})
 
 log = logging.getLogger(__name__)
 _RECOVER_LOCK = threading.Lock()

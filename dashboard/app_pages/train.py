@@ -141,7 +141,7 @@ def _live_jobs() -> None:
                     width="stretch",
                     theme=None,
                 )
-    for job in [j for j in recent if j.status in ("failed", "diverged", "interrupted", "cancelled")][:3]:
+    for job in [j for j in recent if j.status in views.FAILURES | {"cancelled"}][:3]:
         widgets.job_card(job, key="_train_stopped")  # the error, and Resume where it can continue
     if jobs:
         with st.expander(f"All jobs ({len(jobs)})"):
