@@ -377,6 +377,8 @@ def test_names_describe_settings_and_number_repeats():
     assert data_config_label({"buoyancy_diff": 0.5, "grid": 64, "sims": 4, "frames": 25, "seed": 3}).endswith(
         "4 sims × 25 frames · seed 3"
     )
+    late = {"buoyancy_diff": 0.5, "grid": 64, "sims": 4, "frames": 25, "warmup": 70, "seed": 0}
+    assert data_config_label(late).endswith("25 frames · after 70 steps")
     assert unique_labels(["a", "b", "a"]) == ["a", "b", "a (2)"]
     assert clean_label("  my\nrun\x00 ") == "my run" and len(clean_label("x" * 500)) == 80
 

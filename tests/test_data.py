@@ -50,6 +50,8 @@ BAD_FIELDS = [
     ("dt", 0.0),
     ("seed", -1),
     ("seed", True),
+    ("warmup", -1),
+    ("warmup", 2.5),
 ]
 
 
@@ -64,6 +66,9 @@ def test_config_round_trip_and_hash():
     assert DataConfig.from_dict(cfg.to_dict()) == cfg
     assert DataConfig(buoyancy=1).digest() == DataConfig(buoyancy=1.0).digest()
     assert cfg.digest() != DataConfig(grid=32, buoyancy_diff=0.3, seed=3).digest()
+    # No warm-up hashes as before the field existed (the shipped files keep their names).
+    assert DataConfig(grid=32, frames=40, sims=4, buoyancy_diff=0.3).digest() == "d85d8a0f81d9"
+    assert cfg.digest() != DataConfig(grid=32, buoyancy_diff=0.2, seed=3, warmup=1).digest()
     with pytest.raises(ValueError, match="unknown DataConfig field.*colour"):
         DataConfig.from_dict({"colour": 1})
 
@@ -124,6 +129,14 @@ def test_unknown_solver_or_device_is_refused():
         simulate(DataConfig(**SMALL), solver="cg")
     with pytest.raises(ValueError, match="device must be one of"):
         simulate(DataConfig(**SMALL), device="tpu")
+
+
+def test_warmup_skips_the_first_steps_and_keeps_everything_after():
+    full = simulate(DataConfig(**{**SMALL, "frames": 6}, buoyancy_diff=0.3))
+    late = simulate(DataConfig(**{**SMALL, "frames": 3}, buoyancy_diff=0.3, warmup=3))
+    np.testing.assert_allclose(late.velocity, full.velocity[:, :, 3:], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(late.smoke, full.smoke[:, :, 3:], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(late.data_ee_one_step, full.data_ee_one_step[:, :, 3:], rtol=0, atol=1e-12)
 
 
 def test_larger_buoyancy_difference_gives_larger_data_equivariance_error():

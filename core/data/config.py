@@ -18,6 +18,10 @@ class DataConfig(ConfigMixin):
 
     - ``grid``: N, cells per side of the square closed box (even, 8..256).
     - ``frames``: T, frames saved per simulation (one per time step).
+    - ``warmup``: time steps simulated before the first saved frame (frame t is the
+      state after ``warmup + t + 1`` steps). A warm-up skips the start, where the plume
+      accelerates steadily until it reaches the lid, so that later (test-future) frames
+      stay within the range of speeds the earlier (training) frames cover.
     - ``sims``: S, simulations per orientation (4*S simulations in all).
     - ``buoyancy``: b, base buoyancy strength (velocity per unit smoke per time).
     - ``buoyancy_diff``: delta >= 0; orientation k gets buoyancy b*(1 + k*delta).
@@ -33,6 +37,7 @@ class DataConfig(ConfigMixin):
 
     grid: int = 64
     frames: int = 25
+    warmup: int = 0
     sims: int = 4
     buoyancy: float = 0.1
     buoyancy_diff: float = 0.0
@@ -48,6 +53,7 @@ class DataConfig(ConfigMixin):
         if self.grid % 2:
             raise ValueError(f"grid must be even (the box centre must be a cell corner), got {self.grid}")
         _int_field(self, "frames", 2, 10_000)
+        _int_field(self, "warmup", 0, 10_000)
         _int_field(self, "sims", 1, 1_000)
         _int_field(self, "seed", 0, 2**31 - 1)
         _float_field(self, "buoyancy", 0.0, 10.0, low_open=True)
@@ -82,7 +88,13 @@ class DataConfig(ConfigMixin):
 
     def digest(self) -> str:
         """Return a 12-hex-digit hash of the canonical JSON: the dataset's cache key."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+        fields = self.to_dict()
+        # warmup came later: at its default it is left out, so that files made before it
+        # existed (the shipped datasets among them) keep their names.
+        if fields["warmup"] == 0:
+            del fields["warmup"]
+        canonical = json.dumps(fields, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def _int_field(cfg: DataConfig, name: str, low: int, high: int) -> None:

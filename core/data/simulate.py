@@ -342,13 +342,18 @@ def run_simulations(
     smokes = np.empty((m, t_count, n, n))
     push_scale = np.empty((m, t_count))
     state = stepper.initial_state()
+    total = config.warmup + t_count
+    for w in range(config.warmup):
+        state, _ = stepper.step(state)
+        if progress is not None:
+            progress((w + 1) / total, f"simulating: warm-up step {w + 1}/{config.warmup}")
     for t in range(t_count):
         state, scale = stepper.step(state)
         velocities[:, t] = at_centers(state.vx, state.vy).cpu().numpy()
         smokes[:, t] = state.smoke.cpu().numpy()
         push_scale[:, t] = scale.cpu().numpy()
         if progress is not None:
-            progress((t + 1) / t_count, f"simulating: frame {t + 1}/{t_count}")
+            progress((config.warmup + t + 1) / total, f"simulating: frame {t + 1}/{t_count}")
     # Frame t's successor is made by step t + 1: its push is what a strength change alters.
     ee = stepper.ee_factor[:, None] * push_scale[:, 1:]
     return Trajectories(velocities, smokes, ee)

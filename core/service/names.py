@@ -38,8 +38,8 @@ def significant(value: Any, digits: int = 3) -> str:
 def data_config_label(config: dict[str, Any]) -> str:
     """``"Δb 0.3 · 32² · 4 sims × 40 frames"`` for a DataConfig dict (missing fields show '?').
 
-    A seed other than 0 is appended (``" · seed 3"``), so two datasets that differ only
-    in their seed read differently.
+    A warm-up and a seed other than 0 are appended (``" · after 70 steps · seed 3"``), so
+    two datasets that differ only in those read differently.
     """
     grid = config.get("grid", "?")
     sims = config.get("sims", "?")
@@ -47,7 +47,8 @@ def data_config_label(config: dict[str, Any]) -> str:
         f"Δb {_num(config.get('buoyancy_diff'))} · {grid}² · "
         f"{sims} sim{'s' if sims != 1 else ''} × {config.get('frames', '?')} frames"
     )
-    seed = config.get("seed")
+    warmup, seed = config.get("warmup"), config.get("seed")
+    text += f" · after {warmup} steps" if warmup not in (None, 0) else ""
     return text + (f" · seed {seed}" if seed not in (None, 0) else "")
 
 

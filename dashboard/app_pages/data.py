@@ -25,7 +25,7 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             key="gen_diff",
             help="0 gives a perfectly C4-symmetric dataset; larger values break the symmetry more.",
         )
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3, c4, c5 = st.columns(5)
         grid = c1.selectbox("Grid", [16, 32, 64], index=1, key="gen_grid", help="Cells per side.")
         frames = c2.number_input("Frames", min_value=8, max_value=300, value=40, key="gen_frames")
         sims = c3.number_input(
@@ -36,12 +36,26 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             key="gen_sims",
             help="Each simulation has its own random inflow position offset.",
         )
-        seed = c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="gen_seed")
+        warmup = c4.number_input(
+            "Warm-up steps",
+            min_value=0,
+            max_value=500,
+            value=0,
+            key="gen_warmup",
+            help="Steps simulated before the first saved frame: skips the start, where the plume "
+            "accelerates until it reaches the lid.",
+        )
+        seed = c5.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="gen_seed")
         generate = st.form_submit_button("Generate", type="primary")
     if generate:
         try:
             config = actions.dataset_config(
-                buoyancy_diff=float(diff), grid=int(grid), frames=int(frames), sims=int(sims), seed=int(seed)
+                buoyancy_diff=float(diff),
+                grid=int(grid),
+                frames=int(frames),
+                sims=int(sims),
+                warmup=int(warmup),
+                seed=int(seed),
             )
             job_id = actions.submit_dataset(config)
         except ValueError as exc:
