@@ -1,0 +1,91 @@
+"""Try training settings on single (level, model) pairs before spending a whole sweep on them.
+
+    python benchmarks/bench_variants.py VARIANTS.json [--data-dir DIR] [--workers 2]
+
+VARIANTS.json is a list of objects ``{"level": 0.3, "model": "rsteer", "data": {...},
+"train": {...}, "model_options": {...}}``; ``data``, ``train`` and ``model_options``
+override the ``cpu`` sweep preset exactly as a SweepConfig's fields do (model options are
+merged over the preset's: ``{"kernel_size": 5}`` keeps its two input frames). Each
+variant is trained with core.train.trainer.train on the dataset the sweep would use, and one
+line per variant is printed: RMSE / persistence on test-future and test-domain (with the
+rollout lengths), the model EE against the matched one-step data EE, and the seconds taken.
+Datasets and runs go to DIR (default: a fresh temporary folder), never to assets/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def run_variant(variant: dict) -> dict:
+    """Train one variant; return its figures (dict of floats and the variant itself)."""
+    import torch
+
+    from core.data import ensure_dataset
+    from core.sweep import SweepConfig
+    from core.train.trainer import train
+
+    torch.set_num_threads(1)
+    model = variant["model"]
+    cfg = SweepConfig(
+        levels=(float(variant["level"]),),
+        models=(model,),
+        data=variant.get("data", {}),
+        train=variant.get("train", {}),
+        model_options={model: variant.get("model_options", {})},
+    )
+    path = ensure_dataset(cfg.data_config(cfg.levels[0]))
+    start = time.perf_counter()
+    metrics = train(path, cfg.model_config(model), cfg.train_config()).metrics
+    fut, dom = metrics["test_future"], metrics["test_domain"]
+    return {
+        "variant": variant,
+        "seconds": time.perf_counter() - start,
+        "future_ratio": fut["rmse"] / fut["persistence_rmse"],
+        "future_steps": len(fut["rmse_per_step"]),
+        "domain_ratio": dom["rmse"] / dom["persistence_rmse"],
+        "domain_steps": len(dom["rmse_per_step"]),
+        "model_ee": metrics["equivariance_error"]["mean"],
+        "data_ee": metrics["data_ee_one_step"],
+    }
+
+
+def line(result: dict) -> str:
+    """One printed line of a variant's figures."""
+    v = result["variant"]
+    extra = {k: v[k] for k in ("data", "train", "model_options") if v.get(k)}
+    ee_ratio = result["model_ee"] / result["data_ee"] if result["data_ee"] > 0 else float("nan")
+    return (
+        f"{v['model']:>8} Δb {v['level']:<4g} future {result['future_ratio']:.2f} "
+        f"({result['future_steps']} steps)  domain {result['domain_ratio']:.2f} "
+        f"({result['domain_steps']} steps)  EE {result['model_ee']:.2e} = {ee_ratio:.2f} x data  "
+        f"{result['seconds']:.0f} s  {json.dumps(extra)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("variants", type=Path)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    variants = json.loads(args.variants.read_text())
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="variants-"))
+    os.environ["APPROXSYM_DATA_DIR"] = str(data_dir)
+    print(f"data and runs in {data_dir}; RMSE as a ratio to persistence (below 1 beats it)")
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for result in pool.map(run_variant, variants):
+            print(line(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
