@@ -284,8 +284,9 @@ def test_worker_keeps_training_through_a_corrupted_registry(
     _wait(lambda: _run_status(job.run_id) != "running", 120, "the run to finish")
     assert _run_status(job.run_id) == "done"
     assert (find_run_dir(job.run_id)[0] / "metrics.json").is_file()
-    assert list(tmp_path.glob("registry.sqlite.corrupt-*"))  # the worker moved it aside
+    # run.json says done before the worker's last registry write: wait for the worker to exit.
     runner._procs[job_id].wait(timeout=30)
+    assert list(tmp_path.glob("registry.sqlite.corrupt-*"))  # the worker moved it aside
     restored = runner.status(job_id)  # the worker wrote its row back into the new registry
     assert restored.status == "done" and restored.run_id == job.run_id
     assert job.run_id in {r.id for r in list_runs()}
