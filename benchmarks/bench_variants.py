@@ -26,23 +26,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def run_variant(variant: dict) -> dict:
-    """Train one variant; return its figures (dict of floats and the variant itself)."""
-    import torch
-
-    from core.data import ensure_dataset
+def _sweep_config(variant: dict):
+    """The one-level, one-model core.sweep.SweepConfig of a variant (validated when built)."""
     from core.sweep import SweepConfig
-    from core.train.trainer import train
 
-    torch.set_num_threads(1)
     model = variant["model"]
-    cfg = SweepConfig(
-        levels=(float(variant["level"]),),
+    return SweepConfig(
+        levels=(variant["level"],),
         models=(model,),
         data=variant.get("data", {}),
         train=variant.get("train", {}),
         model_options={model: variant.get("model_options", {})},
     )
+
+
+def run_variant(variant: dict) -> dict:
+    """Train one variant; return its figures (dict of floats and the variant itself)."""
+    import torch
+
+    from core.data import ensure_dataset
+    from core.train.trainer import train
+
+    torch.set_num_threads(1)
+    model = variant["model"]
+    cfg = _sweep_config(variant)
     path = ensure_dataset(cfg.data_config(cfg.levels[0]))
     start = time.perf_counter()
     metrics = train(path, cfg.model_config(model), cfg.train_config()).metrics
@@ -72,13 +79,34 @@ def line(result: dict) -> str:
     )
 
 
+def _read_variants(path: Path) -> list[dict]:
+    """The variants of ``path``, each checked by building its SweepConfig (ValueError names the problem)."""
+    variants = json.loads(path.read_text())
+    if not isinstance(variants, list) or not variants:
+        raise ValueError("expected a non-empty JSON list of variants")
+    for i, v in enumerate(variants):
+        if not isinstance(v, dict) or not {"level", "model"} <= set(v):
+            raise ValueError(f"variant {i} needs at least 'level' and 'model', got {v!r}")
+        unknown = set(v) - {"level", "model", "data", "train", "model_options"}
+        if unknown:
+            raise ValueError(f"variant {i}: unknown key(s) {', '.join(sorted(unknown))}")
+        try:
+            _sweep_config(v)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"variant {i}: {exc}") from None
+    return variants
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", type=Path)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    variants = json.loads(args.variants.read_text())
+    try:
+        variants = _read_variants(args.variants)
+    except (OSError, ValueError) as exc:
+        parser.exit(2, f"error: {args.variants}: {exc}\n")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="variants-"))
     os.environ["APPROXSYM_DATA_DIR"] = str(data_dir)
     print(f"data and runs in {data_dir}; RMSE as a ratio to persistence (below 1 beats it)")
