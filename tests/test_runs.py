@@ -12,6 +12,7 @@ import torch
 from core.models import build_model
 from core.store.registry import Registry
 from core.store.runs import CheckpointError, load_checkpoint, load_checkpoint_file, save_checkpoint
+from core.symmetry import rotate_stacked_velocity
 from core.train.rollout import Scaled, rollout
 from core.train.samples import SplitSpec, WindowDataset, make_splits, velocity_scale
 from core.train.trainer import TrainConfig
@@ -72,6 +73,33 @@ def test_checkpoint_round_trip_and_upload_bytes(tmp_path):
         assert torch.allclose(loaded(x), Scaled(model.eval(), 2.5)(x), atol=1e-6)
     from_bytes, payload = load_checkpoint_file(path.read_bytes())
     assert payload["scale"] == 2.5 and from_bytes.config.name == "rsteer"
+
+
+def test_linear_skip_extrapolates_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("e2cnn", hidden=8, layers=2, input_frames=2)
+    x = torch.randn(4, 4, 16, 16)
+    wrapped = Scaled(model.eval(), 2.0, 0.5, skip="linear")
+    with torch.no_grad():
+        want = 2 * x[:, 2:] - x[:, :2] + 0.5 * model(x / 2.0)
+        assert torch.allclose(wrapped(x), want, atol=1e-6)
+        # The extrapolation commutes with rotations: an equivariant model stays equivariant.
+        for k in (1, 2, 3):
+            turned = wrapped(rotate_stacked_velocity(x, k))
+            assert torch.allclose(turned, rotate_stacked_velocity(wrapped(x), k), atol=1e-4)
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, model, scale=2.0, delta_scale=0.5, skip="linear")
+    with torch.no_grad():
+        assert torch.allclose(load_checkpoint(path)(x), wrapped(x), atol=1e-6)
+    save_checkpoint(path, model, scale=2.0, delta_scale=0.5, skip="cubic")
+    with pytest.raises(CheckpointError, match="skip"):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match="input_frames >= 2"):
+        Scaled(build_model("convnet", hidden=8, layers=2), 1.0, 1.0, skip="linear")(torch.zeros(1, 2, 8, 8))
+    with pytest.raises(ValueError, match="skip"):
+        TrainConfig(skip="quadratic")
+    with pytest.raises(ValueError, match="residual"):
+        TrainConfig(skip="linear", residual=False)
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 DEFAULT_STEPS = 20
+#: What a residual model's correction is added to (see :class:`Scaled`).
+SKIPS = ("last", "linear")
 
 
 def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT_STEPS) -> torch.Tensor:
@@ -43,24 +45,43 @@ def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT
     return torch.stack(preds, dim=1)
 
 
+def skip_base(x: torch.Tensor, skip: str) -> torch.Tensor:
+    """The frame a residual correction is added to, ``(B, 2, N, N)``, from stacked inputs
+    ``x`` ``(B, 2F, N, N)``: the newest frame (``"last"``) or the linear extrapolation of the
+    two newest, ``2 x_t - x_{t-1}`` (``"linear"``; ValueError with one input frame)."""
+    if skip == "last":
+        return x[:, -2:]
+    if skip != "linear":
+        raise ValueError(f"skip must be one of {', '.join(SKIPS)}, got {skip!r}")
+    if x.shape[1] < 4:
+        raise ValueError("skip 'linear' extrapolates from two frames: the model needs input_frames >= 2")
+    return 2 * x[:, -2:] - x[:, -4:-2]
+
+
 class Scaled(nn.Module):
     """Wrap a model trained on normalised velocities so that it works in physical units.
 
     Without ``delta_scale``: ``forward(x) = model(x / scale) * scale`` (the model predicts
-    the next frame). With ``delta_scale`` (residual prediction): ``forward(x) = x_last +
-    delta_scale * model(x / scale)``, the model predicting the one-step change in units of
-    its typical size. Scales are single scalars and the identity skip is equivariant, so
-    a C4-equivariant model stays equivariant.
+    the next frame). With ``delta_scale`` (residual prediction): ``forward(x) = base(x) +
+    delta_scale * model(x / scale)``, the model predicting a correction in units of its
+    typical size. ``skip`` picks the base: ``"last"``, the newest frame ``x_t`` (the model
+    predicts the one-step change), or ``"linear"``, the linear extrapolation
+    ``2 x_t - x_{t-1}`` (it predicts the change of the change; needs two input frames).
+    Scales are single scalars and both bases commute with rotations, so a C4-equivariant
+    model stays equivariant.
     """
 
-    def __init__(self, model: nn.Module, scale: float, delta_scale: float | None = None):
+    def __init__(self, model: nn.Module, scale: float, delta_scale: float | None = None, skip: str = "last"):
         super().__init__()
         for name, value in (("scale", scale), ("delta_scale", delta_scale)):
             if value is not None and not 0 < float(value) < float("inf"):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if skip not in SKIPS:
+            raise ValueError(f"skip must be one of {', '.join(SKIPS)}, got {skip!r}")
         self.model = model
         self.scale = float(scale)
         self.delta_scale = None if delta_scale is None else float(delta_scale)
+        self.skip = skip
         self.config = getattr(model, "config", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +89,7 @@ class Scaled(nn.Module):
         out = self.model(x / self.scale)
         if self.delta_scale is None:
             return out * self.scale
-        return x[:, -2:] + out * self.delta_scale
+        return skip_base(x, self.skip) + out * self.delta_scale
 
     def regularization_loss(self) -> torch.Tensor:
         """The wrapped model's regulariser."""

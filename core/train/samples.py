@@ -175,13 +175,15 @@ def velocity_scale(velocity: np.ndarray, splits: Splits) -> float:
     return rms if np.isfinite(rms) and rms > 0 else 1.0
 
 
-def delta_scale(velocity: np.ndarray, splits: Splits) -> float:
-    """One scalar: the RMS of the one-step change ``v[t+1] - v[t]`` over the training block.
+def delta_scale(velocity: np.ndarray, splits: Splits, order: int = 1) -> float:
+    """One scalar: the RMS over the training block of the one-step change ``v[t+1] - v[t]``
+    (``order`` 1) or of the change of the change ``v[t+1] - 2 v[t] + v[t-1]`` (``order`` 2).
 
-    The typical size of what a residual model predicts (velocity units); 1.0 if it is zero.
+    The typical size of what a residual model predicts (velocity units; order 2 for the
+    ``"linear"`` skip of core.train.rollout.Scaled); 1.0 if it is zero.
     """
     block = velocity[:, list(splits.train_sims), : splits.val_start].astype(np.float64)
-    diff = np.diff(block, axis=2)
+    diff = np.diff(block, n=order, axis=2)
     rms = float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
     return rms if np.isfinite(rms) and rms > 0 else 1.0
 

@@ -36,7 +36,7 @@ from core.store.runs import (
     write_run_json,
 )
 from core.train.optim import make_optimizer
-from core.train.rollout import Scaled, rollout
+from core.train.rollout import SKIPS, Scaled, rollout
 from core.train.samples import Splits, SplitSpec, WindowDataset, delta_scale, make_splits, velocity_scale
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -61,11 +61,16 @@ class TrainConfig(ConfigMixin):
     SGD learning rate of RSteer's symmetry-breaking weight component (core/train/optim.py), and
     ``relaxed_noise_floor`` the relative size below which its gradient counts as round-off;
     ``patience`` is the number of epochs without validation improvement before stopping;
+    ``val_fraction`` is the share of the pre-test-future frames kept for validation (the
+    last ones; at least input_frames + K frames, core.train.samples);
     ``max_train_windows`` caps training samples (None: all); ``eval_steps`` is the
     rollout length of the test metrics; ``device`` is 'auto' (CUDA, then MPS, then
     CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'. ``residual``: the network predicts the
     one-step change, normalised by its RMS on the training block (core.train.rollout.Scaled),
     and the loss is measured in those units; False: it predicts the next frame itself.
+    ``skip`` (residual only): 'last' adds the prediction to the newest frame, 'linear' to
+    the linear extrapolation of the two newest (the network predicts the change of the
+    one-step change; needs input_frames >= 2).
     """
 
     epochs: int = 5
@@ -76,11 +81,13 @@ class TrainConfig(ConfigMixin):
     relaxed_noise_floor: float = 0.0
     rollout_steps: int = 3
     patience: int = 5
+    val_fraction: float = 0.2
     seed: int = 0
     max_train_windows: int | None = None
     eval_steps: int = 20
     device: str = "auto"
     residual: bool = True
+    skip: str = "last"
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "rollout_steps", "patience", "eval_steps"):
@@ -99,11 +106,16 @@ class TrainConfig(ConfigMixin):
         _number(self, "relaxed_lr", 0, 1, high_open=True)
         _number(self, "relaxed_noise_floor", 0, 1)
         _number(self, "lr_decay", 0, 1, low_open=True)
+        _number(self, "val_fraction", 0, 0.5, low_open=True, high_open=True)
         m = self.max_train_windows
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
             raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
         if not isinstance(self.residual, bool):
             raise ValueError(f"residual must be true or false, got {self.residual!r}")
+        if self.skip not in SKIPS:
+            raise ValueError(f"skip must be one of {', '.join(SKIPS)}, got {self.skip!r}")
+        if self.skip != "last" and not self.residual:
+            raise ValueError(f"skip {self.skip!r} needs residual prediction (residual=true)")
         base = self.device.split(":")[0] if isinstance(self.device, str) else None
         if base not in DEVICES or (":" in self.device and not self.device.split(":")[1].isdigit()):
             raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
@@ -246,11 +258,15 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
         input_frames=mcfg.input_frames,
         steps=config.rollout_steps,
         seed=config.seed,
+        val_fraction=config.val_fraction,
         max_train_windows=config.max_train_windows,
     )
     splits = make_splits(velocity.shape[1], velocity.shape[2], spec)
     scale = velocity_scale(velocity, splits)
-    delta = delta_scale(velocity, splits) if config.residual else None
+    if config.skip == "linear" and mcfg.input_frames < 2:
+        raise ValueError("skip 'linear' extrapolates from two frames: the model needs input_frames >= 2")
+    order = 2 if config.skip == "linear" else 1
+    delta = delta_scale(velocity, splits, order=order) if config.residual else None
     if resume:
         if run_dir is None or not (Path(run_dir) / "last.pt").is_file():
             raise FileNotFoundError(f"cannot resume: no last.pt in {run_dir}")
@@ -281,7 +297,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
 def _training_module(s: _Session) -> nn.Module:
     """The network as trained: on velocities divided by ``scale``; with residual prediction it
     adds the newest input frame to its output times ``delta / scale``."""
-    return s.net if s.delta is None else Scaled(s.net, 1.0, s.delta / s.scale)
+    return s.net if s.delta is None else Scaled(s.net, 1.0, s.delta / s.scale, skip=s.config.skip)
 
 
 def _unit(s: _Session) -> float:
@@ -384,6 +400,7 @@ def _save_epoch(s: _Session, epoch: int, val_loss: float) -> None:
             s.net,
             scale=s.scale,
             delta_scale=s.delta,
+            skip=s.config.skip,
             epoch=epoch,
             val_loss=val_loss,
         )
