@@ -232,3 +232,18 @@ def test_train_config_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
     assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
+
+
+def test_linear_extrapolation_is_exact_for_a_steadily_changing_flow_and_persistence_is_not():
+    from core.train.baseline import LinearExtrapolation, Persistence
+
+    a, b = torch.randn(3, 2, 8, 8), torch.randn(3, 2, 8, 8)
+    frames = torch.stack([a + t * b for t in range(6)], 1)  # (B, T, 2, N, N), steady acceleration
+    with torch.no_grad():
+        linear = rollout(LinearExtrapolation(), frames[:, :2], 4)
+        still = rollout(Persistence(), frames[:, :2], 4)
+    assert torch.allclose(linear, frames[:, 2:], atol=1e-5)
+    assert torch.allclose(still, frames[:, 1:2].expand(-1, 4, -1, -1, -1))
+    assert (still - frames[:, 2:]).abs().max() > 0.1
+    with pytest.raises(ValueError, match="input_frames >= 2"):
+        rollout(LinearExtrapolation(), frames[:, :1], 1)
