@@ -18,23 +18,29 @@ LEVEL_FIELD = "buoyancy_diff"
 DEFAULT_LEVELS: tuple[float, ...] = tuple(round(0.1 * i, 2) for i in range(10))
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Sized for 3 models x 10 levels in about 15 minutes on 2 CPU cores (README has the figures).
+    # 3 models x 10 levels in about 24 minutes on 2 CPU cores (README has the figures).
     "cpu": {
-        "data": {"grid": 32, "frames": 40, "sims": 4},
+        # Buoyancy 0.05: at 0.1 the fastest plumes of the top levels reached the far wall inside
+        # test-future (frame 31 at Δb 0.9), physics no training frame shows; at 0.05 none does by
+        # frame 39 (benchmarks/bench_flow.py).
+        "data": {"grid": 32, "frames": 40, "sims": 4, "buoyancy": 0.05},
         "train": {
-            "epochs": 20,
+            "epochs": 30,
             "batch_size": 16,
             "lr": 2e-3,
             # Slow enough that learning does not stall (0.9 stopped it early), fast enough to settle.
-            "lr_decay": 0.93,
+            "lr_decay": 0.95,
             "rollout_steps": 3,
             "patience": 10,
+            # A short validation block lets training frames reach closer to test-future.
+            "val_fraction": 0.1,
             "residual": True,
             # RSteer's symmetry-breaking SGD step, and the relative size below which its gradient
             # is round-off (skipped). Without the floor a step of 0.1 broke symmetry on exactly
             # symmetric data (EE 0.0035 at buoyancy difference 0) and 0.004 learned too little
-            # (0.003 where the data has 0.015); with it the EE at 0 is exactly 0.
-            "relaxed_lr": 0.1,
+            # (0.003 where the data has 0.015); with it the EE at 0 is exactly 0. 0.4 puts RSteer on
+            # the data's one-step EE at this preset's 30 epochs (slope 0.95 in the shipped sweep).
+            "relaxed_lr": 0.4,
             "relaxed_noise_floor": 1e-3,
         },
         # One width and one input window for every model: the comparison is at equal hidden
