@@ -247,3 +247,17 @@ def test_linear_extrapolation_is_exact_for_a_steadily_changing_flow_and_persiste
     assert (still - frames[:, 2:]).abs().max() > 0.1
     with pytest.raises(ValueError, match="input_frames >= 2"):
         rollout(LinearExtrapolation(), frames[:, :1], 1)
+
+
+def test_orbit_noise_is_turned_with_each_orientation():
+    from core.train.samples import orbit_noise
+
+    noise = orbit_noise((8, 4, 6, 6), 0.5, torch.Generator().manual_seed(1))
+    per_window = noise.reshape(2, 4, 4, 6, 6)
+    for k in (1, 2, 3):
+        assert torch.equal(per_window[:, k], rotate_stacked_velocity(per_window[:, 0], k))
+    assert 0.3 < float(noise.std()) < 0.7 and not torch.equal(per_window[0], per_window[1])
+    with pytest.raises(ValueError, match="multiple of 4"):
+        orbit_noise((6, 4, 6, 6), 0.5, torch.Generator())
+    with pytest.raises(ValueError, match="input_noise"):
+        TrainConfig(input_noise=-1.0)

@@ -214,3 +214,21 @@ class WindowDataset:
             xs.append(frames[: self.f].reshape(2 * self.f, *frames.shape[-2:]))
             ys.append(frames[self.f :])
         return torch.stack(xs), torch.stack(ys)
+
+
+def orbit_noise(shape: tuple[int, ...], std: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise of ``shape`` ``(B, 2F, N, N)`` for a batch of whole C4 orbits (samples
+    ``4w .. 4w+3`` are orientations 0-3 of window ``w``, as the training loop builds them).
+
+    Drawn once per window (standard deviation ``std``) and turned with each orientation, so
+    the noisy batch is still made of whole orbits: on exactly symmetric data it stays exactly
+    symmetric, and a relaxed model is not pushed off equivariance by the noise itself.
+    """
+    from core.symmetry import rotate_stacked_velocity
+
+    b = shape[0]
+    if b % 4:
+        raise ValueError(f"a batch of whole C4 orbits has a multiple of 4 samples, got {b}")
+    base = torch.randn((b // 4, *shape[1:]), generator=generator) * float(std)
+    turned = torch.stack([rotate_stacked_velocity(base, k) for k in range(4)], dim=1)
+    return turned.reshape(shape)

@@ -37,7 +37,15 @@ from core.store.runs import (
 )
 from core.train.optim import make_optimizer
 from core.train.rollout import SKIPS, Scaled, rollout
-from core.train.samples import Splits, SplitSpec, WindowDataset, delta_scale, make_splits, velocity_scale
+from core.train.samples import (
+    Splits,
+    SplitSpec,
+    WindowDataset,
+    delta_scale,
+    make_splits,
+    orbit_noise,
+    velocity_scale,
+)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: A training loss this many times the first epoch's counts as diverged.
@@ -68,6 +76,11 @@ class TrainConfig(ConfigMixin):
     CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'. ``residual``: the network predicts the
     one-step change, normalised by its RMS on the training block (core.train.rollout.Scaled),
     and the loss is measured in those units; False: it predicts the next frame itself.
+    ``input_noise``: standard deviation of Gaussian noise added to the training inputs, in
+    units of the loss scale (the typical change the network predicts; 0: none); drawn per C4
+    orbit and turned with it
+    (core.train.samples.orbit_noise), the targets kept clean, so the model learns to correct
+    small errors of its own inputs, as in a long rollout.
     ``skip`` (residual only): 'last' adds the prediction to the newest frame, 'linear' to
     the linear extrapolation of the two newest (the network predicts the change of the
     one-step change; needs input_frames >= 2).
@@ -88,6 +101,7 @@ class TrainConfig(ConfigMixin):
     device: str = "auto"
     residual: bool = True
     skip: str = "last"
+    input_noise: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "rollout_steps", "patience", "eval_steps"):
@@ -107,6 +121,7 @@ class TrainConfig(ConfigMixin):
         _number(self, "relaxed_noise_floor", 0, 1)
         _number(self, "lr_decay", 0, 1, low_open=True)
         _number(self, "val_fraction", 0, 0.5, low_open=True, high_open=True)
+        _number(self, "input_noise", 0, 10)
         m = self.max_train_windows
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
             raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
@@ -357,7 +372,8 @@ def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_st
     n_windows = len(data.windows)
     n_batches = math.ceil(n_windows / per_batch)
     # A generator per epoch makes the shuffle reproducible across a resume.
-    order = torch.randperm(n_windows, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+    shuffle = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+    order = torch.randperm(n_windows, generator=shuffle)
     total, count, last_report = 0.0, 0, time.monotonic()
     first = s.history[0]["train_loss"] if s.history else None
     for b in range(n_batches):
@@ -365,6 +381,8 @@ def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_st
             raise TrainingStopped()
         chosen = order[b * per_batch : (b + 1) * per_batch]
         x, y = data.batch((4 * chosen[:, None] + torch.arange(4)).flatten())
+        if cfg.input_noise:
+            x = x + orbit_noise(tuple(x.shape), cfg.input_noise * _unit(s), shuffle)
         loss = step_loss(s.model, x.to(s.device), y.to(s.device), _unit(s))
         if loss_hook is not None:
             loss = loss_hook(epoch, loss)
