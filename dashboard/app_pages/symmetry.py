@@ -121,9 +121,9 @@ learns how much symmetry there is: near zero on symmetric data, rising as Δb gr
 In the **shipped sweep** (small models trained for under a minute each on 2 CPU cores):
 E2CNN stays at zero; RSteer is exactly symmetric on symmetric data and then close to the
 diagonal at every level; ConvNet carries asymmetry of its own at Δb = 0. All three beat
-persistence on test-future at every level; on the held-out simulation E2CNN does not (see
-*Accuracy per level*). At this small size ConvNet is the most accurate; RSteer's edge is
-in learning the right amount of symmetry, not yet in accuracy.
+persistence at every level on both test splits (see *Accuracy per level*). At this small
+size ConvNet and E2CNN are the most accurate; RSteer's edge is in learning the right amount
+of symmetry, not yet in accuracy.
 """
     )
 
