@@ -278,14 +278,21 @@ def test_worker_keeps_training_through_a_corrupted_registry(
         lambda: (j := runner.status(job_id)).run_id and j.epoch and j, 120, "the first epoch", step=0.05
     )
     assert job.status == "running" and job.epoch < 20
-    for extra in ("-wal", "-shm"):
-        Path(f"{registry.path}{extra}").unlink(missing_ok=True)
-    registry.path.write_bytes(b"\0garbage" * 4096)
+    # Pause the worker while the file is replaced: on a loaded machine it could otherwise finish
+    # its last epochs and registry writes before the garbage lands, and never meet it.
+    worker = runner._procs[job_id]
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        for extra in ("-wal", "-shm"):
+            Path(f"{registry.path}{extra}").unlink(missing_ok=True)
+        registry.path.write_bytes(b"\0garbage" * 4096)
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
     _wait(lambda: _run_status(job.run_id) != "running", 120, "the run to finish")
     assert _run_status(job.run_id) == "done"
     assert (find_run_dir(job.run_id)[0] / "metrics.json").is_file()
     # run.json says done before the worker's last registry write: wait for the worker to exit.
-    runner._procs[job_id].wait(timeout=30)
+    worker.wait(timeout=30)
     assert list(tmp_path.glob("registry.sqlite.corrupt-*"))  # the worker moved it aside
     restored = runner.status(job_id)  # the worker wrote its row back into the new registry
     assert restored.status == "done" and restored.run_id == job.run_id
