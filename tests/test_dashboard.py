@@ -460,3 +460,14 @@ def test_error_maps_scale_follows_the_errors_and_open_on_the_last_step():
     pred = np.linspace(0, 0.1, 5)[:, None, None, None] * np.ones((5, 2, 6, 6))
     fig = figures.error_maps_figure(truth, {"ConvNet": pred})
     assert fig.data[0].zmax == pytest.approx(0.1, rel=0.01) and fig.layout.sliders[0].active == 4
+
+
+def test_data_page_settings_sit_over_the_cpu_presets_data():
+    from core.service import actions
+    from core.sweep import PRESETS
+
+    config = actions.dataset_config(buoyancy_diff=0.3, grid=16, frames=20, sims=1, warmup=0, seed=0)
+    assert config.buoyancy == PRESETS["cpu"]["data"]["buoyancy"] != 0.1  # not DataConfig's default
+    assert (config.grid, config.frames, config.sims) == (16, 20, 1)  # the page's values win
+    with pytest.raises(ValueError, match="frames"):
+        actions.dataset_config(frames=1)

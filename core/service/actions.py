@@ -88,10 +88,13 @@ def submit_dataset(config) -> str:
 
 
 def dataset_config(**settings: Any):
-    """Return the core.data.DataConfig of the page's settings (ValueError names a bad field)."""
+    """Return the core.data.DataConfig of the page's settings over the ``cpu`` sweep preset's
+    data settings (its base buoyancy among them), so a page-made dataset behaves like the
+    shipped ones. ValueError names a bad field."""
     from core.data import DataConfig
+    from core.sweep import PRESETS
 
-    return DataConfig(**settings)
+    return DataConfig(**{**PRESETS["cpu"]["data"], **settings})
 
 
 def submit_training(

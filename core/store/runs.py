@@ -315,17 +315,17 @@ def load_checkpoint_file(
             f"{where}: weights do not fit model {name!r} (another architecture or size?): {first[:300]}"
         ) from None
     model.eval()
-    from core.train.rollout import SKIPS, Scaled
+    from core.train.rollout import Scaled, check_skip
 
     delta = payload.get("delta_scale")
     bad = isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < float("inf")
     if delta is not None and bad:
         raise CheckpointError(f"{where}: field 'delta_scale' must be a finite number > 0, got {delta!r}")
     skip = payload.get("skip", "last")  # checkpoints from before the linear skip have none
-    if skip not in SKIPS or (skip == "linear" and cfg.get("input_frames", 1) < 2):
-        raise CheckpointError(
-            f"{where}: field 'skip' must be one of {', '.join(SKIPS)} (linear: 2+ input frames), got {skip!r}"
-        )
+    try:
+        check_skip(skip, model.config.input_frames)
+    except ValueError as exc:
+        raise CheckpointError(f"{where}: field 'skip': {exc}") from None
     return Scaled(model, float(scale), delta, skip=skip).eval(), payload
 
 

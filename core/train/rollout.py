@@ -45,17 +45,21 @@ def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT
     return torch.stack(preds, dim=1)
 
 
+def check_skip(skip: str, input_frames: int) -> None:
+    """Raise ValueError, naming what is wrong, unless ``skip`` is one of SKIPS and a model
+    with ``input_frames`` frames can use it ('linear' extrapolates from two frames)."""
+    if skip not in SKIPS:
+        raise ValueError(f"skip must be one of {', '.join(SKIPS)}, got {skip!r}")
+    if skip == "linear" and input_frames < 2:
+        raise ValueError("skip 'linear' extrapolates from two frames: the model needs input_frames >= 2")
+
+
 def skip_base(x: torch.Tensor, skip: str) -> torch.Tensor:
     """The frame a residual correction is added to, ``(B, 2, N, N)``, from stacked inputs
     ``x`` ``(B, 2F, N, N)``: the newest frame (``"last"``) or the linear extrapolation of the
     two newest, ``2 x_t - x_{t-1}`` (``"linear"``; ValueError with one input frame)."""
-    if skip == "last":
-        return x[:, -2:]
-    if skip != "linear":
-        raise ValueError(f"skip must be one of {', '.join(SKIPS)}, got {skip!r}")
-    if x.shape[1] < 4:
-        raise ValueError("skip 'linear' extrapolates from two frames: the model needs input_frames >= 2")
-    return 2 * x[:, -2:] - x[:, -4:-2]
+    check_skip(skip, x.shape[1] // 2)
+    return x[:, -2:] if skip == "last" else 2 * x[:, -2:] - x[:, -4:-2]
 
 
 class Scaled(nn.Module):
@@ -76,8 +80,7 @@ class Scaled(nn.Module):
         for name, value in (("scale", scale), ("delta_scale", delta_scale)):
             if value is not None and not 0 < float(value) < float("inf"):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if skip not in SKIPS:
-            raise ValueError(f"skip must be one of {', '.join(SKIPS)}, got {skip!r}")
+        check_skip(skip, getattr(getattr(model, "config", None), "input_frames", 2))
         self.model = model
         self.scale = float(scale)
         self.delta_scale = None if delta_scale is None else float(delta_scale)

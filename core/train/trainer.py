@@ -36,7 +36,7 @@ from core.store.runs import (
     write_run_json,
 )
 from core.train.optim import make_optimizer
-from core.train.rollout import SKIPS, Scaled, rollout
+from core.train.rollout import Scaled, check_skip, rollout
 from core.train.samples import (
     Splits,
     SplitSpec,
@@ -78,9 +78,8 @@ class TrainConfig(ConfigMixin):
     and the loss is measured in those units; False: it predicts the next frame itself.
     ``input_noise``: standard deviation of Gaussian noise added to the training inputs, in
     units of the loss scale (the typical change the network predicts; 0: none); drawn per C4
-    orbit and turned with it
-    (core.train.samples.orbit_noise), the targets kept clean, so the model learns to correct
-    small errors of its own inputs, as in a long rollout.
+    orbit and turned with it (core.train.samples.orbit_noise), the targets kept clean, so the
+    model learns to correct small errors of its own inputs, as in a long rollout.
     ``skip`` (residual only): 'last' adds the prediction to the newest frame, 'linear' to
     the linear extrapolation of the two newest (the network predicts the change of the
     one-step change; needs input_frames >= 2).
@@ -127,8 +126,7 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
         if not isinstance(self.residual, bool):
             raise ValueError(f"residual must be true or false, got {self.residual!r}")
-        if self.skip not in SKIPS:
-            raise ValueError(f"skip must be one of {', '.join(SKIPS)}, got {self.skip!r}")
+        check_skip(self.skip, 2)  # the frame count is checked when training starts
         if self.skip != "last" and not self.residual:
             raise ValueError(f"skip {self.skip!r} needs residual prediction (residual=true)")
         base = self.device.split(":")[0] if isinstance(self.device, str) else None
@@ -278,8 +276,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     )
     splits = make_splits(velocity.shape[1], velocity.shape[2], spec)
     scale = velocity_scale(velocity, splits)
-    if config.skip == "linear" and mcfg.input_frames < 2:
-        raise ValueError("skip 'linear' extrapolates from two frames: the model needs input_frames >= 2")
+    check_skip(config.skip, mcfg.input_frames)  # before any run folder is made
     order = 2 if config.skip == "linear" else 1
     delta = delta_scale(velocity, splits, order=order) if config.residual else None
     if resume:
@@ -311,7 +308,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
 
 def _training_module(s: _Session) -> nn.Module:
     """The network as trained: on velocities divided by ``scale``; with residual prediction it
-    adds the newest input frame to its output times ``delta / scale``."""
+    adds its output times ``delta / scale`` to the skip's base (core.train.rollout.skip_base)."""
     return s.net if s.delta is None else Scaled(s.net, 1.0, s.delta / s.scale, skip=s.config.skip)
 
 
