@@ -71,14 +71,24 @@ class ExpandedKernelModel(VelocityModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        x = flip_rows(x)
+        x = to_conv_layout(flip_rows(x))
         kernels = self.kernels()
         pad = self.config.kernel_size // 2
         for i, (weight, bias) in enumerate(kernels):
             x = F.conv2d(x, weight, bias, padding=pad)
             if i < len(kernels) - 1:
                 x = torch.relu(x)
-        return flip_rows(x)
+        return flip_rows(x).contiguous()
+
+
+def to_conv_layout(x: torch.Tensor) -> torch.Tensor:
+    """Return ``x`` (B, C, N, N) stored channels-last; the values are unchanged.
+
+    Why: the convolutions run faster on it (measured on 2 CPU cores, a K = 2 training step
+    of batch 16 at 32 channels: RSteer 0.099 -> 0.071 s, E2CNN 0.065 -> 0.057 s, ConvNet
+    0.085 -> 0.071 s). Models return ordinary contiguous tensors.
+    """
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def flip_rows(x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.models.base import VelocityModel
+from core.models.base import VelocityModel, to_conv_layout
 from core.models.config import ModelConfig
 
 
@@ -24,8 +24,9 @@ class ConvNet(VelocityModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
+        x = to_conv_layout(x)
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if i < len(self.convs) - 1:
                 x = torch.relu(x)
-        return x
+        return x.contiguous()
