@@ -261,3 +261,9 @@ def test_orbit_noise_is_turned_with_each_orientation():
         orbit_noise((6, 4, 6, 6), 0.5, torch.Generator())
     with pytest.raises(ValueError, match="input_noise"):
         TrainConfig(input_noise=-1.0)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, 101, float("nan"), "2"])
+def test_relaxed_clip_out_of_range_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match="relaxed_clip"):
+        TrainConfig(relaxed_clip=bad)
