@@ -122,8 +122,8 @@ In the **shipped sweep** (small models trained for under a minute each on 2 CPU 
 E2CNN stays at zero; RSteer is exactly symmetric on symmetric data and then close to the
 diagonal at every level; ConvNet carries asymmetry of its own at Δb = 0. All three beat
 persistence at every level on both test splits (see *Accuracy per level*). At this small
-size ConvNet and E2CNN are the most accurate; RSteer's edge is in learning the right amount
-of symmetry, not yet in accuracy.
+size ConvNet is the most accurate at most levels (RSteer at 2 of 10); RSteer's edge is in
+learning the right amount of symmetry more than in accuracy.
 """
     )
 
