@@ -57,6 +57,20 @@ def test_output_shape(name, input_frames):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+def test_memory_layout_changes_nothing_and_outputs_are_contiguous(name):
+    """The models run their convolutions channels-last (for speed); callers see neither."""
+    torch.manual_seed(0)
+    model = build_model(name, input_frames=2, hidden=8).eval()
+    x = batch(2)
+    with torch.no_grad():
+        plain = model(x)
+        from_channels_last = model(x.contiguous(memory_format=torch.channels_last))
+    assert plain.is_contiguous() and from_channels_last.is_contiguous()
+    assert torch.allclose(plain, from_channels_last, atol=1e-6)
+    assert plain.view(-1).shape[0] == plain.numel()
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_backward_reaches_every_parameter(name):
     torch.manual_seed(0)
     model = build_model(name, hidden=8)
