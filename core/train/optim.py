@@ -34,8 +34,8 @@ class RelaxedAdam(torch.optim.Adam):
     is clipped to ``clip`` times Adam's learning rate (large early gradients made it
     diverge unclipped). The clip also caps how far the weights can follow the data's
     asymmetry: at 1x, RSteer at K = 2 learnt 0.69 of the data's one-step EE at buoyancy
-    difference 0.9 whatever relaxed_lr was (0.4-0.9), at 2x 0.82, at 8x 0.94 (but its
-    test-domain rollouts lost accuracy: 0.94 x persistence against 0.71).
+    difference 0.9 whatever relaxed_lr was (0.4-0.9), at 2-4x 0.80-0.84, at 8x 0.94 (but
+    its test-domain rollouts lost accuracy: 0.94 x persistence against 0.71).
     """
 
     def __init__(
