@@ -212,6 +212,25 @@ def matched_data_equivariance_error(one_step: np.ndarray, input_frames: int = 1)
 
 
 @torch.no_grad()
+def _state_errors(f, velocity: np.ndarray, states, input_frames: int, device, batch_size: int):
+    """Per-state one-step EE ``(n_states, 3)`` (one column per group element, velocity units)
+    and per-state output size ``(n_states,)`` (mean |f(x)|) of ``f`` on ``states``."""
+    errors, scales = [], []
+    for i in range(0, len(states), batch_size):
+        chunk = states[i : i + batch_size]
+        frames = np.stack([velocity[k, s, t - input_frames + 1 : t + 1] for k, s, t in chunk])
+        x = torch.as_tensor(frames.reshape(len(chunk), -1, *frames.shape[-2:]), dtype=torch.float32)
+        x = x.to(device)
+        y = f(x)
+        scales.append(y.abs().mean(dim=(1, 2, 3)).double().cpu())
+        per = [
+            (f(rotate_stacked_velocity(x, k)) - rotate_stacked_velocity(y, k)).abs().mean(dim=(1, 2, 3))
+            for k in GROUP_ELEMENTS
+        ]
+        errors.append(torch.stack(per, dim=1).double().cpu())
+    return torch.cat(errors).numpy(), torch.cat(scales).numpy()
+
+
 def model_equivariance_on_states(
     f: Callable[[torch.Tensor], torch.Tensor],
     velocity: np.ndarray,
@@ -226,17 +245,46 @@ def model_equivariance_on_states(
     EquivarianceError whose means weight every state equally, in velocity units.
     """
     states = equivariance_states(velocity.shape[1], velocity.shape[2], input_frames)
-    sums, scale_sum, count = dict.fromkeys(GROUP_ELEMENTS, 0.0), 0.0, 0
-    for i in range(0, len(states), batch_size):
-        chunk = states[i : i + batch_size]
-        frames = np.stack([velocity[k, s, t - input_frames + 1 : t + 1] for k, s, t in chunk])
-        x = torch.as_tensor(frames.reshape(len(chunk), -1, *frames.shape[-2:]), dtype=torch.float32)
-        part = model_equivariance_error(f, x.to(device))
-        for k in GROUP_ELEMENTS:
-            sums[k] += part.per_element[k] * len(chunk)
-        scale_sum += part.output_scale * len(chunk)
-        count += len(chunk)
-    per = {k: v / count for k, v in sums.items()}
-    mean, scale = float(np.mean(list(per.values()))), scale_sum / count
+    errors, scales = _state_errors(f, velocity, states, input_frames, device, batch_size)
+    per = {k: float(errors[:, i].mean()) for i, k in enumerate(GROUP_ELEMENTS)}
+    mean, scale = float(np.mean(list(per.values()))), float(scales.mean())
     denom = scale if scale > 0 else float("nan")
     return EquivarianceError(per, mean, {k: v / denom for k, v in per.items()}, mean / denom, scale)
+
+
+@dataclass(frozen=True)
+class EquivarianceByFrame:
+    """Model and matched data one-step EE per frame, over :func:`equivariance_states`.
+
+    ``frames`` ``(T',)``: the newest input frame t of each state; ``model[i]``: mean over
+    orientations, simulations and the three turns of the model's EE at ``frames[i]``;
+    ``data[i]``: the dataset's matched one-step data EE on the same states (None without
+    one). Velocity units. Their means over frames equal Figure 4's y and x.
+    """
+
+    frames: np.ndarray
+    model: np.ndarray
+    data: np.ndarray | None
+
+
+def equivariance_by_frame(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    velocity: np.ndarray,
+    one_step: np.ndarray | None = None,
+    input_frames: int = 1,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+) -> EquivarianceByFrame:
+    """Where along the simulation a model breaks symmetry: its one-step EE frame by frame,
+    beside the data's (``one_step`` ``(4, S, T-1)``, the dataset's matched one-step EE).
+    Returns an :class:`EquivarianceByFrame`."""
+    states = equivariance_states(velocity.shape[1], velocity.shape[2], input_frames)
+    errors, _ = _state_errors(f, velocity, states, input_frames, device, batch_size)
+    times = np.array([t for _, _, t in states])
+    frames = np.unique(times)
+    model = np.array([errors[times == t].mean() for t in frames])
+    data = None
+    if one_step is not None:
+        one_step = np.asarray(one_step, dtype=np.float64)
+        data = np.array([np.mean([one_step[k, s, t] for k, s, tt in states if tt == t]) for t in frames])
+    return EquivarianceByFrame(frames, model, data)

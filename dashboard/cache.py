@@ -114,3 +114,9 @@ def compare_figures(
 def compare(runs: tuple[tuple[str, float], ...], split: str, sim: int, orientation: int) -> dict[str, Any]:
     """core.service.views.compare_runs of ``runs`` ((run id, checkpoint mtime) pairs)."""
     return views.compare_runs([run_id for run_id, _ in runs], split, sim, orientation)
+
+
+@st.cache_data(show_spinner="Measuring each model's equivariance error frame by frame...", max_entries=16)
+def equivariance_by_frame(run_ids: tuple[str, ...], stamp: float) -> dict[str, Any]:
+    """core.service.views.equivariance_by_frame (``stamp``: newest checkpoint mtime of the runs)."""
+    return views.equivariance_by_frame(list(run_ids))

@@ -106,6 +106,94 @@ def equivariance_figure(
     return fig
 
 
+#: Shading of the frame ranges in :func:`ee_by_frame_figure` (the training block is left white).
+_REGION_FILL = {"validation": "rgba(120, 120, 120, 0.10)", "test-future": "rgba(255, 160, 0, 0.14)"}
+
+
+def ee_by_frame_figure(runs: Sequence[Mapping], regions: Sequence[tuple[str, int, int]] = ()) -> go.Figure:
+    """Model and data one-step EE frame by frame (top) and their ratio (bottom).
+
+    ``runs``: dicts with ``label``, ``frames`` (T',), ``ee`` (T',), ``data`` (T',) or None
+    and ``level`` (core.service.views.equivariance_by_frame); one solid line per run, one
+    dashed black line per distinct data curve. ``regions``: ``(name, first, last)`` frame
+    ranges to shade (validation grey, test-future orange) and name above the plot.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
+    seen_data: list[np.ndarray] = []
+    for i, run in enumerate(runs):
+        t, ee = np.asarray(run["frames"]), np.asarray(run["ee"], dtype=float)
+        color = model_color(run["label"], i)
+        hover = f"<b>{run['label']}</b><br>frame %{{x}}<br>%{{y:.3g}}<extra></extra>"
+        fig.add_trace(
+            go.Scatter(
+                x=t, y=ee, mode="lines", name=run["label"], line={"color": color}, hovertemplate=hover
+            ),
+            row=1,
+            col=1,
+        )
+        data = run.get("data")
+        if data is None:
+            continue
+        data = np.asarray(data, dtype=float)
+        if not any(d.shape == data.shape and np.allclose(d, data) for d in seen_data):
+            seen_data.append(data)
+            name = f"data (PhiFlow), Δb {run.get('level'):.2g}" if run.get("level") is not None else "data"
+            fig.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=data,
+                    mode="lines",
+                    name=name,
+                    line={"color": "#222", "dash": "dash"},
+                    hovertemplate=f"<b>{name}</b><br>frame %{{x}}<br>%{{y:.3g}}<extra></extra>",
+                ),
+                row=1,
+                col=1,
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(data > 0, ee / data, np.nan)
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=ratio,
+                mode="lines",
+                name=f"{run['label']} / data",
+                showlegend=False,
+                line={"color": color},
+                hovertemplate=f"<b>{run['label']}</b><br>frame %{{x}}<br>model / data %{{y:.2f}}"
+                "<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    fig.add_hline(y=1.0, line={"color": "#888", "dash": "dash", "width": 1}, row=2, col=1)
+    for name, first, last in regions:
+        if name in _REGION_FILL and last >= first:
+            fig.add_vrect(
+                x0=first - 0.5, x1=last + 0.5, fillcolor=_REGION_FILL[name], line_width=0, row="all", col=1
+            )
+            fig.add_annotation(
+                x=(first + last) / 2,
+                y=1.02,
+                xref="x",
+                yref="paper",
+                text=name,
+                showarrow=False,
+                yanchor="bottom",
+            )
+    fig.update_yaxes(title_text="one-step EE", row=1, col=1)
+    fig.update_yaxes(title_text="model / data", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="newest input frame t (predicting t + 1)", row=2, col=1)
+    fig.update_layout(
+        template=TEMPLATE,
+        height=520,
+        margin={"l": 70, "r": 20, "t": 40, "b": 40},
+        legend={"orientation": "h", "y": -0.15},
+        hovermode="closest",
+    )
+    return fig
+
+
 def per_element_figure(errors: Mapping[str, Mapping[int | str, float]]) -> go.Figure:
     """Grouped bars: each model's equivariance error per rotation (90, 180, 270 degrees).
 

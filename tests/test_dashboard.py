@@ -471,3 +471,36 @@ def test_data_page_settings_sit_over_the_cpu_presets_data():
     assert (config.grid, config.frames, config.sims) == (16, 20, 1)  # the page's values win
     with pytest.raises(ValueError, match="frames"):
         actions.dataset_config(frames=1)
+
+
+def test_ee_by_frame_of_a_shipped_run_averages_to_its_recorded_figure_4_point(data_dir):
+    """The frame-by-frame view takes apart exactly the numbers training recorded: its means
+    over frames are the run's model EE and matched data EE in metrics.json."""
+    run = next(r for r in views.list_runs() if r.model_name == "rsteer" and "checkpoint" in r.paths)
+    out = views.equivariance_by_frame([run.id, "run-nonexistent-20200101-000000-00000000"])
+    assert len(out["runs"]) == 1 and any("nonexistent" in n for n in out["notes"])
+    measured = out["runs"][0]
+    metrics = json.loads(run.paths["metrics"].read_text())
+    assert measured["ee"].mean() == pytest.approx(metrics["equivariance_error"]["mean"], rel=1e-3)
+    assert measured["data"].mean() == pytest.approx(metrics["data_ee_one_step"], rel=1e-9)
+    names = [name for name, _, _ in out["regions"]]
+    assert names == ["training", "validation", "test-future"]
+    bounds = [(a, b) for _, a, b in out["regions"]]
+    assert bounds[0][0] == measured["frames"][0] and bounds[-1][1] == measured["frames"][-1]
+    assert all(b + 1 == c for (_, b), (c, _) in zip(bounds, bounds[1:], strict=False))
+    fig = figures.ee_by_frame_figure(out["runs"], out["regions"])
+    assert [t.name for t in fig.data][:2] == [
+        measured["label"],
+        f"data (PhiFlow), Δb {measured['level']:.2g}",
+    ]
+
+
+def test_symmetry_page_shows_ee_by_frame_only_when_asked(data_dir):
+    at = _app().run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+    at.toggle(key="sym_frame").set_value(True).run()
+    assert not at.exception, at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    names = [t.get("name", "") for t in json.loads(charts[1].proto.spec)["data"]]
+    assert any(n.startswith("data (PhiFlow)") for n in names) and any(n.startswith("RSteer") for n in names)

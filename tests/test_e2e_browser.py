@@ -97,6 +97,13 @@ def _cycle(url, page, data) -> None:
         page.get_by_text("Three steps for a lesson").first.wait_for()
         _no_raw_ids(page, name)
         _check_clean(page, name)
+    # ... and Figure 4 taken apart frame by frame, for the shipped runs
+    page.get_by_text("Frame by frame: where does a model break symmetry?").first.click()
+    e2e.wait_idle(page)
+    assert e2e.wait_plots(page, 2) >= 2
+    page.locator(".js-plotly-plot").nth(1).scroll_into_view_if_needed()
+    _no_raw_ids(page, "1-symmetry-frames")
+    _check_clean(page, "1-symmetry-frames")
 
     # 2. data page: generate a tiny dataset (one simulation per orientation, the default)
     _visit(page, url, "data")

@@ -126,3 +126,20 @@ def test_orbit_noise_on_the_inputs_keeps_symmetric_training_exact():
         opt.step()
     model.eval()
     assert model_equivariance_error(model, _orbit_batch(1, False)[0]).relative_mean < 1e-5
+
+
+def test_relaxed_decay_shrinks_only_the_symmetry_breaking_part():
+    """With no gradient, each step multiplies the breaking part by 1 - relaxed_lr * decay and
+    leaves the C4-invariant part alone; decay 0 leaves both."""
+    torch.manual_seed(0)
+    start = torch.randn(2, 3, 4, 3, 3)
+    for decay, factor in ((0.0, 1.0), (0.5, 1 - 0.1 * 0.5)):
+        w = torch.nn.Parameter(start.clone())
+        opt = RelaxedAdam([w], relaxed=[w], relaxed_lr=0.1, lr=0.01, decay=decay)
+        for _ in range(3):
+            w.grad = torch.zeros_like(w)
+            opt.step()
+        new = w.detach()
+        assert torch.allclose(c4_invariant_part(new), c4_invariant_part(start), atol=1e-6)
+        expected = (start - c4_invariant_part(start)) * factor**3
+        assert torch.allclose(new - c4_invariant_part(new), expected, atol=1e-6)

@@ -267,3 +267,9 @@ def test_orbit_noise_is_turned_with_each_orientation():
 def test_relaxed_clip_out_of_range_is_refused_by_name(bad):
     with pytest.raises(ValueError, match="relaxed_clip"):
         TrainConfig(relaxed_clip=bad)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 101, float("nan"), "1"])
+def test_relaxed_decay_out_of_range_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match="relaxed_decay"):
+        TrainConfig(relaxed_decay=bad)

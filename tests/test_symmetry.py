@@ -138,3 +138,52 @@ def test_model_equivariance_error_positive_for_non_equivariant_map():
     err = model_equivariance_error(lambda x: x + bias, _batch())
     assert err.mean > 0.1
     assert all(v > 0 for v in err.per_element.values())
+
+
+def _growing_dataset(n_sims: int = 2, n_frames: int = 6) -> np.ndarray:
+    """``(4, S, T, 2, N, N)`` random velocities whose size grows with the frame index."""
+    v = np.random.default_rng(5).standard_normal((4, n_sims, n_frames, 2, N, N))
+    return v * (1.0 + np.arange(n_frames))[None, None, :, None, None, None]
+
+
+def _scaled_bias(x: torch.Tensor) -> torch.Tensor:
+    """Not equivariant, and more so for larger inputs: adds a fixed field times |x|'s mean."""
+    bias = torch.zeros(1, x.shape[1], N, N, dtype=x.dtype)
+    bias[:, 0, :, : N // 2] = 1.0
+    return x + bias * x.abs().mean(dim=(1, 2, 3), keepdim=True)
+
+
+@pytest.mark.parametrize("input_frames", [1, 2])
+def test_ee_on_states_equals_the_error_of_the_stacked_states(input_frames):
+    from core.symmetry import equivariance_states, model_equivariance_on_states
+
+    v = _growing_dataset()
+    states = equivariance_states(v.shape[1], v.shape[2], input_frames)
+    x = np.stack([v[k, s, t - input_frames + 1 : t + 1] for k, s, t in states])
+    whole = model_equivariance_error(_scaled_bias, torch.as_tensor(x.reshape(len(states), -1, N, N)))
+    on_states = model_equivariance_on_states(_scaled_bias, v, input_frames, batch_size=5)
+    assert on_states.mean == pytest.approx(whole.mean, rel=1e-5)
+    for k in (1, 2, 3):
+        assert on_states.per_element[k] == pytest.approx(whole.per_element[k], rel=1e-5)
+    assert on_states.output_scale == pytest.approx(whole.output_scale, rel=1e-5)
+
+
+def test_ee_by_frame_averages_to_figure_4s_point_and_follows_the_states():
+    from core.symmetry import (
+        equivariance_by_frame,
+        matched_data_equivariance_error,
+        model_equivariance_on_states,
+    )
+
+    v = _growing_dataset(n_frames=7)
+    one_step = np.random.default_rng(6).random((4, 2, 6))
+    by_frame = equivariance_by_frame(_scaled_bias, v, one_step, input_frames=2, batch_size=5)
+    assert by_frame.frames.tolist() == [1, 2, 3, 4, 5]
+    assert by_frame.model.mean() == pytest.approx(
+        model_equivariance_on_states(_scaled_bias, v, 2).mean, rel=1e-5
+    )
+    assert by_frame.data.mean() == pytest.approx(matched_data_equivariance_error(one_step, 2), rel=1e-12)
+    assert by_frame.data[0] == pytest.approx(one_step[:, :, 1].mean())
+    assert np.all(np.diff(by_frame.model) > 0)  # inputs grow with t, so does this map's asymmetry
+    assert equivariance_by_frame(lambda x: 2 * x, v, None, 2).model.max() < 1e-12
+    assert equivariance_by_frame(lambda x: 2 * x, v, None, 2).data is None

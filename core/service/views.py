@@ -450,6 +450,75 @@ def _compare_one(out: dict[str, Any], lr: Any, label: str, velocity: np.ndarray,
     )
 
 
+def equivariance_by_frame(run_ids: list[str]) -> dict[str, Any]:
+    """Where along the simulation each run breaks symmetry, beside the data (Figure 4 by frame).
+
+    For every run with a checkpoint and its dataset here, core.symmetry.equivariance_by_frame
+    on the dataset's matched states. Returns a dict:
+
+    - ``runs``: list of ``{"label", "model", "frames" (T',), "ee" (T',), "data" (T',) or None,
+      "dataset", "level"}`` (EE in velocity units; ``frames`` is the newest input frame t,
+      predicting t + 1);
+    - ``regions``: ``[(name, first t, last t)]`` from the first run's split: the frames
+      whose target is in its training block, validation block and test-future (empty for an
+      uploaded run, which records no split);
+    - ``notes``: runs that could not be measured, and held-out simulations among the states.
+    """
+    import torch
+
+    from core.data import load_dataset
+    from core.service.names import run_label, unique_labels
+    from core.store.runs import load_run
+    from core.symmetry import EE_SIMULATIONS
+    from core.symmetry import equivariance_by_frame as by_frame
+    from core.train.evaluate import splits_of_run
+
+    out: dict[str, Any] = {"runs": [], "regions": [], "notes": []}
+    loaded = []
+    for run_id in run_ids:
+        try:
+            lr = load_run(run_id)
+        except (OSError, ValueError) as exc:
+            out["notes"].append(f"{run_id}: not measured ({exc})")
+            continue
+        if _dataset_file(lr.info) is None:
+            out["notes"].append(f"{run_label(lr.info.config)}: not measured (its dataset is not here)")
+            continue
+        loaded.append(lr)
+    labels = unique_labels([run_label(lr.info.config) for lr in loaded])
+    for lr, label in zip(loaded, labels, strict=True):
+        ds = load_dataset(_dataset_file(lr.info))
+        f = lr.model.config.input_frames
+        with torch.no_grad():
+            measured = by_frame(lr.model.eval(), ds.velocity, ds.data_ee_one_step, f)
+        out["runs"].append(
+            {
+                "label": label,
+                "model": lr.info.model_name,
+                "frames": measured.frames,
+                "ee": measured.model,
+                "data": measured.data,
+                "dataset": ds.path.name,
+                "level": ds.config.buoyancy_diff,
+            }
+        )
+        if "split" in lr.info.config and not out["regions"]:
+            sp = splits_of_run(lr.info)
+            last = int(measured.frames[-1])
+            out["regions"] = [
+                ("training", int(measured.frames[0]), sp.val_start - 2),
+                ("validation", sp.val_start - 1, sp.future_start - 2),
+                ("test-future", sp.future_start - 1, last),
+            ]
+            held = sorted(set(sp.domain_sims) & set(range(EE_SIMULATIONS)))
+            if held:
+                out["notes"].append(
+                    f"{label}: simulation(s) {held} of the measured states are held out for "
+                    "test-domain, so some states at every frame are unseen."
+                )
+    return out
+
+
 def _dataset_file(info) -> Path | None:
     """The dataset file a run was trained on, or None (uploaded runs record none)."""
     from core.store.runs import dataset_path_of

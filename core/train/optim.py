@@ -36,6 +36,9 @@ class RelaxedAdam(torch.optim.Adam):
     asymmetry: at 1x, RSteer at K = 2 learnt 0.69 of the data's one-step EE at buoyancy
     difference 0.9 whatever relaxed_lr was (0.4-0.9), at 2-4x 0.80-0.84, at 8x 0.94 (but
     its test-domain rollouts lost accuracy: 0.94 x persistence against 0.71).
+    ``decay`` shrinks the symmetry-breaking part by ``sgd_lr * decay`` of itself every
+    step (decoupled weight decay towards the nearest equivariant weights, the role of
+    the paper's penalty on the relaxed weights' differences); 0: none.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class RelaxedAdam(torch.optim.Adam):
         lr: float,
         noise_floor: float = 0.0,
         clip: float = 1.0,
+        decay: float = 0.0,
         **kwargs,
     ):
         super().__init__(params, lr=lr, **kwargs)
@@ -54,6 +58,7 @@ class RelaxedAdam(torch.optim.Adam):
         self.base_lr = float(lr)
         self.noise_floor = float(noise_floor)
         self.clip = float(clip)
+        self.decay = float(decay)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -75,6 +80,9 @@ class RelaxedAdam(torch.optim.Adam):
                 continue
             # Project Adam's step too, so its round-off never adds up to symmetry breaking.
             p.copy_(old + c4_invariant_part(p - old))
+            if self.decay:
+                # The paper's pull towards symmetry: asymmetry the data does not ask for fades.
+                p.sub_((p - c4_invariant_part(p)) * min(1.0, sgd_lr * self.decay))
             # A breaking gradient this small next to the invariant one is round-off, not evidence.
             if torch.linalg.vector_norm(g) <= self.noise_floor * torch.linalg.vector_norm(p.grad):
                 continue
@@ -84,7 +92,12 @@ class RelaxedAdam(torch.optim.Adam):
 
 
 def make_optimizer(
-    model: nn.Module, lr: float, relaxed_lr: float, noise_floor: float = 0.0, clip: float = 1.0
+    model: nn.Module,
+    lr: float,
+    relaxed_lr: float,
+    noise_floor: float = 0.0,
+    clip: float = 1.0,
+    decay: float = 0.0,
 ) -> torch.optim.Optimizer:
     """Return the optimiser for ``model``: :class:`RelaxedAdam` if the model has relaxed
     weights (``model.relaxed_parameters()``), else plain Adam."""
@@ -98,4 +111,5 @@ def make_optimizer(
         lr=lr,
         noise_floor=noise_floor,
         clip=clip,
+        decay=decay,
     )

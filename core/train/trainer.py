@@ -69,7 +69,8 @@ class TrainConfig(ConfigMixin):
     SGD learning rate of RSteer's symmetry-breaking weight component (core/train/optim.py), and
     ``relaxed_noise_floor`` the relative size below which its gradient counts as round-off;
     ``relaxed_clip`` the largest step of one of those weights in units of Adam's current
-    learning rate;
+    learning rate; ``relaxed_decay`` the per-step shrinking of those weights' symmetry-breaking
+    part, per unit of their SGD learning rate (core.train.optim.RelaxedAdam; 0: none);
     ``patience`` is the number of epochs without validation improvement before stopping;
     ``val_fraction`` is the share of the pre-test-future frames kept for validation (the
     last ones; at least input_frames + K frames, core.train.samples);
@@ -94,6 +95,7 @@ class TrainConfig(ConfigMixin):
     relaxed_lr: float = 4e-3
     relaxed_noise_floor: float = 0.0
     relaxed_clip: float = 1.0
+    relaxed_decay: float = 0.0
     rollout_steps: int = 3
     patience: int = 5
     val_fraction: float = 0.2
@@ -122,6 +124,7 @@ class TrainConfig(ConfigMixin):
         _number(self, "relaxed_lr", 0, 1, high_open=True)
         _number(self, "relaxed_noise_floor", 0, 1)
         _number(self, "relaxed_clip", 0, 100, low_open=True)
+        _number(self, "relaxed_decay", 0, 100)
         _number(self, "lr_decay", 0, 1, low_open=True)
         _number(self, "val_fraction", 0, 0.5, low_open=True, high_open=True)
         _number(self, "input_noise", 0, 10)
@@ -298,7 +301,12 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     torch.manual_seed(config.seed)
     model = model_from_config(mcfg.to_dict()).to(device)
     optimiser = make_optimizer(
-        model, config.lr, config.relaxed_lr, config.relaxed_noise_floor, config.relaxed_clip
+        model,
+        config.lr,
+        config.relaxed_lr,
+        config.relaxed_noise_floor,
+        config.relaxed_clip,
+        config.relaxed_decay,
     )
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
     one_step = getattr(dataset, "data_ee_one_step", None)
