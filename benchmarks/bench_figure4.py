@@ -7,7 +7,9 @@ Prints the sweep's table (both data EEs, model EE, RMSE beside persistence per l
 for each model: the least-squares slope through the origin of model EE against the matched
 one-step data EE, mean |model - data| / mean data, the level-0 EE as a share of the top
 level's, Spearman's rank correlation, and the worst RMSE / persistence ratio on both test
-splits; and the rank checks of RSteer against E2CNN and ConvNet.
+splits; and the rank checks of RSteer against E2CNN and ConvNet. Where the rows carry the EE
+frame by frame (``ee_by_frame``), it also prints each relaxed or unconstrained model's model /
+data EE ratio on its training frames and on the untrained (validation and test-future) ones.
 """
 
 from __future__ import annotations
@@ -80,7 +82,37 @@ def main(argv: list[str]) -> int:
             f"{c['worst_domain_ratio']:14.2f}"
         )
     _rank_checks(by_model)
+    _frame_split(by_model)
     return 0
+
+
+def frame_split_ratios(row: dict) -> tuple[float, float] | None:
+    """``(training, untrained)``: the row's mean model EE over mean data EE on the frames whose
+    target is in the training block, and on the later (validation, test-future) ones; None
+    without frame-by-frame errors or data EE."""
+    record = row.get("ee_by_frame") or {}
+    if not record.get("data") or not record.get("regions"):
+        return None
+    frames = np.asarray(record["frames"])
+    model, data = np.asarray(record["model"], dtype=float), np.asarray(record["data"], dtype=float)
+    last_trained = next(last for name, _, last in record["regions"] if name == "training")
+    trained, later = frames <= last_trained, frames > last_trained
+    if data[trained].mean() <= 0 or data[later].mean() <= 0:
+        return None
+    return model[trained].mean() / data[trained].mean(), model[later].mean() / data[later].mean()
+
+
+def _frame_split(by_model: dict[str, list[dict]]) -> None:
+    lines = []
+    for name in ("convnet", "rsteer"):
+        pairs = [(r["level"], frame_split_ratios(r)) for r in by_model.get(name, [])]
+        pairs = [(level, q) for level, q in pairs if q is not None]
+        if pairs:
+            text = "  ".join(f"{level:g}: {a:.2f} / {b:.2f}" for level, (a, b) in pairs)
+            lines.append(f"{name:<9s} {text}")
+    if lines:
+        print("\nmodel / data EE on training frames / on untrained frames, per level (Δb: train / later)")
+        print("\n".join(lines))
 
 
 def _rank_checks(by_model: dict[str, list[dict]]) -> None:

@@ -244,12 +244,7 @@ def model_equivariance_on_states(
     ``(k, s, t)`` is frames ``t - input_frames + 1 .. t`` stacked. Returns an
     EquivarianceError whose means weight every state equally, in velocity units.
     """
-    states = equivariance_states(velocity.shape[1], velocity.shape[2], input_frames)
-    errors, scales = _state_errors(f, velocity, states, input_frames, device, batch_size)
-    per = {k: float(errors[:, i].mean()) for i, k in enumerate(GROUP_ELEMENTS)}
-    mean, scale = float(np.mean(list(per.values()))), float(scales.mean())
-    denom = scale if scale > 0 else float("nan")
-    return EquivarianceError(per, mean, {k: v / denom for k, v in per.items()}, mean / denom, scale)
+    return equivariance_by_frame(f, velocity, None, input_frames, device, batch_size).overall
 
 
 @dataclass(frozen=True)
@@ -259,12 +254,26 @@ class EquivarianceByFrame:
     ``frames`` ``(T',)``: the newest input frame t of each state; ``model[i]``: mean over
     orientations, simulations and the three turns of the model's EE at ``frames[i]``;
     ``data[i]``: the dataset's matched one-step data EE on the same states (None without
-    one). Velocity units. Their means over frames equal Figure 4's y and x.
+    one). Velocity units. Their means over frames equal Figure 4's y and x; ``overall``
+    is the model's EquivarianceError over all the states (Figure 4's y, per group element).
     """
 
     frames: np.ndarray
     model: np.ndarray
     data: np.ndarray | None
+    overall: EquivarianceError
+
+    def to_dict(self) -> dict:
+        """JSON-ready ``{"frames", "model", "data"}`` lists (6 significant digits)."""
+
+        def rounded(a):
+            return None if a is None else [float(f"{v:.6g}") for v in np.asarray(a, dtype=float)]
+
+        return {
+            "frames": [int(t) for t in self.frames],
+            "model": rounded(self.model),
+            "data": rounded(self.data),
+        }
 
 
 def equivariance_by_frame(
@@ -279,7 +288,11 @@ def equivariance_by_frame(
     beside the data's (``one_step`` ``(4, S, T-1)``, the dataset's matched one-step EE).
     Returns an :class:`EquivarianceByFrame`."""
     states = equivariance_states(velocity.shape[1], velocity.shape[2], input_frames)
-    errors, _ = _state_errors(f, velocity, states, input_frames, device, batch_size)
+    errors, scales = _state_errors(f, velocity, states, input_frames, device, batch_size)
+    per = {k: float(errors[:, i].mean()) for i, k in enumerate(GROUP_ELEMENTS)}
+    mean, scale = float(np.mean(list(per.values()))), float(scales.mean())
+    denom = scale if scale > 0 else float("nan")
+    overall = EquivarianceError(per, mean, {k: v / denom for k, v in per.items()}, mean / denom, scale)
     times = np.array([t for _, _, t in states])
     frames = np.unique(times)
     model = np.array([errors[times == t].mean() for t in frames])
@@ -287,4 +300,4 @@ def equivariance_by_frame(
     if one_step is not None:
         one_step = np.asarray(one_step, dtype=np.float64)
         data = np.array([np.mean([one_step[k, s, t] for k, s, tt in states if tt == t]) for t in frames])
-    return EquivarianceByFrame(frames, model, data)
+    return EquivarianceByFrame(frames, model, data, overall)

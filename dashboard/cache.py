@@ -120,3 +120,9 @@ def compare(runs: tuple[tuple[str, float], ...], split: str, sim: int, orientati
 def equivariance_by_frame(run_ids: tuple[str, ...], stamp: float) -> dict[str, Any]:
     """core.service.views.equivariance_by_frame (``stamp``: newest checkpoint mtime of the runs)."""
     return views.equivariance_by_frame(list(run_ids))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sweep_ee_by_frame(path: str, stamp: float, level: float) -> dict[str, Any]:
+    """core.service.views.sweep_ee_by_frame: one level's frame-by-frame errors from results.json."""
+    return views.sweep_ee_by_frame(path, level)

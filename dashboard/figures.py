@@ -123,64 +123,22 @@ def ee_by_frame_figure(runs: Sequence[Mapping], regions: Sequence[tuple[str, int
     for i, run in enumerate(runs):
         t, ee = np.asarray(run["frames"]), np.asarray(run["ee"], dtype=float)
         color = model_color(run["label"], i)
-        hover = f"<b>{run['label']}</b><br>frame %{{x}}<br>%{{y:.3g}}<extra></extra>"
-        fig.add_trace(
-            go.Scatter(
-                x=t, y=ee, mode="lines", name=run["label"], line={"color": color}, hovertemplate=hover
-            ),
-            row=1,
-            col=1,
-        )
-        data = run.get("data")
-        if data is None:
+        fig.add_trace(_frame_line(t, ee, run["label"], color), row=1, col=1)
+        if run.get("data") is None:
             continue
-        data = np.asarray(data, dtype=float)
+        data = np.asarray(run["data"], dtype=float)
         if not any(d.shape == data.shape and np.allclose(d, data) for d in seen_data):
             seen_data.append(data)
-            name = f"data (PhiFlow), Δb {run.get('level'):.2g}" if run.get("level") is not None else "data"
-            fig.add_trace(
-                go.Scatter(
-                    x=t,
-                    y=data,
-                    mode="lines",
-                    name=name,
-                    line={"color": "#222", "dash": "dash"},
-                    hovertemplate=f"<b>{name}</b><br>frame %{{x}}<br>%{{y:.3g}}<extra></extra>",
-                ),
-                row=1,
-                col=1,
-            )
+            level = run.get("level")
+            name = f"data (PhiFlow), Δb {level:.2g}" if level is not None else "data (PhiFlow)"
+            fig.add_trace(_frame_line(t, data, name, "#222", dash="dash"), row=1, col=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(data > 0, ee / data, np.nan)
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=ratio,
-                mode="lines",
-                name=f"{run['label']} / data",
-                showlegend=False,
-                line={"color": color},
-                hovertemplate=f"<b>{run['label']}</b><br>frame %{{x}}<br>model / data %{{y:.2f}}"
-                "<extra></extra>",
-            ),
-            row=2,
-            col=1,
-        )
+        line = _frame_line(t, ratio, f"{run['label']} / data", color, digits=".2f")
+        line.showlegend = False
+        fig.add_trace(line, row=2, col=1)
     fig.add_hline(y=1.0, line={"color": "#888", "dash": "dash", "width": 1}, row=2, col=1)
-    for name, first, last in regions:
-        if name in _REGION_FILL and last >= first:
-            fig.add_vrect(
-                x0=first - 0.5, x1=last + 0.5, fillcolor=_REGION_FILL[name], line_width=0, row="all", col=1
-            )
-            fig.add_annotation(
-                x=(first + last) / 2,
-                y=1.02,
-                xref="x",
-                yref="paper",
-                text=name,
-                showarrow=False,
-                yanchor="bottom",
-            )
+    _shade_regions(fig, regions)
     fig.update_yaxes(title_text="one-step EE", row=1, col=1)
     fig.update_yaxes(title_text="model / data", rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title_text="newest input frame t (predicting t + 1)", row=2, col=1)
@@ -192,6 +150,31 @@ def ee_by_frame_figure(runs: Sequence[Mapping], regions: Sequence[tuple[str, int
         hovermode="closest",
     )
     return fig
+
+
+def _frame_line(t, y, name: str, color: str, dash: str = "solid", digits: str = ".3g") -> go.Scatter:
+    """One named line over frames, its hover showing the frame and the value."""
+    return go.Scatter(
+        x=t,
+        y=y,
+        mode="lines",
+        name=name,
+        line={"color": color, "dash": dash},
+        hovertemplate=f"<b>{name}</b><br>frame %{{x}}<br>%{{y:{digits}}}<extra></extra>",
+    )
+
+
+def _shade_regions(fig: go.Figure, regions: Sequence[tuple[str, int, int]]) -> None:
+    """Shade the validation and test-future frame ranges on both panels, named above the plot."""
+    for name, first, last in regions:
+        if name not in _REGION_FILL or last < first:
+            continue
+        fig.add_vrect(
+            x0=first - 0.5, x1=last + 0.5, fillcolor=_REGION_FILL[name], line_width=0, row="all", col=1
+        )
+        fig.add_annotation(
+            x=(first + last) / 2, y=1.02, xref="x", yref="paper", text=name, showarrow=False, yanchor="bottom"
+        )
 
 
 def per_element_figure(errors: Mapping[str, Mapping[int | str, float]]) -> go.Figure:

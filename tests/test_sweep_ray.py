@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -r requirements.txt)")
 
 from conftest import TINY_CONFIG  # noqa: E402
 
+from core.service import views  # noqa: E402
 from core.store.runs import dataset_path_of, load_run  # noqa: E402
 from core.sweep import CSV_COLUMNS, SweepConfig, list_sweeps, run_sweep  # noqa: E402
 from core.sweep.ray_engine import connect  # noqa: E402
@@ -67,6 +69,16 @@ def test_ray_sweep_writes_what_the_local_engine_writes(local_ray, env):
     assert result.rows[0]["data_ee_one_step"] < 1e-9 < result.rows[2]["data_ee_one_step"]
     assert result.rows[0]["data_ee_trajectory"] < 1e-6 < result.rows[2]["data_ee_trajectory"]
     assert result.sweep_id in [s["sweep_id"] for s in list_sweeps()]
+    # Each row carries Figure 4's point frame by frame, and the page reads it back per level.
+    for row in result.rows:
+        by_frame = row["ee_by_frame"]
+        assert np.mean(by_frame["model"]) == pytest.approx(row["model_ee_mean"], rel=1e-4)
+        assert np.mean(by_frame["data"]) == pytest.approx(row["data_ee_one_step"], rel=1e-4, abs=1e-12)
+        assert [name for name, _, _ in by_frame["regions"]] == ["training", "validation", "test-future"]
+    assert views.sweep_frame_levels(result.path) == [0.0, 0.3]
+    shown = views.sweep_ee_by_frame(result.path, 0.3)
+    assert [r["label"] for r in shown["runs"]] == ["ConvNet", "RSteer"] and shown["regions"]
+    assert "ee_by_frame" not in views.sweep_csv(result.path).decode().splitlines()[0]
 
     # The local engine, on one (level, model) of the same sweep, writes rows with the same fields
     # and the same data equivariance error (the dataset is the one the Ray task made).

@@ -198,6 +198,42 @@ def sweep_curves(
     return curves
 
 
+def sweep_frame_levels(folder: str | Path) -> list[float]:
+    """The levels of a sweep whose rows carry the frame-by-frame EE (none for older sweeps)."""
+    levels = {float(r["level"]) for r in _read_sweep(folder) if r.get("ee_by_frame") and "level" in r}
+    return sorted(levels)
+
+
+def sweep_ee_by_frame(folder: str | Path, level: float) -> dict[str, Any]:
+    """The frame-by-frame EE of every model of a sweep at ``level``, shaped like
+    :func:`equivariance_by_frame`'s result (``runs``, ``regions``, ``notes``), from the rows
+    of results.json (no checkpoint needed). ValueError if no row at ``level`` has one."""
+    from core.models.registry import model_label
+
+    out: dict[str, Any] = {"runs": [], "regions": [], "notes": []}
+    for row in _read_sweep(folder):
+        record = row.get("ee_by_frame")
+        if not record or abs(float(row.get("level", np.nan)) - level) > 1e-9:
+            continue
+        data = record.get("data")
+        out["runs"].append(
+            {
+                "label": model_label(str(row.get("model", "?"))),
+                "model": row.get("model"),
+                "frames": np.asarray(record["frames"], dtype=int),
+                "ee": np.asarray(record["model"], dtype=float),
+                "data": None if data is None else np.asarray(data, dtype=float),
+                "dataset": row.get("dataset"),
+                "level": float(level),
+            }
+        )
+        if not out["regions"]:
+            out["regions"] = [(str(n), int(a), int(b)) for n, a, b in record.get("regions") or ()]
+    if not out["runs"]:
+        raise ValueError(f"no model of this sweep has frame-by-frame errors at level {level:g}")
+    return out
+
+
 def sweep_accuracy(folder: str | Path) -> list[dict[str, Any]]:
     """Per level and model: the rollout RMSE beside persistence ("next frame = this frame").
 
@@ -236,7 +272,8 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     import csv
     import io
 
-    columns = list(dict.fromkeys(k for r in rows for k in r))
+    # Nested records (a row's ee_by_frame) stay in results.json: a CSV cell holds one value.
+    columns = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, dict | list)))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -504,12 +541,7 @@ def equivariance_by_frame(run_ids: list[str]) -> dict[str, Any]:
         )
         if "split" in lr.info.config and not out["regions"]:
             sp = splits_of_run(lr.info)
-            last = int(measured.frames[-1])
-            out["regions"] = [
-                ("training", int(measured.frames[0]), sp.val_start - 2),
-                ("validation", sp.val_start - 1, sp.future_start - 2),
-                ("test-future", sp.future_start - 1, last),
-            ]
+            out["regions"] = sp.frame_regions()
             held = sorted(set(sp.domain_sims) & set(range(EE_SIMULATIONS)))
             if held:
                 out["notes"].append(

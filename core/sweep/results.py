@@ -4,7 +4,9 @@ Row fields (docs/ARCHITECTURE.md): ``level`` (buoyancy difference), ``model``, `
 ``status``, ``data_ee_one_step`` (the matched one-step data EE on the model's states: the x
 axis of Figure 4), ``data_ee_trajectory`` (the paper's trajectory data EE), ``model_ee_mean``,
 ``model_ee_relative``, ``model_ee_90/180/270``, ``rmse_future``, ``rmse_domain``,
-``rmse_persistence_future``, ``rmse_persistence_domain``, ``seconds``, ``dataset``.
+``rmse_persistence_future``, ``rmse_persistence_domain``, ``seconds``, ``dataset``; and in
+results.json only, ``ee_by_frame`` (the model and data EE frame by frame with the training /
+validation / test-future frame ranges, core.train.evaluate's ``equivariance_by_frame``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def result_row(level: float, model: str, result: Any, seconds: float, dataset: s
         "rmse_persistence_domain": domain.get("persistence_rmse"),
         "seconds": float(seconds),
         "dataset": dataset,  # the file name (its config hash); the file lives in the data directory
+        "ee_by_frame": m.get("equivariance_by_frame"),
     }
 
 

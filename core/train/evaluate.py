@@ -17,8 +17,8 @@ from torch import nn
 from core.symmetry import (
     EE_SIMULATIONS,
     data_equivariance_error,
+    equivariance_by_frame,
     matched_data_equivariance_error,
-    model_equivariance_on_states,
 )
 from core.train.baseline import Persistence
 from core.train.rollout import DEFAULT_STEPS, rollout
@@ -73,7 +73,9 @@ def evaluate_model(
     ``metrics["equivariance_error"]``: core.symmetry's EquivarianceError as a dict, averaged
     over core.symmetry.equivariance_states; ``metrics["data_ee_one_step"]``: the dataset's
     matched one-step data EE on the same states (None without ``one_step_ee``);
-    ``metrics["data_ee_trajectory"]``: the paper's trajectory data EE. ``arrays`` holds
+    ``metrics["data_ee_trajectory"]``: the paper's trajectory data EE;
+    ``metrics["equivariance_by_frame"]``: the same model and data EE frame by frame
+    (core.symmetry.EquivarianceByFrame.to_dict) with ``regions``, Splits.frame_regions. ``arrays`` holds
     ``<split>_mae`` ``(steps, N, N)`` (mean |error| per step and pixel, velocity units),
     ``<split>_rmse`` ``(steps,)``, ``<split>_rmse_orientation`` ``(4, steps)`` and
     ``<split>_persistence_rmse`` ``(steps,)``.
@@ -84,7 +86,10 @@ def evaluate_model(
         metrics[split] = _split_metrics(model, velocity, splits, split, steps, device, arrays)
     f = splits.spec.input_frames
     model.eval()
-    metrics["equivariance_error"] = model_equivariance_on_states(model, velocity, f, device).to_dict()
+    by_frame = equivariance_by_frame(model, velocity, one_step_ee, f, device)
+    metrics["equivariance_error"] = by_frame.overall.to_dict()
+    regions = [list(r) for r in splits.frame_regions()]  # lists: the same after a JSON round trip
+    metrics["equivariance_by_frame"] = {**by_frame.to_dict(), "regions": regions}
     metrics["equivariance_states"] = (
         f"every orientation, frames {f - 1}..{velocity.shape[2] - 2}, the first "
         f"{min(velocity.shape[1], EE_SIMULATIONS)} simulation(s)"

@@ -103,6 +103,17 @@ class Splits:
         self.start_of(split)
         return self.train_sims
 
+    def frame_regions(self) -> list[tuple[str, int, int]]:
+        """``[(name, first t, last t)]``: which block the one-step target ``t + 1`` of a state
+        whose newest input frame is ``t`` falls in (training, validation, test-future), for
+        ``t`` from ``input_frames - 1`` to ``n_frames - 2``, in the training simulations."""
+        first, last = self.spec.input_frames - 1, self.n_frames - 2
+        return [
+            ("training", first, self.val_start - 2),
+            ("validation", self.val_start - 1, self.future_start - 2),
+            ("test-future", self.future_start - 1, last),
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record of the split (spec, simulations, boundaries, window counts)."""
         return {

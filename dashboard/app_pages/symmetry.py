@@ -95,28 +95,34 @@ else:
             st.rerun()
 
 
-def _ee_by_frame() -> None:
-    """Figure 4's points taken apart frame by frame, for runs whose checkpoints are here."""
-    runs = [r for r in views.list_runs() if "checkpoint" in r.paths]
-    if not runs:
-        st.caption("No run with a checkpoint here yet: train one on the Train page.")
-        return
-    labels = views.run_titles(runs)
-    picked = st.multiselect(
-        "Runs",
-        labels,
-        default=labels[: min(3, len(labels))],
-        key="sym_frame_runs",
-        help="Runs with a checkpoint; each is measured on the states of its own dataset.",
+def _ee_by_frame(sweep) -> None:
+    """Figure 4's points taken apart frame by frame: a level of ``sweep`` (its rows carry the
+    per-frame errors) or trained runs whose checkpoints are here."""
+    levels = views.sweep_frame_levels(sweep.path) if sweep is not None else []
+    sources = (["sweep"] if levels else []) + ["runs"]
+    source = st.radio(
+        "Show",
+        sources,
+        format_func={"sweep": "a level of the sweep above", "runs": "trained runs"}.get,
+        horizontal=True,
+        key="sym_frame_source",
     )
-    chosen = [runs[labels.index(p)] for p in picked]
-    if not chosen:
-        return
-    stamp = max(cache.mtime(r.paths["checkpoint"]) for r in chosen)
-    try:
-        result = cache.equivariance_by_frame(tuple(r.id for r in chosen), stamp)
-    except (OSError, ValueError, KeyError) as exc:
-        widgets.show_problem("Could not measure these runs.", exc)
+    if source == "sweep":
+        level = st.select_slider(
+            "Buoyancy difference Δb",
+            levels,
+            value=levels[-1],
+            key="sym_frame_level",
+            format_func="{:g}".format,
+        )
+        try:
+            result = cache.sweep_ee_by_frame(str(sweep.path), cache.mtime(sweep.path), level)
+        except (OSError, ValueError, KeyError) as exc:
+            widgets.show_problem("Could not read this sweep's frame-by-frame errors.", exc)
+            return
+    else:
+        result = _runs_by_frame()
+    if result is None:
         return
     for note in result["notes"]:
         st.caption(note)
@@ -127,6 +133,31 @@ def _ee_by_frame() -> None:
             width="stretch",
             theme=None,
         )
+
+
+def _runs_by_frame():
+    """Pick runs with a checkpoint and measure them (cached); None when there is nothing to show."""
+    runs = [r for r in views.list_runs() if "checkpoint" in r.paths]
+    if not runs:
+        st.caption("No run with a checkpoint here yet: train one on the Train page.")
+        return None
+    labels = views.run_titles(runs)
+    picked = st.multiselect(
+        "Runs",
+        labels,
+        default=labels[: min(3, len(labels))],
+        key="sym_frame_runs",
+        help="Runs with a checkpoint; each is measured on the states of its own dataset.",
+    )
+    chosen = [runs[labels.index(p)] for p in picked]
+    if not chosen:
+        return None
+    stamp = max(cache.mtime(r.paths["checkpoint"]) for r in chosen)
+    try:
+        return cache.equivariance_by_frame(tuple(r.id for r in chosen), stamp)
+    except (OSError, ValueError, KeyError) as exc:
+        widgets.show_problem("Could not measure these runs.", exc)
+        return None
 
 
 # A toggle, not an expander: an expander's body runs on every rerun, and measuring takes seconds.
@@ -142,13 +173,13 @@ if st.toggle(
         "then test-future, whose flows are faster than any in training). A model can match "
         "the data on average by learning too little asymmetry where it was trained and too "
         "much where it extrapolates: the bottom panel (model / data, 1 = follows the data) shows "
-        "which. The shipped RSteer (Δb 0.3) learnt 0.6-0.9 of the data's asymmetry on its "
-        "training frames and 1.2-1.7 times it from the validation frames on (ConvNet: 0.55-0.8, "
-        "then up to 1.7). Part of the shortfall may be right, not a fault: the "
+        "which. In the shipped sweep RSteer learnt on average 0.71 of the data's asymmetry on "
+        "its training frames at Δb 0.3 and 0.55 at 0.9, and 1.41 and 1.01 times it on the "
+        "untrained ones. Part of the shortfall may be right, not a fault: the "
         "models see only velocities, which already carry each plume's buoyancy (a stronger "
         "plume is a faster one), so a symmetric rule can account for some of the difference."
     )
-    _ee_by_frame()
+    _ee_by_frame(entry if sweeps else None)
 
 with st.expander("What the axes measure, and why they must be matched", expanded=False):
     st.markdown(
