@@ -477,9 +477,15 @@ def test_ee_by_frame_of_a_shipped_run_averages_to_its_recorded_figure_4_point(da
     """The frame-by-frame view takes apart exactly the numbers training recorded: its means
     over frames are the run's model EE and matched data EE in metrics.json."""
     run = next(r for r in views.list_runs() if r.model_name == "rsteer" and "checkpoint" in r.paths)
-    out = views.equivariance_by_frame([run.id, "run-nonexistent-20200101-000000-00000000"])
+    ids = [run.id, "run-nonexistent-20200101-000000-00000000"]
+    out = views.equivariance_by_frame(ids, use_stored=False)  # measured now, from the checkpoint
     assert len(out["runs"]) == 1 and any("nonexistent" in n for n in out["notes"])
     measured = out["runs"][0]
+    stored = views.equivariance_by_frame(ids)["runs"][0]  # what the evaluation wrote, if it did
+    assert stored["label"] == measured["label"] and list(stored["frames"]) == list(measured["frames"])
+    assert np.allclose(stored["ee"], measured["ee"], rtol=1e-3) and np.allclose(
+        stored["data"], measured["data"]
+    )
     metrics = json.loads(run.paths["metrics"].read_text())
     assert measured["ee"].mean() == pytest.approx(metrics["equivariance_error"]["mean"], rel=1e-3)
     assert measured["data"].mean() == pytest.approx(metrics["data_ee_one_step"], rel=1e-9)

@@ -487,11 +487,12 @@ def _compare_one(out: dict[str, Any], lr: Any, label: str, velocity: np.ndarray,
     )
 
 
-def equivariance_by_frame(run_ids: list[str]) -> dict[str, Any]:
+def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[str, Any]:
     """Where along the simulation each run breaks symmetry, beside the data (Figure 4 by frame).
 
-    For every run with a checkpoint and its dataset here, core.symmetry.equivariance_by_frame
-    on the dataset's matched states. Returns a dict:
+    For every run with a checkpoint and its dataset here: what its evaluation stored in
+    metrics.json (``use_stored`` and present), else core.symmetry.equivariance_by_frame on the
+    dataset's matched states, measured now. Returns a dict:
 
     - ``runs``: list of ``{"label", "model", "frames" (T',), "ee" (T',), "data" (T',) or None,
       "dataset", "level"}`` (EE in velocity units; ``frames`` is the newest input frame t,
@@ -524,19 +525,20 @@ def equivariance_by_frame(run_ids: list[str]) -> dict[str, Any]:
         loaded.append(lr)
     labels = unique_labels([run_label(lr.info.config) for lr in loaded])
     for lr, label in zip(loaded, labels, strict=True):
-        ds = load_dataset(_dataset_file(lr.info))
-        f = lr.model.config.input_frames
-        with torch.no_grad():
-            measured = by_frame(lr.model.eval(), ds.velocity, ds.data_ee_one_step, f)
+        stored = _stored_by_frame(lr.info) if use_stored else None
+        if stored is None:
+            ds = load_dataset(_dataset_file(lr.info))
+            with torch.no_grad():
+                m = by_frame(lr.model.eval(), ds.velocity, ds.data_ee_one_step, lr.model.config.input_frames)
+            stored = {"frames": m.frames, "ee": m.model, "data": m.data}
+        config = (lr.info.config.get("dataset") or {}).get("config") or {}
         out["runs"].append(
             {
                 "label": label,
                 "model": lr.info.model_name,
-                "frames": measured.frames,
-                "ee": measured.model,
-                "data": measured.data,
-                "dataset": ds.path.name,
-                "level": ds.config.buoyancy_diff,
+                **stored,
+                "dataset": _dataset_file(lr.info).name,
+                "level": config.get("buoyancy_diff"),
             }
         )
         if "split" in lr.info.config and not out["regions"]:
@@ -549,6 +551,22 @@ def equivariance_by_frame(run_ids: list[str]) -> dict[str, Any]:
                     "test-domain, so some states at every frame are unseen."
                 )
     return out
+
+
+def _stored_by_frame(info) -> dict[str, Any] | None:
+    """A run's frame-by-frame EE as its evaluation stored it in metrics.json (arrays), or None."""
+    path = info.paths.get("metrics")
+    try:
+        record = json.loads(Path(path).read_text()).get("equivariance_by_frame") if path else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(record, dict) or not record.get("model") or not record.get("data"):
+        return None
+    return {
+        "frames": np.asarray(record["frames"], dtype=int),
+        "ee": np.asarray(record["model"], dtype=float),
+        "data": np.asarray(record["data"], dtype=float),
+    }
 
 
 def _dataset_file(info) -> Path | None:
