@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.sweep.__main__ import table_lines  # noqa: E402
+from core.sweep.results import frame_split_ratios  # noqa: E402
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -84,22 +85,6 @@ def main(argv: list[str]) -> int:
     _rank_checks(by_model)
     _frame_split(by_model)
     return 0
-
-
-def frame_split_ratios(row: dict) -> tuple[float, float] | None:
-    """``(training, untrained)``: the row's mean model EE over mean data EE on the frames whose
-    target is in the training block, and on the later (validation, test-future) ones; None
-    without frame-by-frame errors or data EE."""
-    record = row.get("ee_by_frame") or {}
-    if not record.get("data") or not record.get("regions"):
-        return None
-    frames = np.asarray(record["frames"])
-    model, data = np.asarray(record["model"], dtype=float), np.asarray(record["data"], dtype=float)
-    last_trained = next(last for name, _, last in record["regions"] if name == "training")
-    trained, later = frames <= last_trained, frames > last_trained
-    if data[trained].mean() <= 0 or data[later].mean() <= 0:
-        return None
-    return model[trained].mean() / data[trained].mean(), model[later].mean() / data[later].mean()
 
 
 def _frame_split(by_model: dict[str, list[dict]]) -> None:

@@ -126,3 +126,9 @@ def equivariance_by_frame(run_ids: tuple[str, ...], stamp: float) -> dict[str, A
 def sweep_ee_by_frame(path: str, stamp: float, level: float) -> dict[str, Any]:
     """core.service.views.sweep_ee_by_frame: one level's frame-by-frame errors from results.json."""
     return views.sweep_ee_by_frame(path, level)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sweep_frame_split(path: str, stamp: float) -> dict[str, tuple]:
+    """core.service.views.sweep_frame_split: model / data EE on training and untrained frames."""
+    return views.sweep_frame_split(path)

@@ -152,6 +152,42 @@ def ee_by_frame_figure(runs: Sequence[Mapping], regions: Sequence[tuple[str, int
     return fig
 
 
+def frame_split_figure(curves: Mapping[str, Sequence[Sequence[float]]]) -> go.Figure:
+    """Figure 4 split by frames: per model, model / data EE against Δb on its training frames
+    (solid) and on the untrained validation and test-future frames (dotted); 1 = follows the data.
+
+    ``curves[model] = (levels, training ratios, untrained ratios)``
+    (core.service.views.sweep_frame_split).
+    """
+    fig = go.Figure()
+    for i, (name, (levels, trained, later)) in enumerate(curves.items()):
+        color = model_color(name, i)
+        for ys, where, dash in ((trained, "training frames", "solid"), (later, "untrained frames", "dot")):
+            fig.add_trace(
+                go.Scatter(
+                    x=list(levels),
+                    y=list(ys),
+                    mode="lines+markers",
+                    name=f"{name}, {where}",
+                    line={"color": color, "dash": dash},
+                    hovertemplate=f"<b>{name}</b>, {where}<br>Δb %{{x:g}}<br>model / data %{{y:.2f}}"
+                    "<extra></extra>",
+                )
+            )
+    fig.add_hline(y=1.0, line={"color": "#888", "dash": "dash", "width": 1})
+    fig.update_layout(
+        template=TEMPLATE,
+        height=380,
+        xaxis_title="buoyancy difference Δb",
+        yaxis_title="model EE / data one-step EE",
+        yaxis={"rangemode": "tozero"},
+        margin={"l": 70, "r": 20, "t": 30, "b": 40},
+        legend={"orientation": "h", "y": -0.25},
+        hovermode="closest",
+    )
+    return fig
+
+
 def _frame_line(t, y, name: str, color: str, dash: str = "solid", digits: str = ".3g") -> go.Scatter:
     """One named line over frames, its hover showing the frame and the value."""
     return go.Scatter(

@@ -512,7 +512,38 @@ def test_symmetry_page_shows_ee_by_frame_only_when_asked(data_dir):
         at.radio(key="sym_frame_source").set_value(choice).run()
         assert not at.exception, at.exception
         charts = at.get("plotly_chart")
-        assert len(charts) == 2, choice
-        names = [t.get("name", "") for t in json.loads(charts[1].proto.spec)["data"]]
+        assert len(charts) == (3 if choice == "sweep" else 2), choice
+        names = [t.get("name", "") for t in json.loads(charts[-1].proto.spec)["data"]]
         assert any(n.startswith("data (PhiFlow)") for n in names), choice
         assert any(n.startswith("RSteer") for n in names), choice
+        if choice == "sweep":  # every level at once, split into training and untrained frames
+            names = [t.get("name", "") for t in json.loads(charts[1].proto.spec)["data"]]
+            assert "RSteer, training frames" in names and "RSteer, untrained frames" in names
+
+
+def test_sweep_frame_split_divides_model_by_data_ee_on_each_block(tmp_path):
+    frames = list(range(1, 7))
+    regions = [["training", 1, 3], ["validation", 4, 4], ["test-future", 5, 6]]
+    rows = [
+        {
+            "level": 0.0,
+            "model": "rsteer",
+            "ee_by_frame": {"frames": frames, "model": [0.0] * 6, "data": [0.0] * 6, "regions": regions},
+        },
+        {
+            "level": 0.5,
+            "model": "rsteer",
+            "ee_by_frame": {
+                "frames": frames,
+                "model": [1, 1, 1, 6, 6, 6],
+                "data": [2, 2, 2, 3, 3, 3],
+                "regions": regions,
+            },
+        },
+        {"level": 0.5, "model": "e2cnn"},  # an older row without frame-by-frame errors
+    ]
+    (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
+    split = views.sweep_frame_split(tmp_path)
+    assert split == {"RSteer": ([0.5], [0.5], [2.0])}
+    fig = figures.frame_split_figure(split)
+    assert [t.name for t in fig.data] == ["RSteer, training frames", "RSteer, untrained frames"]

@@ -204,6 +204,27 @@ def sweep_frame_levels(folder: str | Path) -> list[float]:
     return sorted(levels)
 
 
+def sweep_frame_split(folder: str | Path) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """Figure 4 split by frames: ``{model label: (levels, on training frames, on untrained
+    frames)}``, each the model's mean EE over the data's mean one-step EE on the frames whose
+    target is in its training block, and on the later (validation, test-future) frames
+    (core.sweep.results.frame_split_ratios). Levels without frame-by-frame errors, and Δb 0
+    (no data EE to divide by), are left out."""
+    from core.models.registry import model_label
+    from core.sweep.results import frame_split_ratios
+
+    out: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    for row in sorted(_read_sweep(folder), key=lambda r: float(r.get("level", np.inf))):
+        ratios = frame_split_ratios(row)
+        if ratios is None:
+            continue
+        levels, trained, later = out.setdefault(model_label(str(row.get("model", "?"))), ([], [], []))
+        levels.append(float(row["level"]))
+        trained.append(float(ratios[0]))
+        later.append(float(ratios[1]))
+    return out
+
+
 def sweep_ee_by_frame(folder: str | Path, level: float) -> dict[str, Any]:
     """The frame-by-frame EE of every model of a sweep at ``level``, shaped like
     :func:`equivariance_by_frame`'s result (``runs``, ``regions``, ``notes``), from the rows

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.store.atomic import write_json, write_text
 from core.store.paths import assets_dir, check_name, data_dir, new_id
 
@@ -117,3 +119,19 @@ def list_sweeps() -> list[dict[str, Any]]:
             seen.add(d.name)
             out.append({**rec, "shipped": shipped, "path": str(d)})
     return out
+
+
+def frame_split_ratios(row: dict[str, Any]) -> tuple[float, float] | None:
+    """``(training, untrained)``: the row's mean model EE over mean data EE on the frames whose
+    target is in the training block, and on the later (validation, test-future) ones; None
+    without frame-by-frame errors or data EE."""
+    record = row.get("ee_by_frame") or {}
+    if not record.get("data") or not record.get("regions"):
+        return None
+    frames = np.asarray(record["frames"])
+    model, data = np.asarray(record["model"], dtype=float), np.asarray(record["data"], dtype=float)
+    last_trained = next(last for name, _, last in record["regions"] if name == "training")
+    trained, later = frames <= last_trained, frames > last_trained
+    if data[trained].mean() <= 0 or data[later].mean() <= 0:
+        return None
+    return model[trained].mean() / data[trained].mean(), model[later].mean() / data[later].mean()

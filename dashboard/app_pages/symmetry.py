@@ -108,6 +108,16 @@ def _ee_by_frame(sweep) -> None:
         key="sym_frame_source",
     )
     if source == "sweep":
+        split = cache.sweep_frame_split(str(sweep.path), cache.mtime(sweep.path))
+        if split:
+            st.caption(
+                "Every level at once: each model's EE as a share of the data's, on the frames it was "
+                "trained on (solid) and on the later, untrained ones (dotted). Below: one level, "
+                "frame by frame."
+            )
+            st.plotly_chart(
+                figures.frame_split_figure(split), key="sym_split_plot", width="stretch", theme=None
+            )
         level = st.select_slider(
             "Buoyancy difference Δb",
             levels,
