@@ -299,5 +299,6 @@ def equivariance_by_frame(
     data = None
     if one_step is not None:
         one_step = np.asarray(one_step, dtype=np.float64)
-        data = np.array([np.mean([one_step[k, s, t] for k, s, tt in states if tt == t]) for t in frames])
+        per_state = np.array([one_step[k, s, t] for k, s, t in states])
+        data = np.array([per_state[times == t].mean() for t in frames])
     return EquivarianceByFrame(frames, model, data, overall)

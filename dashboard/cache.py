@@ -132,3 +132,9 @@ def sweep_ee_by_frame(path: str, stamp: float, level: float) -> dict[str, Any]:
 def sweep_frame_split(path: str, stamp: float) -> dict[str, tuple]:
     """core.service.views.sweep_frame_split: model / data EE on training and untrained frames."""
     return views.sweep_frame_split(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sweep_frame_levels(path: str, stamp: float) -> list[float]:
+    """core.service.views.sweep_frame_levels: the levels whose rows carry per-frame errors."""
+    return views.sweep_frame_levels(path)

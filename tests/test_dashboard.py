@@ -541,6 +541,11 @@ def test_sweep_frame_split_divides_model_by_data_ee_on_each_block(tmp_path):
             },
         },
         {"level": 0.5, "model": "e2cnn"},  # an older row without frame-by-frame errors
+        {
+            "level": 0.7,
+            "model": "rsteer",
+            "ee_by_frame": {"frames": frames, "model": [1] * 6, "data": [1] * 6, "regions": regions[1:]},
+        },
     ]
     (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
     split = views.sweep_frame_split(tmp_path)

@@ -523,8 +523,6 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
       uploaded run, which records no split);
     - ``notes``: runs that could not be measured, and held-out simulations among the states.
     """
-    import torch
-
     from core.data import load_dataset
     from core.service.names import run_label, unique_labels
     from core.store.runs import load_run
@@ -540,17 +538,17 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
         except (OSError, ValueError) as exc:
             out["notes"].append(f"{run_id}: not measured ({exc})")
             continue
-        if _dataset_file(lr.info) is None:
+        dataset = _dataset_file(lr.info)
+        if dataset is None:
             out["notes"].append(f"{run_label(lr.info.config)}: not measured (its dataset is not here)")
             continue
-        loaded.append(lr)
-    labels = unique_labels([run_label(lr.info.config) for lr in loaded])
-    for lr, label in zip(loaded, labels, strict=True):
+        loaded.append((lr, dataset))
+    labels = unique_labels([run_label(lr.info.config) for lr, _ in loaded])
+    for (lr, dataset), label in zip(loaded, labels, strict=True):
         stored = _stored_by_frame(lr.info) if use_stored else None
         if stored is None:
-            ds = load_dataset(_dataset_file(lr.info))
-            with torch.no_grad():
-                m = by_frame(lr.model.eval(), ds.velocity, ds.data_ee_one_step, lr.model.config.input_frames)
+            ds = load_dataset(dataset)
+            m = by_frame(lr.model.eval(), ds.velocity, ds.data_ee_one_step, lr.model.config.input_frames)
             stored = {"frames": m.frames, "ee": m.model, "data": m.data}
         config = (lr.info.config.get("dataset") or {}).get("config") or {}
         out["runs"].append(
@@ -558,7 +556,7 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
                 "label": label,
                 "model": lr.info.model_name,
                 **stored,
-                "dataset": _dataset_file(lr.info).name,
+                "dataset": dataset.name,
                 "level": config.get("buoyancy_diff"),
             }
         )

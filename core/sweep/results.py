@@ -130,7 +130,9 @@ def frame_split_ratios(row: dict[str, Any]) -> tuple[float, float] | None:
         return None
     frames = np.asarray(record["frames"])
     model, data = np.asarray(record["model"], dtype=float), np.asarray(record["data"], dtype=float)
-    last_trained = next(last for name, _, last in record["regions"] if name == "training")
+    last_trained = next((last for name, _, last in record["regions"] if name == "training"), None)
+    if last_trained is None:
+        return None
     trained, later = frames <= last_trained, frames > last_trained
     if data[trained].mean() <= 0 or data[later].mean() <= 0:
         return None

@@ -98,7 +98,11 @@ else:
 def _ee_by_frame(sweep) -> None:
     """Figure 4's points taken apart frame by frame: a level of ``sweep`` (its rows carry the
     per-frame errors) or trained runs whose checkpoints are here."""
-    levels = views.sweep_frame_levels(sweep.path) if sweep is not None else []
+    try:
+        levels = cache.sweep_frame_levels(str(sweep.path), cache.mtime(sweep.path)) if sweep else []
+    except (OSError, ValueError, KeyError) as exc:
+        widgets.show_problem("Could not read this sweep's frame-by-frame errors.", exc)
+        levels = []
     sources = (["sweep"] if levels else []) + ["runs"]
     source = st.radio(
         "Show",
@@ -107,31 +111,7 @@ def _ee_by_frame(sweep) -> None:
         horizontal=True,
         key="sym_frame_source",
     )
-    if source == "sweep":
-        split = cache.sweep_frame_split(str(sweep.path), cache.mtime(sweep.path))
-        if split:
-            st.caption(
-                "Every level at once: each model's EE as a share of the data's, on the frames it was "
-                "trained on (solid) and on the later, untrained ones (dotted). Below: one level, "
-                "frame by frame."
-            )
-            st.plotly_chart(
-                figures.frame_split_figure(split), key="sym_split_plot", width="stretch", theme=None
-            )
-        level = st.select_slider(
-            "Buoyancy difference Δb",
-            levels,
-            value=levels[-1],
-            key="sym_frame_level",
-            format_func="{:g}".format,
-        )
-        try:
-            result = cache.sweep_ee_by_frame(str(sweep.path), cache.mtime(sweep.path), level)
-        except (OSError, ValueError, KeyError) as exc:
-            widgets.show_problem("Could not read this sweep's frame-by-frame errors.", exc)
-            return
-    else:
-        result = _runs_by_frame()
+    result = _sweep_by_frame(sweep, levels) if source == "sweep" else _runs_by_frame()
     if result is None:
         return
     for note in result["notes"]:
@@ -143,6 +123,32 @@ def _ee_by_frame(sweep) -> None:
             width="stretch",
             theme=None,
         )
+
+
+def _sweep_by_frame(sweep, levels: list[float]):
+    """Every level's split into training and untrained frames, then one chosen level frame by
+    frame (from the sweep's rows); None when the file cannot be read."""
+    stamp = cache.mtime(sweep.path)
+    try:
+        split = cache.sweep_frame_split(str(sweep.path), stamp)
+    except (OSError, ValueError, KeyError) as exc:
+        widgets.show_problem("Could not read this sweep's frame-by-frame errors.", exc)
+        return None
+    if split:
+        st.caption(
+            "Every level at once: each model's EE as a share of the data's, on the frames it was "
+            "trained on (solid) and on the later, untrained ones (dotted). Below: one level, "
+            "frame by frame."
+        )
+        st.plotly_chart(figures.frame_split_figure(split), key="sym_split_plot", width="stretch", theme=None)
+    level = st.select_slider(
+        "Buoyancy difference Δb", levels, value=levels[-1], key="sym_frame_level", format_func="{:g}".format
+    )
+    try:
+        return cache.sweep_ee_by_frame(str(sweep.path), stamp, level)
+    except (OSError, ValueError, KeyError) as exc:
+        widgets.show_problem("Could not read this sweep's frame-by-frame errors.", exc)
+        return None
 
 
 def _runs_by_frame():
