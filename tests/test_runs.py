@@ -273,3 +273,44 @@ def test_relaxed_clip_out_of_range_is_refused_by_name(bad):
 def test_relaxed_decay_out_of_range_is_refused_by_name(bad):
     with pytest.raises(ValueError, match="relaxed_decay"):
         TrainConfig(relaxed_decay=bad)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 101, float("nan"), "1"])
+def test_window_weighting_out_of_range_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match="window_weighting"):
+        TrainConfig(window_weighting=bad)
+
+
+def test_window_weighting_needs_two_rollout_steps():
+    with pytest.raises(ValueError, match="window_weighting needs rollout_steps >= 2"):
+        TrainConfig(window_weighting=1.0, rollout_steps=1)
+
+
+class _Persistence(torch.nn.Module):
+    """Predicts the newest input frame: its error on a window is that window's own change."""
+
+    def forward(self, x):
+        return x[:, -2:]
+
+    def regularization_loss(self):
+        return torch.zeros(())
+
+
+def test_window_weighting_lets_small_changes_count_as_much_as_large_ones():
+    from core.train.trainer import step_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(2, 4, 8, 8)
+    steps = torch.randn(1, 1, 2, 8, 8, generator=g).cumsum(0) * torch.arange(1, 3).view(1, 2, 1, 1, 1)
+    y = torch.cat([steps, 10 * steps])  # window 1: the same flow, ten times faster
+    plain = step_loss(_Persistence(), x, y)
+    # Plain MSE is dominated by the fast window (100 x the slow one's error)...
+    slow = step_loss(_Persistence(), x[:1], y[:1])
+    assert plain == pytest.approx(slow * (1 + 100) / 2, rel=1e-5)
+    # ...weighted by 1 / (own change + c) with c small, each window counts by its relative error.
+    weighted = step_loss(_Persistence(), x, y, weighting=1e-6)
+    change = ((y[:, 1] - y[:, 0]) ** 2).mean(dim=(1, 2, 3))
+    per_window = ((y - 0) ** 2).mean(dim=(2, 3, 4)).sum(dim=1)
+    expected = (per_window / (change + 1e-6)).sum() / (1 / (change + 1e-6)).sum()
+    assert weighted == pytest.approx(float(expected), rel=1e-5)
+    assert weighted < plain / 10

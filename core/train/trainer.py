@@ -86,6 +86,11 @@ class TrainConfig(ConfigMixin):
     ``skip`` (residual only): 'last' adds the prediction to the newest frame, 'linear' to
     the linear extrapolation of the two newest (the network predicts the change of the
     one-step change; needs input_frames >= 2).
+    ``window_weighting`` (0: off): weight each window's loss by ``1 / (m + window_weighting)``,
+    ``m`` the mean square of its own one-step change (second target minus first) in loss
+    units, so the small changes of the first frames count about as much as the large late
+    ones (needs rollout_steps >= 2). Measured: better rollouts on held-out simulations, less
+    learnt asymmetry (docs/TRAINING_EXPERIMENTS.md).
     """
 
     epochs: int = 5
@@ -106,6 +111,7 @@ class TrainConfig(ConfigMixin):
     residual: bool = True
     skip: str = "last"
     input_noise: float = 0.0
+    window_weighting: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "rollout_steps", "patience", "eval_steps"):
@@ -128,6 +134,9 @@ class TrainConfig(ConfigMixin):
         _number(self, "lr_decay", 0, 1, low_open=True)
         _number(self, "val_fraction", 0, 0.5, low_open=True, high_open=True)
         _number(self, "input_noise", 0, 10)
+        _number(self, "window_weighting", 0, 100)
+        if self.window_weighting and self.rollout_steps < 2:
+            raise ValueError("window_weighting needs rollout_steps >= 2 (it uses the second step's change)")
         m = self.max_train_windows
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
             raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
@@ -186,12 +195,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def step_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: float = 1.0) -> torch.Tensor:
+def step_loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: float = 1.0, weighting: float = 0.0
+) -> torch.Tensor:
     """MSE in units of ``unit``, summed over the K autoregressive steps of ``y`` ``(B, K, 2, N, N)``,
-    plus the model's regulariser."""
+    plus the model's regulariser; a scalar tensor. ``weighting`` > 0: a weighted mean over the
+    windows (TrainConfig.window_weighting)."""
     pred = rollout(model, x, y.shape[1])
-    mse = ((pred - y) ** 2).mean(dim=(0, 2, 3, 4)).sum() / unit**2
-    return mse + model.regularization_loss()
+    if not weighting:
+        return ((pred - y) ** 2).mean(dim=(0, 2, 3, 4)).sum() / unit**2 + model.regularization_loss()
+    per_window = ((pred - y) ** 2).mean(dim=(2, 3, 4)).sum(dim=1) / unit**2
+    change = ((y[:, 1] - y[:, 0]) ** 2).mean(dim=(1, 2, 3)) / unit**2
+    weights = 1.0 / (change + weighting)
+    return (weights * per_window).sum() / weights.sum() + model.regularization_loss()
 
 
 @dataclass
@@ -355,7 +371,7 @@ def _epochs(s: _Session, report: Progress, should_stop, loss_hook) -> None:
         t0 = time.perf_counter()
         lr = s.optimiser.param_groups[0]["lr"]
         train_loss = _train_epoch(s, train_set, epoch, report, should_stop, loss_hook)
-        val_loss = _evaluate_loss(s.model, val_set, cfg.batch_size, s.device, _unit(s))
+        val_loss = _evaluate_loss(s.model, val_set, cfg.batch_size, s.device, _unit(s), cfg.window_weighting)
         if not math.isfinite(val_loss):
             raise Diverged(f"validation loss became {val_loss} in epoch {epoch}")
         s.scheduler.step()
@@ -394,7 +410,7 @@ def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_st
         x, y = data.batch((4 * chosen[:, None] + torch.arange(4)).flatten())
         if cfg.input_noise:
             x = x + orbit_noise(tuple(x.shape), cfg.input_noise * _unit(s), shuffle)
-        loss = step_loss(s.model, x.to(s.device), y.to(s.device), _unit(s))
+        loss = step_loss(s.model, x.to(s.device), y.to(s.device), _unit(s), cfg.window_weighting)
         if loss_hook is not None:
             loss = loss_hook(epoch, loss)
         _check_loss(float(loss.detach()), first, epoch, b + 1)
@@ -456,12 +472,14 @@ def evaluate_run_dir(
 
 
 @torch.no_grad()
-def _evaluate_loss(model: nn.Module, data: WindowDataset, batch_size: int, device, unit: float) -> float:
+def _evaluate_loss(
+    model: nn.Module, data: WindowDataset, batch_size: int, device, unit: float, weighting: float = 0.0
+) -> float:
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(data), batch_size):
         x, y = data.batch(range(start, min(start + batch_size, len(data))))
-        loss = step_loss(model, x.to(device), y.to(device), unit)
+        loss = step_loss(model, x.to(device), y.to(device), unit, weighting)
         total += loss.item() * len(x)
         count += len(x)
     return total / max(count, 1)
