@@ -552,3 +552,25 @@ def test_sweep_frame_split_divides_model_by_data_ee_on_each_block(tmp_path):
     assert split == {"RSteer": ([0.5], [0.5], [2.0])}
     fig = figures.frame_split_figure(split)
     assert [t.name for t in fig.data] == ["RSteer, training frames", "RSteer, untrained frames"]
+
+
+def test_train_form_starts_from_the_shipped_runs_settings_and_names_a_bad_one(data_dir):
+    from core.models import ModelConfig
+    from core.sweep import PRESETS
+
+    at = _app().switch_page("app_pages/train.py").run()
+    assert not at.exception, at.exception
+    # The form's defaults are what the shipped runs used: equal width, RSteer's own alpha.
+    shipped_rsteer = ModelConfig.for_model("rsteer", **PRESETS["cpu"]["model"])
+    assert at.number_input(key="train_hidden").value == shipped_rsteer.hidden == 32
+    assert at.number_input(key="train_alpha").value == shipped_rsteer.alpha
+    assert at.number_input(key="train_epochs").value == PRESETS["cpu"]["train"]["epochs"]
+    assert at.number_input(key="train_weighting").value == 0.0
+    # Window weighting with a one-step loss is refused by name, and no job starts.
+    at.number_input(key="train_steps").set_value(1)
+    at.number_input(key="train_weighting").set_value(1.0)
+    at.button[0].click().run()
+    assert not at.exception
+    problems = " ".join(_texts(at.error))
+    assert "window_weighting" in problems, problems
+    assert not any("Started" in s for s in _texts(at.success))

@@ -303,11 +303,19 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
 
 
 def training_defaults() -> dict[str, Any]:
-    """The Train page's starting values: the ``cpu`` sweep preset (the shipped runs' settings)."""
+    """The Train page's starting values: the ``cpu`` sweep preset (the shipped runs' settings).
+
+    Every TrainConfig field (the preset's value, else TrainConfig's default), plus the preset
+    models' ``input_frames``, ``hidden`` and RSteer's ``alpha``.
+    """
+    from core.models import ModelConfig
     from core.sweep import PRESETS
+    from core.train.trainer import TrainConfig
 
     preset = PRESETS["cpu"]
-    return {**preset["train"], "input_frames": preset["model"]["input_frames"]}
+    rsteer = ModelConfig.for_model("rsteer", **preset["model"])
+    model = {"input_frames": rsteer.input_frames, "hidden": rsteer.hidden, "alpha": rsteer.alpha}
+    return {**TrainConfig.from_dict(preset["train"]).to_dict(), **model}
 
 
 def sweep_engines() -> list[str]:

@@ -47,12 +47,12 @@ else:
         )
         hidden = c4.number_input(
             "Hidden channels",
-            min_value=0,
+            min_value=4,
             max_value=256,
-            value=0,
+            value=start["hidden"],
             step=4,
             key="train_hidden",
-            help="0 keeps each model's default width (chosen so the parameter counts are comparable); "
+            help="Every model gets the same width, as in the shipped runs; "
             "E2CNN and RSteer need a multiple of 4.",
         )
         c5, c6, c7, c8 = st.columns(4)
@@ -76,10 +76,11 @@ else:
             "RSteer alpha",
             min_value=0.0,
             max_value=1.0,
-            value=1e-5,
+            value=start["alpha"],
             format="%.0e",
             key="train_alpha",
-            help="Weight of the regulariser that pulls RSteer's relaxed weights toward equal values.",
+            help="Weight of the regulariser that pulls RSteer's relaxed weights toward equal values "
+            "(starts at the shipped runs' value).",
         )
         max_windows = c8.number_input(
             "Max training windows",
@@ -90,8 +91,18 @@ else:
             key="train_windows",
             help="0 uses every window; a small number makes a quick CPU run.",
         )
-        start = st.form_submit_button("Start training", type="primary")
-    if start:
+        weighting = st.columns(4)[0].number_input(
+            "Window weighting",
+            min_value=0.0,
+            max_value=100.0,
+            value=start["window_weighting"],
+            key="train_weighting",
+            help="0: plain loss. c > 0 weighs each window by 1 / (its own squared one-step change + c), "
+            "so the slow first frames count too: better rollouts on unseen simulations, "
+            "less learnt asymmetry (README). Needs 2 or more loss steps.",
+        )
+        submitted = st.form_submit_button("Start training", type="primary")
+    if submitted:
         entry = entries[labels.index(choice)]
         if not models:
             st.error("Pick at least one model.")
@@ -108,6 +119,7 @@ else:
                     rollout_steps=int(loss_steps),
                     alpha=float(alpha),
                     max_train_windows=int(max_windows) or None,
+                    window_weighting=float(weighting),
                 )
             except ValueError as exc:
                 widgets.show_problem("These training settings are not valid.", exc)
