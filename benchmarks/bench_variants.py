@@ -1,6 +1,6 @@
 """Try training settings on single (level, model) pairs before spending a whole sweep on them.
 
-    python benchmarks/bench_variants.py VARIANTS.json [--data-dir DIR] [--workers 2]
+    python benchmarks/bench_variants.py VARIANTS.json [--data-dir DIR] [--workers 2] [--seeds 0,1,2]
 
 VARIANTS.json is a list of objects ``{"level": 0.3, "model": "rsteer", "data": {...},
 "train": {...}, "model_options": {...}}``; ``data``, ``train`` and ``model_options``
@@ -10,6 +10,9 @@ variant is trained with core.train.trainer.train on the dataset the sweep would 
 line per variant is printed: RMSE / persistence on test-future and test-domain (with the
 rollout lengths), the model EE against the matched one-step data EE, and the seconds taken.
 Datasets and runs go to DIR (default: a fresh temporary folder), never to assets/.
+``--seeds`` trains every variant once per training seed (which also reseeds the split, so the
+held-out simulation changes too) and adds a line with the mean and range over the seeds: one
+run's ratios vary by several hundredths from seed to seed, more than many settings differ by.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -79,6 +83,34 @@ def line(result: dict) -> str:
     )
 
 
+def with_seeds(variants: list[dict], seeds: list[int]) -> list[dict]:
+    """Each variant once per seed (its ``train`` gets ``seed``), grouped by variant."""
+    return [{**v, "train": {**v.get("train", {}), "seed": s}} for v in variants for s in seeds]
+
+
+def seed_summary(results: list[dict]) -> str:
+    """One line: mean and range over the seeds of one variant's results."""
+    v = results[0]["variant"]
+
+    def spread(values) -> str:
+        return f"{statistics.fmean(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+    ee = [r["model_ee"] / r["data_ee"] for r in results if r["data_ee"] > 0]
+    return (
+        f"{v['model']:>8} Δb {v['level']:<4g} over {len(results)} seeds: future "
+        f"{spread([r['future_ratio'] for r in results])}  domain "
+        f"{spread([r['domain_ratio'] for r in results])}  EE / data {spread(ee) if ee else '-'}"
+    )
+
+
+def _seeds(text: str) -> list[int]:
+    """Parse ``--seeds`` ("0,1,2"); ValueError names a bad entry."""
+    seeds = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in seeds):
+        raise ValueError(f"--seeds takes integers >= 0 separated by commas, got {text!r}")
+    return [int(part) for part in seeds]
+
+
 def _read_variants(path: Path) -> list[dict]:
     """The variants of ``path``, each checked by building its SweepConfig (ValueError names the problem)."""
     variants = json.loads(path.read_text())
@@ -102,17 +134,29 @@ def main() -> None:
     parser.add_argument("variants", type=Path)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seeds", default=None, help="train each variant once per seed, e.g. 0,1,2")
     args = parser.parse_args()
+    try:
+        seeds = _seeds(args.seeds) if args.seeds is not None else None
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc}\n")
     try:
         variants = _read_variants(args.variants)
     except (OSError, ValueError) as exc:
         parser.exit(2, f"error: {args.variants}: {exc}\n")
+    if seeds is not None:
+        variants = with_seeds(variants, seeds)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="variants-"))
     os.environ["APPROXSYM_DATA_DIR"] = str(data_dir)
     print(f"data and runs in {data_dir}; RMSE as a ratio to persistence (below 1 beats it)")
+    group: list[dict] = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for result in pool.map(run_variant, variants):
             print(line(result), flush=True)
+            group.append(result)
+            if seeds is not None and len(group) == len(seeds):
+                print(seed_summary(group), flush=True)
+                group = []
 
 
 if __name__ == "__main__":
