@@ -444,3 +444,10 @@ def test_irrep_parts_tell_which_symmetry_is_broken():
     error = model_equivariance_error(model, batch(1))
     assert error.relative_per_element[2] < BOUND  # still C2-equivariant
     assert error.relative_per_element[1] > 1e-2 and error.relative_per_element[3] > 1e-2
+
+
+def test_a_sweep_refuses_repeated_levels_by_name():
+    from core.sweep import SweepConfig
+
+    with pytest.raises(ValueError, match="levels must not repeat: 0.3 given more than once"):
+        SweepConfig(levels=(0.0, 0.3, 0.3))

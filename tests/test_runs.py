@@ -139,8 +139,9 @@ def test_malicious_pickle_never_executes(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "approxsym-checkpoint-1", "state_dict": _Evil(str(marker))}, path)
     assert not marker.exists()
-    with pytest.raises(CheckpointError, match="not a weights file"):
+    with pytest.raises(CheckpointError, match="not a weights file") as refused:
         load_checkpoint(path)
+    assert "weights_only" not in str(refused.value)  # never hint at the unsafe way to load it
     plain = tmp_path / "evil.pkl"
     plain.write_bytes(pickle.dumps(_Evil(str(marker))))
     with pytest.raises(CheckpointError):

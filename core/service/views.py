@@ -649,16 +649,28 @@ def list_runs() -> list:
 
 
 def dataset_summary(path: str | Path) -> dict[str, Any]:
-    """Shape, settings, name and both data equivariance errors of the dataset file at ``path``."""
+    """Shape, settings, name and both data equivariance errors of the dataset file at ``path``.
+
+    ``data_ee``: the paper's trajectory data EE; ``data_ee_one_step``: the matched one-step
+    data EE on Figure 4's states for the shipped models' input frames (the landing page's
+    default x), None for a file without it.
+    """
     from core.data import load_dataset
     from core.service.names import data_config_label
+    from core.sweep import PRESETS
+    from core.symmetry import matched_data_equivariance_error
 
     ds = load_dataset(Path(path))
     cfg = ds.config.to_dict()
     _, sims, frames, _, n, _ = ds.velocity.shape
+    one_step = getattr(ds, "data_ee_one_step", None)
+    frames_in = PRESETS["cpu"]["model"]["input_frames"]
     return {
         "label": data_config_label(cfg),
         "data_ee": float(ds.data_equivariance_error),
+        "data_ee_one_step": None
+        if one_step is None
+        else matched_data_equivariance_error(one_step, frames_in),
         "buoyancy_diff": float(cfg["buoyancy_diff"]),
         "grid": int(n),
         "sims": int(sims),

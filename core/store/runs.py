@@ -255,6 +255,9 @@ def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:
             reason = "the file is truncated or not a torch checkpoint"
         else:
             reason = "it could not be read as a torch checkpoint"
+        if is_zip and reason.startswith("it is not a weights file"):
+            # torch's own text suggests loading with weights_only=False: never offer that.
+            raise CheckpointError(f"{where}: {reason}") from None
         raise CheckpointError(f"{where}: {reason} ({type(exc).__name__}: {text[:200]})") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{where}: expected a dict checkpoint, found {type(payload).__name__}")

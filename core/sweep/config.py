@@ -103,6 +103,9 @@ class SweepConfig:
         for v in levels:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"levels must be finite numbers >= 0, got {v!r}")
+        if len(set(levels)) != len(levels):
+            repeated = ", ".join(f"{v:g}" for v in sorted({v for v in levels if levels.count(v) > 1}))
+            raise ValueError(f"levels must not repeat: {repeated} given more than once")
         object.__setattr__(self, "levels", tuple(float(v) for v in levels))
         models = tuple(self.models)
         if not models or any(m not in model_names() for m in models):

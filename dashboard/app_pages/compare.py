@@ -116,8 +116,11 @@ with right:
 
 st.subheader("Metrics")
 st.caption(
-    "Over the rollout shown above. Persistence RMSE: the error of predicting 'next frame = this "
-    "frame', the trivial baseline a model has to beat. Equivariance errors in velocity units."
+    "Over the rollout shown above only (one simulation, one orientation, this split), so these "
+    "differ from a run's stored metrics on the Train page, which cover every simulation and "
+    "orientation (RMSE) and every Figure-4 state (equivariance error). Persistence RMSE: the error "
+    "of predicting 'next frame = this frame', the trivial baseline a model has to beat. "
+    "Equivariance errors in velocity units."
 )
 st.dataframe(
     result["table"],
