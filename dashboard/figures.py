@@ -110,6 +110,10 @@ def equivariance_figure(
 _REGION_FILL = {"validation": "rgba(120, 120, 120, 0.10)", "test-future": "rgba(255, 160, 0, 0.14)"}
 
 
+#: Line styles of successive data curves, so the data of different datasets stay apart.
+DATA_DASHES = ("dash", "dot", "dashdot", "longdash")
+
+
 def ee_by_frame_figure(runs: Sequence[Mapping], regions: Sequence[tuple[str, int, int]] = ()) -> go.Figure:
     """Model and data one-step EE frame by frame (top) and their ratio (bottom).
 
@@ -131,7 +135,8 @@ def ee_by_frame_figure(runs: Sequence[Mapping], regions: Sequence[tuple[str, int
             seen_data.append(data)
             level = run.get("level")
             name = f"data (PhiFlow), Δb {level:.2g}" if level is not None else "data (PhiFlow)"
-            fig.add_trace(_frame_line(t, data, name, "#222", dash="dash"), row=1, col=1)
+            dash = DATA_DASHES[(len(seen_data) - 1) % len(DATA_DASHES)]
+            fig.add_trace(_frame_line(t, data, name, "#222", dash=dash), row=1, col=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(data > 0, ee / data, np.nan)
         line = _frame_line(t, ratio, f"{run['label']} / data", color, digits=".2f")

@@ -575,3 +575,23 @@ def test_train_form_starts_from_the_shipped_runs_settings_and_names_a_bad_one(da
     problems = " ".join(_texts(at.error))
     assert "window_weighting" in problems, problems
     assert not any("Started" in s for s in _texts(at.success))
+
+
+def test_ee_by_frame_shades_no_frames_when_the_runs_splits_differ(data_dir):
+    """A run on a 12-frame dataset beside a shipped 40-frame one: shading either run's
+    validation and test-future frames would mislabel the other's, so neither is shaded."""
+    from core.data import DataConfig, ensure_dataset
+    from core.models import ModelConfig
+    from core.train.trainer import TrainConfig, train
+
+    tiny = ensure_dataset(DataConfig(grid=16, frames=12, sims=2, buoyancy_diff=0.2))
+    cfg = TrainConfig(epochs=1, batch_size=8, rollout_steps=2, eval_steps=3, max_train_windows=8)
+    small = train(tiny, ModelConfig.for_model("convnet", hidden=8, layers=2), cfg)
+    shipped = next(r for r in views.list_runs() if r.model_name == "rsteer" and "checkpoint" in r.paths)
+    both = views.equivariance_by_frame([small.run_id, shipped.id])
+    assert len(both["runs"]) == 2 and both["regions"] == []
+    assert any("differ" in note for note in both["notes"]), both["notes"]
+    assert views.equivariance_by_frame([shipped.id])["regions"]  # one split: shaded
+    fig = figures.ee_by_frame_figure(both["runs"], both["regions"])
+    data_dashes = [t.line.dash for t in fig.data if t.name.startswith("data (PhiFlow)")]
+    assert len(data_dashes) == 2 and len(set(data_dashes)) == 2  # the two datasets' data tell apart

@@ -526,9 +526,9 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
     - ``runs``: list of ``{"label", "model", "frames" (T',), "ee" (T',), "data" (T',) or None,
       "dataset", "level"}`` (EE in velocity units; ``frames`` is the newest input frame t,
       predicting t + 1);
-    - ``regions``: ``[(name, first t, last t)]`` from the first run's split: the frames
-      whose target is in its training block, validation block and test-future (empty for an
-      uploaded run, which records no split);
+    - ``regions``: ``[(name, first t, last t)]``: the frames whose target is in the runs'
+      training block, validation block and test-future; empty (with a note) when the runs'
+      splits differ, and for uploaded runs, which record no split;
     - ``notes``: runs that could not be measured, and held-out simulations among the states.
     """
     from core.data import load_dataset
@@ -552,6 +552,7 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
             continue
         loaded.append((lr, dataset))
     labels = unique_labels([run_label(lr.info.config) for lr, _ in loaded])
+    splits_seen: list = []
     for (lr, dataset), label in zip(loaded, labels, strict=True):
         stored = _stored_by_frame(lr.info) if use_stored else None
         if stored is None:
@@ -568,15 +569,22 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
                 "level": config.get("buoyancy_diff"),
             }
         )
-        if "split" in lr.info.config and not out["regions"]:
+        if "split" in lr.info.config:
             sp = splits_of_run(lr.info)
-            out["regions"] = sp.frame_regions()
+            splits_seen.append(sp.frame_regions())
             held = sorted(set(sp.domain_sims) & set(range(EE_SIMULATIONS)))
             if held:
                 out["notes"].append(
                     f"{label}: simulation(s) {held} of the measured states are held out for "
                     "test-domain, so some states at every frame are unseen."
                 )
+    if splits_seen and all(r == splits_seen[0] for r in splits_seen):
+        out["regions"] = splits_seen[0]
+    elif splits_seen:
+        out["notes"].append(
+            "The runs' training, validation and test-future frames differ (different datasets or "
+            "settings), so none are shaded: pick runs of one dataset to see them."
+        )
     return out
 
 
