@@ -431,9 +431,8 @@ def animated_panels(
     keep = _frame_indices(n_t)
     labels = list(frame_labels) if frame_labels is not None else [f"t = {t}" for t in range(n_t)]
 
-    fig = make_subplots(
-        rows=1, cols=len(fields), subplot_titles=[_wrap(t) for t in titles], horizontal_spacing=0.02
-    )
+    wrapped = [_wrap(t) for t in titles]
+    fig = make_subplots(rows=1, cols=len(fields), subplot_titles=wrapped, horizontal_spacing=0.02)
     fig.update_annotations(font_size=12)
     per_panel = 1 if velocities is None else 2
     shown = len(keep) - 1 if start_at_end else 0
@@ -460,7 +459,13 @@ def animated_panels(
         template=TEMPLATE,
         title=title,
         height=height,
-        margin={"l": 10, "r": 10, "t": 60 if title else 40, "b": 90},
+        # Room above the panels for every line of the longest wrapped panel title.
+        margin={
+            "l": 10,
+            "r": 10,
+            "t": (60 if title else 40) + 16 * max((w.count("<br>") for w in wrapped), default=0),
+            "b": 90,
+        },
         **_animation_controls(keep, labels, shown, start_at_end),
     )
     return fig
