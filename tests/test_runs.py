@@ -315,3 +315,11 @@ def test_window_weighting_lets_small_changes_count_as_much_as_large_ones():
     expected = (per_window / (change + 1e-6)).sum() / (1 / (change + 1e-6)).sum()
     assert weighted == pytest.approx(float(expected), rel=1e-5)
     assert weighted < plain / 10
+
+
+@pytest.mark.parametrize("bad", [3, 0, -4, 2.5, True])
+def test_max_train_windows_below_four_is_refused_in_words_a_user_knows(bad):
+    wanted = r"max_train_windows must be an integer >= 4 \(or left out"
+    with pytest.raises(ValueError, match=wanted) as refused:
+        TrainConfig(max_train_windows=bad)
+    assert "None" not in str(refused.value)

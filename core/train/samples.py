@@ -56,7 +56,7 @@ class SplitSpec(ConfigMixin):
                 raise ValueError(f"{name} must be a number in (0, 1), got {v!r}")
         m = self.max_train_windows
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
-            raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
+            raise ValueError(f"max_train_windows must be an integer >= 4 (or left out: all), got {m!r}")
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ class TrainConfig(ConfigMixin):
             raise ValueError("window_weighting needs rollout_steps >= 2 (it uses the second step's change)")
         m = self.max_train_windows
         if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
-            raise ValueError(f"max_train_windows must be None or an integer >= 4, got {m!r}")
+            raise ValueError(f"max_train_windows must be an integer >= 4 (or left out: all), got {m!r}")
         if not isinstance(self.residual, bool):
             raise ValueError(f"residual must be true or false, got {self.residual!r}")
         check_skip(self.skip, 2)  # the frame count is checked when training starts
