@@ -533,10 +533,12 @@ def line_figure(
     """One line per named series (e.g. loss per epoch, RMSE per rollout step)."""
     fig = go.Figure()
     used: dict[str, int] = {}
+    all_x: list[np.ndarray] = []
     dashes = ("solid", "dot", "dashdot", "longdash")
     for i, (name, ys) in enumerate(series.items()):
         ys = np.asarray(ys, dtype=float)
         xs = np.asarray(x) if x is not None else np.arange(1, ys.size + 1)
+        all_x.append(np.asarray(xs[: ys.size], dtype=float))
         baseline = name.startswith("persistence")
         color = "#555" if baseline else model_color(name, i)
         used[color] = used.get(color, -1) + 1  # a second run of the same model: same colour, new dash
@@ -562,22 +564,40 @@ def line_figure(
     )
     if log_y:
         fig.update_yaxes(**log_axis(series.values()))
+    fig.update_xaxes(**whole_number_axis(np.concatenate(all_x) if all_x else []))
     return fig
+
+
+def whole_number_axis(x_values) -> dict:
+    """Axis settings that label only whole numbers when every x is one (epochs, steps).
+
+    Plotly's automatic ticks on a few points print "1.5, 2.5", epochs that do not exist.
+    ``x_values``: every x coordinate plotted. Returns ``{}`` (plotly's ticks) when some x is fractional.
+    """
+    xs = np.asarray(list(x_values), dtype=float).ravel()
+    if xs.size == 0 or not np.all(np.isfinite(xs)) or np.any(xs != np.round(xs)):
+        return {}
+    span = float(xs.max() - min(xs.min(), 1.0))
+    return {"tick0": 0, "dtick": max(1, int(np.ceil(span / 8)))}
 
 
 def log_axis(values) -> dict:
     """Settings of a log axis whose tick labels cannot be misread.
 
     Plotly's default log ticks print "5, 2, 1, 5, 2, 0.1": 0.2 reads as 2. Here every
-    label carries its exponent ("2e-1"), with one labelled tick per decade when the data
-    spans more than one decade and plotly's own steps otherwise.
+    label carries its exponent ("2e-1"), one labelled tick per decade, when the data spans
+    more than one decade; within one decade, five labelled ticks spread over the data.
     """
     flat = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values] or [np.ones(1)])
     flat = flat[np.isfinite(flat) & (flat > 0)]
     decades = float(np.log10(flat.max() / flat.min())) if flat.size else 0.0
     if decades >= 1.0:
         return {"type": "log", "dtick": 1, "tickformat": ".0e", "minor": {"dtick": "D1", "showgrid": True}}
-    return {"type": "log", "tickformat": ".1e"}
+    if not flat.size:
+        return {"type": "log", "tickformat": ".1e"}
+    # Within one decade plotly may label a single tick; name five spread over the data instead.
+    ticks = np.unique([float(f"{t:.2g}") for t in np.geomspace(flat.min(), flat.max(), 5)])
+    return {"type": "log", "tickvals": ticks.tolist(), "ticktext": [f"{t:.2g}" for t in ticks]}
 
 
 def rollout_figure(truth: np.ndarray, predictions: Mapping[str, np.ndarray]) -> go.Figure:

@@ -365,8 +365,18 @@ def test_sweep_levels_are_checked_against_the_data_pages_range():
         views.parse_levels("0, 5")
     with pytest.raises(ValueError, match="not a number"):
         views.parse_levels("0, lots")
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match="^Buoyancy differences: give at least one"):
         views.parse_levels(" , ")
+
+
+def test_sweep_form_says_when_its_values_are_a_quick_look():
+    from core.sweep import PRESETS
+
+    full = PRESETS["cpu"]["train"]["epochs"], PRESETS["cpu"]["data"]["frames"]
+    assert "may not beat persistence" in views.sweep_form_hint(4, 24)
+    assert "may not beat persistence" in views.sweep_form_hint(full[0], full[1] - 1)
+    assert "persistence" not in views.sweep_form_hint(*full)
+    assert f"{full[0]} epochs" in views.sweep_form_hint(*full)
 
 
 def test_names_describe_settings_and_number_repeats():
@@ -451,7 +461,18 @@ def test_log_axes_label_every_tick_with_its_exponent_and_tiny_bars_say_zero():
     narrow = figures.line_figure(
         {"train": [0.3, 0.2]}, title="t", xaxis_title="x", yaxis_title="y", log_y=True
     )
-    assert narrow.layout.yaxis.tickformat == ".1e"
+    ticks = list(narrow.layout.yaxis.tickvals)
+    assert len(ticks) >= 3 and ticks[0] == 0.2 and ticks[-1] == 0.3  # not one lone label on a narrow range
+    assert list(narrow.layout.yaxis.ticktext) == [f"{t:.2g}" for t in ticks]
+
+
+def test_epoch_and_step_axes_label_whole_numbers_only():
+    three = figures.line_figure({"train": [3, 2, 1]}, title="t", xaxis_title="epoch", yaxis_title="y")
+    assert three.layout.xaxis.dtick == 1  # plotly's own ticks read "1.5, 2.5" on three epochs
+    long = figures.line_figure({"train": list(range(30, 0, -1))}, title="t", xaxis_title="x", yaxis_title="y")
+    assert long.layout.xaxis.dtick == 4 and float(long.layout.xaxis.dtick).is_integer()
+    fractional = figures.line_figure({"a": [1, 2]}, x=[0.5, 1.0], title="t", xaxis_title="x", yaxis_title="y")
+    assert fractional.layout.xaxis.dtick is None
     bars = figures.per_element_figure({"ConvNet": {1: 0.02}, "E2CNN": {1: 1e-8}})
     assert list(bars.data[0].text) == ["0.02"] and list(bars.data[1].text) == ["≈0"]
 
@@ -573,8 +594,24 @@ def test_train_form_starts_from_the_shipped_runs_settings_and_names_a_bad_one(da
     at.button[0].click().run()
     assert not at.exception
     problems = " ".join(_texts(at.error))
-    assert "window_weighting" in problems, problems
+    # In the form's own words: the labels the user sees, not the config's field names.
+    assert "Window weighting needs Loss steps >= 2" in problems, problems
+    assert "window_weighting" not in problems and "rollout_steps" not in problems
     assert not any("Started" in s for s in _texts(at.success))
+
+
+def test_form_errors_name_form_labels_whole_words_only():
+    from core.service.actions import SWEEP_FORM_LABELS, TRAIN_FORM_LABELS, in_form_words
+
+    assert (
+        in_form_words("max_train_windows must be an integer >= 4, got 2", TRAIN_FORM_LABELS)
+        == "Max training windows must be an integer >= 4, got 2"
+    )
+    # "lr" inside another word, or a field this form does not set, stays as it is.
+    assert in_form_words("lrx and scale: bad", TRAIN_FORM_LABELS) == "lrx and scale: bad"
+    assert (
+        in_form_words("levels: 0.3 is repeated", SWEEP_FORM_LABELS) == "Buoyancy differences: 0.3 is repeated"
+    )
 
 
 def test_ee_by_frame_shades_no_frames_when_the_runs_splits_differ(data_dir):

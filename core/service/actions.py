@@ -8,10 +8,46 @@ keeps the workers it started and reaps them.
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from core.store.paths import check_name
+
+#: What the Train page calls each TrainConfig / ModelConfig field it sets.
+TRAIN_FORM_LABELS = {
+    "epochs": "Epochs",
+    "batch_size": "Batch size",
+    "lr": "Learning rate",
+    "hidden": "Hidden channels",
+    "input_frames": "Input frames",
+    "rollout_steps": "Loss steps",
+    "alpha": "RSteer alpha",
+    "max_train_windows": "Max training windows",
+    "window_weighting": "Window weighting",
+}
+#: What the Figure-4 page's sweep form calls each SweepConfig field it sets.
+SWEEP_FORM_LABELS = {
+    "levels": "Buoyancy differences",
+    "models": "Models",
+    "epochs": "Epochs",
+    "grid": "Grid",
+    "frames": "Frames per simulation",
+    "preset": "Preset",
+}
+
+
+def in_form_words(message: str, labels: Mapping[str, str]) -> str:
+    """Return ``message`` with each config field name it mentions replaced by the form's label.
+
+    Why: configs name their fields ("rollout_steps must be..."), which a CLI user types but a
+    page user never sees; the page shows "Loss steps must be...". Whole words only.
+    """
+    if not labels:
+        return message
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, labels)) + r")\b")
+    return pattern.sub(lambda m: labels[m.group(1)], message)
 
 
 def runner():
@@ -117,22 +153,25 @@ def submit_training(
     from core.train.trainer import TrainConfig
 
     if not models:
-        raise ValueError("models: pick at least one model")
+        raise ValueError("Models: pick at least one model")
     from core.sweep import PRESETS
 
-    # The page's values over the cpu preset's, so a default run trains the way the shipped runs did.
-    train_config = TrainConfig.from_dict({**PRESETS["cpu"]["train"], **train_options}).to_dict()
-    params = []
-    for name in models:
-        options: dict[str, Any] = {"input_frames": int(input_frames)}
-        if hidden:
-            options["hidden"] = int(hidden)
-        if model_spec(name).relaxed:
-            options["alpha"] = float(alpha)
-        model_config = ModelConfig.for_model(name, **options).to_dict()
-        params.append(
-            {"data_path": str(dataset_path), "model_config": model_config, "train_config": train_config}
-        )
+    try:
+        # The page's values over the cpu preset's, so a default run trains the way the shipped runs did.
+        train_config = TrainConfig.from_dict({**PRESETS["cpu"]["train"], **train_options}).to_dict()
+        params = []
+        for name in models:
+            options: dict[str, Any] = {"input_frames": int(input_frames)}
+            if hidden:
+                options["hidden"] = int(hidden)
+            if model_spec(name).relaxed:
+                options["alpha"] = float(alpha)
+            model_config = ModelConfig.for_model(name, **options).to_dict()
+            params.append(
+                {"data_path": str(dataset_path), "model_config": model_config, "train_config": train_config}
+            )
+    except ValueError as exc:
+        raise ValueError(in_form_words(str(exc), TRAIN_FORM_LABELS)) from exc
     return [runner().submit("train", p) for p in params]
 
 
@@ -144,7 +183,11 @@ def submit_sweep(engine: str = "local", address: str | None = None, **settings: 
     """
     from core.sweep import SweepConfig
 
-    params: dict[str, Any] = {"sweep_config": SweepConfig(**settings).to_dict(), "engine": engine}
+    try:
+        sweep_config = SweepConfig(**settings)
+    except ValueError as exc:
+        raise ValueError(in_form_words(str(exc), SWEEP_FORM_LABELS)) from exc
+    params: dict[str, Any] = {"sweep_config": sweep_config.to_dict(), "engine": engine}
     if address:
         params["address"] = address
     return runner().submit("sweep", params)

@@ -325,6 +325,39 @@ def sweep_engines() -> list[str]:
     return list(ENGINES)
 
 
+def sweep_form_hint(epochs: int, frames: int) -> str:
+    """One sentence for the sweep form: how its values compare with the shipped sweep's preset.
+
+    ``epochs``, ``frames``: the form's current values. Says when they are a quick
+    look whose models may not beat persistence (fewer epochs or frames than the cpu preset).
+    """
+    from core.sweep import PRESETS, SweepConfig
+
+    preset = PRESETS["cpu"]
+    full = (
+        f"The shipped sweep used the cpu preset: {len(SweepConfig().levels)} levels, "
+        f"{preset['train']['epochs']} epochs, {preset['data']['frames']} frames per simulation."
+    )
+    if epochs < preset["train"]["epochs"] or frames < preset["data"]["frames"]:
+        quick = (
+            f"{epochs} epochs on {frames} frames per simulation is a quick look: models trained "
+            "this briefly may not beat persistence. "
+        )
+        return quick + full
+    return full
+
+
+#: The loss charts' y axis, and what it measures, in a person's words (core.train.trainer.step_loss).
+LOSS_AXIS_TITLE = "loss (error² / typical step²)"
+LOSS_EXPLAINED = (
+    "Loss: the squared error of each predicted step, in units of the typical one-step change "
+    "squared (the RMS change over the training frames, with residual prediction, the "
+    "default), summed over the loss steps; "
+    "RSteer adds its small smoothness penalty. Lower is better; unitless, so runs on "
+    "different data compare only roughly."
+)
+
+
 def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Per-epoch loss lists from a run's history.json: ``{"train": [...], "validation": [...]}``.
 
@@ -1068,10 +1101,12 @@ def parse_levels(text: str, low: float = 0.0, high: float = 1.0) -> list[float]:
         try:
             value = float(part)
         except ValueError:
-            raise ValueError(f"levels: {part.strip()!r} is not a number") from None
+            raise ValueError(f"Buoyancy differences: {part.strip()!r} is not a number") from None
         if not low <= value <= high:
-            raise ValueError(f"levels: {value:g} is outside {low:g}..{high:g} (the Data page's range)")
+            raise ValueError(
+                f"Buoyancy differences: {value:g} is outside {low:g}..{high:g} (the Data page's range)"
+            )
         levels.append(value)
     if not levels:
-        raise ValueError("levels: give at least one buoyancy difference, e.g. 0, 0.2, 0.4")
+        raise ValueError("Buoyancy differences: give at least one, e.g. 0, 0.2, 0.4")
     return levels

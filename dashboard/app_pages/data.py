@@ -156,8 +156,10 @@ st.plotly_chart(
 )
 st.subheader("Where the orientations disagree")
 st.caption(
-    "Each orientation k is turned back by −k·90° and compared with orientation 0 (core.symmetry). "
-    "Zero everywhere means the dataset is exactly C4-symmetric."
+    "Each orientation k is turned back by −k·90° (its velocity arrows turned with it) and "
+    "compared with orientation 0: the colour is |difference| in velocity units, averaged over "
+    "k = 1, 2, 3, the simulations and both components, frame by frame. Zero everywhere means "
+    "the dataset is exactly C4-symmetric."
 )
 st.plotly_chart(
     cache.symmetry_map_figure(str(entry.path), cache.mtime(entry.path)),

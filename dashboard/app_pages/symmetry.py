@@ -265,6 +265,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             if engines
             else None
         )
+        st.caption(views.sweep_form_hint(int(epochs), int(frames)))
         submitted = st.form_submit_button("Start sweep", type="primary")
     if submitted:
         try:

@@ -146,7 +146,7 @@ def _live_jobs() -> None:
                         history,
                         title=f"loss per epoch: {views.job_title(job)}",
                         xaxis_title="epoch",
-                        yaxis_title="loss",
+                        yaxis_title=views.LOSS_AXIS_TITLE,
                         log_y=True,
                     ),
                     key=f"loss_{job.id}",
@@ -182,12 +182,17 @@ def _run_details(run) -> None:
     if series:
         st.plotly_chart(
             figures.line_figure(
-                series, title="loss per epoch", xaxis_title="epoch", yaxis_title="loss", log_y=True
+                series,
+                title="loss per epoch",
+                xaxis_title="epoch",
+                yaxis_title=views.LOSS_AXIS_TITLE,
+                log_y=True,
             ),
             key="train_run_loss",
             width="stretch",
             theme=None,
         )
+        st.caption(views.LOSS_EXPLAINED)
     rows = views.run_metric_rows(run)
     if rows:
         st.markdown("**Metrics of this run** (persistence: predicting 'next frame = this frame')")
@@ -243,7 +248,7 @@ else:
                     overlay,
                     title=f"{which} loss per epoch",
                     xaxis_title="epoch",
-                    yaxis_title="loss",
+                    yaxis_title=views.LOSS_AXIS_TITLE,
                     log_y=True,
                 ),
                 key="train_overlay_chart",
