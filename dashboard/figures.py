@@ -253,6 +253,7 @@ def per_element_figure(errors: Mapping[str, Mapping[int | str, float]]) -> go.Fi
         title="Equivariance error per rotation",
         xaxis_title="rotation g",
         yaxis_title="mean |f(g·x) − g·f(x)|",
+        yaxis={"exponentformat": "e"},  # "5e-6" beside "0.01", never plotly's "5µ"
         height=360,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
         legend={"orientation": "h", "y": -0.25},

@@ -632,3 +632,19 @@ def test_ee_by_frame_shades_no_frames_when_the_runs_splits_differ(data_dir):
     fig = figures.ee_by_frame_figure(both["runs"], both["regions"])
     data_dashes = [t.line.dash for t in fig.data if t.name.startswith("data (PhiFlow)")]
     assert len(data_dashes) == 2 and len(set(data_dashes)) == 2  # the two datasets' data tell apart
+
+
+def test_an_uploaded_checkpoint_becomes_one_run_however_often_the_page_reruns(data_dir):
+    """The uploader keeps its file across reruns; importing on each rerun made a new run each
+    time the user touched any widget."""
+    shipped = next(r for r in views.list_runs() if r.shipped and "checkpoint" in r.paths)
+    payload = Path(shipped.paths["checkpoint"]).read_bytes()
+    before = len(views.list_runs())
+    at = _app().switch_page("app_pages/train.py").run()
+    at.file_uploader(key="train_upload").set_value(("mine.pt", payload, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert any("Loaded mine.pt" in s for s in _texts(at.success))
+    at.run()
+    at.run()
+    assert len(views.list_runs()) == before + 1
+    assert any("Loaded mine.pt" in s for s in _texts(at.success))  # still said, not redone

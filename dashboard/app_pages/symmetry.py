@@ -137,8 +137,9 @@ def _sweep_by_frame(sweep, levels: list[float]):
     if split:
         st.caption(
             "Every level at once: each model's EE as a share of the data's, on the frames it was "
-            "trained on (solid) and on the later, untrained ones (dotted). Below: one level, "
-            "frame by frame."
+            "trained on (solid) and on the later, untrained ones (dotted); Δb = 0 has no data EE "
+            "to divide by, so it is not drawn (there the data is exactly symmetric: see Figure 4). "
+            "Below: one level, frame by frame."
         )
         st.plotly_chart(figures.frame_split_figure(split), key="sym_split_plot", width="stretch", theme=None)
     level = st.select_slider(

@@ -270,9 +270,15 @@ upload = st.file_uploader(
     help="Read weights-only: a file holding Python code is refused, never run.",
 )
 if upload is not None:
-    try:
-        run_id = views.import_checkpoint(upload.name, upload.getvalue())
-    except Exception as exc:  # CheckpointError, ValueError: a clear message, nothing saved
-        widgets.show_problem(f"The file {upload.name!r} was rejected.", exc)
+    # The uploader keeps its file across reruns: import each upload once, not on every rerun.
+    imported = st.session_state.setdefault("train_imported", {})
+    if upload.file_id not in imported:
+        try:
+            imported[upload.file_id] = views.import_checkpoint(upload.name, upload.getvalue())
+        except Exception as exc:  # CheckpointError, ValueError: a clear message, nothing saved
+            imported[upload.file_id] = exc
+    outcome = imported[upload.file_id]
+    if isinstance(outcome, Exception):
+        widgets.show_problem(f"The file {upload.name!r} was rejected.", outcome)
     else:
         st.success(f"Loaded {upload.name} as a new run; it is now listed above and on the Compare page.")
