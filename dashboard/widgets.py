@@ -53,8 +53,16 @@ def jobs_table(jobs: Sequence, key: str) -> None:
         width="stretch",
         column_config={
             "progress": st.column_config.ProgressColumn(
-                "progress", min_value=0.0, max_value=1.0, format="percent"
+                "progress", min_value=0.0, max_value=1.0, format="percent", width="small"
             ),
+            # Fixed widths keep the table inside the page; a long message is cut with "…"
+            # and shown whole on hover (and in full in the job's card).
+            "job": st.column_config.TextColumn("job", width="medium"),
+            "made": st.column_config.TextColumn("made", width="medium"),
+            "status": st.column_config.TextColumn("status", width="small"),
+            "device": st.column_config.TextColumn("device", width="small"),
+            "time": st.column_config.TextColumn("time", width="small"),
+            "message": st.column_config.TextColumn("message", width="small"),
             "id": None,  # ids stay out of sight; each job card's "Log and id" shows it
         },
     )
