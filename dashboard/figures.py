@@ -578,8 +578,7 @@ def whole_number_axis(x_values) -> dict:
     xs = np.asarray(list(x_values), dtype=float).ravel()
     if xs.size == 0 or not np.all(np.isfinite(xs)) or np.any(xs != np.round(xs)):
         return {}
-    span = float(xs.max() - min(xs.min(), 1.0))
-    return {"tick0": 0, "dtick": max(1, int(np.ceil(span / 8)))}
+    return {"tick0": 0, "dtick": max(1, int(np.ceil(float(xs.max() - xs.min()) / 8)))}  # <= 9 labels
 
 
 def log_axis(values) -> dict:

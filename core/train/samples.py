@@ -27,6 +27,13 @@ import torch
 from core.configs import ConfigMixin
 
 
+def check_max_train_windows(value: Any) -> None:
+    """Raise ValueError unless ``value`` is None (every window) or an integer >= 4 (one C4 orbit
+    batch needs at least one window; the message says so in a page or CLI user's words)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 4):
+        raise ValueError(f"max_train_windows must be an integer >= 4 (or left out: all), got {value!r}")
+
+
 @dataclass(frozen=True)
 class SplitSpec(ConfigMixin):
     """How to cut a dataset into windows and splits (see the module docstring).
@@ -54,9 +61,7 @@ class SplitSpec(ConfigMixin):
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0 < v < 1:
                 raise ValueError(f"{name} must be a number in (0, 1), got {v!r}")
-        m = self.max_train_windows
-        if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
-            raise ValueError(f"max_train_windows must be an integer >= 4 (or left out: all), got {m!r}")
+        check_max_train_windows(self.max_train_windows)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from core.train.samples import (
     Splits,
     SplitSpec,
     WindowDataset,
+    check_max_train_windows,
     delta_scale,
     make_splits,
     orbit_noise,
@@ -137,9 +138,7 @@ class TrainConfig(ConfigMixin):
         _number(self, "window_weighting", 0, 100)
         if self.window_weighting and self.rollout_steps < 2:
             raise ValueError("window_weighting needs rollout_steps >= 2 (it uses the second step's change)")
-        m = self.max_train_windows
-        if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 4):
-            raise ValueError(f"max_train_windows must be an integer >= 4 (or left out: all), got {m!r}")
+        check_max_train_windows(self.max_train_windows)  # the same rule as SplitSpec's
         if not isinstance(self.residual, bool):
             raise ValueError(f"residual must be true or false, got {self.residual!r}")
         check_skip(self.skip, 2)  # the frame count is checked when training starts
