@@ -127,12 +127,24 @@ def test_train_cli_prints_run_id_and_metrics(data_env, tmp_data_dir):
     assert ev.returncode == 0 and "model equivariance error" in ev.stdout, ev.stderr
 
 
-def test_quick_assets_build_in_the_shipped_layout(data_env, tmp_path, monkeypatch):
+def test_assets_refuse_an_unknown_engine_by_name_and_write_nothing(tmp_path, capsys):
+    from core.assets import main as assets_main
+
+    out = tmp_path / "assets"
+    with pytest.raises(SystemExit) as stop:
+        assets_main(["--quick", "--out", str(out), "--engine", "spark"])
+    assert stop.value.code == 2
+    assert "--engine" in capsys.readouterr().err and not out.exists()
+
+
+def test_quick_assets_build_in_the_shipped_layout(data_env, tmp_path, monkeypatch, capsys):
     from core.assets import main as assets_main
     from core.sweep import list_sweeps
 
     out = tmp_path / "assets"
     assert assets_main(["--quick", "--out", str(out)]) == 0
+    # The quick sweep is shorter than Ray's start: it runs on the local engine unless told.
+    assert "(engine local)" in capsys.readouterr().out
     monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(out))
     assert len(list(out.glob("datasets/*.h5"))) == 1
     shipped = [r for r in list_runs() if r.shipped]

@@ -228,7 +228,7 @@ diagonal at every level, on average over the frames (frame by frame it learns le
 asymmetry than the data where it was trained and more where it extrapolates: see *Frame by
 frame* above); ConvNet carries asymmetry of its own at Δb = 0. All three beat
 persistence at every level on both test splits (see *Accuracy per level*). At this small
-size ConvNet is the most accurate at most levels (RSteer at 2 of 10); RSteer's edge is in
+size ConvNet is the most accurate at most levels (RSteer at 1 of 10, Δb 0); RSteer's edge is in
 learning the right amount of symmetry more than in accuracy.
 """
     )
@@ -260,8 +260,8 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             c7.selectbox(
                 "Run on",
                 engines,
-                format_func={"local": "this machine", "ray": "Ray cluster"}.get,
-                help="Where the sweep's runs are trained.",
+                format_func={"local": "one run at a time", "ray": "Ray, one run per core"}.get,
+                help=views.SWEEP_ENGINE_HELP,
             )
             if engines
             else None
