@@ -10,9 +10,9 @@ sweep). Run paths in run.json are relative to the output folder, so the folder c
 keeps its other files; items are replaced one by one, each write atomic.
 
 The full sweep runs on a local Ray (``--engine``, default ``ray``): its trainings are small
-enough that one two-threaded training keeps 2 cores only partly busy, and two single-threaded
-ones at a time did 1.6 x the work (the cpu preset at Δb 0.3 and 0.6 on 2 cores: 6 trainings in
-176 s on Ray against 254 s one after another; the figures are identical to the last digit).
+enough that a second thread speeds one up only 1.8 x, so two single-threaded ones at a time
+do about 10% more work (the cpu preset at Δb 0.3 and 0.6 on 2 cores: 6 trainings in 176 s on
+Ray against 194 s one after another; E2CNN's and RSteer's figures identical to the last digit).
 """
 
 from __future__ import annotations
