@@ -143,3 +143,22 @@ def test_relaxed_decay_shrinks_only_the_symmetry_breaking_part():
         assert torch.allclose(c4_invariant_part(new), c4_invariant_part(start), atol=1e-6)
         expected = (start - c4_invariant_part(start)) * factor**3
         assert torch.allclose(new - c4_invariant_part(new), expected, atol=1e-6)
+
+
+def test_while_breaking_is_held_a_step_moves_only_the_invariant_part():
+    """The trainer's relaxed_hold: no SGD step and no decay on the breaking part, Adam as before."""
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(c4_invariant_part(torch.randn(2, 3, 4, 3, 3)))
+    w0 = w.detach().clone()
+    opt = RelaxedAdam([w], relaxed=[w], relaxed_lr=0.4, lr=0.01, clip=2.0, decay=1.0)
+    opt.breaking = False
+    for _ in range(3):
+        w.grad = torch.randn_like(w)
+        opt.step()
+    breaking = w.detach() - c4_invariant_part(w.detach())
+    assert float(breaking.abs().max()) < 1e-6  # symmetric up to round-off (the orbit mean's)
+    assert not torch.equal(w.detach(), w0)  # but it did train
+    opt.breaking = True
+    w.grad = torch.randn_like(w)
+    opt.step()
+    assert float((w - c4_invariant_part(w)).abs().max()) > 1e-3

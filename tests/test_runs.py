@@ -276,6 +276,12 @@ def test_relaxed_decay_out_of_range_is_refused_by_name(bad):
         TrainConfig(relaxed_decay=bad)
 
 
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2", 5, 7])
+def test_relaxed_hold_that_never_releases_or_is_not_a_count_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match="relaxed_hold"):
+        TrainConfig(epochs=5, relaxed_hold=bad)
+
+
 @pytest.mark.parametrize("bad", [-0.1, 101, float("nan"), "1"])
 def test_window_weighting_out_of_range_is_refused_by_name(bad):
     with pytest.raises(ValueError, match="window_weighting"):

@@ -179,3 +179,44 @@ def test_window_weighting_keeps_rsteer_symmetric_on_symmetric_data(tmp_data_dir,
     assert result.status == "done"
     assert result.metrics["equivariance_error"]["relative_mean"] < 1e-5
     assert json.loads((result.run_dir / "run.json").read_text())["train_config"]["window_weighting"] == 0.1
+
+
+def test_relaxed_hold_trains_equivariantly_then_keeps_a_relaxed_checkpoint(data_env, tmp_path):
+    from core.models import model_from_config
+    from core.store.runs import read_payload
+
+    model_config = ModelConfig.for_model("rsteer", **SMALL)
+    cfg = _cfg(epochs=3, relaxed_hold=2, relaxed_lr=0.4, relaxed_clip=2.0)
+
+    def breaking_part(state) -> float:
+        net = model_from_config(model_config.to_dict())
+        net.load_state_dict(state)
+        return max(layer["relative_asymmetry"] for layer in net.relaxation_summary())
+
+    # Stopped as the release begins, the run's last state is from the end of the hold.
+    seen = []
+    stopped = train(data_env, model_config, cfg, run_dir=tmp_path / "held",
+                    loss_hook=lambda epoch, loss: seen.append(epoch) or loss,
+                    should_stop=lambda: bool(seen) and seen[-1] == 3)  # fmt: skip
+    assert stopped.status == "cancelled" and len(stopped.history) == 2
+    assert breaking_part(read_payload(tmp_path / "held" / "last.pt")["state_dict"]) < 1e-6  # round-off
+
+    done = train(data_env, model_config, cfg, run_dir=tmp_path / "released")
+    assert done.status == "done"
+    assert done.metrics["best_epoch"] == 3  # chosen among the relaxed epochs only
+    assert done.metrics["equivariance_error"]["relative_mean"] > 1e-4  # the tiny data is asymmetric
+
+
+def test_the_release_from_the_hold_starts_the_early_stopping_record_afresh():
+    from types import SimpleNamespace
+
+    from core.train.trainer import _hold_or_release
+
+    s = SimpleNamespace(config=_cfg(epochs=5, relaxed_hold=2), optimiser=SimpleNamespace(breaking=True))
+    s.best_val, s.bad_epochs = 0.5, 1
+    seen = []
+    for epoch in range(1, 5):
+        _hold_or_release(s, epoch)
+        seen.append((s.optimiser.breaking, s.best_val, s.bad_epochs))
+        s.best_val, s.bad_epochs = 0.4, 1  # what the epoch itself would record
+    assert seen == [(False, 0.5, 1), (False, 0.4, 1), (True, float("inf"), 0), (True, 0.4, 1)]

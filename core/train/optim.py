@@ -36,6 +36,8 @@ class RelaxedAdam(torch.optim.Adam):
     asymmetry: at 1x, RSteer at K = 2 learnt 0.69 of the data's one-step EE at buoyancy
     difference 0.9 whatever relaxed_lr was (0.4-0.9), at 2-4x 0.80-0.84, at 8x 0.94 (but
     its test-domain rollouts lost accuracy: 0.94 x persistence against 0.71).
+    While ``breaking`` is False (the trainer's ``relaxed_hold`` epochs) the breaking part
+    does not move at all: the model trains as an exactly equivariant one.
     ``decay`` shrinks the symmetry-breaking part by ``sgd_lr * decay`` of itself every
     step (decoupled weight decay towards the nearest equivariant weights, the role of
     the paper's penalty on the relaxed weights' differences); 0: none.
@@ -59,6 +61,7 @@ class RelaxedAdam(torch.optim.Adam):
         self.noise_floor = float(noise_floor)
         self.clip = float(clip)
         self.decay = float(decay)
+        self.breaking = True
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -80,6 +83,8 @@ class RelaxedAdam(torch.optim.Adam):
                 continue
             # Project Adam's step too, so its round-off never adds up to symmetry breaking.
             p.copy_(old + c4_invariant_part(p - old))
+            if not self.breaking:
+                continue
             if self.decay:
                 # The paper's pull towards symmetry: asymmetry the data does not ask for fades.
                 p.sub_((p - c4_invariant_part(p)) * min(1.0, sgd_lr * self.decay))
