@@ -598,6 +598,16 @@ def test_train_form_starts_from_the_shipped_runs_settings_and_names_a_bad_one(da
     assert "Window weighting needs Loss steps >= 2" in problems, problems
     assert "window_weighting" not in problems and "rollout_steps" not in problems
     assert not any("Started" in s for s in _texts(at.success))
+    # A symmetric start as long as the training is refused in the form's words too.
+    assert at.number_input(key="train_hold").value == 0
+    at.number_input(key="train_steps").set_value(2)
+    at.number_input(key="train_epochs").set_value(3)
+    at.number_input(key="train_hold").set_value(3)
+    at.button[0].click().run()
+    problems = " ".join(_texts(at.error))
+    assert "RSteer symmetric start (3) must be smaller than Epochs (3)" in problems, problems
+    assert "relaxed_hold" not in problems
+    assert not any("Started" in s for s in _texts(at.success))
 
 
 def test_form_errors_name_form_labels_whole_words_only():
@@ -648,3 +658,20 @@ def test_an_uploaded_checkpoint_becomes_one_run_however_often_the_page_reruns(da
     at.run()
     assert len(views.list_runs()) == before + 1
     assert any("Loaded mine.pt" in s for s in _texts(at.success))  # still said, not redone
+
+
+def test_submitted_training_carries_the_symmetric_start_to_every_job(monkeypatch, tiny_dataset_path):
+    from core.service import actions
+
+    submitted = []
+
+    class Recorder:
+        def submit(self, kind, params):
+            submitted.append((kind, params))
+            return f"job-{len(submitted)}"
+
+    monkeypatch.setattr(actions, "runner", lambda: Recorder())
+    ids = actions.submit_training(tiny_dataset_path, ["convnet", "rsteer"], epochs=6, relaxed_hold=2)
+    assert ids == ["job-1", "job-2"]
+    assert [p["train_config"]["relaxed_hold"] for _, p in submitted] == [2, 2]
+    assert [p["model_config"]["name"] for _, p in submitted] == ["convnet", "rsteer"]

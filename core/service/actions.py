@@ -26,6 +26,7 @@ TRAIN_FORM_LABELS = {
     "alpha": "RSteer alpha",
     "max_train_windows": "Max training windows",
     "window_weighting": "Window weighting",
+    "relaxed_hold": "RSteer symmetric start",
 }
 #: What the Figure-4 page's sweep form calls each SweepConfig field it sets.
 SWEEP_FORM_LABELS = {

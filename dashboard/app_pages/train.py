@@ -91,7 +91,8 @@ else:
             key="train_windows",
             help="0 uses every window; a small number makes a quick CPU run.",
         )
-        weighting = st.columns(4)[0].number_input(
+        c9, c10 = st.columns(4)[:2]
+        weighting = c9.number_input(
             "Window weighting",
             min_value=0.0,
             max_value=100.0,
@@ -100,6 +101,17 @@ else:
             help="0: plain loss. c > 0 weighs each window by 1 / (its own squared one-step change + c), "
             "so the slow first frames count too: better rollouts on unseen simulations, "
             "less learnt asymmetry (README). Needs 2 or more loss steps.",
+        )
+        hold = c10.number_input(
+            "RSteer symmetric start",
+            min_value=0,
+            max_value=499,
+            value=start["relaxed_hold"],
+            key="train_hold",
+            help="Epochs in which RSteer trains exactly equivariant before it may break symmetry "
+            "(0: from the start, as in the shipped runs). 5 made RSteer the most accurate model in "
+            "a sweep, but it then learnt only about 60% of the data's asymmetry (README). Must be "
+            "fewer than the epochs.",
         )
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
@@ -120,6 +132,7 @@ else:
                     alpha=float(alpha),
                     max_train_windows=int(max_windows) or None,
                     window_weighting=float(weighting),
+                    relaxed_hold=int(hold),
                 )
             except ValueError as exc:
                 widgets.show_problem("These training settings are not valid.", exc)
