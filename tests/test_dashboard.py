@@ -675,3 +675,25 @@ def test_submitted_training_carries_the_symmetric_start_to_every_job(monkeypatch
     assert ids == ["job-1", "job-2"]
     assert [p["train_config"]["relaxed_hold"] for _, p in submitted] == [2, 2]
     assert [p["model_config"]["name"] for _, p in submitted] == ["convnet", "rsteer"]
+
+
+def test_a_sweep_whose_symmetric_start_never_ends_is_refused_in_the_forms_words(monkeypatch):
+    from core.service import actions
+
+    monkeypatch.setattr(actions, "runner", lambda: pytest.fail("no job may start"))
+    with pytest.raises(ValueError) as refused:
+        actions.submit_sweep(levels=[0.0, 0.5], models=["rsteer"], train={"epochs": 3, "relaxed_hold": 3})
+    assert str(refused.value).startswith("RSteer symmetric start (3) must be smaller than Epochs (3)")
+
+
+def test_the_sweep_form_sends_its_symmetric_start_with_the_epochs(data_dir, monkeypatch):
+    from core.service import actions
+
+    sent = []
+    monkeypatch.setattr(actions, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
+    at = _app().run()  # the landing page is the Symmetry page
+    at.toggle(key="sym_setup").set_value(True).run()
+    at.number_input(key="sym_hold").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert [s["train"] for s in sent] == [{"epochs": 4, "relaxed_hold": 2}]

@@ -36,6 +36,7 @@ SWEEP_FORM_LABELS = {
     "grid": "Grid",
     "frames": "Frames per simulation",
     "preset": "Preset",
+    "relaxed_hold": "RSteer symmetric start",
 }
 
 
