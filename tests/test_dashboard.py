@@ -697,3 +697,19 @@ def test_the_sweep_form_sends_its_symmetric_start_with_the_epochs(data_dir, monk
     at.button[0].click().run()
     assert not at.exception, at.exception
     assert [s["train"] for s in sent] == [{"epochs": 4, "relaxed_hold": 2}]
+
+
+def test_a_symmetric_start_shows_in_rsteer_run_and_sweep_names_only():
+    from core.service.names import run_label, sweep_config_label
+
+    data = {"config": {"buoyancy_diff": 0.3}}
+    held = {"epochs": 30, "relaxed_hold": 5}
+    rsteer = {"model_config": {"name": "rsteer", "hidden": 32}, "train_config": held, "dataset": data}
+    assert run_label(rsteer) == "RSteer 32 ch · 30 ep · symmetric start 5 ep · Δb 0.3"
+    convnet = {**rsteer, "model_config": {"name": "convnet", "hidden": 32}}
+    assert run_label(convnet) == "ConvNet 32 ch · 30 ep · Δb 0.3"  # the hold does nothing to it
+    plain = {**rsteer, "train_config": {"epochs": 30, "relaxed_hold": 0}}
+    assert run_label(plain) == "RSteer 32 ch · 30 ep · Δb 0.3"
+    sweep = {"levels": [0, 0.5], "preset": "cpu", "train": held}
+    assert sweep_config_label(sweep) == "sweep 2 levels · cpu · RSteer symmetric start 5 ep"
+    assert sweep_config_label({**sweep, "train": {}}) == "sweep 2 levels · cpu"

@@ -66,22 +66,41 @@ def model_config_label(config: dict[str, Any]) -> str:
     return text + (f" · {frames} frames in" if frames not in (1, None) else "")
 
 
+def _symmetric_start(train_config: dict[str, Any]) -> list[str]:
+    """``["symmetric start 5 ep"]`` where RSteer's breaking weights were held still, else []."""
+    hold = train_config.get("relaxed_hold")
+    return [f"symmetric start {hold} ep"] if isinstance(hold, int) and hold > 0 else []
+
+
 def run_label(record: dict[str, Any]) -> str:
     """A run's name from its run.json: the user's label if set, else
-    ``"RSteer 32 ch · 20 ep · Δb 0.3"`` (uploaded checkpoints: ``"RSteer 32 ch · uploaded <file>"``)."""
+    ``"RSteer 32 ch · 20 ep · Δb 0.3"`` (uploaded checkpoints: ``"RSteer 32 ch · uploaded <file>"``;
+    a relaxed model trained with a symmetric start adds ``"· symmetric start 5 ep"``)."""
     if record.get("label"):
         return str(record["label"])
-    text = model_config_label(record.get("model_config") or {})
+    model = record.get("model_config") or {}
+    text = model_config_label(model)
     if record.get("source") == "upload":
         return f"{text} · uploaded {record.get('uploaded_name', '')}".rstrip()
-    epochs = (record.get("train_config") or {}).get("epochs")
+    train = record.get("train_config") or {}
     data = (record.get("dataset") or {}).get("config") or {}
     parts = (
         [text]
-        + ([f"{epochs} ep"] if epochs else [])
+        + ([f"{train['epochs']} ep"] if train.get("epochs") else [])
+        + (_symmetric_start(train) if _relaxed(model.get("name")) else [])
         + ([f"Δb {_num(data['buoyancy_diff'])}"] if data else [])
     )
     return " · ".join(parts)
+
+
+def _relaxed(name: Any) -> bool:
+    """Whether the registered model ``name`` has relaxed (symmetry-breaking) weights; False if unknown."""
+    from core.models.registry import model_spec
+
+    try:
+        return bool(model_spec(str(name)).relaxed)
+    except ValueError:
+        return False
 
 
 def sweep_config_label(config: dict[str, Any]) -> str:
@@ -91,7 +110,8 @@ def sweep_config_label(config: dict[str, Any]) -> str:
     text = f"sweep {len(levels)} level{'s' if len(levels) != 1 else ''} · {config.get('preset', 'cpu')}"
     if models and len(models) != 3:
         text += " · " + ", ".join(model_label(m) for m in models)
-    return text
+    hold = _symmetric_start(config.get("train") or {})
+    return " · ".join([text, *(f"RSteer {h}" for h in hold)])
 
 
 def sweep_label(record: dict[str, Any]) -> str:
