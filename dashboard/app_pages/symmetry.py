@@ -231,7 +231,7 @@ persistence at every level on both test splits (see *Accuracy per level*). At th
 size ConvNet is the most accurate at most levels (RSteer at 1 of 10, Δb 0); RSteer's edge is in
 learning the right amount of symmetry more than in accuracy. Trained exactly symmetric for its
 first 5 epochs and relaxed after, RSteer becomes the most accurate of the three, but then learns
-only about 60% of the data's asymmetry: at this size, accuracy and matching the data's
+only about two thirds of the data's asymmetry: at this size, accuracy and matching the data's
 symmetry pull apart (README, *Accuracy*).
 """
     )
@@ -277,7 +277,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             key="sym_hold",
             help="Epochs in which RSteer trains exactly equivariant before it may break symmetry "
             "(0: from the start, as in the shipped sweep). With 5 in a 30-epoch sweep RSteer became "
-            "the most accurate model but its line fell to about 0.6 of the data's EE (README).",
+            "the most accurate model but its line fell to about two thirds of the data's EE (README).",
         )
         st.caption(views.sweep_form_hint(int(epochs), int(frames)))
         submitted = st.form_submit_button("Start sweep", type="primary")

@@ -110,7 +110,7 @@ else:
             key="train_hold",
             help="Epochs in which RSteer trains exactly equivariant before it may break symmetry "
             "(0: from the start, as in the shipped runs). 5 made RSteer the most accurate model in "
-            "a sweep, but it then learnt only about 60% of the data's asymmetry (README). Must be "
+            "a sweep, but it then learnt only about two thirds of the data's asymmetry (README). Must be "
             "fewer than the epochs.",
         )
         submitted = st.form_submit_button("Start training", type="primary")
