@@ -66,10 +66,10 @@ def model_config_label(config: dict[str, Any]) -> str:
     return text + (f" · {frames} frames in" if frames not in (1, None) else "")
 
 
-def _symmetric_start(train_config: dict[str, Any]) -> list[str]:
-    """``["symmetric start 5 ep"]`` where RSteer's breaking weights were held still, else []."""
+def _symmetric_start(train_config: dict[str, Any]) -> str:
+    """``"symmetric start 5 ep"`` where RSteer's breaking weights were held still, else ''."""
     hold = train_config.get("relaxed_hold")
-    return [f"symmetric start {hold} ep"] if isinstance(hold, int) and hold > 0 else []
+    return f"symmetric start {hold} ep" if isinstance(hold, int) and hold > 0 else ""
 
 
 def run_label(record: dict[str, Any]) -> str:
@@ -84,10 +84,11 @@ def run_label(record: dict[str, Any]) -> str:
         return f"{text} · uploaded {record.get('uploaded_name', '')}".rstrip()
     train = record.get("train_config") or {}
     data = (record.get("dataset") or {}).get("config") or {}
+    hold = _symmetric_start(train) if _relaxed(model.get("name")) else ""
     parts = (
         [text]
         + ([f"{train['epochs']} ep"] if train.get("epochs") else [])
-        + (_symmetric_start(train) if _relaxed(model.get("name")) else [])
+        + ([hold] if hold else [])
         + ([f"Δb {_num(data['buoyancy_diff'])}"] if data else [])
     )
     return " · ".join(parts)
@@ -111,7 +112,7 @@ def sweep_config_label(config: dict[str, Any]) -> str:
     if models and len(models) != 3:
         text += " · " + ", ".join(model_label(m) for m in models)
     hold = _symmetric_start(config.get("train") or {})
-    return " · ".join([text, *(f"RSteer {h}" for h in hold)])
+    return f"{text} · RSteer {hold}" if hold else text
 
 
 def sweep_label(record: dict[str, Any]) -> str:

@@ -318,6 +318,14 @@ def training_defaults() -> dict[str, Any]:
     return {**TrainConfig.from_dict(preset["train"]).to_dict(), **model}
 
 
+#: What RSteer's symmetric start (TrainConfig.relaxed_hold) does, for the Train and sweep forms.
+SYMMETRIC_START_HELP = (
+    "Epochs in which RSteer trains exactly equivariant before it may break symmetry (0: from the "
+    "start, as in the shipped runs and sweep; it must be fewer than the epochs). With 5 in a "
+    "30-epoch sweep RSteer became the most accurate model, but learnt only about two thirds of the "
+    "data's asymmetry (README)."
+)
+
 #: What the sweep form's engine choice does, and when each is faster (measured on 2 cores).
 SWEEP_ENGINE_HELP = (
     "Both train on this machine. 'One run at a time' gives each training every core. 'Ray' starts "

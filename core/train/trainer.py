@@ -128,12 +128,10 @@ class TrainConfig(ConfigMixin):
             raise ValueError(
                 f"batch_size must be a multiple of 4 (whole C4 orbits per batch), got {self.batch_size}"
             )
-        if (
-            not isinstance(self.relaxed_hold, int)
-            or isinstance(self.relaxed_hold, bool)
-            or self.relaxed_hold < 0
-        ):
-            raise ValueError(f"relaxed_hold must be an integer >= 0, got {self.relaxed_hold!r}")
+        for name in ("seed", "relaxed_hold"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
         if self.relaxed_hold >= self.epochs:
             raise ValueError(
                 f"relaxed_hold ({self.relaxed_hold}) must be smaller than epochs ({self.epochs}): "
@@ -141,8 +139,6 @@ class TrainConfig(ConfigMixin):
             )
         if self.rollout_steps > 20:
             raise ValueError(f"rollout_steps must be at most 20, got {self.rollout_steps}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         _number(self, "lr", 0, 1, low_open=True, high_open=True)
         _number(self, "relaxed_lr", 0, 1, high_open=True)
         _number(self, "relaxed_noise_floor", 0, 1)

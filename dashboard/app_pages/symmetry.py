@@ -275,9 +275,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             max_value=199,
             value=0,
             key="sym_hold",
-            help="Epochs in which RSteer trains exactly equivariant before it may break symmetry "
-            "(0: from the start, as in the shipped sweep). With 5 in a 30-epoch sweep RSteer became "
-            "the most accurate model but its line fell to about two thirds of the data's EE (README).",
+            help=views.SYMMETRIC_START_HELP,
         )
         st.caption(views.sweep_form_hint(int(epochs), int(frames)))
         submitted = st.form_submit_button("Start sweep", type="primary")

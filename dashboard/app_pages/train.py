@@ -108,10 +108,7 @@ else:
             max_value=499,
             value=start["relaxed_hold"],
             key="train_hold",
-            help="Epochs in which RSteer trains exactly equivariant before it may break symmetry "
-            "(0: from the start, as in the shipped runs). 5 made RSteer the most accurate model in "
-            "a sweep, but it then learnt only about two thirds of the data's asymmetry (README). Must be "
-            "fewer than the epochs.",
+            help=views.SYMMETRIC_START_HELP,
         )
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
