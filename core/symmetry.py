@@ -72,16 +72,47 @@ def rotate_velocity(field: Array, k: int) -> Array:
     return np.stack(comps, axis=-3)
 
 
-def rotate_stacked_velocity(x: Array, k: int) -> Array:
-    """Rotate model inputs or outputs ``[B, 2*F, N, N]`` (F velocity frames as channels).
+def rotate_frame(field: Array, k: int) -> Array:
+    """Rotate one model frame ``[..., C, N, N]`` by ``k * 90`` degrees counter-clockwise.
 
-    Channel ``2f`` is vx and ``2f + 1`` is vy of frame ``f``. Returns the same shape.
+    ``C = 2``: a velocity field (:func:`rotate_velocity`); ``C = 3``: velocity then smoke
+    ``(vx, vy, s)``, the velocity turned as a vector field and the smoke as a scalar field.
+    Returns the same shape and type.
     """
+    channels = field.shape[-3] if field.ndim >= 3 else None
+    if channels == 2:
+        return rotate_velocity(field, k)
+    if channels != 3:
+        raise ValueError(
+            f"a frame has 2 (vx, vy) or 3 (vx, vy, smoke) channels on axis -3, got shape {tuple(field.shape)}"
+        )
+    velocity = rotate_velocity(field[..., :2, :, :], k)
+    smoke = rotate_scalar(field[..., 2:, :, :], k)
+    if isinstance(field, torch.Tensor):
+        return torch.cat([velocity, smoke], dim=-3)
+    return np.concatenate([velocity, smoke], axis=-3)
+
+
+def rotate_stacked_frames(x: Array, k: int, frame_channels: int = 2) -> Array:
+    """Rotate model inputs or outputs ``[B, C*F, N, N]``: F frames of ``C = frame_channels``
+    channels each (2: vx, vy; 3: vx, vy, smoke), stacked oldest first. Returns the same shape.
+    """
+    if frame_channels not in (2, 3) or x.shape[-3] % frame_channels:
+        raise ValueError(
+            f"stacked frames of {frame_channels} channels need a multiple of {frame_channels} "
+            f"channels, got shape {tuple(x.shape)}"
+        )
+    lead, (c, n, m) = tuple(x.shape[:-3]), tuple(x.shape[-3:])
+    frames = x.reshape(*lead, c // frame_channels, frame_channels, n, m)
+    return rotate_frame(frames, k).reshape(*lead, c, n, m)
+
+
+def rotate_stacked_velocity(x: Array, k: int) -> Array:
+    """Rotate stacked velocity frames ``[B, 2*F, N, N]`` (channel ``2f`` is vx and ``2f + 1``
+    vy of frame ``f``): :func:`rotate_stacked_frames` with two channels per frame."""
     if x.shape[-3] % 2:
         raise ValueError(f"stacked velocity needs an even channel count, got shape {tuple(x.shape)}")
-    lead, (c, n, m) = tuple(x.shape[:-3]), tuple(x.shape[-3:])
-    frames = x.reshape(*lead, c // 2, 2, n, m)
-    return rotate_velocity(frames, k).reshape(*lead, c, n, m)
+    return rotate_stacked_frames(x, k, 2)
 
 
 def _check_square(field, what: str) -> None:
@@ -159,18 +190,22 @@ class EquivarianceError:
 
 
 @torch.no_grad()
-def model_equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> EquivarianceError:
+def model_equivariance_error(
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, frame_channels: int = 2
+) -> EquivarianceError:
     """Measure how far ``f`` is from C4-equivariant on the batch ``x``.
 
-    ``f`` maps stacked velocity frames ``(B, 2*F, N, N)`` to ``(B, 2*F', N, N)``
-    (a model's ``forward``); ``x`` is such a batch. Uses the same physical action
-    as :func:`data_equivariance_error`. Returns an :class:`EquivarianceError`.
+    ``f`` maps stacked frames ``(B, C*F, N, N)`` to ``(B, C*F', N, N)`` (a model's
+    ``forward``; ``C = frame_channels``: 2 for velocity frames, 3 with the smoke); ``x`` is
+    such a batch. Uses the same physical action as :func:`data_equivariance_error`, and
+    measures the whole output. Returns an :class:`EquivarianceError`.
     """
     y = f(x)
     scale = float(y.abs().mean())
     per = {}
     for k in GROUP_ELEMENTS:
-        per[k] = float((f(rotate_stacked_velocity(x, k)) - rotate_stacked_velocity(y, k)).abs().mean())
+        turned = f(rotate_stacked_frames(x, k, frame_channels))
+        per[k] = float((turned - rotate_stacked_frames(y, k, frame_channels)).abs().mean())
     mean = float(np.mean(list(per.values())))
     denom = scale if scale > 0 else float("nan")
     return EquivarianceError(
@@ -212,39 +247,56 @@ def matched_data_equivariance_error(one_step: np.ndarray, input_frames: int = 1)
 
 
 @torch.no_grad()
-def _state_errors(f, velocity: np.ndarray, states, input_frames: int, device, batch_size: int):
+def _state_errors(f, frames: np.ndarray, states, input_frames: int, device, batch_size: int):
     """Per-state one-step EE ``(n_states, 3)`` (one column per group element, velocity units)
-    and per-state output size ``(n_states,)`` (mean |f(x)|) of ``f`` on ``states``."""
+    and per-state output size ``(n_states,)`` (mean |f(x)|) of ``f`` on ``states``, both of the
+    predicted velocity (a smoke model's smoke channel left out, as in the data EE)."""
+    channels = frames.shape[3]
     errors, scales = [], []
     for i in range(0, len(states), batch_size):
         chunk = states[i : i + batch_size]
-        frames = np.stack([velocity[k, s, t - input_frames + 1 : t + 1] for k, s, t in chunk])
-        x = torch.as_tensor(frames.reshape(len(chunk), -1, *frames.shape[-2:]), dtype=torch.float32)
+        window = np.stack([frames[k, s, t - input_frames + 1 : t + 1] for k, s, t in chunk])
+        x = torch.as_tensor(window.reshape(len(chunk), -1, *window.shape[-2:]), dtype=torch.float32)
         x = x.to(device)
-        y = f(x)
+        y = _velocity_part(f(x), channels)
         scales.append(y.abs().mean(dim=(1, 2, 3)).double().cpu())
         per = [
-            (f(rotate_stacked_velocity(x, k)) - rotate_stacked_velocity(y, k)).abs().mean(dim=(1, 2, 3))
+            (
+                _velocity_part(f(rotate_stacked_frames(x, k, channels)), channels)
+                - rotate_stacked_velocity(y, k)
+            )
+            .abs()
+            .mean(dim=(1, 2, 3))
             for k in GROUP_ELEMENTS
         ]
         errors.append(torch.stack(per, dim=1).double().cpu())
     return torch.cat(errors).numpy(), torch.cat(scales).numpy()
 
 
+def _velocity_part(y: torch.Tensor, frame_channels: int) -> torch.Tensor:
+    """The velocity channels of stacked frames ``y`` ``(B, C*F, N, N)``: ``(B, 2*F, N, N)``."""
+    if frame_channels == 2:
+        return y
+    b, c, n, m = y.shape
+    return y.reshape(b, c // 3, 3, n, m)[:, :, :2].reshape(b, -1, n, m)
+
+
 def model_equivariance_on_states(
     f: Callable[[torch.Tensor], torch.Tensor],
-    velocity: np.ndarray,
+    frames: np.ndarray,
     input_frames: int = 1,
     device: str | torch.device = "cpu",
     batch_size: int = 64,
 ) -> EquivarianceError:
     """A model's one-step equivariance error averaged over :func:`equivariance_states`.
 
-    ``velocity`` ``(4, S, T, 2, N, N)`` (physical units, like ``f``); the input of state
-    ``(k, s, t)`` is frames ``t - input_frames + 1 .. t`` stacked. Returns an
-    EquivarianceError whose means weight every state equally, in velocity units.
+    ``frames`` ``(4, S, T, C, N, N)``: the velocity (C = 2), or velocity and smoke (C = 3,
+    core.train.samples.model_frames) for a model that sees the smoke; physical units, like
+    ``f``. The input of state ``(k, s, t)`` is frames ``t - input_frames + 1 .. t`` stacked.
+    Returns an EquivarianceError of the predicted velocity whose means weight every state
+    equally, in velocity units.
     """
-    return equivariance_by_frame(f, velocity, None, input_frames, device, batch_size).overall
+    return equivariance_by_frame(f, frames, None, input_frames, device, batch_size).overall
 
 
 @dataclass(frozen=True)
@@ -278,7 +330,7 @@ class EquivarianceByFrame:
 
 def equivariance_by_frame(
     f: Callable[[torch.Tensor], torch.Tensor],
-    velocity: np.ndarray,
+    frames: np.ndarray,
     one_step: np.ndarray | None = None,
     input_frames: int = 1,
     device: str | torch.device = "cpu",
@@ -286,9 +338,9 @@ def equivariance_by_frame(
 ) -> EquivarianceByFrame:
     """Where along the simulation a model breaks symmetry: its one-step EE frame by frame,
     beside the data's (``one_step`` ``(4, S, T-1)``, the dataset's matched one-step EE).
-    Returns an :class:`EquivarianceByFrame`."""
-    states = equivariance_states(velocity.shape[1], velocity.shape[2], input_frames)
-    errors, scales = _state_errors(f, velocity, states, input_frames, device, batch_size)
+    ``frames`` as in :func:`model_equivariance_on_states`. Returns an :class:`EquivarianceByFrame`."""
+    states = equivariance_states(frames.shape[1], frames.shape[2], input_frames)
+    errors, scales = _state_errors(f, frames, states, input_frames, device, batch_size)
     per = {k: float(errors[:, i].mean()) for i, k in enumerate(GROUP_ELEMENTS)}
     mean, scale = float(np.mean(list(per.values()))), float(scales.mean())
     denom = scale if scale > 0 else float("nan")

@@ -1,7 +1,9 @@
 """Model registry: ConvNet, E2CNN and RSteer, all mapping stacked velocity frames to the next frame.
 
 Every model maps ``(B, 2*input_frames, N, N)`` (channel ``2i`` = vx, ``2i+1`` = vy of frame
-``i``, oldest first; rows point up) to the next velocity frame ``(B, 2, N, N)``, has
+``i``, oldest first; rows point up) to the next velocity frame ``(B, 2, N, N)``; with
+``smoke`` every frame has a third channel, the smoke density, in and out
+(``(B, 3*input_frames, N, N)`` -> ``(B, 3, N, N)``). Every model has
 ``model.config`` (a :class:`ModelConfig`) and ``model.regularization_loss()``.
 
 - ``convnet``: plain Conv2d + ReLU (:mod:`core.models.convnet`).
@@ -25,7 +27,7 @@ from core.models.config import ModelConfig
 from core.models.registry import ModelSpec, model_color, model_label, model_names, model_spec, register_model
 
 # The registry: one line per model, in display order. Classes are imported on first use.
-_DEFAULTS = {"input_frames": 1, "hidden": 32, "layers": 5, "kernel_size": 3, "alpha": 0.0}
+_DEFAULTS = {"input_frames": 1, "hidden": 32, "layers": 5, "kernel_size": 3, "alpha": 0.0, "smoke": False}
 register_model(ModelSpec("convnet", "ConvNet", "core.models.convnet:ConvNet", _DEFAULTS, color="#1f77b4"))
 register_model(ModelSpec("e2cnn", "E2CNN", "core.models.equivariant:E2CNN", _DEFAULTS, 4, color="#2ca02c"))
 register_model(
@@ -74,7 +76,7 @@ def build_model(name: str, **options) -> Any:
     """Return a freshly initialised model ``name`` (a registered model), defaults overridden by ``options``.
 
     Options: ``input_frames``, ``hidden`` (channels), ``layers``, ``kernel_size``, ``alpha``
-    (rsteer only). An unknown name or option raises ValueError listing the known ones;
+    (rsteer only), ``smoke``. An unknown name or option raises ValueError listing the known ones;
     an invalid value raises ValueError naming the field.
     """
     return model_from_config(ModelConfig.for_model(name, **options))

@@ -10,23 +10,27 @@ from core.models.config import ModelConfig
 
 
 class VelocityModel(nn.Module):
-    """Base class: maps ``(B, 2*input_frames, N, N)`` velocity frames to the next frame ``(B, 2, N, N)``."""
+    """Base class: maps ``(B, C*input_frames, N, N)`` stacked frames to the next frame ``(B, C, N, N)``,
+    C = ``config.frame_channels`` (2: vx, vy; 3: vx, vy, smoke)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Raise ValueError unless ``x`` is a float batch ``(B, 2*input_frames, N, N)``."""
+        """Raise ValueError unless ``x`` is a float batch ``(B, C*input_frames, N, N)``."""
         want = self.config.in_channels
         if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != want:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(
                 f"{self.config.name} expects input of shape (B, {want}, N, N) "
-                f"({self.config.input_frames} velocity frames as channels), got {shape}"
+                f"({self.config.input_frames} frame(s) of {self._frame_words()} as channels), got {shape}"
             )
         if not x.is_floating_point():
             raise ValueError(f"{self.config.name} expects a floating point input, got {x.dtype}")
+
+    def _frame_words(self) -> str:
+        return "vx, vy, smoke" if self.config.smoke else "vx, vy"
 
     def regularization_loss(self) -> torch.Tensor:
         """Return the model's regulariser, a scalar tensor (zero unless overridden)."""

@@ -1,8 +1,10 @@
 """C4 steerable kernel bases, read out of e2cnn (not derived by hand).
 
-The group is C4 as ``e2cnn.gspaces.Rot2dOnR2(N=4)``. Two field kinds are used:
-``"vector"`` (e2cnn's irrep(1), one per velocity frame: channels vx, vy) and
-``"regular"`` (e2cnn's regular representation, 4 channels).
+The group is C4 as ``e2cnn.gspaces.Rot2dOnR2(N=4)``. Three field kinds are used:
+``"vector"`` (e2cnn's irrep(1), one per velocity frame: channels vx, vy),
+``"vector+scalar"`` (irrep(1) then the trivial representation: one frame of a model that
+sees the smoke, channels vx, vy, smoke) and ``"regular"`` (e2cnn's regular
+representation, 4 channels).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ with warnings.catch_warnings():
     from e2cnn import gspaces
     from e2cnn import nn as enn
 
-FIELD_KINDS = ("vector", "regular")
+FIELD_KINDS = ("vector", "vector+scalar", "regular")
 
 
 @functools.cache
@@ -28,8 +30,11 @@ def c4_space() -> gspaces.GeneralOnR2:
 
 
 def field_type(kind: str, count: int) -> enn.FieldType:
-    """Return an e2cnn FieldType of ``count`` fields of ``kind`` ("vector" or "regular")."""
+    """Return an e2cnn FieldType of ``count`` fields of ``kind`` (one of FIELD_KINDS)."""
     space = c4_space()
+    if kind == "vector+scalar":
+        # One frame: its velocity, then its smoke, so the channels are vx, vy, s per frame.
+        return enn.FieldType(space, [space.irrep(1), space.trivial_repr] * count)
     if kind == "vector":
         rep = space.irrep(1)
     elif kind == "regular":
@@ -40,7 +45,7 @@ def field_type(kind: str, count: int) -> enn.FieldType:
 
 
 def field_size(kind: str) -> int:
-    """Return the channel count of one field of ``kind``: 2 for vector, 4 for regular."""
+    """Return the channel count of one field of ``kind``: 2 for vector, 3 for vector+scalar, 4 for regular."""
     return field_type(kind, 1).size
 
 
@@ -86,11 +91,14 @@ def steerable_basis(in_kind: str, out_kind: str, kernel_size: int) -> torch.Tens
     return _basis(in_kind, out_kind, int(kernel_size)).clone()
 
 
-def layer_plan(input_frames: int, hidden: int, layers: int) -> list[tuple[str, int, str, int]]:
+def layer_plan(
+    input_frames: int, hidden: int, layers: int, smoke: bool = False
+) -> list[tuple[str, int, str, int]]:
     """Return the fields of a steerable network, one ``(in_kind, in_fields, out_kind, out_fields)`` per layer.
 
-    Input: one vector field per frame; hidden: ``hidden // 4`` regular fields; output:
-    one vector field (the next velocity frame).
+    Input: one vector field per frame (a vector+scalar field with ``smoke``); hidden:
+    ``hidden // 4`` regular fields; output: one field of the input's kind (the next frame).
     """
-    kinds = [("vector", input_frames)] + [("regular", hidden // 4)] * (layers - 1) + [("vector", 1)]
+    frame = "vector+scalar" if smoke else "vector"
+    kinds = [(frame, input_frames)] + [("regular", hidden // 4)] * (layers - 1) + [(frame, 1)]
     return [(a, n, b, m) for (a, n), (b, m) in zip(kinds[:-1], kinds[1:], strict=True)]

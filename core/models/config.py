@@ -16,12 +16,16 @@ class ModelConfig:
     """Architecture of one model; ``model_from_config`` rebuilds it exactly.
 
     - ``name``: a registered model (core.models.registry).
-    - ``input_frames``: velocity frames stacked as input channels (2 channels each).
+    - ``input_frames``: frames stacked as input channels (``frame_channels`` each).
     - ``hidden``: hidden channel count (a multiple of 4 for ``e2cnn`` and ``rsteer``).
     - ``layers``: number of convolution layers, output layer included.
     - ``kernel_size``: odd kernel side (odd, so zero padding keeps the grid centred and
       C4 equivariance exact).
     - ``alpha``: weight of RSteer's smoothness regulariser; must be 0 for other models.
+    - ``smoke``: every frame carries the smoke density as a third channel ``(vx, vy, s)``, in
+      the input and in the prediction, so the model sees what the buoyancy acts on and a
+      rollout needs no true smoke. For the steerable models the smoke is a scalar field
+      (e2cnn's trivial representation): it turns with the grid, its value unchanged.
     """
 
     name: str
@@ -30,6 +34,7 @@ class ModelConfig:
     layers: int = 5
     kernel_size: int = 3
     alpha: float = 0.0
+    smoke: bool = False
 
     def __post_init__(self) -> None:
         spec = model_spec(self.name)
@@ -53,11 +58,18 @@ class ModelConfig:
         if alpha and not spec.relaxed:
             raise ValueError(f"alpha: only rsteer has relaxed weights to regularise; {self.name} needs 0")
         object.__setattr__(self, "alpha", float(alpha))
+        if not isinstance(self.smoke, bool):
+            raise ValueError(f"smoke: expected true or false, got {self.smoke!r}")
+
+    @property
+    def frame_channels(self) -> int:
+        """Channels of one frame: 2 (vx, vy), or 3 (vx, vy, smoke) with ``smoke``."""
+        return 3 if self.smoke else 2
 
     @property
     def in_channels(self) -> int:
-        """Input channel count, 2 * input_frames."""
-        return 2 * self.input_frames
+        """Input channel count, frame_channels * input_frames."""
+        return self.frame_channels * self.input_frames
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict of the fields."""

@@ -12,12 +12,13 @@ from core.models.config import ModelConfig
 class ConvNet(VelocityModel):
     """``layers`` zero-padded Conv2d layers with ReLU between them; hidden width ``hidden`` channels.
 
-    ``forward(x)``: ``(B, 2*input_frames, N, N)`` -> ``(B, 2, N, N)``.
+    ``forward(x)``: ``(B, C*input_frames, N, N)`` -> ``(B, C, N, N)``, C = ``config.frame_channels``.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        k, widths = config.kernel_size, [config.in_channels] + [config.hidden] * (config.layers - 1) + [2]
+        k, c = config.kernel_size, config.frame_channels
+        widths = [config.in_channels] + [config.hidden] * (config.layers - 1) + [c]
         self.convs = nn.ModuleList(
             nn.Conv2d(a, b, k, padding=k // 2) for a, b in zip(widths[:-1], widths[1:], strict=True)
         )

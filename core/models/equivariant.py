@@ -1,6 +1,7 @@
 """E2CNN: a C4-equivariant steerable CNN built from e2cnn ``R2Conv`` layers.
 
-Input and output are vector fields (e2cnn irrep(1)), one per velocity frame; hidden
+Input and output are vector fields (e2cnn irrep(1)), one per velocity frame (with
+``smoke``, each followed by a scalar field: the frame's smoke); hidden
 layers are regular fields with ReLU (pointwise on regular fields, hence equivariant)
 and e2cnn's equivariant biases (one per regular field). Rows are flipped on the way in
 and out, which makes the network equivariant to the project's physical C4 action
@@ -20,7 +21,7 @@ from core.models.config import ModelConfig
 
 
 class E2CNN(ExpandedKernelModel):
-    """Exactly C4-equivariant model; ``forward(x)``: ``(B, 2*input_frames, N, N)`` -> ``(B, 2, N, N)``.
+    """Exactly C4-equivariant model; ``forward(x)``: ``(B, C*input_frames, N, N)`` -> ``(B, C, N, N)``.
 
     Every forward expands the e2cnn weights into kernels, except in eval mode with
     autograd off (``torch.no_grad``), where the expanded kernels are cached: that is what
@@ -32,7 +33,7 @@ class E2CNN(ExpandedKernelModel):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        plan = layer_plan(config.input_frames, config.hidden, config.layers)
+        plan = layer_plan(config.input_frames, config.hidden, config.layers, config.smoke)
         self.convs = nn.ModuleList(
             make_r2conv(a, n, b, m, config.kernel_size, bias=True) for a, n, b, m in plan
         )

@@ -9,7 +9,7 @@ is why :meth:`RSteer.relaxation_summary` reports both the deviation from the off
 and the deviation from the C4 orbit mean (the part that actually breaks symmetry).
 
 Biases are equivariant: one per regular output field, shared by its 4 channels, none on
-the vector output. Rows are flipped on the way in and out (see core.models.base.flip_rows).
+the output frame. Rows are flipped on the way in and out (see core.models.base.flip_rows).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def c4_irrep_parts(w: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 class RSteer(ExpandedKernelModel):
-    """Relaxed steerable model; ``forward(x)``: ``(B, 2*input_frames, N, N)`` -> ``(B, 2, N, N)``.
+    """Relaxed steerable model; ``forward(x)``: ``(B, C*input_frames, N, N)`` -> ``(B, C, N, N)``.
 
     Exactly C4-equivariant at initialisation; training may relax it. ``regularization_loss()``
     is ``alpha * sum over layers of (||dw/dm||_2 + ||dw/dn||_2)``.
@@ -119,7 +119,7 @@ class RSteer(ExpandedKernelModel):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        plan = layer_plan(config.input_frames, config.hidden, config.layers)
+        plan = layer_plan(config.input_frames, config.hidden, config.layers, config.smoke)
         k = config.kernel_size
         self.convs = nn.ModuleList(RelaxedSteerableConv(a, n, b, m, k) for a, n, b, m in plan)
         with torch.no_grad():

@@ -60,10 +60,12 @@ def dataset_label(config: dict[str, Any] | None, user_label: str | None = None) 
 
 
 def model_config_label(config: dict[str, Any]) -> str:
-    """``"RSteer 32 ch"`` for a ModelConfig dict (``"RSteer 32 ch · 2 frames in"`` with several inputs)."""
+    """``"RSteer 32 ch"`` for a ModelConfig dict (``"RSteer 32 ch · 2 frames in"`` with several inputs,
+    ``"… · with smoke"`` for a model that sees the smoke)."""
     text = f"{model_label(str(config.get('name', '?')))} {config.get('hidden', '?')} ch"
     frames = config.get("input_frames", 1)
-    return text + (f" · {frames} frames in" if frames not in (1, None) else "")
+    text += f" · {frames} frames in" if frames not in (1, None) else ""
+    return text + (" · with smoke" if config.get("smoke") is True else "")
 
 
 def _symmetric_start(train_config: dict[str, Any]) -> str:

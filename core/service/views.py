@@ -495,7 +495,7 @@ def compare_runs(
     if source is None:
         raise FileNotFoundError("none of the chosen runs names a dataset that exists here")
     first, ds_path = source
-    velocity = np.asarray(load_dataset(ds_path).velocity, dtype=np.float32)
+    dataset = load_dataset(ds_path)
     labels = {
         lr.info.id: t
         for lr, t in zip(loaded, unique_labels([run_label(lr.info.config) for lr in loaded]), strict=True)
@@ -503,32 +503,32 @@ def compare_runs(
     out: dict[str, Any] = {"truth": None, "notes": [], "predictions": {}, "rmse": {}}
     out.update(equivariance={}, relaxation={}, table=[], dataset=ds_path.name)
     for lr in [first] + [x for x in loaded if x is not first]:
-        _compare_one(
-            out, lr, labels[lr.info.id], velocity, (SPLIT_NAMES[split], int(sim), orientation, steps)
-        )
+        _compare_one(out, lr, labels[lr.info.id], dataset, (SPLIT_NAMES[split], int(sim), orientation, steps))
     if out["truth"] is None:
         raise ValueError("; ".join(out["notes"]) or "no run could be rolled out")
     out["steps"] = int(out["truth"].shape[0])
     return out
 
 
-def _compare_one(out: dict[str, Any], lr: Any, label: str, velocity: np.ndarray, choice: tuple) -> None:
+def _compare_one(out: dict[str, Any], lr: Any, label: str, dataset: Any, choice: tuple) -> None:
     """Roll out one loaded run for :func:`compare_runs` and add its results (or a note) to ``out``."""
     import torch
 
     from core.symmetry import model_equivariance_error
     from core.train.evaluate import display_rollout
+    from core.train.samples import frames_for
 
     key, sim, orientation, steps = choice
     split = next(name for name, k in SPLIT_NAMES.items() if k == key)
+    frames = frames_for(lr.model.config, dataset)  # (4, S, T, C, N, N): velocity, and smoke if it sees it
     try:
-        sims = _split_sims(lr, velocity, key)
+        sims = _split_sims(lr, frames, key)
         if not sims:
             raise ValueError(f"{split} holds no simulations for this run's dataset")
         shown = sims[min(max(sim, 0), len(sims) - 1)]
         # an uploaded run records no split: roll its bare model out from frame 0
         target = lr if "split" in lr.info.config else lr.model
-        d = display_rollout(target, velocity, key, shown, orientation, steps)
+        d = display_rollout(target, frames, key, shown, orientation, steps)
     except (ValueError, KeyError) as exc:
         out["notes"].append(f"{label}: not shown ({exc})")
         return
@@ -538,7 +538,7 @@ def _compare_one(out: dict[str, Any], lr: Any, label: str, velocity: np.ndarray,
         truth = out["truth"] = d.truth
         if sim >= len(sims):
             out["notes"].append(f"{split} has {len(sims)} simulation(s); showing the last of them.")
-        last = velocity[orientation, d.simulation, d.start + f - 1]  # persistence: repeat the last input
+        last = frames[orientation, d.simulation, d.start + f - 1, :2]  # persistence: repeat the last input
         out["rmse"]["persistence (next = this frame)"] = np.sqrt(
             ((truth - last[None]) ** 2).mean(axis=(1, 2, 3))
         )
@@ -546,8 +546,9 @@ def _compare_one(out: dict[str, Any], lr: Any, label: str, velocity: np.ndarray,
     elif d.truth.shape != truth.shape or not np.array_equal(d.truth, truth):
         out["notes"].append(f"{label}: not shown (its split or input frames start the rollout elsewhere)")
         return
-    window = velocity[:, d.simulation, d.start : d.start + f]  # (4, F, 2, N, N)
-    ee = model_equivariance_error(lr.model, torch.as_tensor(window).reshape(4, 2 * f, *window.shape[-2:]))
+    window = torch.as_tensor(frames[:, d.simulation, d.start : d.start + f])  # (4, F, C, N, N)
+    channels = window.shape[2]
+    ee = model_equivariance_error(lr.model, window.reshape(4, channels * f, *window.shape[-2:]), channels)
     err = d.prediction - truth
     out["predictions"][label] = d.prediction
     out["rmse"][label] = np.sqrt((err**2).mean(axis=(1, 2, 3)))
@@ -587,6 +588,7 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
     from core.symmetry import EE_SIMULATIONS
     from core.symmetry import equivariance_by_frame as by_frame
     from core.train.evaluate import splits_of_run
+    from core.train.samples import frames_for
 
     out: dict[str, Any] = {"runs": [], "regions": [], "notes": []}
     loaded = []
@@ -607,7 +609,8 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
         stored = _stored_by_frame(lr.info) if use_stored else None
         if stored is None:
             ds = load_dataset(dataset)
-            m = by_frame(lr.model.eval(), ds.velocity, ds.data_ee_one_step, lr.model.config.input_frames)
+            frames = frames_for(lr.model.config, ds)
+            m = by_frame(lr.model.eval(), frames, ds.data_ee_one_step, lr.model.config.input_frames)
             stored = {"frames": m.frames, "ee": m.model, "data": m.data}
         config = (lr.info.config.get("dataset") or {}).get("config") or {}
         out["runs"].append(
@@ -664,12 +667,12 @@ def _dataset_file(info) -> Path | None:
         return None
 
 
-def _split_sims(loaded: Any, velocity: np.ndarray, key: str) -> tuple[int, ...]:
+def _split_sims(loaded: Any, frames: np.ndarray, key: str) -> tuple[int, ...]:
     """Simulations of split ``key`` as recorded by a run (all of them for an uploaded run)."""
     from core.train.evaluate import splits_of_run
 
     if "split" not in loaded.info.config:
-        return tuple(range(velocity.shape[1]))
+        return tuple(range(frames.shape[1]))
     return splits_of_run(loaded.info).sims_of(key)
 
 

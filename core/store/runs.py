@@ -320,16 +320,17 @@ def load_checkpoint_file(
     model.eval()
     from core.train.rollout import Scaled, check_skip
 
-    delta = payload.get("delta_scale")
-    bad = isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < float("inf")
-    if delta is not None and bad:
-        raise CheckpointError(f"{where}: field 'delta_scale' must be a finite number > 0, got {delta!r}")
+    delta, unit = payload.get("delta_scale"), payload.get("smoke_unit")
+    for key, value in (("delta_scale", delta), ("smoke_unit", unit)):
+        bad = isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf")
+        if value is not None and bad:
+            raise CheckpointError(f"{where}: field {key!r} must be a finite number > 0, got {value!r}")
     skip = payload.get("skip", "last")  # checkpoints from before the linear skip have none
     try:
         check_skip(skip, model.config.input_frames)
+        return Scaled(model, float(scale), delta, skip=skip, smoke_unit=unit).eval(), payload
     except ValueError as exc:
-        raise CheckpointError(f"{where}: field 'skip': {exc}") from None
-    return Scaled(model, float(scale), delta, skip=skip).eval(), payload
+        raise CheckpointError(f"{where}: {exc}") from None
 
 
 #: Largest model a checkpoint may ask for: learnable parameters, and bytes to hold it and run it.

@@ -28,12 +28,13 @@ EVAL_SPLITS = ("test_future", "test_domain")
 
 @torch.no_grad()
 def rollout_split(
-    model: nn.Module, velocity: np.ndarray, splits, split: str, steps: int, device="cpu", batch_size: int = 16
+    model: nn.Module, frames: np.ndarray, splits, split: str, steps: int, device="cpu", batch_size: int = 16
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Roll out every (orientation, simulation) of ``split`` from its start frame.
 
-    Returns ``(initial, truth, prediction)`` as float32 arrays ``(B, F, 2, N, N)``,
-    ``(B, n, 2, N, N)``, ``(B, n, 2, N, N)`` with ``B = 4 * simulations`` ordered
+    ``frames`` ``(4, S, T, C, N, N)`` (core.train.samples.model_frames). Returns
+    ``(initial, truth, prediction)`` as float32 arrays ``(B, F, C, N, N)``,
+    ``(B, n, C, N, N)``, ``(B, n, C, N, N)`` with ``B = 4 * simulations`` ordered
     orientation-major and ``n = min(steps, frames available)``; None if the split is
     empty (e.g. test_domain with one simulation).
     """
@@ -43,8 +44,8 @@ def rollout_split(
     n = min(steps, splits.n_frames - start - f)
     if not sims or n < 1:
         return None
-    init = np.stack([velocity[o, s, start : start + f] for o in range(4) for s in sims]).astype(np.float32)
-    truth = np.stack([velocity[o, s, start + f : start + f + n] for o in range(4) for s in sims])
+    init = np.stack([frames[o, s, start : start + f] for o in range(4) for s in sims]).astype(np.float32)
+    truth = np.stack([frames[o, s, start + f : start + f + n] for o in range(4) for s in sims])
     truth = truth.astype(np.float32)
     model.eval()
     preds = []
@@ -56,7 +57,7 @@ def rollout_split(
 
 def evaluate_model(
     model: nn.Module,
-    velocity: np.ndarray,
+    frames: np.ndarray,
     splits,
     steps: int = DEFAULT_STEPS,
     device="cpu",
@@ -64,7 +65,10 @@ def evaluate_model(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Evaluate a model (physical units, e.g. a loaded checkpoint) on a dataset's test splits.
 
-    ``velocity``: ``(4, S, T, 2, N, N)``; ``splits``: the run's core.train.samples.Splits;
+    ``frames``: ``(4, S, T, C, N, N)``, the velocity (C = 2) or, for a model that sees the
+    smoke, velocity and smoke (C = 3; core.train.samples.frames_for). Every error is of the
+    predicted velocity: a smoke model's smoke is an input it carries forward, not a score.
+    ``splits``: the run's core.train.samples.Splits;
     ``one_step_ee``: the dataset's matched one-step data EE ``(4, S, T-1)`` if it has one.
     Returns ``(metrics, arrays)``. ``metrics[split]`` (split in test_future, test_domain;
     None when empty) has ``rmse`` (over all steps), ``rmse_per_step``,
@@ -83,30 +87,31 @@ def evaluate_model(
     metrics: dict[str, Any] = {"eval_steps_requested": steps}
     arrays: dict[str, np.ndarray] = {}
     for split in EVAL_SPLITS:
-        metrics[split] = _split_metrics(model, velocity, splits, split, steps, device, arrays)
+        metrics[split] = _split_metrics(model, frames, splits, split, steps, device, arrays)
     f = splits.spec.input_frames
     model.eval()
-    by_frame = equivariance_by_frame(model, velocity, one_step_ee, f, device)
+    by_frame = equivariance_by_frame(model, frames, one_step_ee, f, device)
     metrics["equivariance_error"] = by_frame.overall.to_dict()
     regions = [list(r) for r in splits.frame_regions()]  # lists: the same after a JSON round trip
     metrics["equivariance_by_frame"] = {**by_frame.to_dict(), "regions": regions}
     metrics["equivariance_states"] = (
-        f"every orientation, frames {f - 1}..{velocity.shape[2] - 2}, the first "
-        f"{min(velocity.shape[1], EE_SIMULATIONS)} simulation(s)"
+        f"every orientation, frames {f - 1}..{frames.shape[2] - 2}, the first "
+        f"{min(frames.shape[1], EE_SIMULATIONS)} simulation(s)"
     )
     has_one_step = one_step_ee is not None
     metrics["data_ee_one_step"] = matched_data_equivariance_error(one_step_ee, f) if has_one_step else None
-    metrics["data_ee_trajectory"] = data_equivariance_error(velocity)
+    metrics["data_ee_trajectory"] = data_equivariance_error(frames[:, :, :, :2])
     return metrics, arrays
 
 
-def _split_metrics(model, velocity, splits, split: str, steps: int, device, arrays: dict) -> dict | None:
-    """Rollout errors of ``model`` and of persistence on one split; fills ``arrays``; None if empty."""
-    out = rollout_split(model, velocity, splits, split, steps, device)
+def _split_metrics(model, frames, splits, split: str, steps: int, device, arrays: dict) -> dict | None:
+    """Rollout errors of ``model`` and of persistence on one split, of the velocity; fills
+    ``arrays``; None if empty."""
+    out = rollout_split(model, frames, splits, split, steps, device)
     if out is None:
         return None
-    init, truth, pred = out
-    baseline = rollout_split(Persistence(), velocity, splits, split, steps, "cpu")[2]
+    truth, pred = out[1][:, :, :2], out[2][:, :, :2]
+    baseline = rollout_split(Persistence(), frames[:, :, :, :2], splits, split, steps, "cpu")[2]
     err = (pred - truth).astype(np.float64)
     sq = err**2
     per_step = np.sqrt(sq.mean(axis=(0, 2, 3, 4)))
@@ -130,9 +135,10 @@ def _split_metrics(model, velocity, splits, split: str, steps: int, device, arra
 
 @dataclass(frozen=True)
 class DisplayRollout:
-    """One rollout for display: ``truth`` and ``prediction`` ``(steps, 2, N, N)``,
-    ``mae`` ``(steps, N, N)`` (mean over components of |prediction - truth|), the
-    frame it starts from, and the split / simulation / orientation it shows."""
+    """One rollout for display: ``truth`` and ``prediction`` ``(steps, 2, N, N)`` (velocity;
+    a smoke model's predicted smoke is not shown), ``mae`` ``(steps, N, N)`` (mean over
+    components of |prediction - truth|), the frame it starts from, and the split /
+    simulation / orientation it shows."""
 
     truth: np.ndarray
     prediction: np.ndarray
@@ -165,16 +171,19 @@ def display_rollout(
     ``run_or_model``: a core.store.runs.LoadedRun (its recorded split decides the start
     frame and which simulations belong to ``split``) or a model in physical units
     (then the rollout starts at frame 0 and any simulation is allowed).
-    ``dataset``: a core.data Dataset or a velocity array ``(4, S, T, 2, N, N)``.
+    ``dataset``: a core.data Dataset or an array ``(4, S, T, C, N, N)`` in the model's
+    layout (core.train.samples.frames_for).
     ``simulation``: global simulation index (default: the split's first).
     Returns a DisplayRollout; ValueError names a bad split, simulation or orientation.
     """
-    velocity = np.asarray(getattr(dataset, "velocity", dataset), dtype=np.float32)
+    from core.train.samples import frames_for
+
+    model = run_or_model.model if hasattr(run_or_model, "info") else run_or_model
+    frames = frames_for(model.config, dataset)
     if orientation not in (0, 1, 2, 3):
         raise ValueError(f"orientation must be 0, 1, 2 or 3, got {orientation!r}")
-    n_sims, n_frames = velocity.shape[1], velocity.shape[2]
+    n_sims, n_frames = frames.shape[1], frames.shape[2]
     if hasattr(run_or_model, "info"):
-        model = run_or_model.model
         splits = splits_of_run(run_or_model.info)
         if (splits.n_sims, splits.n_frames) != (n_sims, n_frames):
             raise ValueError(
@@ -183,7 +192,6 @@ def display_rollout(
             )
         sims, start, f = splits.sims_of(split), splits.start_of(split), splits.spec.input_frames
     else:
-        model = run_or_model
         sims, start = tuple(range(n_sims)), 0
         f = model.config.input_frames
     if not sims:
@@ -195,10 +203,10 @@ def display_rollout(
     if n < 1:
         raise ValueError(f"no frames left to roll out after frame {start + f}")
     p = next(model.parameters())
-    init = torch.as_tensor(velocity[orientation, sim, start : start + f][None], device=p.device)
+    init = torch.as_tensor(frames[orientation, sim, start : start + f][None], device=p.device)
     model.eval()
-    pred = rollout(model, init, n)[0].cpu().numpy()
-    truth = velocity[orientation, sim, start + f : start + f + n]
+    pred = rollout(model, init, n)[0, :, :2].cpu().numpy()
+    truth = frames[orientation, sim, start + f : start + f + n, :2]
     return DisplayRollout(
         truth=truth,
         prediction=pred,
@@ -222,10 +230,12 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
     from core.data import load_dataset
 
     info = loaded.info
+    from core.train.samples import frames_for
+
     dataset = load_dataset(dataset_path_of(info))
-    velocity = np.asarray(dataset.velocity, dtype=np.float32)
+    frames = frames_for(loaded.model.config, dataset)
     one_step = getattr(dataset, "data_ee_one_step", None)
-    metrics, arrays = evaluate_model(loaded.model, velocity, splits_of_run(info), steps, "cpu", one_step)
+    metrics, arrays = evaluate_model(loaded.model, frames, splits_of_run(info), steps, "cpu", one_step)
     if not info.shipped:
         old = info.metrics or {}
         for key in ("best_epoch", "best_val_loss", "epochs_run"):

@@ -13,9 +13,10 @@ SKIPS = ("last", "linear")
 def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT_STEPS) -> torch.Tensor:
     """Predict ``steps`` future frames by feeding the model its own outputs.
 
-    ``initial_frames``: ``(B, F, 2, N, N)`` velocity frames, oldest first, or the
-    same stacked as ``(B, 2*F, N, N)``. ``model`` maps ``(B, 2*F, N, N)`` to the next
-    frame ``(B, 2, N, N)``. Returns ``(B, steps, 2, N, N)`` in the input's units.
+    ``initial_frames``: ``(B, F, C, N, N)`` frames, oldest first, or the same stacked as
+    ``(B, C*F, N, N)``; C is 2 (vx, vy) or, for a model that sees the smoke, 3 (vx, vy, s).
+    ``model`` maps ``(B, C*F, N, N)`` to the next frame ``(B, C, N, N)``. Returns
+    ``(B, steps, C, N, N)`` in the input's units.
 
     Gradients flow when enabled by the caller (the training loss uses this), so
     wrap calls in ``torch.no_grad()`` for inference.
@@ -24,24 +25,26 @@ def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT
         raise ValueError(f"steps must be >= 1, got {steps}")
     shape = tuple(initial_frames.shape)
     if initial_frames.ndim == 5:
-        if shape[2] != 2:
-            raise ValueError(f"initial_frames (B, F, 2, N, N) needs 2 components, got {shape}")
-        b, f, _, n, m = initial_frames.shape
-        window = initial_frames.reshape(b, 2 * f, n, m)
+        if shape[2] not in (2, 3):
+            raise ValueError(f"initial_frames (B, F, C, N, N) needs C = 2 or 3 channels, got {shape}")
+        b, f, c, n, m = initial_frames.shape
+        window = initial_frames.reshape(b, c * f, n, m)
     elif initial_frames.ndim == 4:
-        if initial_frames.shape[1] % 2:
-            raise ValueError(f"stacked initial_frames need an even channel count, got {shape}")
         window = initial_frames
     else:
-        raise ValueError(f"initial_frames must be (B, F, 2, N, N) or (B, 2*F, N, N), got shape {shape}")
+        raise ValueError(f"initial_frames must be (B, F, C, N, N) or (B, C*F, N, N), got shape {shape}")
     preds = []
     for _ in range(steps):
         nxt = model(window)
-        if nxt.shape != (window.shape[0], 2, *window.shape[-2:]):
-            raise ValueError(f"model returned shape {tuple(nxt.shape)}, expected (B, 2, N, N)")
+        c = nxt.shape[1] if nxt.ndim == 4 else 0
+        if c not in (2, 3) or window.shape[1] % c or nxt.shape != (window.shape[0], c, *window.shape[-2:]):
+            raise ValueError(
+                f"model returned shape {tuple(nxt.shape)} for input {tuple(window.shape)}: expected "
+                "one frame (B, C, N, N) whose C (2 or 3) divides the input's channels"
+            )
         preds.append(nxt)
-        # Slide the window: drop the oldest frame's two channels, append the prediction.
-        window = torch.cat([window[:, 2:], nxt], dim=1)
+        # Slide the window: drop the oldest frame's channels, append the prediction.
+        window = torch.cat([window[:, c:], nxt], dim=1)
     return torch.stack(preds, dim=1)
 
 
@@ -54,16 +57,18 @@ def check_skip(skip: str, input_frames: int) -> None:
         raise ValueError("skip 'linear' extrapolates from two frames: the model needs input_frames >= 2")
 
 
-def skip_base(x: torch.Tensor, skip: str) -> torch.Tensor:
-    """The frame a residual correction is added to, ``(B, 2, N, N)``, from stacked inputs
-    ``x`` ``(B, 2F, N, N)``: the newest frame (``"last"``) or the linear extrapolation of the
-    two newest, ``2 x_t - x_{t-1}`` (``"linear"``; ValueError with one input frame)."""
-    check_skip(skip, x.shape[1] // 2)
-    return x[:, -2:] if skip == "last" else 2 * x[:, -2:] - x[:, -4:-2]
+def skip_base(x: torch.Tensor, skip: str, frame_channels: int = 2) -> torch.Tensor:
+    """The frame a residual correction is added to, ``(B, C, N, N)``, from stacked inputs
+    ``x`` ``(B, C*F, N, N)``, ``C = frame_channels``: the newest frame (``"last"``) or the
+    linear extrapolation of the two newest, ``2 x_t - x_{t-1}`` (``"linear"``; ValueError
+    with one input frame)."""
+    c = frame_channels
+    check_skip(skip, x.shape[1] // c)
+    return x[:, -c:] if skip == "last" else 2 * x[:, -c:] - x[:, -2 * c : -c]
 
 
 class Scaled(nn.Module):
-    """Wrap a model trained on normalised velocities so that it works in physical units.
+    """Wrap a model trained on normalised frames so that it works in physical units.
 
     Without ``delta_scale``: ``forward(x) = model(x / scale) * scale`` (the model predicts
     the next frame). With ``delta_scale`` (residual prediction): ``forward(x) = base(x) +
@@ -73,26 +78,54 @@ class Scaled(nn.Module):
     ``2 x_t - x_{t-1}`` (it predicts the change of the change; needs two input frames).
     Scales are single scalars and both bases commute with rotations, so a C4-equivariant
     model stays equivariant.
+
+    ``smoke_unit`` (models that see the smoke; required by them, refused by others): the
+    smoke channel is divided by it on the way in, before everything above, and the predicted
+    smoke multiplied by it on the way out, so that inside, the smoke's one-step change is as
+    large as the velocity's (core.train.samples.smoke_unit). The smoke is a scalar field, so a
+    factor of its own keeps equivariance.
     """
 
-    def __init__(self, model: nn.Module, scale: float, delta_scale: float | None = None, skip: str = "last"):
+    def __init__(
+        self,
+        model: nn.Module,
+        scale: float,
+        delta_scale: float | None = None,
+        skip: str = "last",
+        smoke_unit: float | None = None,
+    ):
         super().__init__()
-        for name, value in (("scale", scale), ("delta_scale", delta_scale)):
+        for name, value in (("scale", scale), ("delta_scale", delta_scale), ("smoke_unit", smoke_unit)):
             if value is not None and not 0 < float(value) < float("inf"):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        check_skip(skip, getattr(getattr(model, "config", None), "input_frames", 2))
+        self.config = getattr(model, "config", None)
+        check_skip(skip, getattr(self.config, "input_frames", 2))
+        self.frame_channels = getattr(self.config, "frame_channels", 2)
+        if (smoke_unit is None) != (self.frame_channels == 2):
+            need = "needs" if smoke_unit is None else "takes no"
+            channels = self.frame_channels
+            raise ValueError(f"smoke_unit: a model with {channels} channels per frame {need} smoke unit")
         self.model = model
         self.scale = float(scale)
         self.delta_scale = None if delta_scale is None else float(delta_scale)
         self.skip = skip
-        self.config = getattr(model, "config", None)
+        self.smoke_unit = None if smoke_unit is None else float(smoke_unit)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the next frame ``(B, 2, N, N)`` in the same units as ``x``."""
+        """Return the next frame ``(B, C, N, N)`` in the same units as ``x``."""
+        if self.smoke_unit is not None:
+            x = self._smoke_times(x, 1.0 / self.smoke_unit)
         out = self.model(x / self.scale)
         if self.delta_scale is None:
-            return out * self.scale
-        return skip_base(x, self.skip) + out * self.delta_scale
+            nxt = out * self.scale
+        else:
+            nxt = skip_base(x, self.skip, self.frame_channels) + out * self.delta_scale
+        return nxt if self.smoke_unit is None else self._smoke_times(nxt, self.smoke_unit)
+
+    def _smoke_times(self, x: torch.Tensor, factor: float) -> torch.Tensor:
+        """``x`` ``(B, 3*F, N, N)`` with every frame's smoke channel times ``factor``."""
+        per_frame = torch.tensor([1.0, 1.0, factor], dtype=x.dtype, device=x.device)
+        return x * per_frame.repeat(x.shape[1] // 3)[:, None, None]
 
     def regularization_loss(self) -> torch.Tensor:
         """The wrapped model's regulariser."""

@@ -204,16 +204,66 @@ def delta_scale(velocity: np.ndarray, splits: Splits, order: int = 1) -> float:
     return rms if np.isfinite(rms) and rms > 0 else 1.0
 
 
+def model_frames(velocity: np.ndarray, smoke: np.ndarray | None = None) -> np.ndarray:
+    """The frames a model reads and predicts, float32 ``(4, S, T, C, N, N)`` in physical units.
+
+    ``velocity`` ``(4, S, T, 2, N, N)``; ``smoke`` ``(4, S, T, N, N)`` for a model that sees
+    the smoke (``ModelConfig.smoke``), which becomes each frame's third channel (C = 3), or
+    None (C = 2: the velocity alone).
+    """
+    velocity = np.asarray(velocity, dtype=np.float32)
+    if smoke is None:
+        return velocity
+    smoke = np.asarray(smoke, dtype=np.float32)
+    if smoke.shape != velocity.shape[:3] + velocity.shape[4:]:
+        raise ValueError(f"smoke {smoke.shape} does not match velocity {velocity.shape}")
+    return np.concatenate([velocity, smoke[:, :, :, None]], axis=3)
+
+
+def frames_for(model_config, dataset) -> np.ndarray:
+    """The frames a model with ``model_config`` (a ModelConfig) reads, from ``dataset``: a core.data
+    Dataset, or an array ``(4, S, T, C, N, N)`` already in the model's layout (ValueError if its
+    C is not the model's). Returns :func:`model_frames`' array."""
+    if hasattr(dataset, "velocity"):
+        return model_frames(dataset.velocity, dataset.smoke if model_config.smoke else None)
+    frames = np.asarray(dataset, dtype=np.float32)
+    want = model_config.frame_channels
+    if frames.ndim != 6 or frames.shape[3] != want:
+        what = "vx, vy, smoke" if model_config.smoke else "vx, vy"
+        raise ValueError(f"the model reads frames of {want} channels ({what}), got shape {frames.shape}")
+    return frames
+
+
+def smoke_unit(frames: np.ndarray, splits: Splits) -> float:
+    """The smoke's unit inside a model that sees it: the RMS one-step smoke change over the
+    training block divided by the velocity's (:func:`delta_scale`), so that in those units
+    both change by about as much per step. ``frames`` ``(4, S, T, 3, N, N)``; 1.0 if either
+    never changes.
+    """
+    block = frames[:, list(splits.train_sims), : splits.val_start].astype(np.float64)
+    change = np.diff(block, axis=2)
+    smoke, velocity = (float(np.sqrt(np.mean(change[:, :, :, c] ** 2))) for c in (slice(2, 3), slice(0, 2)))
+    ratio = smoke / velocity if velocity > 0 else 0.0
+    return ratio if np.isfinite(ratio) and ratio > 0 else 1.0
+
+
+def in_smoke_units(frames: np.ndarray, unit: float) -> np.ndarray:
+    """``frames`` ``(..., 3, N, N)`` (float32) with the smoke channel divided by ``unit``."""
+    out = np.array(frames, dtype=np.float32)
+    out[..., 2, :, :] /= np.float32(unit)
+    return out
+
+
 class WindowDataset:
     """Training samples from windows, scaled by one scalar.
 
-    ``velocity`` is ``(4, S, T, 2, N, N)``. Sample ``i`` is window ``windows[i // 4]``
-    in orientation ``i % 4``: input ``(2F, N, N)`` and targets ``(K, 2, N, N)``,
-    both divided by ``scale`` (float32 tensors).
+    ``frames`` is ``(4, S, T, C, N, N)`` (core.train.samples.model_frames). Sample ``i`` is
+    window ``windows[i // 4]`` in orientation ``i % 4``: input ``(C*F, N, N)`` and targets
+    ``(K, C, N, N)``, both divided by ``scale`` (float32 tensors).
     """
 
-    def __init__(self, velocity: np.ndarray, windows, input_frames: int, steps: int, scale: float = 1.0):
-        self.data = torch.as_tensor(np.ascontiguousarray(velocity, dtype=np.float32)) / float(scale)
+    def __init__(self, frames: np.ndarray, windows, input_frames: int, steps: int, scale: float = 1.0):
+        self.data = torch.as_tensor(np.ascontiguousarray(frames, dtype=np.float32)) / float(scale)
         self.windows = list(windows)
         self.f, self.k = int(input_frames), int(steps)
 
@@ -221,30 +271,33 @@ class WindowDataset:
         return 4 * len(self.windows)
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(x, y)``: inputs ``(B, 2F, N, N)`` and targets ``(B, K, 2, N, N)``."""
+        """Return ``(x, y)``: inputs ``(B, C*F, N, N)`` and targets ``(B, K, C, N, N)``."""
         xs, ys = [], []
         for i in indices:
             s, t = self.windows[int(i) // 4]
             o = int(i) % 4
             frames = self.data[o, s, t : t + self.f + self.k]
-            xs.append(frames[: self.f].reshape(2 * self.f, *frames.shape[-2:]))
+            xs.append(frames[: self.f].reshape(-1, *frames.shape[-2:]))
             ys.append(frames[self.f :])
         return torch.stack(xs), torch.stack(ys)
 
 
-def orbit_noise(shape: tuple[int, ...], std: float, generator: torch.Generator) -> torch.Tensor:
-    """Gaussian noise of ``shape`` ``(B, 2F, N, N)`` for a batch of whole C4 orbits (samples
-    ``4w .. 4w+3`` are orientations 0-3 of window ``w``, as the training loop builds them).
+def orbit_noise(
+    shape: tuple[int, ...], std: float, generator: torch.Generator, frame_channels: int = 2
+) -> torch.Tensor:
+    """Gaussian noise of ``shape`` ``(B, C*F, N, N)`` (``C = frame_channels``) for a batch of
+    whole C4 orbits (samples ``4w .. 4w+3`` are orientations 0-3 of window ``w``, as the
+    training loop builds them).
 
     Drawn once per window (standard deviation ``std``) and turned with each orientation, so
     the noisy batch is still made of whole orbits: on exactly symmetric data it stays exactly
     symmetric, and a relaxed model is not pushed off equivariance by the noise itself.
     """
-    from core.symmetry import rotate_stacked_velocity
+    from core.symmetry import rotate_stacked_frames
 
     b = shape[0]
     if b % 4:
         raise ValueError(f"a batch of whole C4 orbits has a multiple of 4 samples, got {b}")
     base = torch.randn((b // 4, *shape[1:]), generator=generator) * float(std)
-    turned = torch.stack([rotate_stacked_velocity(base, k) for k in range(4)], dim=1)
+    turned = torch.stack([rotate_stacked_frames(base, k, frame_channels) for k in range(4)], dim=1)
     return turned.reshape(shape)

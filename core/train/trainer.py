@@ -43,8 +43,11 @@ from core.train.samples import (
     WindowDataset,
     check_max_train_windows,
     delta_scale,
+    in_smoke_units,
     make_splits,
+    model_frames,
     orbit_noise,
+    smoke_unit,
     velocity_scale,
 )
 
@@ -96,6 +99,9 @@ class TrainConfig(ConfigMixin):
     units, so the small changes of the first frames count about as much as the large late
     ones (needs rollout_steps >= 2). Measured: better rollouts on held-out simulations, less
     learnt asymmetry (docs/TRAINING_EXPERIMENTS.md).
+    ``smoke_weight`` (models that see the smoke): the weight of the smoke channel's squared
+    error in the loss against 1 for each velocity component, the smoke measured in units in
+    which its one-step change is as large as the velocity's (core.train.samples.smoke_unit).
     """
 
     epochs: int = 5
@@ -118,6 +124,7 @@ class TrainConfig(ConfigMixin):
     skip: str = "last"
     input_noise: float = 0.0
     window_weighting: float = 0.0
+    smoke_weight: float = 1.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "rollout_steps", "patience", "eval_steps"):
@@ -148,6 +155,7 @@ class TrainConfig(ConfigMixin):
         _number(self, "val_fraction", 0, 0.5, low_open=True, high_open=True)
         _number(self, "input_noise", 0, 10)
         _number(self, "window_weighting", 0, 100)
+        _number(self, "smoke_weight", 0, 100, low_open=True)
         if self.window_weighting and self.rollout_steps < 2:
             raise ValueError("window_weighting needs rollout_steps >= 2 (it uses the second step's change)")
         check_max_train_windows(self.max_train_windows)  # the same rule as SplitSpec's
@@ -207,16 +215,26 @@ def resolve_device(name: str) -> torch.device:
 
 
 def step_loss(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, unit: float = 1.0, weighting: float = 0.0
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    unit: float = 1.0,
+    weighting: float = 0.0,
+    smoke_weight: float = 1.0,
 ) -> torch.Tensor:
-    """MSE in units of ``unit``, summed over the K autoregressive steps of ``y`` ``(B, K, 2, N, N)``,
+    """MSE in units of ``unit``, summed over the K autoregressive steps of ``y`` ``(B, K, C, N, N)``,
     plus the model's regulariser; a scalar tensor. ``weighting`` > 0: a weighted mean over the
-    windows (TrainConfig.window_weighting)."""
+    windows (TrainConfig.window_weighting). With C = 3 (velocity and smoke) the smoke channel's
+    squared error counts ``smoke_weight`` times, each velocity component's once."""
     pred = rollout(model, x, y.shape[1])
+    squared = (pred - y) ** 2
+    if y.shape[2] == 3 and smoke_weight != 1.0:
+        weights = torch.tensor([1.0, 1.0, smoke_weight], dtype=y.dtype, device=y.device)
+        squared = squared * weights[:, None, None]
     if not weighting:
-        return ((pred - y) ** 2).mean(dim=(0, 2, 3, 4)).sum() / unit**2 + model.regularization_loss()
-    per_window = ((pred - y) ** 2).mean(dim=(2, 3, 4)).sum(dim=1) / unit**2
-    change = ((y[:, 1] - y[:, 0]) ** 2).mean(dim=(1, 2, 3)) / unit**2
+        return squared.mean(dim=(0, 2, 3, 4)).sum() / unit**2 + model.regularization_loss()
+    per_window = squared.mean(dim=(2, 3, 4)).sum(dim=1) / unit**2
+    change = ((y[:, 1, :2] - y[:, 0, :2]) ** 2).mean(dim=(1, 2, 3)) / unit**2
     weights = 1.0 / (change + weighting)
     return (weights * per_window).sum() / weights.sum() + model.regularization_loss()
 
@@ -230,10 +248,11 @@ class _Session:
     config: TrainConfig
     model_config: Any
     device: torch.device
-    velocity: np.ndarray
+    frames: np.ndarray  # (4, S, T, C, N, N), physical units (core.train.samples.model_frames)
     splits: Splits
     scale: float
     delta: float | None
+    smoke_unit: float | None
     one_step_ee: np.ndarray | None
     net: nn.Module
     optimiser: torch.optim.Optimizer
@@ -282,7 +301,7 @@ def train(
     if status != "cancelled" and (session.run_dir / "checkpoint.pt").is_file():
         report(0.99, "evaluating the best weights")
         metrics = evaluate_run_dir(
-            session.run_dir, session.velocity, session.splits, config, session.device, session.one_step_ee
+            session.run_dir, session.frames, session.splits, config, session.device, session.one_step_ee
         )
         extra = {"best_epoch": session.best_epoch, "best_val_loss": session.best_val}
         metrics.update({**extra, "epochs_run": len(session.history)})
@@ -300,7 +319,8 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     device = resolve_device(config.device)
     dataset_path = Path(dataset_path).resolve()
     dataset = load_dataset(dataset_path)
-    velocity = np.asarray(dataset.velocity, dtype=np.float32)
+    frames = model_frames(dataset.velocity, dataset.smoke if mcfg.smoke else None)
+    velocity = frames[:, :, :, :2]
     spec = SplitSpec(
         input_frames=mcfg.input_frames,
         steps=config.rollout_steps,
@@ -313,6 +333,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     check_skip(config.skip, mcfg.input_frames)  # before any run folder is made
     order = 2 if config.skip == "linear" else 1
     delta = delta_scale(velocity, splits, order=order) if config.residual else None
+    unit = smoke_unit(frames, splits) if mcfg.smoke else None
     if resume:
         if run_dir is None or not (Path(run_dir) / "last.pt").is_file():
             raise FileNotFoundError(f"cannot resume: no last.pt in {run_dir}")
@@ -324,7 +345,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
         run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         record = new_run_record(run_dir.name, dataset, mcfg, config, splits, scale, str(device), job_id)
-        write_run_json(run_dir, {**record, "delta_scale": delta})
+        write_run_json(run_dir, {**record, "delta_scale": delta, "smoke_unit": unit})
     torch.manual_seed(config.seed)
     model = model_from_config(mcfg.to_dict()).to(device)
     optimiser = make_optimizer(
@@ -338,7 +359,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
     one_step = getattr(dataset, "data_ee_one_step", None)
     session = _Session(
-        run_dir.name, run_dir, config, mcfg, device, velocity, splits, scale, delta, one_step,
+        run_dir.name, run_dir, config, mcfg, device, frames, splits, scale, delta, unit, one_step,
         model, optimiser, scheduler,
     )  # fmt: skip
     if resume:
@@ -348,9 +369,18 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
 
 
 def _training_module(s: _Session) -> nn.Module:
-    """The network as trained: on velocities divided by ``scale``; with residual prediction it
-    adds its output times ``delta / scale`` to the skip's base (core.train.rollout.skip_base)."""
-    return s.net if s.delta is None else Scaled(s.net, 1.0, s.delta / s.scale, skip=s.config.skip)
+    """The network as trained: on frames divided by ``scale`` (the smoke already in its own unit,
+    :func:`_training_frames`); with residual prediction it adds its output times
+    ``delta / scale`` to the skip's base (core.train.rollout.skip_base)."""
+    if s.delta is None:
+        return s.net
+    inside = None if s.smoke_unit is None else 1.0
+    return Scaled(s.net, 1.0, s.delta / s.scale, skip=s.config.skip, smoke_unit=inside)
+
+
+def _training_frames(s: _Session) -> np.ndarray:
+    """The frames the loss is measured on: physical, except the smoke in ``smoke_unit``."""
+    return s.frames if s.smoke_unit is None else in_smoke_units(s.frames, s.smoke_unit)
 
 
 def _unit(s: _Session) -> float:
@@ -376,14 +406,15 @@ def _epochs(s: _Session, report: Progress, should_stop, loss_hook) -> None:
     """Run the epochs from ``s.start_epoch``; stop early after ``patience`` epochs without progress."""
     cfg = s.config
     spec = s.splits.spec
-    train_set = WindowDataset(s.velocity, s.splits.train, spec.input_frames, spec.steps, s.scale)
-    val_set = WindowDataset(s.velocity, s.splits.val, spec.input_frames, spec.steps, s.scale)
+    frames = _training_frames(s)
+    train_set = WindowDataset(frames, s.splits.train, spec.input_frames, spec.steps, s.scale)
+    val_set = WindowDataset(frames, s.splits.val, spec.input_frames, spec.steps, s.scale)
     for epoch in range(s.start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
         lr = s.optimiser.param_groups[0]["lr"]
         _hold_or_release(s, epoch)
         train_loss = _train_epoch(s, train_set, epoch, report, should_stop, loss_hook)
-        val_loss = _evaluate_loss(s.model, val_set, cfg.batch_size, s.device, _unit(s), cfg.window_weighting)
+        val_loss = _evaluate_loss(s.model, val_set, cfg, s.device, _unit(s))
         if not math.isfinite(val_loss):
             raise Diverged(f"validation loss became {val_loss} in epoch {epoch}")
         s.scheduler.step()
@@ -437,8 +468,11 @@ def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_st
         chosen = order[b * per_batch : (b + 1) * per_batch]
         x, y = data.batch((4 * chosen[:, None] + torch.arange(4)).flatten())
         if cfg.input_noise:
-            x = x + orbit_noise(tuple(x.shape), cfg.input_noise * _unit(s), shuffle)
-        loss = step_loss(s.model, x.to(s.device), y.to(s.device), _unit(s), cfg.window_weighting)
+            channels = s.model_config.frame_channels
+            x = x + orbit_noise(tuple(x.shape), cfg.input_noise * _unit(s), shuffle, channels)
+        loss = step_loss(
+            s.model, x.to(s.device), y.to(s.device), _unit(s), cfg.window_weighting, cfg.smoke_weight
+        )
         if loss_hook is not None:
             loss = loss_hook(epoch, loss)
         _check_loss(float(loss.detach()), first, epoch, b + 1)
@@ -474,6 +508,7 @@ def _save_epoch(s: _Session, epoch: int, val_loss: float) -> None:
             scale=s.scale,
             delta_scale=s.delta,
             skip=s.config.skip,
+            smoke_unit=s.smoke_unit,
             epoch=epoch,
             val_loss=val_loss,
         )
@@ -486,28 +521,27 @@ def _save_epoch(s: _Session, epoch: int, val_loss: float) -> None:
 
 
 def evaluate_run_dir(
-    run_dir: Path, velocity: np.ndarray, splits: Splits, config: TrainConfig, device, one_step_ee=None
+    run_dir: Path, frames: np.ndarray, splits: Splits, config: TrainConfig, device, one_step_ee=None
 ) -> dict[str, Any]:
-    """Evaluate ``run_dir/checkpoint.pt`` (core.train.evaluate.evaluate_model); write evaluation.npz;
-    return the metrics dict. ``one_step_ee``: the dataset's matched one-step data EE, if any."""
+    """Evaluate ``run_dir/checkpoint.pt`` (core.train.evaluate.evaluate_model) on ``frames``
+    (core.train.samples.model_frames, physical units); write evaluation.npz; return the
+    metrics dict. ``one_step_ee``: the dataset's matched one-step data EE, if any."""
     from core.store.runs import load_checkpoint
     from core.train.evaluate import evaluate_model
 
     model = load_checkpoint(run_dir / "checkpoint.pt").to(device)
-    metrics, arrays = evaluate_model(model, velocity, splits, config.eval_steps, device, one_step_ee)
+    metrics, arrays = evaluate_model(model, frames, splits, config.eval_steps, device, one_step_ee)
     write_evaluation(run_dir, None, arrays)
     return metrics
 
 
 @torch.no_grad()
-def _evaluate_loss(
-    model: nn.Module, data: WindowDataset, batch_size: int, device, unit: float, weighting: float = 0.0
-) -> float:
+def _evaluate_loss(model: nn.Module, data: WindowDataset, cfg: TrainConfig, device, unit: float) -> float:
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, len(data), batch_size):
-        x, y = data.batch(range(start, min(start + batch_size, len(data))))
-        loss = step_loss(model, x.to(device), y.to(device), unit, weighting)
+    for start in range(0, len(data), cfg.batch_size):
+        x, y = data.batch(range(start, min(start + cfg.batch_size, len(data))))
+        loss = step_loss(model, x.to(device), y.to(device), unit, cfg.window_weighting, cfg.smoke_weight)
         total += loss.item() * len(x)
         count += len(x)
     return total / max(count, 1)
