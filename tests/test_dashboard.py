@@ -713,3 +713,45 @@ def test_a_symmetric_start_shows_in_rsteer_run_and_sweep_names_only():
     sweep = {"levels": [0, 0.5], "preset": "cpu", "train": held}
     assert sweep_config_label(sweep) == "sweep 2 levels · cpu · RSteer symmetric start 5 ep"
     assert sweep_config_label({**sweep, "train": {}}) == "sweep 2 levels · cpu"
+
+
+def test_both_forms_send_whether_the_models_see_the_smoke(data_dir, monkeypatch, tiny_dataset_path):
+    from core.service import actions
+
+    sent = []
+    monkeypatch.setattr(actions, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
+    at = _app().run()
+    at.toggle(key="sym_setup").set_value(True).run()
+    preset = views.training_defaults()["smoke"]
+    assert at.checkbox(key="sym_smoke").value is preset
+    at.checkbox(key="sym_smoke").set_value(not preset)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    options = sent[0]["model_options"]
+    assert set(options) == set(sent[0]["models"]) and {o["smoke"] for o in options.values()} == {not preset}
+
+    submitted = []
+
+    class Recorder:
+        def submit(self, kind, params):
+            submitted.append(params)
+            return f"job-{len(submitted)}"
+
+    monkeypatch.setattr(actions, "runner", lambda: Recorder())
+    actions.submit_training(tiny_dataset_path, ["convnet", "e2cnn"], epochs=2, smoke=True)
+    assert [p["model_config"]["smoke"] for p in submitted] == [True, True]
+
+
+def test_a_sweep_record_resolves_its_presets_and_names_a_smoke_sweep():
+    from core.service.names import sweep_label
+    from core.sweep import SweepConfig
+    from core.sweep.results import new_record
+
+    config = SweepConfig(levels=(0.0, 0.5), models=("e2cnn",), model_options={"e2cnn": {"smoke": True}})
+    record = new_record("sweep-x", config)
+    resolved = record["resolved"]
+    assert resolved["models"]["e2cnn"] == config.model_config("e2cnn").to_dict()
+    assert resolved["train"] == config.train_config().to_dict()
+    assert "buoyancy_diff" not in resolved["data"] and resolved["data"]["grid"] == config.data_config(0).grid
+    assert sweep_label({**record, "status": "done"}) == "sweep 2 levels · cpu · E2CNN · with smoke"
+    assert sweep_label({"config": config.to_dict(), "status": "done"}) == "sweep 2 levels · cpu · E2CNN"

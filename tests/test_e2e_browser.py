@@ -136,7 +136,7 @@ def _cycle(url, page, data) -> None:
     _wait_run_done(data)
     _visit(page, url, "train")
     picked = page.get_by_label("Look at a run", exact=True).input_value()
-    assert picked == "ConvNet 32 ch · 2 frames in · 1 ep · Δb 0.2", picked
+    assert picked == "ConvNet 32 ch · 2 frames in · with smoke · 1 ep · Δb 0.2", picked
     assert e2e.wait_plots(page, 1) >= 1  # its loss curve
     page.get_by_role("button", name="Load this run's model").click()
     page.get_by_text(re.compile(r"Loaded: ConvNet with [\d,]+ parameters")).wait_for()

@@ -192,9 +192,11 @@ def test_a_fourth_model_is_one_registry_entry(tmp_path):
 
         def forward(self, x):
             self.check_input(x)
-            return x[:, -2:] * self.scale
+            return x[:, -self.config.frame_channels :] * self.scale
 
-    register_model(ModelSpec("zero", "Zero", Zero, {"input_frames": 1, "hidden": 4}, color="#000000"))
+    # "smoke" among its options: it reads and predicts whatever frames the preset gives it.
+    options = {"input_frames": 1, "hidden": 4, "smoke": False}
+    register_model(ModelSpec("zero", "Zero", Zero, options, color="#000000"))
     try:
         model = build_model("zero")
         assert model(torch.ones(2, 2, 8, 8)).shape == (2, 2, 8, 8) and model.parameter_count() == 1
@@ -202,6 +204,7 @@ def test_a_fourth_model_is_one_registry_entry(tmp_path):
         assert model_color("zero") == "#000000"
         sweep = SweepConfig(levels=(0.0,), models=("zero", "convnet"))
         assert sweep.model_config("zero").hidden == 32  # the preset's width applies to every model
+        assert build_model("zero", smoke=True)(torch.ones(2, 3, 8, 8)).shape == (2, 3, 8, 8)
         with pytest.raises(ValueError, match="alpha"):
             ModelConfig(name="zero", alpha=0.1)
     finally:

@@ -22,7 +22,9 @@ class ModelSpec:
     person reads ("RSteer"); ``build``: the model class (or any ``build(config) -> nn.Module``),
     or its import path ``"package.module:Class"``, imported only when a model is first built, so
     listing names and labels never loads torch; ``defaults``: option defaults
-    (``input_frames``, ``hidden``, ``layers``, ``kernel_size``, ``alpha``); ``hidden_multiple``:
+    (``input_frames``, ``hidden``, ``layers``, ``kernel_size``, ``alpha``, ``smoke``: a model that
+    lists ``smoke`` must read and predict frames of ``config.frame_channels`` channels, and the
+    presets, whose models see the smoke, need it); ``hidden_multiple``:
     hidden channels must be a multiple of it (4 for C4 regular fields); ``relaxed``: True if
     the model has relaxed weights and so accepts ``alpha`` > 0; ``color``: its plot colour.
     """

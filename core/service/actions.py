@@ -27,6 +27,7 @@ TRAIN_FORM_LABELS = {
     "max_train_windows": "Max training windows",
     "window_weighting": "Window weighting",
     "relaxed_hold": "RSteer symmetric start",
+    "smoke": "Models see the smoke",
 }
 #: What the Figure-4 page's sweep form calls each SweepConfig field it sets.
 SWEEP_FORM_LABELS = {
@@ -142,11 +143,13 @@ def submit_training(
     hidden: int = 0,
     input_frames: int = 1,
     alpha: float = 0.0,
+    smoke: bool = False,
     **train_options: Any,
 ) -> list[str]:
     """Start one background training job per model on the dataset file; return the job ids.
 
     ``hidden`` 0 keeps each model's default width; ``alpha`` applies to relaxed models only;
+    ``smoke``: the models see the smoke (core.models.ModelConfig.smoke);
     ``train_options`` are core.train.trainer.TrainConfig fields, over the ``cpu`` sweep preset's.
     Every config is built (and so validated) before any job starts: bad settings raise
     ValueError and start nothing.
@@ -163,7 +166,7 @@ def submit_training(
         train_config = TrainConfig.from_dict({**PRESETS["cpu"]["train"], **train_options}).to_dict()
         params = []
         for name in models:
-            options: dict[str, Any] = {"input_frames": int(input_frames)}
+            options: dict[str, Any] = {"input_frames": int(input_frames), "smoke": smoke}
             if hidden:
                 options["hidden"] = int(hidden)
             if model_spec(name).relaxed:

@@ -118,10 +118,14 @@ def sweep_config_label(config: dict[str, Any]) -> str:
 
 
 def sweep_label(record: dict[str, Any]) -> str:
-    """A sweep's name from its results.json: the user's label, else its config's label, plus its status."""
+    """A sweep's name from its results.json: the user's label, else its config's label (with
+    ``"· with smoke"`` when its models saw the smoke, from the record's resolved settings, which
+    older records lack), plus its status."""
     if record.get("label"):
         return str(record["label"])
     text = sweep_config_label(record.get("config") or {})
+    models = ((record.get("resolved") or {}).get("models") or {}).values()
+    text += " · with smoke" if any(m.get("smoke") is True for m in models) else ""
     status = record.get("status")
     return text if status in (None, "done") else f"{text} ({status})"
 

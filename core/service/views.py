@@ -306,7 +306,7 @@ def training_defaults() -> dict[str, Any]:
     """The Train page's starting values: the ``cpu`` sweep preset (the shipped runs' settings).
 
     Every TrainConfig field (the preset's value, else TrainConfig's default), plus the preset
-    models' ``input_frames``, ``hidden`` and RSteer's ``alpha``.
+    models' ``input_frames``, ``hidden``, ``smoke`` and RSteer's ``alpha``.
     """
     from core.models import ModelConfig
     from core.sweep import PRESETS
@@ -315,8 +315,16 @@ def training_defaults() -> dict[str, Any]:
     preset = PRESETS["cpu"]
     rsteer = ModelConfig.for_model("rsteer", **preset["model"])
     model = {"input_frames": rsteer.input_frames, "hidden": rsteer.hidden, "alpha": rsteer.alpha}
+    model["smoke"] = rsteer.smoke
     return {**TrainConfig.from_dict(preset["train"]).to_dict(), **model}
 
+
+#: What showing the models the smoke (ModelConfig.smoke) does, for the Train and sweep forms.
+SMOKE_INPUT_HELP = (
+    "Every frame a model reads and predicts holds the smoke density beside the velocity. The "
+    "buoyancy pushes the smoke, so a model that sees it can tell how strongly each plume is "
+    "driven; errors and equivariance errors are still of the velocity alone (README)."
+)
 
 #: What RSteer's symmetric start (TrainConfig.relaxed_hold) does, for the Train and sweep forms.
 SYMMETRIC_START_HELP = (

@@ -85,6 +85,7 @@ def new_record(sweep_id: str, config: Any, **extra: Any) -> dict[str, Any]:
     return {
         "sweep_id": sweep_id,
         "config": config.to_dict(),
+        "resolved": config.resolved(),
         "status": "running",
         "started": time.time(),
         **extra,

@@ -269,13 +269,20 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             if engines
             else None
         )
-        hold = st.columns(4)[0].number_input(
+        c8, c9 = st.columns(4)[:2]
+        hold = c8.number_input(
             "RSteer symmetric start",
             min_value=0,
             max_value=199,
             value=0,
             key="sym_hold",
             help=views.SYMMETRIC_START_HELP,
+        )
+        smoke = c9.checkbox(
+            "Models see the smoke",
+            value=views.training_defaults()["smoke"],
+            key="sym_smoke",
+            help=views.SMOKE_INPUT_HELP,
         )
         st.caption(views.sweep_form_hint(int(epochs), int(frames)))
         submitted = st.form_submit_button("Start sweep", type="primary")
@@ -289,6 +296,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
                 preset=preset,
                 data={"grid": int(grid), "frames": int(frames)},
                 train={"epochs": int(epochs), "relaxed_hold": int(hold)},
+                model_options={name: {"smoke": bool(smoke)} for name in models},
                 **extra,
             )
         except ValueError as exc:

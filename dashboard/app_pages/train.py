@@ -91,7 +91,7 @@ else:
             key="train_windows",
             help="0 uses every window; a small number makes a quick CPU run.",
         )
-        c9, c10 = st.columns(4)[:2]
+        c9, c10, c11 = st.columns(4)[:3]
         weighting = c9.number_input(
             "Window weighting",
             min_value=0.0,
@@ -109,6 +109,9 @@ else:
             value=start["relaxed_hold"],
             key="train_hold",
             help=views.SYMMETRIC_START_HELP,
+        )
+        smoke = c11.checkbox(
+            "Models see the smoke", value=start["smoke"], key="train_smoke", help=views.SMOKE_INPUT_HELP
         )
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
@@ -130,6 +133,7 @@ else:
                     max_train_windows=int(max_windows) or None,
                     window_weighting=float(weighting),
                     relaxed_hold=int(hold),
+                    smoke=bool(smoke),
                 )
             except ValueError as exc:
                 widgets.show_problem("These training settings are not valid.", exc)
