@@ -330,8 +330,8 @@ SMOKE_INPUT_HELP = (
 SYMMETRIC_START_HELP = (
     "Epochs in which RSteer trains exactly equivariant before it may break symmetry (0: from the "
     "start, as in the shipped runs and sweep; it must be fewer than the epochs). With 5 in a "
-    "30-epoch sweep RSteer became the most accurate model, but learnt only about two thirds of the "
-    "data's asymmetry (README)."
+    "30-epoch run RSteer was more accurate, but learnt only about two thirds of the data's "
+    "asymmetry (README)."
 )
 
 #: What the sweep form's engine choice does, and when each is faster (measured on 2 cores).
