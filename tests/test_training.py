@@ -118,11 +118,13 @@ def test_train_cli_prints_run_id_and_metrics(data_env, tmp_data_dir):
     out = _cli(
         "-m", "core.train", "--data", str(data_env), "--model", "convnet", "--hidden", "8", "--layers", "2",
         "--epochs", "1", "--rollout-steps", "2", "--eval-steps", "3", "--max-train-windows", "8",
-        env_dir=tmp_data_dir,
+        "--smoke", env_dir=tmp_data_dir,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("run run-convnet-") and "test_future: RMSE" in out.stdout
     run_id = out.stdout.split()[1]
+    record = json.loads((tmp_data_dir / "runs" / run_id / "run.json").read_text())
+    assert record["model_config"]["smoke"] is True
     ev = _cli("-m", "core.train.evaluate", run_id, "--steps", "3", env_dir=tmp_data_dir)
     assert ev.returncode == 0 and "model equivariance error" in ev.stdout, ev.stderr
 

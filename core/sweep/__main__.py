@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sims", type=int, help="override the preset's simulations per orientation")
     p.add_argument("--hidden", type=int, help="override the preset's hidden width (every model)")
     p.add_argument("--layers", type=int, help="override the models' layer count (every model)")
+    p.add_argument(
+        "--smoke",
+        action=argparse.BooleanOptionalAction,
+        help="whether the models see the smoke as well as the velocity (default: the preset's, on)",
+    )
     p.add_argument("--max-train-windows", type=int, help="cap the training samples per run")
     p.add_argument("--eval-steps", type=int, help="override the rollout length of the test metrics")
     p.add_argument("--device", help="training device: auto, cpu, cuda, cuda:N or mps")
@@ -41,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     train_keys = ("epochs", "max_train_windows", "eval_steps", "device")
     train = {k: getattr(args, k) for k in train_keys if getattr(args, k) is not None}
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    options = {k: getattr(args, k) for k in ("hidden", "layers") if getattr(args, k) is not None}
+    options = {k: getattr(args, k) for k in ("hidden", "layers", "smoke") if getattr(args, k) is not None}
     try:
         config = SweepConfig(
             levels=levels,

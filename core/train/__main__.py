@@ -9,12 +9,13 @@ with status 2 and one line naming it.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from core.cli import Parser, add_config_options, config_from_args, fail, progress_bar
 
-MODEL_OPTIONS = ("input_frames", "hidden", "layers", "kernel_size", "alpha")
+MODEL_OPTIONS = ("input_frames", "hidden", "layers", "kernel_size", "alpha", "smoke")
 
 
 def build_parser() -> Parser:
@@ -25,9 +26,14 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m core.train", description="Train one model on one dataset file.")
     p.add_argument("--data", required=True, help="dataset .h5 file (made by python -m core.data)")
     p.add_argument("--model", required=True, choices=model_names())
-    for name in MODEL_OPTIONS:
+    for name in MODEL_OPTIONS[:-1]:
         kind = float if name == "alpha" else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{name} (model default)")
+    p.add_argument(
+        "--smoke",
+        action=argparse.BooleanOptionalAction,
+        help="the model sees the smoke as well as the velocity (default: off)",
+    )
     add_config_options(p, TrainConfig)
     return p
 
