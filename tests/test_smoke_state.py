@@ -215,3 +215,21 @@ def test_a_model_that_sees_the_smoke_says_so_in_its_name():
     assert run_label(record) == "E2CNN 32 ch · 2 frames in · with smoke · 30 ep · Δb 0.3"
     record["model_config"]["smoke"] = False
     assert run_label(record) == "E2CNN 32 ch · 2 frames in · 30 ep · Δb 0.3"
+
+
+def test_a_smoke_checkpoint_without_a_valid_smoke_unit_is_refused_by_name(tmp_path):
+    from core.store.runs import CheckpointError, load_checkpoint_file, save_checkpoint
+
+    model = build_model("convnet", input_frames=2, **SMALL)
+    path = tmp_path / "smoke.pt"
+    save_checkpoint(path, model, scale=1.0, delta_scale=0.5, smoke_unit=3.0)
+    loaded, _ = load_checkpoint_file(path)
+    assert loaded.smoke_unit == 3.0
+    for unit, needle in ((None, "needs smoke unit"), (-1.0, "'smoke_unit' must be a finite number > 0")):
+        save_checkpoint(path, model, scale=1.0, delta_scale=0.5, smoke_unit=unit)
+        with pytest.raises(CheckpointError, match=needle):
+            load_checkpoint_file(path)
+    velocity_model = build_model("convnet", input_frames=2, hidden=8, layers=2)
+    save_checkpoint(path, velocity_model, scale=1.0, delta_scale=0.5, smoke_unit=3.0)
+    with pytest.raises(CheckpointError, match="takes no smoke unit"):
+        load_checkpoint_file(path)
