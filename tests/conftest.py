@@ -10,6 +10,8 @@ import pytest
 from core.store.paths import DATA_DIR_ENV
 
 TINY_CONFIG = {"grid": 16, "frames": 12, "sims": 2, "buoyancy_diff": 0.3}
+#: TrainConfig fields of a training run of a few seconds on TINY_CONFIG's dataset.
+TINY_TRAINING = {"epochs": 2, "batch_size": 8, "rollout_steps": 2, "eval_steps": 4, "max_train_windows": 16}
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +33,10 @@ def tiny_dataset_path(tmp_data_dir) -> Path:
     from core.data import DataConfig, ensure_dataset
 
     return ensure_dataset(DataConfig(**TINY_CONFIG))
+
+
+@pytest.fixture
+def data_env(tmp_data_dir, tiny_dataset_path, monkeypatch, tmp_path):
+    """The tiny dataset's path, with the shipped assets hidden (only this session's runs are listed)."""
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "no-assets"))
+    return tiny_dataset_path

@@ -20,20 +20,14 @@ from core.symmetry import (
 from core.train.rollout import Scaled, rollout
 from core.train.samples import frames_for, model_frames, smoke_unit
 from core.train.trainer import TrainConfig, step_loss, train
+from tests.conftest import TINY_TRAINING
 
 SMALL = {"hidden": 8, "layers": 2, "smoke": True}
 N = 12
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = {"epochs": 2, "batch_size": 8, "rollout_steps": 2, "eval_steps": 4, "max_train_windows": 16}
-    return TrainConfig(**{**base, **kw})
-
-
-@pytest.fixture
-def data_env(tmp_data_dir, tiny_dataset_path, monkeypatch, tmp_path):
-    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "no-assets"))
-    return tiny_dataset_path
+    return TrainConfig(**{**TINY_TRAINING, **kw})
 
 
 def test_smoke_config_is_validated_and_sets_the_channels():

@@ -15,19 +15,13 @@ from core.store.paths import PROJECT_ROOT
 from core.store.runs import list_runs, load_run
 from core.train.evaluate import display_rollout, evaluate_run
 from core.train.trainer import TrainConfig, train
+from tests.conftest import TINY_TRAINING
 
 SMALL = {"hidden": 8, "layers": 2}
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = {"epochs": 2, "batch_size": 8, "rollout_steps": 2, "eval_steps": 4, "max_train_windows": 16}
-    return TrainConfig(**{**base, **kw})
-
-
-@pytest.fixture
-def data_env(tmp_data_dir, tiny_dataset_path, monkeypatch, tmp_path):
-    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "no-assets"))
-    return tiny_dataset_path
+    return TrainConfig(**{**TINY_TRAINING, **kw})
 
 
 def test_tiny_training_run_reloads_to_identical_outputs(data_env):
