@@ -189,6 +189,14 @@ class EquivarianceError:
         return d
 
 
+def _velocity_part(y: torch.Tensor, frame_channels: int) -> torch.Tensor:
+    """The velocity channels of stacked frames ``y`` ``(B, C*F, N, N)``: ``(B, 2*F, N, N)``."""
+    if frame_channels == 2:
+        return y
+    b, c, n, m = y.shape
+    return y.reshape(b, c // 3, 3, n, m)[:, :, :2].reshape(b, -1, n, m)
+
+
 @torch.no_grad()
 def model_equivariance_error(
     f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, frame_channels: int = 2
@@ -198,14 +206,15 @@ def model_equivariance_error(
     ``f`` maps stacked frames ``(B, C*F, N, N)`` to ``(B, C*F', N, N)`` (a model's
     ``forward``; ``C = frame_channels``: 2 for velocity frames, 3 with the smoke); ``x`` is
     such a batch. Uses the same physical action as :func:`data_equivariance_error`, and
-    measures the whole output. Returns an :class:`EquivarianceError`.
+    measures the output's velocity (a smoke model's smoke channels left out, as in every
+    equivariance error of the project). Returns an :class:`EquivarianceError`, velocity units.
     """
-    y = f(x)
+    y = _velocity_part(f(x), frame_channels)
     scale = float(y.abs().mean())
     per = {}
     for k in GROUP_ELEMENTS:
-        turned = f(rotate_stacked_frames(x, k, frame_channels))
-        per[k] = float((turned - rotate_stacked_frames(y, k, frame_channels)).abs().mean())
+        turned = _velocity_part(f(rotate_stacked_frames(x, k, frame_channels)), frame_channels)
+        per[k] = float((turned - rotate_stacked_velocity(y, k)).abs().mean())
     mean = float(np.mean(list(per.values())))
     denom = scale if scale > 0 else float("nan")
     return EquivarianceError(
@@ -271,14 +280,6 @@ def _state_errors(f, frames: np.ndarray, states, input_frames: int, device, batc
         ]
         errors.append(torch.stack(per, dim=1).double().cpu())
     return torch.cat(errors).numpy(), torch.cat(scales).numpy()
-
-
-def _velocity_part(y: torch.Tensor, frame_channels: int) -> torch.Tensor:
-    """The velocity channels of stacked frames ``y`` ``(B, C*F, N, N)``: ``(B, 2*F, N, N)``."""
-    if frame_channels == 2:
-        return y
-    b, c, n, m = y.shape
-    return y.reshape(b, c // 3, 3, n, m)[:, :, :2].reshape(b, -1, n, m)
 
 
 def model_equivariance_on_states(
