@@ -1,6 +1,6 @@
 """Training throughput per model: samples per second of the K-step loss, forward + backward + Adam.
 
-    python benchmarks/bench_training.py [--grid 32] [--batch 16] [--steps 3] [--iters 5]
+    python benchmarks/bench_training.py [--grid 32] [--batch 16] [--steps 2] [--iters 5]
     python benchmarks/bench_training.py --sweep-level   # time one sweep level (cpu preset)
 
 Prints the device (CUDA when available, else CPU with its thread count) and, per model,
@@ -24,12 +24,14 @@ from core.train.trainer import resolve_device, step_loss  # noqa: E402
 
 
 def bench_model(name: str, grid: int, batch: int, steps: int, iters: int, device, options: dict) -> dict:
-    """Return {'params', 's_per_batch', 'samples_per_s'} for one model (random inputs)."""
+    """Return {'params', 's_per_batch', 'samples_per_s'} for one model (random inputs shaped as
+    the model reads them: ``input_frames`` frames of 2 or, with the smoke, 3 channels)."""
     torch.manual_seed(0)
-    model = model_from_config(ModelConfig.for_model(name, **options)).to(device)
+    config = ModelConfig.for_model(name, **options)
+    model = model_from_config(config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.randn(batch, 2, grid, grid, device=device)
-    y = torch.randn(batch, steps, 2, grid, grid, device=device)
+    x = torch.randn(batch, config.in_channels, grid, grid, device=device)
+    y = torch.randn(batch, steps, config.frame_channels, grid, grid, device=device)
 
     def one():
         loss = step_loss(model, x, y)
@@ -71,7 +73,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--grid", type=int, default=32)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--steps", type=int, default=3, help="K autoregressive steps in the loss")
+    p.add_argument("--steps", type=int, default=2, help="K autoregressive steps in the loss")
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--device", default="auto")
     p.add_argument("--sweep-level", action="store_true")
@@ -86,7 +88,7 @@ def main() -> None:
     from core.sweep import PRESETS
 
     for name in MODEL_NAMES:
-        opts = PRESETS["cpu"]["model_options"].get(name, {})
+        opts = PRESETS["cpu"]["model"]  # the shipped runs' width, input frames and smoke
         r = bench_model(name, args.grid, args.batch, args.steps, args.iters, device, opts)
         print(
             f"{name:8s} {r['params']:8d} params  {r['s_per_batch'] * 1000:8.1f} ms/batch  "
