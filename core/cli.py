@@ -67,6 +67,14 @@ def add_config_options(
     return added
 
 
+def add_switch(parser: argparse.ArgumentParser, name: str, help_text: str) -> None:
+    """Add ``--<name>`` / ``--no-<name>``; the parsed value is True, False, or None if neither was given."""
+    flag = name.replace("_", "-")
+    parser.add_argument(
+        f"--{flag}", dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+    )
+
+
 def config_from_args(config_cls: type, args: argparse.Namespace, names: list[str], **extra: Any) -> Any:
     """Build ``config_cls`` from the parsed options ``names`` and ``extra`` (ValueError names a bad field)."""
     return config_cls(**{name: getattr(args, name) for name in names}, **extra)

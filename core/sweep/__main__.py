@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-from core.cli import Parser, progress_bar
+from core.cli import Parser, add_switch, progress_bar
 from core.sweep.config import DEFAULT_LEVELS, PRESETS, SweepConfig
 from core.sweep.run import ENGINES, run_sweep
 
@@ -26,11 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sims", type=int, help="override the preset's simulations per orientation")
     p.add_argument("--hidden", type=int, help="override the preset's hidden width (every model)")
     p.add_argument("--layers", type=int, help="override the models' layer count (every model)")
-    p.add_argument(
-        "--smoke",
-        action=argparse.BooleanOptionalAction,
-        help="whether the models see the smoke as well as the velocity (default: the preset's, on)",
-    )
+    add_switch(p, "smoke", "the models see the smoke as well as the velocity (default: on, the preset's)")
     p.add_argument("--max-train-windows", type=int, help="cap the training samples per run")
     p.add_argument("--eval-steps", type=int, help="override the rollout length of the test metrics")
     p.add_argument("--device", help="training device: auto, cpu, cuda, cuda:N or mps")

@@ -9,11 +9,10 @@ with status 2 and one line naming it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from core.cli import Parser, add_config_options, config_from_args, fail, progress_bar
+from core.cli import Parser, add_config_options, add_switch, config_from_args, fail, progress_bar
 
 MODEL_OPTIONS = ("input_frames", "hidden", "layers", "kernel_size", "alpha", "smoke")
 
@@ -29,11 +28,7 @@ def build_parser() -> Parser:
     for name in MODEL_OPTIONS[:-1]:
         kind = float if name == "alpha" else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{name} (model default)")
-    p.add_argument(
-        "--smoke",
-        action=argparse.BooleanOptionalAction,
-        help="the model sees the smoke as well as the velocity (default: off)",
-    )
+    add_switch(p, "smoke", "the model sees the smoke as well as the velocity (default: off)")
     add_config_options(p, TrainConfig)
     return p
 
