@@ -228,10 +228,9 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
 
     loaded = load_run(run_id)
     from core.data import load_dataset
-
-    info = loaded.info
     from core.train.samples import frames_for
 
+    info = loaded.info
     dataset = load_dataset(dataset_path_of(info))
     frames = frames_for(loaded.model.config, dataset)
     one_step = getattr(dataset, "data_ee_one_step", None)
