@@ -235,16 +235,11 @@ def frames_for(model_config, dataset) -> np.ndarray:
 
 
 def smoke_unit(frames: np.ndarray, splits: Splits) -> float:
-    """The smoke's unit inside a model that sees it: the RMS one-step smoke change over the
-    training block divided by the velocity's (:func:`delta_scale`), so that in those units
-    both change by about as much per step. ``frames`` ``(4, S, T, 3, N, N)``; 1.0 if either
-    never changes.
+    """The smoke's unit inside a model that sees it: :func:`delta_scale` of the smoke over that
+    of the velocity, so that in those units both change by about as much per step. ``frames``
+    ``(4, S, T, 3, N, N)``.
     """
-    block = frames[:, list(splits.train_sims), : splits.val_start].astype(np.float64)
-    change = np.diff(block, axis=2)
-    smoke, velocity = (float(np.sqrt(np.mean(change[:, :, :, c] ** 2))) for c in (slice(2, 3), slice(0, 2)))
-    ratio = smoke / velocity if velocity > 0 else 0.0
-    return ratio if np.isfinite(ratio) and ratio > 0 else 1.0
+    return delta_scale(frames[:, :, :, 2:], splits) / delta_scale(frames[:, :, :, :2], splits)
 
 
 def in_smoke_units(frames: np.ndarray, unit: float) -> np.ndarray:
