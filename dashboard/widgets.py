@@ -127,10 +127,34 @@ def job_card(job, key: str) -> None:
                 st.code(text or "(no log lines yet)", language=None, height=300)
 
 
+def item_picker(label: str, titles: Sequence[str], ids: Sequence[str], key: str, **kwargs) -> int:
+    """A selectbox over items named ``titles`` (``ids`` in the same order); returns the index picked.
+
+    After :func:`follow_item` it shows that item under its current name (a rename), or the first
+    one if it is gone (a delete); a stale choice also falls back to the first. Why a value set
+    before drawing, not a dropped key: the browser keeps showing a selectbox's last text when
+    its options change under the same key, while the page would draw the first item.
+    """
+    follow = st.session_state.pop(f"{key}__follow", None)
+    if follow is not None:
+        st.session_state[key] = titles[list(ids).index(follow)] if follow in ids else titles[0]
+    elif st.session_state.get(key) not in titles:
+        st.session_state[key] = titles[0]
+    return list(titles).index(st.selectbox(label, titles, key=key, **kwargs))
+
+
+def follow_item(key: str, item_id: str) -> None:
+    """Make the :func:`item_picker` with ``key`` show the item ``item_id`` on the next run."""
+    st.session_state[f"{key}__follow"] = item_id
+
+
 def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, note: str = "") -> bool:
     """An expander with the item's id, and for the user's own items Rename and Delete
     (Delete asks for confirmation; ``note`` says what else deleting affects). Returns True
     when the item changed (the page should rerun)."""
+    done = st.session_state.pop(f"{key}__done", None)
+    if done:
+        st.success(done)  # said after the rerun that shows the change, so it is seen
     with st.expander(f"Id, rename, delete: {title}", expanded=False):
         st.caption(f"{kind} id: `{item_id}`")
         if shipped:
@@ -140,7 +164,7 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
         label = c1.text_input(
             "New name",
             value="",
-            key=f"{key}_label",
+            key=f"{key}_label_{item_id}",  # per item: nothing typed carries over
             placeholder=title,
             help="Empty: the name made from its settings.",
         )
@@ -150,8 +174,13 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
             except Exception as exc:
                 show_problem(f"Could not rename this {kind}.", exc)
             else:
+                named = f'"{label.strip()}"' if label.strip() else "the name made from its settings"
+                st.session_state[f"{key}__done"] = f"Renamed {title} to {named}."
                 return True
-        sure = st.checkbox(f"Yes, delete this {kind} for good", key=f"{key}_sure", help=note or None)
+        # Keyed by the item, so a tick given for one item never arms Delete for the next one shown.
+        sure = st.checkbox(
+            f"Yes, delete this {kind} for good", key=f"{key}_sure_{item_id}", help=note or None
+        )
         if note:
             st.caption(note)
         if st.button(f"Delete {kind}", key=f"{key}_delete", disabled=not sure, type="secondary"):
@@ -160,6 +189,6 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
             except Exception as exc:
                 show_problem(f"Could not delete this {kind}.", exc)
             else:
-                st.toast(f"Deleted {title}")
+                st.session_state[f"{key}__done"] = f"Deleted {title}."
                 return True
     return False

@@ -755,3 +755,37 @@ def test_a_sweep_record_resolves_its_presets_and_names_a_smoke_sweep():
     assert "buoyancy_diff" not in resolved["data"] and resolved["data"]["grid"] == config.data_config(0).grid
     assert sweep_label({**record, "status": "done"}) == "sweep 2 levels · cpu · E2CNN · with smoke"
     assert sweep_label({"config": config.to_dict(), "status": "done"}) == "sweep 2 levels · cpu · E2CNN"
+
+
+def test_a_renamed_run_stays_picked_and_a_deleted_one_leaves_nothing_armed(
+    data_dir, shipped, monkeypatch, tmp_path
+):
+    import shutil
+
+    # Two runs of the user's own, with their dataset; the shipped copies hidden (same ids).
+    for run in sorted((shipped / "runs").iterdir())[:2]:
+        shutil.copytree(run, data_dir / "runs" / run.name)
+    shutil.copytree(shipped / "datasets", data_dir / "datasets")
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "no-assets"))
+    at = _app().switch_page("app_pages/train.py").run()
+    picker = at.selectbox(key="train_run_pick")
+    assert len(picker.options) == 2, picker.options
+    target = picker.options[1]
+    picker.set_value(target).run()
+    run_id = next(r.id for r in views.list_runs() if views.run_titles([r])[0] == target)
+    at.text_input(key=f"train_manage_label_{run_id}").input("lesson run").run()
+    at.button(key="train_manage_rename").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_run_pick").value == "lesson run"
+    assert any("Renamed" in t and "lesson run" in t for t in _texts(at.success)), _texts(at.success)
+
+    at.checkbox(key=f"train_manage_sure_{run_id}").check().run()
+    at.button(key="train_manage_delete").click().run()
+    assert not at.exception, at.exception
+    assert not (data_dir / "runs" / run_id).exists()
+    picker = at.selectbox(key="train_run_pick")
+    assert picker.options == [picker.value] and picker.value != "lesson run"
+    assert any(t.startswith("Deleted lesson run") for t in _texts(at.success)), _texts(at.success)
+    # The run shown now has its own confirmation, not ticked: one more click deletes nothing.
+    assert not any(c.value for c in at.checkbox if str(c.key).startswith("train_manage_sure_"))
+    assert at.button(key="train_manage_delete").disabled

@@ -143,6 +143,19 @@ def _cycle(url, page, data) -> None:
     e2e.wait_idle(page)
     _no_raw_ids(page, "3-train")
     _check_clean(page, "3-train")
+    # renamed, the run stays picked under its new name in the browser (not the old text over
+    # another run's details), and the page says what was done
+    page.get_by_text(re.compile(r"^Id, rename, delete: ConvNet")).click()
+    name_box = page.get_by_label("New name", exact=True)
+    name_box.fill("lesson run")
+    name_box.press("Enter")
+    e2e.wait_idle(page)
+    page.get_by_role("button", name="Rename", exact=True).click()
+    page.get_by_text('to "lesson run"').wait_for()
+    e2e.wait_idle(page)
+    assert page.get_by_label("Look at a run", exact=True).input_value() == "lesson run"
+    page.get_by_text("Id, rename, delete: lesson run").wait_for()
+    _check_clean(page, "3-train-renamed")
 
     # 4. compare page: the shipped runs, then the new one-simulation dataset (no test-domain split)
     _visit(page, url, "compare")

@@ -87,7 +87,7 @@ def _generation_progress() -> None:
             made = actions.job_dataset_path(job)
             entry = next((e for e in views.dataset_entries() if e.path == made), None)
             if entry is not None:
-                st.session_state["data_choice"] = entry.label  # show the new dataset
+                widgets.follow_item("data_choice", entry.name)  # show the new dataset
             st.rerun()  # refresh the dataset list outside this fragment
 
 
@@ -98,19 +98,20 @@ if not entries:
     st.info("No dataset yet: generate one above (the shipped dataset lives in the assets folder).")
     st.stop()
 
-labels = [e.label for e in entries]
-if st.session_state.get("data_choice") not in labels:
-    st.session_state.pop("data_choice", None)  # renamed or deleted: fall back to the first
-choice = st.selectbox(
-    "Dataset", labels, key="data_choice", help="Named by their settings: Δb · grid · simulations × frames."
+picked = widgets.item_picker(
+    "Dataset",
+    [e.label for e in entries],
+    [e.name for e in entries],
+    key="data_choice",
+    help="Named by their settings: Δb · grid · simulations × frames.",
 )
-entry = entries[labels.index(choice)]
+entry = entries[picked]
 used = views.runs_using_dataset(entry.name)
 note = (
     f"{used} run(s) were trained on it: they keep their weights but cannot be compared on it." if used else ""
 )
 if widgets.manage_item("dataset", entry.name, entry.shipped, entry.title, key="data_manage", note=note):
-    st.session_state.pop("data_choice", None)
+    widgets.follow_item("data_choice", entry.name)  # renamed: still shown; deleted: the first
     st.rerun()
 try:
     summary = cache.dataset_summary(str(entry.path), cache.mtime(entry.path))

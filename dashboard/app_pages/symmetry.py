@@ -36,15 +36,16 @@ if not sweeps:
         "yours. Start one below."
     )
 else:
-    labels = [s.label for s in sweeps]
-    wanted = st.session_state.pop("sym_show_sweep", None)
-    if wanted in [s.name for s in sweeps]:
-        st.session_state["sym_sweep"] = labels[[s.name for s in sweeps].index(wanted)]
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-    chosen = c1.selectbox(
-        "Sweep", labels, index=0, key="sym_sweep", help="The shipped sweep, or any sweep you ran."
-    )
-    entry = sweeps[labels.index(chosen)]
+    with c1:
+        picked = widgets.item_picker(
+            "Sweep",
+            [s.label for s in sweeps],
+            [s.name for s in sweeps],
+            key="sym_sweep",
+            help="The shipped sweep, or any sweep you ran.",
+        )
+    entry = sweeps[picked]
     stamp = cache.mtime(entry.path)
     try:
         axes = cache.sweep_axes(str(entry.path), stamp)
@@ -92,6 +93,7 @@ else:
     )
     with c4:
         if widgets.manage_item("sweep", entry.name, entry.shipped, entry.title, key="sym_manage"):
+            widgets.follow_item("sym_sweep", entry.name)  # renamed: still shown; deleted: the first
             st.rerun()
 
 
@@ -323,7 +325,7 @@ def _sweep_jobs() -> None:
             widgets.job_card(job, key="_sym")
             sweep_id = (job.result or {}).get("sweep_id")
             if sweep_id and st.button("Show this sweep", key=f"show_{job.id}"):
-                st.session_state["sym_show_sweep"] = sweep_id
+                widgets.follow_item("sym_sweep", sweep_id)
                 st.rerun(scope="app")
     if jobs:
         with st.expander("All sweep jobs"):

@@ -269,10 +269,10 @@ else:
                 width="stretch",
                 theme=None,
             )
-    pick = st.selectbox("Look at a run", titles, key="train_run_pick")
-    run = runs[titles.index(pick)]
-    if widgets.manage_item("run", run.id, run.shipped, titles[titles.index(pick)], key="train_manage"):
-        st.session_state.pop("train_run_pick", None)
+    picked = widgets.item_picker("Look at a run", titles, [r.id for r in runs], key="train_run_pick")
+    run = runs[picked]
+    if widgets.manage_item("run", run.id, run.shipped, titles[picked], key="train_manage"):
+        widgets.follow_item("train_run_pick", run.id)  # renamed: still shown; deleted: the first
         st.rerun()
     _run_details(run)
 
