@@ -32,10 +32,21 @@ def ago(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(t)))
 
 
+#: Exceptions whose text is written for the user (bad input, a missing or unusable file): shown
+#: as they are, without the class name a programmer would want.
+_SAID_FOR_USERS = ("ValueError", "FileNotFoundError", "CheckpointError")
+
+
 def show_problem(message: str, exc: BaseException | None = None) -> None:
-    """Show a clear error box (never a traceback): the message, then the exception's own text."""
-    detail = f" ({type(exc).__name__}: {exc})" if exc is not None and str(exc) else ""
-    st.error(f"{message}{detail}")
+    """Show a clear error box (never a traceback): the message, then the exception's own text
+    (with its class name only where the text was not written for the user)."""
+    text = str(exc) if exc is not None else ""
+    if not text:
+        st.error(message)
+    elif type(exc).__name__ in _SAID_FOR_USERS:
+        st.error(f"{message} {text[0].upper()}{text[1:]}{'' if text.endswith('.') else '.'}")
+    else:
+        st.error(f"{message} ({type(exc).__name__}: {text})")
 
 
 def jobs_table(jobs: Sequence, key: str) -> None:

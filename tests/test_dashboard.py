@@ -789,3 +789,26 @@ def test_a_renamed_run_stays_picked_and_a_deleted_one_leaves_nothing_armed(
     # The run shown now has its own confirmation, not ticked: one more click deletes nothing.
     assert not any(c.value for c in at.checkbox if str(c.key).startswith("train_manage_sure_"))
     assert at.button(key="train_manage_delete").disabled
+
+
+def test_windows_a_dataset_cannot_hold_are_refused_before_any_job_starts(monkeypatch, tiny_dataset_path):
+    from core.service import actions
+    from core.train.samples import SplitSpec, make_splits, min_frames
+
+    monkeypatch.setattr(actions, "runner", lambda: pytest.fail("no job may start"))
+    with pytest.raises(ValueError) as refused:  # the tiny dataset has 12 frames
+        actions.submit_training(tiny_dataset_path, ["convnet"], input_frames=4, rollout_steps=4)
+    text = str(refused.value)
+    assert text.startswith("dataset has 12 frames per simulation; Input frames 4 with Loss steps (K) 4")
+    assert "lower Input frames or Loss steps" in text and "K=" not in text
+    with pytest.raises(ValueError) as refused:
+        actions.submit_sweep(levels=[0.0], data={"frames": 10})
+    assert str(refused.value) == (
+        "Frames per simulation must be at least 11 for ConvNet (2 inputs and 2 loss steps per "
+        "window, and the validation and test-future blocks), got 10"
+    )
+    for f, k in ((1, 1), (2, 2), (3, 5)):  # the minimum is exact: one frame fewer is refused
+        spec = SplitSpec(input_frames=f, steps=k, val_fraction=0.1)
+        make_splits(2, min_frames(spec), spec)
+        with pytest.raises(ValueError, match=f"need at least {min_frames(spec)} "):
+            make_splits(2, min_frames(spec) - 1, spec)

@@ -175,9 +175,24 @@ def submit_training(
             params.append(
                 {"data_path": str(dataset_path), "model_config": model_config, "train_config": train_config}
             )
+        _check_windows(dataset_path, model_config, train_config)
     except ValueError as exc:
         raise ValueError(in_form_words(str(exc), TRAIN_FORM_LABELS)) from exc
     return [runner().submit("train", p) for p in params]
+
+
+def _check_windows(dataset_path: str | Path, model_config: dict, train_config: dict) -> None:
+    """Raise ValueError (before any job starts) if the dataset is too short for these windows."""
+    from core.models import ModelConfig
+    from core.service.views import dataset_config_of
+    from core.train.samples import make_splits
+    from core.train.trainer import TrainConfig, split_spec
+
+    stored = dataset_config_of(dataset_path)
+    if stored is None:
+        raise ValueError(f"the dataset {Path(dataset_path).name} cannot be read")
+    spec = split_spec(ModelConfig.from_dict(model_config), TrainConfig.from_dict(train_config))
+    make_splits(int(stored["sims"]), int(stored["frames"]), spec)
 
 
 def submit_sweep(engine: str = "local", address: str | None = None, **settings: Any) -> str:
@@ -188,6 +203,8 @@ def submit_sweep(engine: str = "local", address: str | None = None, **settings: 
     """
     from core.sweep import SweepConfig
 
+    if "models" in settings and not settings["models"]:
+        raise ValueError("Models: pick at least one model")  # the Train form's words
     try:
         sweep_config = SweepConfig(**settings)
     except ValueError as exc:

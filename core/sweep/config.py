@@ -127,11 +127,22 @@ class SweepConfig:
         for name in ("data", "train", "model_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
-        # Validate the resolved configs now rather than an hour into the sweep.
-        self.train_config()
+        # Validate the resolved configs now rather than an hour into the sweep, the windows
+        # every run cuts from each dataset included.
+        from core.models.registry import model_label
+        from core.train.samples import min_frames
+        from core.train.trainer import split_spec
+
+        train = self.train_config()
+        frames = self.data_config(levels[0]).frames
         for m in models:
-            self.model_config(m)
-        self.data_config(levels[0])
+            spec = split_spec(self.model_config(m), train)
+            if frames < min_frames(spec):
+                raise ValueError(  # "frames" once only: the sweep form calls it by its own label
+                    f"frames must be at least {min_frames(spec)} for {model_label(m)} ({spec.input_frames} "
+                    f"inputs and {spec.steps} loss steps per window, and the validation and "
+                    f"test-future blocks), got {frames}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""

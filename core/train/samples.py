@@ -135,6 +135,23 @@ class Splits:
         }
 
 
+def _block_starts(n_frames: int, spec: SplitSpec) -> tuple[int, int] | None:
+    """``(val_start, future_start)`` of a simulation of ``n_frames`` frames, or None if its
+    training block would hold no window."""
+    f, k = spec.input_frames, spec.steps
+    future_start = n_frames - max(f + 1, round(n_frames * spec.future_fraction))
+    val_start = future_start - max(f + k, round(future_start * spec.val_fraction))
+    return (val_start, future_start) if val_start >= f + k else None
+
+
+def min_frames(spec: SplitSpec) -> int:
+    """Return the fewest frames per simulation that :func:`make_splits` accepts for ``spec``."""
+    n = spec.input_frames + 1
+    while _block_starts(n, spec) is None:
+        n += 1
+    return n
+
+
 def make_splits(n_sims: int, n_frames: int, spec: SplitSpec) -> Splits:
     """Choose the splits for a dataset of ``n_sims`` simulations of ``n_frames`` frames.
 
@@ -150,16 +167,14 @@ def make_splits(n_sims: int, n_frames: int, spec: SplitSpec) -> Splits:
         domain = ()
     train_sims = tuple(i for i in range(n_sims) if i not in domain)
 
-    n_future = max(f + 1, round(n_frames * spec.future_fraction))
-    future_start = n_frames - n_future
-    n_val = max(f + k, round(future_start * spec.val_fraction))
-    val_start = future_start - n_val
-    if val_start < f + k:
-        need = 2 * (f + k) + f + 1
+    blocks = _block_starts(n_frames, spec)
+    if blocks is None:
         raise ValueError(
-            f"dataset has {n_frames} frames per simulation; input_frames={f} and K={k} need at least "
-            f"about {need} (train, validation and test-future blocks): make more frames or lower K"
+            f"dataset has {n_frames} frames per simulation; input_frames {f} with rollout_steps (K) {k} "
+            f"need at least {min_frames(spec)} (training, validation and test-future blocks): use a "
+            "dataset with more frames, or lower input_frames or rollout_steps"
         )
+    val_start, future_start = blocks
     train = [(s, t) for s in train_sims for t in range(0, val_start - f - k + 1)]
     val = [(s, t) for s in train_sims for t in range(val_start, future_start - f - k + 1)]
     if spec.max_train_windows is not None:

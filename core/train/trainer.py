@@ -310,6 +310,19 @@ def train(
     return TrainResult(session.run_id, session.run_dir, status, metrics, session.history, error)
 
 
+def split_spec(model_config, config: TrainConfig) -> SplitSpec:
+    """Return how a training of ``model_config`` (a core.models.ModelConfig) with ``config`` cuts
+    a dataset into windows; core.train.samples.make_splits(sims, frames, spec) raises ValueError
+    if a dataset is too short for it."""
+    return SplitSpec(
+        input_frames=model_config.input_frames,
+        steps=config.rollout_steps,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        max_train_windows=config.max_train_windows,
+    )
+
+
 def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: bool, job_id) -> _Session:
     """Load the data, choose the splits, build model and optimiser, new or resumed."""
     from core.data import load_dataset
@@ -321,14 +334,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     dataset = load_dataset(dataset_path)
     frames = model_frames(dataset.velocity, dataset.smoke if mcfg.smoke else None)
     velocity = frames[:, :, :, :2]
-    spec = SplitSpec(
-        input_frames=mcfg.input_frames,
-        steps=config.rollout_steps,
-        seed=config.seed,
-        val_fraction=config.val_fraction,
-        max_train_windows=config.max_train_windows,
-    )
-    splits = make_splits(velocity.shape[1], velocity.shape[2], spec)
+    splits = make_splits(velocity.shape[1], velocity.shape[2], split_spec(mcfg, config))
     scale = velocity_scale(velocity, splits)
     check_skip(config.skip, mcfg.input_frames)  # before any run folder is made
     order = 2 if config.skip == "linear" else 1
