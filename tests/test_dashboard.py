@@ -711,8 +711,10 @@ def test_a_symmetric_start_shows_in_rsteer_run_and_sweep_names_only():
     plain = {**rsteer, "train_config": {"epochs": 30, "relaxed_hold": 0}}
     assert run_label(plain) == "RSteer 32 ch · 30 ep · Δb 0.3"
     sweep = {"levels": [0, 0.5], "preset": "cpu", "train": held}
-    assert sweep_config_label(sweep) == "sweep 2 levels · cpu · RSteer symmetric start 5 ep"
-    assert sweep_config_label({**sweep, "train": {}}) == "sweep 2 levels · cpu"
+    assert sweep_config_label(sweep) == "sweep Δb 0, 0.5 · cpu · 30 ep · RSteer symmetric start 5 ep"
+    assert sweep_config_label({**sweep, "train": {}}) == "sweep Δb 0, 0.5 · cpu"
+    ten = {"levels": [round(0.1 * i, 1) for i in range(10)], "data": {"grid": 16, "frames": 24}}
+    assert sweep_config_label(ten) == "sweep Δb 0-0.9 (10 levels) · cpu · 16² · 24 frames"
 
 
 def test_both_forms_send_whether_the_models_see_the_smoke(data_dir, monkeypatch, tiny_dataset_path):
@@ -753,8 +755,8 @@ def test_a_sweep_record_resolves_its_presets_and_names_a_smoke_sweep():
     assert resolved["models"]["e2cnn"] == config.model_config("e2cnn").to_dict()
     assert resolved["train"] == config.train_config().to_dict()
     assert "buoyancy_diff" not in resolved["data"] and resolved["data"]["grid"] == config.data_config(0).grid
-    assert sweep_label({**record, "status": "done"}) == "sweep 2 levels · cpu · E2CNN · with smoke"
-    assert sweep_label({"config": config.to_dict(), "status": "done"}) == "sweep 2 levels · cpu · E2CNN"
+    assert sweep_label({**record, "status": "done"}) == "sweep Δb 0, 0.5 · cpu · E2CNN · with smoke"
+    assert sweep_label({"config": config.to_dict(), "status": "done"}) == "sweep Δb 0, 0.5 · cpu · E2CNN"
 
 
 def test_a_renamed_run_stays_picked_and_a_deleted_one_leaves_nothing_armed(
@@ -812,3 +814,20 @@ def test_windows_a_dataset_cannot_hold_are_refused_before_any_job_starts(monkeyp
         make_splits(2, min_frames(spec), spec)
         with pytest.raises(ValueError, match=f"need at least {min_frames(spec)} "):
             make_splits(2, min_frames(spec) - 1, spec)
+
+
+def test_compare_leaves_out_runs_whose_dataset_was_deleted_and_names_no_hash(data_dir, shipped):
+    import shutil
+
+    run = next(p for p in sorted((shipped / "runs").iterdir()) if "convnet" in p.name)
+    mine = data_dir / "runs" / "run-convnet-20261201-000000-0badda7a"
+    shutil.copytree(run, mine)
+    record = json.loads((mine / "run.json").read_text())
+    record["run_id"] = mine.name
+    record["dataset"]["path"] = str(data_dir / "datasets" / "smoke-0123456789ab.h5")  # deleted
+    (mine / "run.json").write_text(json.dumps(record))
+    at = _app().switch_page("app_pages/compare.py").run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="cmp_dataset")
+    assert box.options and not any("smoke-" in t for t in box.options), box.options  # shown as named
+    assert any("1 run not listed: trained on a dataset that was deleted" in c for c in _texts(at.caption))

@@ -107,14 +107,29 @@ def _relaxed(name: Any) -> bool:
 
 
 def sweep_config_label(config: dict[str, Any]) -> str:
-    """``"sweep 10 levels · cpu"`` (``"sweep 2 levels · cpu · 3 models"`` style) for a SweepConfig dict."""
-    levels = config.get("levels") or ()
+    """``"sweep Δb 0-0.9 (10 levels) · cpu"`` for a SweepConfig dict; up to three levels are listed
+    (``"sweep Δb 0, 0.5 · cpu"``), then what the user set over the preset: models unless all three,
+    epochs, grid, frames, RSteer's symmetric start."""
+    levels = sorted(float(v) for v in config.get("levels") or ())
+    if len(levels) <= 3:
+        span = ", ".join(f"{v:g}" for v in levels)
+    else:
+        span = f"{levels[0]:g}-{levels[-1]:g} ({len(levels)} levels)"
+    parts = [f"sweep Δb {span}", str(config.get("preset", "cpu"))]
     models = config.get("models") or ()
-    text = f"sweep {len(levels)} level{'s' if len(levels) != 1 else ''} · {config.get('preset', 'cpu')}"
     if models and len(models) != 3:
-        text += " · " + ", ".join(model_label(m) for m in models)
-    hold = _symmetric_start(config.get("train") or {})
-    return f"{text} · RSteer {hold}" if hold else text
+        parts.append(", ".join(model_label(m) for m in models))
+    train, data = config.get("train") or {}, config.get("data") or {}
+    if "epochs" in train:
+        parts.append(f"{train['epochs']} ep")
+    if "grid" in data:
+        parts.append(f"{data['grid']}²")
+    if "frames" in data:
+        parts.append(f"{data['frames']} frames")
+    hold = _symmetric_start(train)
+    if hold:
+        parts.append(f"RSteer {hold}")
+    return " · ".join(parts)
 
 
 def sweep_label(record: dict[str, Any]) -> str:

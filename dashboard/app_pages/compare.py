@@ -15,14 +15,23 @@ if not runs:
     st.stop()
 
 # Runs are compared on one dataset: the one they were trained on (uploads fit any).
+here = {e.name for e in views.dataset_entries()}
 by_dataset: dict[str, list] = {}
+orphans = 0
 for r in runs:
     name = views.run_dataset_name(r.config)
-    if name is not None:
+    if name in here:
         by_dataset.setdefault(name, []).append(r)
+    elif name is not None:
+        orphans += 1  # its dataset was deleted: nothing to roll it out on
 uploads = [r for r in runs if views.run_dataset_name(r.config) is None]
+if orphans:
+    st.caption(
+        f"{orphans} run{'s' if orphans != 1 else ''} not listed: trained on a dataset that was "
+        "deleted. Their weights are kept (Train page)."
+    )
 if not by_dataset:
-    st.error("None of the runs records the dataset it was trained on: train one on the Train page.")
+    st.error("None of the runs' datasets is here: generate one and train on it (Data and Train pages).")
     st.stop()
 names = sorted(by_dataset, key=lambda n: (-len(by_dataset[n]), n))
 titles = {n: views.dataset_title(n) for n in names}
@@ -66,7 +75,12 @@ orientation = c4.selectbox(
     "Orientation", [0, 1, 2, 3], key="cmp_orient", format_func=lambda k: f"{k} ({90 * k}°)"
 )
 if len(picked) < 2:
-    st.info("Pick at least two runs to compare.")
+    st.info(
+        "Pick at least two runs to compare."
+        if len(labels) >= 2
+        else "Only one run can be shown on this dataset: train another model on it (Train page, "
+        "the same dataset) to compare the two."
+    )
     if not picked:
         st.stop()
 

@@ -125,14 +125,15 @@ m0.metric(
     "Data EE, one step",
     "-" if one_step is None else f"{one_step:.3g}",
     help="How differently the four orientations' physics moves the same state in one PhiFlow step, "
-    "averaged over Figure 4's states: the landing page's default x axis.",
+    "averaged over Figure 4's states: the landing page's default x axis. Compare it only between "
+    "datasets of the same grid and frames: it grows with the flow's speed, so with time.",
 )
 m1.metric(
     "Data EE, trajectory",
     f"{summary['data_ee']:.3g}",
     help="The paper's data equivariance error: mean |g⁻¹·orientation k − orientation 0| over "
     "k = 1, 2, 3 and whole trajectories; much larger than the one-step error, since differences "
-    "grow along a trajectory.",
+    "grow along a trajectory (so longer simulations have larger ones).",
 )
 m2.metric("Buoyancy difference", f"{summary['buoyancy_diff']:g}")
 m3.metric("Grid", f"{summary['grid']}×{summary['grid']}")

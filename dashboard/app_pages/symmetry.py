@@ -18,8 +18,9 @@ with st.container(border=True):
         "**First time here? Three steps for a lesson** (the results below are ready at once):\n"
         "1. **Look at the plot below**: each point is a model trained on data with a buoyancy "
         "difference Δb; the further right, the less symmetric the data.\n"
-        "2. **Data page**: move the buoyancy difference and watch the four rotated smoke plumes "
-        "stop matching each other.\n"
+        "2. **Data page**: generate a dataset with a larger buoyancy difference (under "
+        "*Generate a new dataset*, a few seconds) and watch the four rotated smoke plumes stop "
+        "matching each other.\n"
         "3. **Compare page**: roll ConvNet, E2CNN and RSteer out side by side and see which keeps "
         "the symmetry (or train your own on the **Train** page first)."
     )
