@@ -82,7 +82,7 @@ def jobs_table(jobs: Sequence, key: str) -> None:
 def progress_text(job) -> str:
     """``"running · train RSteer 32 ch · epoch 3/20 · cpu · 1 min 5 s elapsed, about 4 min left"``."""
     elapsed, left = views.job_times(job)
-    parts = [status_label(job.status), views.job_title(job)]
+    parts = [status_label(views.shown_status(job)), views.job_title(job)]
     if job.message and not job.finished_state:
         parts.append(job.message)
     if job.device:
@@ -120,7 +120,7 @@ def job_card(job, key: str) -> None:
         job_progress(job)
         made = views.job_made(job)
         if made:
-            st.caption(f"Made: **{made}**")
+            st.caption(f"{'Made' if job.status == 'done' else 'Makes'}: **{made}**")
         c1, c2, c3 = st.columns([1, 1, 4])
         if not job.finished_state and c1.button("Cancel", key=f"cancel_{job.id}{key}"):
             _act(lambda: actions.cancel_job(job.id), "cancel", f"Cancel requested: {views.job_title(job)}")

@@ -447,6 +447,10 @@ def test_job_helpers_title_time_and_read_only_their_own_log(data_dir):
     job.log_path = str(data_dir / "registry.sqlite")
     with pytest.raises(ValueError, match="outside"):
         views.job_log_tail(job)
+    job.message = "epoch 3/20"
+    assert views.shown_status(job) == "running"
+    job.message = "waiting for a free cpu slot"  # a started worker still queued
+    assert views.shown_status(job) == "waiting"
 
 
 def test_log_axes_label_every_tick_with_its_exponent_and_tiny_bars_say_zero():
@@ -831,3 +835,12 @@ def test_compare_leaves_out_runs_whose_dataset_was_deleted_and_names_no_hash(dat
     box = at.selectbox(key="cmp_dataset")
     assert box.options and not any("smoke-" in t for t in box.options), box.options  # shown as named
     assert any("1 run not listed: trained on a dataset that was deleted" in c for c in _texts(at.caption))
+
+
+def test_frame_by_frame_says_why_symmetric_data_has_no_ratio_panel(shipped):
+    sweep = next((shipped / "sweeps").iterdir())
+    levels = sorted({r["level"] for r in json.loads((sweep / "results.json").read_text())["rows"]})
+    assert levels[0] == 0.0
+    note = "exactly symmetric"
+    assert any(note in n for n in views.sweep_ee_by_frame(sweep, levels[0])["notes"])
+    assert not any(note in n for n in views.sweep_ee_by_frame(sweep, levels[-1])["notes"])

@@ -252,7 +252,20 @@ def sweep_ee_by_frame(folder: str | Path, level: float) -> dict[str, Any]:
             out["regions"] = [(str(n), int(a), int(b)) for n, a, b in record.get("regions") or ()]
     if not out["runs"]:
         raise ValueError(f"no model of this sweep has frame-by-frame errors at level {level:g}")
+    _note_symmetric_data(out)
     return out
+
+
+def _note_symmetric_data(out: dict[str, Any]) -> None:
+    """Say why the model / data panel is empty when no shown run's data has an asymmetry to divide by."""
+    if out["runs"] and not any(
+        r["data"] is not None and np.any(np.asarray(r["data"]) > 0) for r in out["runs"]
+    ):
+        out["notes"].append(
+            "The data here is exactly symmetric (its one-step EE is 0 at every frame), so the "
+            "bottom panel (model / data) has nothing to divide by and stays empty; the top panel "
+            "shows how far each model is from symmetric."
+        )
 
 
 def sweep_accuracy(folder: str | Path) -> list[dict[str, Any]]:
@@ -646,6 +659,7 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
             "The runs' training, validation and test-future frames differ (different datasets or "
             "settings), so none are shaded: pick runs of one dataset to see them."
         )
+    _note_symmetric_data(out)
     return out
 
 
@@ -1095,6 +1109,14 @@ def job_made(job: Any) -> str:
     return ""
 
 
+def shown_status(job) -> str:
+    """The job's status as a person reads it: ``"waiting"`` for a started worker still queued for
+    a free compute slot (the registry calls it running), else the stored status."""
+    if job.status == "running" and str(job.message or "").startswith("waiting for a free"):
+        return "waiting"
+    return job.status
+
+
 def job_rows(jobs: list) -> list[dict[str, Any]]:
     """Table rows for the jobs list: what, status, progress, made, device, time, error, id."""
     rows = []
@@ -1103,7 +1125,7 @@ def job_rows(jobs: list) -> list[dict[str, Any]]:
         rows.append(
             {
                 "job": job_title(job),
-                "status": job.status,
+                "status": shown_status(job),
                 "progress": float(job.fraction or 0.0),
                 "made": job_made(job),
                 "device": job.device or "",
