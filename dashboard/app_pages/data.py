@@ -46,6 +46,10 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             "accelerates until it reaches the lid.",
         )
         seed = c5.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="gen_seed")
+        # Streamlit marks an out-of-range number red and keeps the last valid one, silently: say the ranges.
+        st.caption(
+            "Frames 8-300, simulations 1-16, warm-up 0-500: a number outside is marked red and not used."
+        )
         generate = st.form_submit_button("Generate", type="primary")
     if generate:
         try:
