@@ -437,6 +437,10 @@ def test_job_helpers_title_time_and_read_only_their_own_log(data_dir):
     )  # fmt: skip
     assert views.job_title(job) == "train RSteer 32 ch"
     assert views.job_times(job, now=160.0) == (60.0, 180.0)
+    job.progressed = 140.0  # a quarter done 40 s in: 120 s to go then, 100 s twenty seconds on
+    assert views.job_times(job, now=160.0) == (60.0, 100.0)
+    assert views.job_times(job, now=300.0) == (200.0, None)  # overdue: no estimate, never a growing one
+    del job.progressed
     assert views.duration_text(180.0) == "3 min 0 s" and views.duration_text(3700) == "1 h 01 min"
     assert views.job_log_tail(job) == ""
     (data_dir / "logs").mkdir(parents=True)

@@ -125,3 +125,30 @@ def test_two_jobs_submitted_at_once_both_land_and_share_one_slot(runner, tiny_da
     assert len({j.run_id for j in jobs}) == 2
     assert all(find_run_dir(j.run_id)[0].joinpath("metrics.json").is_file() for j in jobs)
     assert [j.result["run_id"] for j in jobs] == [j.run_id for j in jobs]  # structured job results
+
+
+def test_progress_is_timed_and_an_older_registry_gains_the_column(tmp_path):
+    import sqlite3
+    import time
+
+    path = tmp_path / "registry.sqlite"
+    con = sqlite3.connect(path)  # a registry written before ``progressed`` existed
+    con.execute(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, params TEXT NOT NULL, "
+        "status TEXT NOT NULL, slot TEXT NOT NULL DEFAULT '', fraction REAL NOT NULL DEFAULT 0, "
+        "message TEXT NOT NULL DEFAULT '', epoch INTEGER, train_loss REAL, val_loss REAL, "
+        "created REAL NOT NULL, started REAL, finished REAL, error TEXT, pid INTEGER, device TEXT, "
+        "log_path TEXT, run_id TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, result TEXT, "
+        "heartbeat REAL)"
+    )
+    con.execute(
+        "INSERT INTO jobs (id, kind, params, status, created) VALUES ('job-old', 'data', '{}', 'done', 1.0)"
+    )
+    con.commit()
+    con.close()
+    registry = Registry(path)
+    assert registry.get_job("job-old").progressed is None
+    job_id = registry.create_job("data", {})
+    before = time.time()
+    registry.set_progress(job_id, 0.5, "half way")
+    assert before <= registry.get_job(job_id).progressed <= time.time()

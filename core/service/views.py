@@ -1032,17 +1032,26 @@ def job_title(job: Any) -> str:
 
 def job_times(job: Any, now: float | None = None) -> tuple[float | None, float | None]:
     """``(elapsed, remaining)`` seconds of a job; remaining is a linear estimate from its
-    progress while it runs (None before any progress, when queued, or once finished)."""
+    progress while it runs (None before any progress, when queued, once finished, or once the
+    estimate has run out).
+
+    The rate is taken when the progress was last recorded (``job.progressed``), and the time
+    since then is counted down: measured from now, the estimate grew between two updates.
+    """
     import time
 
     if not job.started:
         return None, None
-    end = job.finished if job.finished_state and job.finished else (now or time.time())
+    now = now or time.time()
+    end = job.finished if job.finished_state and job.finished else now
     elapsed = max(0.0, float(end) - float(job.started))
     frac = float(job.fraction or 0.0)
     if job.finished_state or not 0.01 <= frac < 1.0:
         return elapsed, None
-    return elapsed, elapsed * (1.0 - frac) / frac
+    progressed = getattr(job, "progressed", None)
+    at = min(max(float(progressed), float(job.started)), now) if progressed else now
+    remaining = (at - float(job.started)) * (1.0 - frac) / frac - (now - at)
+    return elapsed, remaining if remaining > 0 else None
 
 
 def duration_text(seconds: float | None) -> str:

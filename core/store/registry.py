@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     run_id TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     result TEXT,
-    heartbeat REAL
+    heartbeat REAL,
+    progressed REAL
 );
 """
 
@@ -83,6 +84,7 @@ _JOB_FIELDS = (
     "cancel_requested",
     "result",
     "heartbeat",
+    "progressed",
 )
 
 
@@ -111,6 +113,7 @@ class JobRecord:
     cancel_requested: bool = field(default=False)
     result: dict[str, Any] | None = None
     heartbeat: float | None = None  # last sign of life from the worker (Unix seconds)
+    progressed: float | None = None  # when ``fraction`` was last set (Unix seconds)
 
     @property
     def finished_state(self) -> bool:
@@ -129,7 +132,7 @@ class Registry:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout_s = float(timeout_s)
         self._opened = False
-        self._run(lambda con: None)  # creates, migrates or rebuilds the file
+        self._run(_migrate)  # creates, migrates or rebuilds the file
         self._opened = True
 
     def _run(self, work: Any) -> Any:
@@ -188,11 +191,7 @@ class Registry:
             try:
                 con.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
                 con.execute("PRAGMA journal_mode = WAL")
-                con.executescript(_SCHEMA)
-                columns = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
-                for column, kind in (("result", "TEXT"), ("heartbeat", "REAL")):
-                    if column not in columns:  # a registry written by an older version
-                        con.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+                _migrate(con)
             finally:
                 con.close()
 
@@ -292,7 +291,11 @@ class Registry:
         val_loss: float | None = None,
     ) -> bool:
         """Record progress: ``fraction`` in [0, 1], a message, and optionally epoch and losses."""
-        fields: dict[str, Any] = {"fraction": min(max(float(fraction), 0.0), 1.0), "message": message}
+        fields: dict[str, Any] = {
+            "fraction": min(max(float(fraction), 0.0), 1.0),
+            "message": message,
+            "progressed": time.time(),
+        }
         if epoch is not None:
             fields["epoch"] = int(epoch)
         if train_loss is not None:
@@ -341,6 +344,23 @@ class Registry:
 
         ok = self._run(claim)
         return ok
+
+
+#: Columns added after the first version, with their SQL types: an older file gains them on open.
+_ADDED_COLUMNS = (("result", "TEXT"), ("heartbeat", "REAL"), ("progressed", "REAL"))
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Create the jobs table if missing, and add the columns an older version's file lacks."""
+    con.executescript(_SCHEMA)
+    columns = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
+    for column, kind in _ADDED_COLUMNS:
+        if column not in columns:
+            try:
+                con.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # else another process added it first
+                    raise
 
 
 def _job(row: sqlite3.Row) -> JobRecord:
