@@ -3,8 +3,8 @@
     APPROXSYM_DATA_DIR=DIR python benchmarks/bench_one_step_by_frame.py [SWEEP_FOLDER] [--levels 0,0.5,0.9]
 
 Needs the sweep's runs (their checkpoints) in DIR/runs: the data directory the sweep ran in,
-e.g. the one ``python -m core.assets --data-dir DIR`` built the shipped assets in (the shipped
-sweep's rows name runs that are not shipped). For every row at the chosen levels it prints the
+e.g. the APPROXSYM_DATA_DIR that ``python -m core.assets`` ran with (the shipped sweep's rows
+name runs that are not shipped). For every row at the chosen levels it prints the
 one-step velocity RMSE over persistence's (the same states, every orientation), by the block the
 predicted frame falls in: the first training frames, the rest of the training block, the
 validation block and test-future (core.train.samples.Splits.frame_regions), for the training
