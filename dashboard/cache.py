@@ -46,6 +46,12 @@ def sweep_accuracy(path: str, stamp: float) -> list[dict[str, Any]]:
     return views.sweep_accuracy(path)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def sweep_accuracy_ratios(path: str, stamp: float) -> dict[str, Any]:
+    """core.service.views.sweep_accuracy_ratios: RMSE / persistence per level, and who leads where."""
+    return views.sweep_accuracy_ratios(path)
+
+
 @st.cache_resource(show_spinner=False)
 def device_name() -> str:
     """core.service.actions.device_name, asked once per server."""

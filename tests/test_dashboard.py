@@ -532,8 +532,11 @@ def test_ee_by_frame_of_a_shipped_run_averages_to_its_recorded_figure_4_point(da
 
 
 def test_symmetry_page_shows_ee_by_frame_only_when_asked(data_dir):
+    def frame_charts():
+        return [c for c in at.get("plotly_chart") if not str(c.key).startswith("sym_accuracy")]
+
     at = _app().run()
-    assert not at.exception and len(at.get("plotly_chart")) == 1
+    assert not at.exception and len(frame_charts()) == 1
     at.toggle(key="sym_frame").set_value(True).run()
     assert not at.exception, at.exception
     source = at.radio(key="sym_frame_source")
@@ -541,7 +544,7 @@ def test_symmetry_page_shows_ee_by_frame_only_when_asked(data_dir):
     for choice in ["sweep", "runs"] if len(source.options) == 2 else ["runs"]:
         at.radio(key="sym_frame_source").set_value(choice).run()
         assert not at.exception, at.exception
-        charts = at.get("plotly_chart")
+        charts = frame_charts()
         assert len(charts) == (3 if choice == "sweep" else 2), choice
         names = [t.get("name", "") for t in json.loads(charts[-1].proto.spec)["data"]]
         assert any(n.startswith("data (PhiFlow)") for n in names), choice
@@ -848,3 +851,28 @@ def test_frame_by_frame_says_why_symmetric_data_has_no_ratio_panel(shipped):
     note = "exactly symmetric"
     assert any(note in n for n in views.sweep_ee_by_frame(sweep, levels[0])["notes"])
     assert not any(note in n for n in views.sweep_ee_by_frame(sweep, levels[-1])["notes"])
+
+
+def test_accuracy_ratios_name_who_leads_each_split_and_what_symmetry_costs(shipped):
+    sweep = next((shipped / "sweeps").iterdir())
+    rows = [
+        r
+        for r in json.loads((sweep / "results.json").read_text())["rows"]
+        if r.get("model_ee_mean") is not None
+    ]
+    out = views.sweep_accuracy_ratios(sweep)
+    future = out["test-future"]
+    assert sum(future["best"].values()) == len(future["levels"])
+    top = max(future["levels"])
+    e2cnn = next(r for r in rows if r["model"] == "e2cnn" and r["level"] == top)
+    assert future["ratios"]["E2CNN"][-1] == pytest.approx(
+        e2cnn["rmse_future"] / e2cnn["rmse_persistence_future"]
+    )
+    assert any(line.startswith("Most accurate on test-domain:") for line in out["summary"])
+    # E2CNN is the model measured exactly symmetric, so only it gets the cost sentence
+    costs = [line for line in out["summary"] if "exactly equivariant" in line]
+    assert len(costs) == 1 and "E2CNN" in costs[0]
+    at = _app().run()
+    assert not at.exception, at.exception
+    keys = {str(c.key) for c in at.get("plotly_chart")}
+    assert {"sym_accuracy_test-future", "sym_accuracy_test-domain"} <= keys

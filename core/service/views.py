@@ -294,6 +294,71 @@ def sweep_accuracy(folder: str | Path) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["Δb"] if r["Δb"] is not None else np.inf, r["model"]))
 
 
+#: A model whose relative equivariance error stays at or below this is exactly equivariant (float
+#: round-off; issue 8's criterion for E2CNN).
+EXACT_RELATIVE_EE = 1e-5
+
+
+def sweep_accuracy_ratios(folder: str | Path) -> dict[str, Any]:
+    """Each model's rollout RMSE over persistence's, per level, on both test splits.
+
+    Returns ``{"test-future": split, "test-domain": split}`` for the splits whose rows carry a
+    persistence RMSE, each ``{"levels": [Δb, ...], "ratios": {model label: [ratio per level]},
+    "best": {model label: levels where it has the lowest RMSE}}``; and ``"summary"``: sentences
+    that say who is most accurate where, and whether the data's asymmetry costs the exactly
+    equivariant model (its ratio at the lowest and the highest level). Empty without persistence.
+    """
+    from core.models.registry import model_label
+
+    rows = [r for r in _read_sweep(folder) if r.get("model_ee_mean") is not None]
+    out: dict[str, Any] = {}
+    lines = []
+    for split, key in (("test-future", "future"), ("test-domain", "domain")):
+        usable = [r for r in rows if r.get(f"rmse_{key}") and r.get(f"rmse_persistence_{key}")]
+        levels = sorted({float(r["level"]) for r in usable})
+        if not levels:
+            continue
+        ratios: dict[str, list[float]] = {}
+        best: dict[str, int] = {}
+        for level in levels:
+            at = [r for r in usable if float(r["level"]) == level]
+            for r in at:
+                ratios.setdefault(model_label(str(r["model"])), []).append(
+                    float(r[f"rmse_{key}"]) / float(r[f"rmse_persistence_{key}"])
+                )
+            winner = model_label(str(min(at, key=lambda r: float(r[f"rmse_{key}"]))["model"]))
+            best[winner] = best.get(winner, 0) + 1
+        out[split] = {"levels": levels, "ratios": ratios, "best": best}
+        ranked = ", ".join(f"{m} at {n}" for m, n in sorted(best.items(), key=lambda kv: -kv[1]))
+        lines.append(f"Most accurate on {split}: {ranked} of {len(levels)} levels.")
+    # Exactly equivariant as measured (relative EE at most 1e-5 at every level), not as declared.
+    symmetric = sorted(
+        {model_label(str(r["model"])) for r in rows}
+        - {
+            model_label(str(r["model"]))
+            for r in rows
+            if (r.get("model_ee_relative") or 0.0) > EXACT_RELATIVE_EE
+        }
+    )
+    for name in symmetric:
+        ends = {
+            split: (o["ratios"][name][0], o["ratios"][name][-1], o["levels"][0], o["levels"][-1])
+            for split, o in out.items()
+            if len(o["ratios"].get(name, [])) == len(o["levels"]) > 1
+        }
+        if ends:
+            told = "; ".join(
+                f"{s} {a:.2f} at Δb {la:g}, {b:.2f} at {lb:g}" for s, (a, b, la, lb) in ends.items()
+            )
+            lines.append(
+                f"What the data's asymmetry costs the exactly equivariant {name} (RMSE / persistence): "
+                f"{told}. Where its ratio rises with Δb, a relaxed model has accuracy to win."
+            )
+    if out:
+        out["summary"] = lines
+    return out
+
+
 def sweep_csv(folder: str | Path) -> bytes:
     """The sweep's results as CSV: its results.csv if written, else built from results.json."""
     folder = Path(folder)

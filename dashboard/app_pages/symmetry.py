@@ -30,6 +30,41 @@ AXIS_TEXT = {
     "trajectory": "x: data trajectory EE (paper's)",
 }
 
+
+def _accuracy(entry, stamp: float, accuracy: list[dict]) -> None:
+    """The sweep's accuracy: RMSE / persistence against Δb on both splits, who leads, the table."""
+    ratios = cache.sweep_accuracy_ratios(str(entry.path), stamp)
+    if not ratios:
+        st.caption("This sweep predates the persistence baseline; newer sweeps show it beside each RMSE.")
+        st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy")
+        return
+    st.caption(
+        "Persistence predicts 'next frame = this frame': a model is only useful below 1. test-future "
+        "rolls out the last, fastest frames of the training simulations; test-domain a held-out "
+        "simulation from its start."
+    )
+    columns = st.columns(2)
+    for column, split in zip(columns, ("test-future", "test-domain"), strict=True):
+        if split not in ratios:
+            continue
+        levels = ratios[split]["levels"]
+        series = {**ratios[split]["ratios"], "persistence (= 1)": [1.0] * len(levels)}
+        column.plotly_chart(
+            figures.line_figure(
+                series,
+                title=f"{split}: RMSE / persistence",
+                xaxis_title="buoyancy difference Δb",
+                yaxis_title="RMSE / persistence",
+                x=levels,
+            ),
+            key=f"sym_accuracy_{split}",
+            width="stretch",
+            theme=None,
+        )
+    st.markdown("\n".join(f"- {line}" for line in ratios["summary"]))
+    st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy")
+
+
 sweeps = views.sweep_entries()
 if not sweeps:
     st.warning(
@@ -77,13 +112,10 @@ else:
         st.info("This sweep has no finished points yet.")
     accuracy = cache.sweep_accuracy(str(entry.path), stamp) if curves else []
     if accuracy:
-        with st.expander("Accuracy per level: each model's rollout RMSE beside persistence"):
-            st.caption(
-                "Persistence predicts 'next frame = this frame': a model is only useful where it beats it."
-                if any("persistence test-future" in r for r in accuracy)
-                else "This sweep predates the persistence baseline; newer sweeps show it beside each RMSE."
-            )
-            st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy")
+        with st.expander(
+            "Accuracy per level: each model's rollout error over persistence's, and who leads where"
+        ):
+            _accuracy(entry, stamp, accuracy)
     c3, c4 = st.columns([1, 3])
     c3.download_button(
         "Download sweep (CSV)",
