@@ -155,6 +155,10 @@ def _start_heartbeat(reporter: Reporter):
     return stop_beating
 
 
+#: How a queued worker's message starts while it waits (the pages show such a job as waiting).
+WAITING_MESSAGE = "waiting for a free"
+
+
 def _wait_for_slot(reporter: Reporter, slot: str, limit: int) -> bool:
     """Block until the job holds a ``slot``; False if it was cancelled while queued."""
     from core.jobs.runner import interrupt_dead_workers
@@ -164,7 +168,7 @@ def _wait_for_slot(reporter: Reporter, slot: str, limit: int) -> bool:
         if reporter.cancel_requested():
             reporter.finish("cancelled", message="cancelled while queued")
             return False
-        reporter.update(message=f"waiting for a free {slot} slot")
+        reporter.update(message=f"{WAITING_MESSAGE} {slot} slot")
         tries += 1
         if tries % 4 == 0:  # every 2 s: a slot held by a dead worker frees itself
             reporter._call("check", lambda: interrupt_dead_workers(reporter.registry, slot))

@@ -299,6 +299,17 @@ def sweep_accuracy(folder: str | Path) -> list[dict[str, Any]]:
 EXACT_RELATIVE_EE = 1e-5
 
 
+def _exactly_equivariant(rows: list[dict[str, Any]]) -> list[str]:
+    """Labels of the models measured exactly equivariant in a sweep's rows: every row of theirs
+    records a relative EE at most EXACT_RELATIVE_EE (measured, not declared)."""
+    from core.models.registry import model_label
+
+    by_model: dict[str, list[Any]] = {}
+    for r in rows:
+        by_model.setdefault(model_label(str(r["model"])), []).append(r.get("model_ee_relative"))
+    return sorted(m for m, v in by_model.items() if all(x is not None and x <= EXACT_RELATIVE_EE for x in v))
+
+
 def sweep_accuracy_ratios(folder: str | Path) -> dict[str, Any]:
     """Each model's rollout RMSE over persistence's, per level, on both test splits.
 
@@ -318,33 +329,27 @@ def sweep_accuracy_ratios(folder: str | Path) -> dict[str, Any]:
         levels = sorted({float(r["level"]) for r in usable})
         if not levels:
             continue
-        ratios: dict[str, list[float]] = {}
+        labels = sorted({model_label(str(r["model"])) for r in usable})
+        ratios = {m: [float("nan")] * len(levels) for m in labels}  # NaN: no row at that level
         best: dict[str, int] = {}
-        for level in levels:
+        for i, level in enumerate(levels):
             at = [r for r in usable if float(r["level"]) == level]
             for r in at:
-                ratios.setdefault(model_label(str(r["model"])), []).append(
-                    float(r[f"rmse_{key}"]) / float(r[f"rmse_persistence_{key}"])
+                ratios[model_label(str(r["model"]))][i] = float(r[f"rmse_{key}"]) / float(
+                    r[f"rmse_persistence_{key}"]
                 )
             winner = model_label(str(min(at, key=lambda r: float(r[f"rmse_{key}"]))["model"]))
             best[winner] = best.get(winner, 0) + 1
         out[split] = {"levels": levels, "ratios": ratios, "best": best}
         ranked = ", ".join(f"{m} at {n}" for m, n in sorted(best.items(), key=lambda kv: -kv[1]))
         lines.append(f"Most accurate on {split}: {ranked} of {len(levels)} levels.")
-    # Exactly equivariant as measured (relative EE at most 1e-5 at every level), not as declared.
-    symmetric = sorted(
-        {model_label(str(r["model"])) for r in rows}
-        - {
-            model_label(str(r["model"]))
-            for r in rows
-            if (r.get("model_ee_relative") or 0.0) > EXACT_RELATIVE_EE
-        }
-    )
-    for name in symmetric:
+    for name in _exactly_equivariant(rows):
         ends = {
             split: (o["ratios"][name][0], o["ratios"][name][-1], o["levels"][0], o["levels"][-1])
             for split, o in out.items()
-            if len(o["ratios"].get(name, [])) == len(o["levels"]) > 1
+            if name in o["ratios"]
+            and len(o["levels"]) > 1
+            and np.isfinite([o["ratios"][name][0], o["ratios"][name][-1]]).all()
         }
         if ends:
             told = "; ".join(
@@ -1186,7 +1191,9 @@ def job_made(job: Any) -> str:
 def shown_status(job) -> str:
     """The job's status as a person reads it: ``"waiting"`` for a started worker still queued for
     a free compute slot (the registry calls it running), else the stored status."""
-    if job.status == "running" and str(job.message or "").startswith("waiting for a free"):
+    from core.jobs.worker import WAITING_MESSAGE
+
+    if job.status == "running" and str(job.message or "").startswith(WAITING_MESSAGE):
         return "waiting"
     return job.status
 
