@@ -154,6 +154,12 @@ def item_picker(label: str, titles: Sequence[str], ids: Sequence[str], key: str,
     return list(titles).index(st.selectbox(label, titles, key=key, **kwargs))
 
 
+def pick_entry(label: str, entries: Sequence, key: str, **kwargs):
+    """:func:`item_picker` over views' entries (named ``.label``, known by ``.name``); returns
+    the entry picked."""
+    return entries[item_picker(label, [e.label for e in entries], [e.name for e in entries], key, **kwargs)]
+
+
 def follow_item(key: str, item_id: str) -> None:
     """Make the :func:`item_picker` with ``key`` show the item ``item_id`` on the next run."""
     st.session_state[f"{key}__follow"] = item_id

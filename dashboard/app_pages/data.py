@@ -102,14 +102,9 @@ if not entries:
     st.info("No dataset yet: generate one above (the shipped dataset lives in the assets folder).")
     st.stop()
 
-picked = widgets.item_picker(
-    "Dataset",
-    [e.label for e in entries],
-    [e.name for e in entries],
-    key="data_choice",
-    help="Named by their settings: Δb · grid · simulations × frames.",
+entry = widgets.pick_entry(
+    "Dataset", entries, key="data_choice", help="Named by their settings: Δb · grid · simulations × frames."
 )
-entry = entries[picked]
 used = views.runs_using_dataset(entry.name)
 note = (
     f"{used} run(s) were trained on it: they keep their weights but cannot be compared on it." if used else ""

@@ -74,14 +74,9 @@ if not sweeps:
 else:
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     with c1:
-        picked = widgets.item_picker(
-            "Sweep",
-            [s.label for s in sweeps],
-            [s.name for s in sweeps],
-            key="sym_sweep",
-            help="The shipped sweep, or any sweep you ran.",
+        entry = widgets.pick_entry(
+            "Sweep", sweeps, key="sym_sweep", help="The shipped sweep, or any sweep you ran."
         )
-    entry = sweeps[picked]
     stamp = cache.mtime(entry.path)
     try:
         axes = cache.sweep_axes(str(entry.path), stamp)
