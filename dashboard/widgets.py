@@ -83,8 +83,8 @@ def progress_text(job) -> str:
     """``"running · train RSteer 32 ch · epoch 3/20 · cpu · 1 min 5 s elapsed, about 4 min left"``."""
     elapsed, left = views.job_times(job)
     parts = [status_label(views.shown_status(job)), views.job_title(job)]
-    if job.message and not job.finished_state:
-        parts.append(job.message)
+    if views.job_message(job):
+        parts.append(views.job_message(job))
     if job.device:
         parts.append(f"on {job.device}")
     if elapsed is not None:

@@ -452,9 +452,11 @@ def test_job_helpers_title_time_and_read_only_their_own_log(data_dir):
     with pytest.raises(ValueError, match="outside"):
         views.job_log_tail(job)
     job.message = "epoch 3/20"
-    assert views.shown_status(job) == "running"
-    job.message = "waiting for a free cpu slot"  # a started worker still queued
-    assert views.shown_status(job) == "waiting"
+    assert views.shown_status(job) == "running" and views.job_message(job) == "epoch 3/20"
+    job.status, job.message = "queued", ""
+    assert views.shown_status(job) == "waiting" and views.job_message(job) == ""
+    job.message = "waiting for a free cpu slot"  # its worker started and waits for the slot
+    assert views.shown_status(job) == "waiting for a free cpu slot" and views.job_message(job) == ""
 
 
 def test_log_axes_label_every_tick_with_its_exponent_and_tiny_bars_say_zero():
@@ -842,6 +844,11 @@ def test_compare_leaves_out_runs_whose_dataset_was_deleted_and_names_no_hash(dat
     box = at.selectbox(key="cmp_dataset")
     assert box.options and not any("smoke-" in t for t in box.options), box.options  # shown as named
     assert any("1 run not listed: trained on a dataset that was deleted" in c for c in _texts(at.caption))
+    row = next(r for r in views.run_rows(views.list_runs()) if r["id"] == mine.name)
+    from core.service.names import data_config_label
+
+    deleted = f"{data_config_label(record['dataset']['config'])} (deleted)"
+    assert row["dataset"] == deleted and deleted.startswith("Δb "), row  # the Train page's table
 
 
 def test_frame_by_frame_says_why_symmetric_data_has_no_ratio_panel(shipped):
@@ -868,7 +875,7 @@ def test_accuracy_ratios_name_who_leads_each_split_and_what_symmetry_costs(shipp
     assert future["ratios"]["E2CNN"][-1] == pytest.approx(
         e2cnn["rmse_future"] / e2cnn["rmse_persistence_future"]
     )
-    assert any(line.startswith("Most accurate on test-domain:") for line in out["summary"])
+    assert any(line.startswith("Most accurate on test-domain (of its") for line in out["summary"])
     # E2CNN is the model measured exactly symmetric, so only it gets the cost sentence
     costs = [line for line in out["summary"] if "exactly equivariant" in line]
     assert len(costs) == 1 and "E2CNN" in costs[0]

@@ -117,6 +117,7 @@ def run_job(job_id: str, registry: Registry, limits: dict[str, int]) -> str:
     try:
         if not _wait_for_slot(reporter, kind.slot, limits.get(kind.slot, 1)):
             return "cancelled"
+        reporter.update(message="started")  # the waiting message is over
         print(f"[job {job_id}] {job.kind} started, pid {os.getpid()}", flush=True)
         ctx = _context(reporter, job, result)
         result.update(kind.run(ctx))

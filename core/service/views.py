@@ -342,7 +342,7 @@ def sweep_accuracy_ratios(folder: str | Path) -> dict[str, Any]:
             best[winner] = best.get(winner, 0) + 1
         out[split] = {"levels": levels, "ratios": ratios, "best": best}
         ranked = ", ".join(f"{m} at {n}" for m, n in sorted(best.items(), key=lambda kv: -kv[1]))
-        lines.append(f"Most accurate on {split}: {ranked} of {len(levels)} levels.")
+        lines.append(f"Most accurate on {split} (of its {len(levels)} levels): {ranked}.")
     for name in _exactly_equivariant(rows):
         ends = {
             split: (o["ratios"][name][0], o["ratios"][name][-1], o["levels"][0], o["levels"][-1])
@@ -356,8 +356,9 @@ def sweep_accuracy_ratios(folder: str | Path) -> dict[str, Any]:
                 f"{s} {a:.2f} at Δb {la:g}, {b:.2f} at {lb:g}" for s, (a, b, la, lb) in ends.items()
             )
             lines.append(
-                f"What the data's asymmetry costs the exactly equivariant {name} (RMSE / persistence): "
-                f"{told}. Where its ratio rises with Δb, a relaxed model has accuracy to win."
+                f"{name}, measured exactly equivariant, RMSE / persistence from the lowest Δb to the "
+                f"highest: {told}. Where it rises, the data's asymmetry costs a symmetric model "
+                "accuracy that a relaxed one can win; where it does not, there is none to win."
             )
     if out:
         out["summary"] = lines
@@ -872,25 +873,36 @@ def run_titles(runs: list) -> list[str]:
 def run_rows(runs: list) -> list[dict[str, Any]]:
     """Table rows for the runs list: name, model, dataset, status, device, epochs, best validation loss."""
     from core.models.registry import model_label
-    from core.service.names import data_config_label
 
     jobs = _job_statuses()
+    here = {e.name: e.label for e in dataset_entries()}
     rows = []
     for r, title in zip(runs, run_titles(runs), strict=True):
-        data_cfg = (r.config.get("dataset") or {}).get("config")
         rows.append(
             {
                 "run": title,
                 "model": model_label(r.model_name or "?"),
                 "status": run_status(r, jobs),
-                "dataset": data_config_label(data_cfg) if data_cfg else "",
-                "epochs": len(r.history),
+                "dataset": _run_dataset_title(r.config, here),
+                "epochs run": len(r.history),
                 "best val loss": best_val_loss(r),
                 "device": str(r.config.get("device", "")),
                 "id": r.id,
             }
         )
     return rows
+
+
+def _run_dataset_title(config: dict[str, Any], here: dict[str, str]) -> str:
+    """The name of the dataset a run was trained on as the Data page shows it now (renames
+    included), ``"… (deleted)"`` when its file is gone, '' for a run that records none."""
+    from core.service.names import data_config_label
+
+    name = run_dataset_name(config)
+    if name in here:
+        return here[name]
+    stored = (config.get("dataset") or {}).get("config")
+    return f"{data_config_label(stored)} (deleted)" if stored and name else ""
 
 
 def run_metric_rows(run: Any) -> list[dict[str, Any]]:
@@ -1189,13 +1201,21 @@ def job_made(job: Any) -> str:
 
 
 def shown_status(job) -> str:
-    """The job's status as a person reads it: ``"waiting"`` for a started worker still queued for
-    a free compute slot (the registry calls it running), else the stored status."""
+    """The job's status as a person reads it: ``"waiting"`` for one queued (for its worker to
+    start or for a free compute slot), ``"waiting for a free <slot> slot"`` once its worker says
+    so, else the stored status."""
     from core.jobs.worker import WAITING_MESSAGE
 
-    if job.status == "running" and str(job.message or "").startswith(WAITING_MESSAGE):
-        return "waiting"
-    return job.status
+    if job.status != "queued":
+        return job.status
+    message = str(job.message or "")
+    return message if message.startswith(WAITING_MESSAGE) else "waiting"
+
+
+def job_message(job) -> str:
+    """The job's latest message while it is live, '' when :func:`shown_status` already says it."""
+    message = str(job.message or "")
+    return "" if job.finished_state or message == shown_status(job) else message
 
 
 def job_rows(jobs: list) -> list[dict[str, Any]]:

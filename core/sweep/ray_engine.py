@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.models.registry import model_label
 from core.store.atomic import write_bytes
 from core.store.paths import DATA_DIR_ENV, PROJECT_ROOT, data_dir, inside
 from core.sweep.config import SweepConfig
@@ -205,7 +206,7 @@ def _run(ray, config: SweepConfig, report, should_stop, root, sweep_id, address)
                 rows.sort(key=lambda r: r["_order"])
                 write_results(out, record, _public(rows))
                 done[0] += 1
-                report(done[0] / total, f"level {level:g}, {name}: {result.status}")
+                report(done[0] / total, f"level {level:g}, {model_label(name)}: {result.status}")
     except BaseException as exc:
         _cancel(ray, [*pending, *data_refs.values()])
         record.update(status="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")

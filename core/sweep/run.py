@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.models.registry import model_label
 from core.progress import Progress, no_progress
 from core.sweep.config import SweepConfig
 from core.sweep.results import new_record, result_row, start_sweep_dir, write_results
@@ -84,7 +85,7 @@ def _run_level(config, level, rows, start, unit, report, should_stop, out, recor
         base = start + (1 + j) * unit
 
         def sub(fraction, message="", _base=base, _name=name, **info):
-            report(_base + fraction * unit, f"level {level:g}, {_name}: {message}", **info)
+            report(_base + fraction * unit, f"level {level:g}, {model_label(_name)}: {message}", **info)
 
         t0 = time.perf_counter()
         result = train(
@@ -94,5 +95,5 @@ def _run_level(config, level, rows, start, unit, report, should_stop, out, recor
             return "cancelled"
         rows.append(result_row(level, name, result, time.perf_counter() - t0, path.name))
         write_results(out, record, rows)
-        report(base + unit, f"level {level:g}, {name}: {result.status}")
+        report(base + unit, f"level {level:g}, {model_label(name)}: {result.status}")
     return "done"

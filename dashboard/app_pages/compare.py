@@ -28,7 +28,7 @@ uploads = [r for r in runs if views.run_dataset_name(r.config) is None]
 if orphans:
     st.caption(
         f"{orphans} run{'s' if orphans != 1 else ''} not listed: trained on a dataset that was "
-        "deleted. Their weights are kept (Train page)."
+        f"deleted. {'Its' if orphans == 1 else 'Their'} weights are kept (Train page)."
     )
 if not by_dataset:
     st.error("None of the runs' datasets is here: generate one and train on it (Data and Train pages).")
@@ -143,7 +143,7 @@ st.dataframe(
     key="cmp_table",
     column_config={
         "id": None,  # run ids: on the Train page, under "Id, rename, delete"
-        "run": st.column_config.TextColumn("run", width="medium"),
+        "run": st.column_config.TextColumn("run", width="large"),
         # E2CNN's error is float round-off (1e-8): "1.00e-8" reads as that, "0.00000001" does not.
         "equivariance error": st.column_config.NumberColumn("equivariance error", format="%.2e"),
         "relative equivariance error": st.column_config.NumberColumn("relative EE", format="%.2e"),

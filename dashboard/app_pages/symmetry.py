@@ -317,6 +317,10 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             help=views.SMOKE_INPUT_HELP,
         )
         st.caption(views.sweep_form_hint(int(epochs), int(frames)))
+        # Streamlit marks an out-of-range number red and ignores the click, silently: say the ranges.
+        st.caption(
+            "Epochs 1-200, frames 12-200, symmetric start 0-199: a number outside is marked red and not used."
+        )
         submitted = st.form_submit_button("Start sweep", type="primary")
     if submitted:
         try:
