@@ -186,7 +186,14 @@ def _runs_table() -> None:
         hide_index=True,
         width="stretch",
         key="train_runs",
-        column_config={"id": None},  # the id is one click away, under "Id, rename, delete"
+        column_config={
+            "id": None,  # the id is one click away, under "Id, rename, delete"
+            "epochs run": st.column_config.NumberColumn(
+                "epochs run",
+                help="Fewer than the run's name asks for when validation stopped improving "
+                "(training stops early) or the job was stopped.",
+            ),
+        },
     )
 
 
