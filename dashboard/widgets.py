@@ -83,8 +83,9 @@ def progress_text(job) -> str:
     """``"running · train RSteer 32 ch · epoch 3/20 · cpu · 1 min 5 s elapsed, about 4 min left"``."""
     elapsed, left = views.job_times(job)
     parts = [status_label(views.shown_status(job)), views.job_title(job)]
-    if views.job_message(job):
-        parts.append(views.job_message(job))
+    message = views.job_message(job)
+    if message:
+        parts.append(message)
     if job.device:
         parts.append(f"on {job.device}")
     if elapsed is not None:

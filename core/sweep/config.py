@@ -137,9 +137,10 @@ class SweepConfig:
         frames = self.data_config(levels[0]).frames
         for m in models:
             spec = split_spec(self.model_config(m), train)
-            if frames < min_frames(spec):
+            need = min_frames(spec)
+            if frames < need:
                 raise ValueError(  # "frames" once only: the sweep form calls it by its own label
-                    f"frames must be at least {min_frames(spec)} for {model_label(m)} ({spec.input_frames} "
+                    f"frames must be at least {need} for {model_label(m)} ({spec.input_frames} "
                     f"inputs and {spec.steps} loss steps per window, and the validation and "
                     f"test-future blocks), got {frames}"
                 )

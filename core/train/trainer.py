@@ -43,9 +43,9 @@ from core.train.samples import (
     WindowDataset,
     check_max_train_windows,
     delta_scale,
+    frames_for,
     in_smoke_units,
     make_splits,
-    model_frames,
     orbit_noise,
     smoke_unit,
     velocity_scale,
@@ -332,7 +332,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     device = resolve_device(config.device)
     dataset_path = Path(dataset_path).resolve()
     dataset = load_dataset(dataset_path)
-    frames = model_frames(dataset.velocity, dataset.smoke if mcfg.smoke else None)
+    frames = frames_for(mcfg, dataset)
     velocity = frames[:, :, :, :2]
     splits = make_splits(velocity.shape[1], velocity.shape[2], split_spec(mcfg, config))
     scale = velocity_scale(velocity, splits)
