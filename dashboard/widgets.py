@@ -188,11 +188,11 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
         )
         if c2.button("Rename", key=f"{key}_rename"):
             try:
-                views.rename_item(kind, item_id, label)
+                given = views.rename_item(kind, item_id, label)
             except Exception as exc:
                 show_problem(f"Could not rename this {kind}.", exc)
             else:
-                named = f'"{label.strip()}"' if label.strip() else "the name made from its settings"
+                named = f'"{given}"' if given else "the name made from its settings"
                 st.session_state[f"{key}__done"] = f"Renamed {title} to {named}."
                 return True
         # Keyed by the item, so a tick given for one item never arms Delete for the next one shown.

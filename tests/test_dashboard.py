@@ -8,6 +8,7 @@ fresh temporary data directory per test.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -391,7 +392,7 @@ def test_names_describe_settings_and_number_repeats():
     late = {"buoyancy_diff": 0.5, "grid": 64, "sims": 4, "frames": 25, "warmup": 70, "seed": 0}
     assert data_config_label(late).endswith("25 frames · after 70 steps")
     assert unique_labels(["a", "b", "a"]) == ["a", "b", "a (2)"]
-    assert clean_label("  my\nrun\x00 ") == "my run" and len(clean_label("x" * 500)) == 80
+    assert clean_label("  my\nrun\x00 ") == "my run" and len(clean_label("x" * 500)) == 500
 
 
 def test_dataset_entries_are_named_by_their_stored_settings(data_dir, shipped):
@@ -420,6 +421,24 @@ def test_rename_and_delete_own_items_but_never_shipped_or_outside_ones(data_dir,
     shutil.copytree(run, data_dir / "runs" / run.name)
     views.rename_item("run", run.name, "my favourite")
     assert json.loads((data_dir / "runs" / run.name / "run.json").read_text())["label"] == "my favourite"
+    # Names that would mislead are refused, in the form's words, and the stored name is kept.
+    shipped_title = next(t for t in views.run_titles(views.list_runs()) if t.endswith("(shipped)"))
+    for bad, why in (
+        ("x" * 81, "at most 80 characters, got 81"),
+        (shipped_title, '"(shipped)" marks'),
+        ("Mine (Shipped)", '"(shipped)" marks'),
+        (shipped_title.removesuffix(" (shipped)") + " (SHIPPED)", '"(shipped)" marks'),
+    ):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            views.rename_item("run", run.name, bad)
+    assert views.run_titles(views.list_runs())[0] == "my favourite"
+    views.rename_item("dataset", mine.name, "lesson 2")
+    other = data_dir / "datasets" / ("copy-" + ship.name)
+    shutil.copy(ship, other)
+    with pytest.raises(ValueError, match='another dataset is already called "LESSON 2"'):
+        views.rename_item("dataset", other.name, "LESSON 2")
+    views.rename_item("dataset", mine.name, "lesson 2")  # its own name again is fine
+    other.unlink()
     assert views.run_titles(views.list_runs())[0] == "my favourite"
     views.delete_item("run", run.name)
     views.delete_item("dataset", mine.name)
@@ -804,6 +823,30 @@ def test_a_renamed_run_stays_picked_and_a_deleted_one_leaves_nothing_armed(
     # The run shown now has its own confirmation, not ticked: one more click deletes nothing.
     assert not any(c.value for c in at.checkbox if str(c.key).startswith("train_manage_sure_"))
     assert at.button(key="train_manage_delete").disabled
+
+
+def test_a_double_click_on_start_training_starts_one_job(tmp_data_dir, tiny_dataset_path):
+    from core.service import actions
+
+    first = actions.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
+    try:
+        with pytest.raises(ValueError) as refused:
+            actions.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
+        assert str(refused.value).startswith("Not started twice: train ConvNet 32 ch")
+        assert "job-" not in str(refused.value)  # named, not an id
+        live = [j.id for j in actions.list_jobs() if j.kind == "train" and not j.finished_state]
+        epochs = {i: actions.runner().status(i).params["train_config"]["epochs"] for i in live}
+        assert [i for i in live if epochs[i] == 500] == first
+        # Its dataset is in use: deleting it is refused, the job named by what it does.
+        with pytest.raises(ValueError) as refused:
+            views.delete_item("dataset", Path(tiny_dataset_path).name)
+        assert str(refused.value).startswith("Cannot delete it yet: train ConvNet 32 ch")
+        assert "job-" not in str(refused.value) and Path(tiny_dataset_path).is_file()
+        # Other settings are other work.
+        other = actions.submit_training(tiny_dataset_path, ["convnet"], epochs=499, max_train_windows=8)
+        actions.cancel_job(other[0])
+    finally:
+        actions.cancel_job(first[0])
 
 
 def test_windows_a_dataset_cannot_hold_are_refused_before_any_job_starts(monkeypatch, tiny_dataset_path):

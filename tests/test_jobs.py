@@ -127,6 +127,38 @@ def test_two_jobs_submitted_at_once_both_land_and_share_one_slot(runner, tiny_da
     assert [j.result["run_id"] for j in jobs] == [j.run_id for j in jobs]  # structured job results
 
 
+def test_the_same_work_twice_at_once_is_queued_once(tmp_path):
+    """A double click: two identical submissions racing each other; one lands, one is refused."""
+    from core.jobs.runner import same_work
+    from core.store.registry import JobConflict
+
+    registry = Registry(tmp_path / "registry.sqlite")
+    params = {"run_id": "run-x", "epochs": 5}
+    barrier = threading.Barrier(4)
+    landed, refused = [], []
+
+    def go():
+        barrier.wait()
+        try:
+            landed.append(registry.create_job("resume", params, conflict=same_work("resume", params)))
+        except JobConflict as exc:
+            refused.append(exc.job.id)
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(landed) == 1 and refused == landed * 3
+    # Other work still gets in: other parameters, and the same ones once the first has ended.
+    other = {"run_id": "run-y"}
+    registry.create_job("resume", other, conflict=same_work("resume", other))
+    with pytest.raises(JobConflict):  # a resume of the same run with another epoch count
+        registry.create_job("resume", {"run_id": "run-x"}, conflict=same_work("resume", {"run_id": "run-x"}))
+    registry.finish_job(landed[0], "cancelled")
+    registry.create_job("resume", params, conflict=same_work("resume", params))
+
+
 def test_progress_is_timed_and_an_older_registry_gains_the_column(tmp_path):
     import sqlite3
     import time

@@ -65,7 +65,7 @@ def no_assets(monkeypatch, tmp_path):
 def test_kill_9_frees_the_slot_on_the_next_look_and_the_run_resumes(
     tmp_data_dir, tiny_dataset_path, no_assets
 ):
-    from core.service import actions
+    from core.service import actions, views
 
     runner = actions.runner()  # the dashboard's one runner: no new JobRunner below
     job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=500))
@@ -81,14 +81,23 @@ def test_kill_9_frees_the_slot_on_the_next_look_and_the_run_resumes(
     assert job.status == "interrupted" and "SIGKILL" in actions.job_problem(job)
     assert not [j for j in runner.registry.active_jobs() if j.slot == "compute"]  # slot free
     assert _run_status(job.run_id) == "interrupted"
-    assert actions.can_resume(job)
+    assert views.can_resume(job)
     assert not Path(f"/proc/{pid}").exists()  # reaped, not a zombie
 
     saved = torch.load(find_run_dir(job.run_id)[0] / "last.pt", weights_only=True)["epoch"]
     resumed = actions.resume_job(job_id, epochs=saved + 1)
+    # A second click on the old card while the first resume is queued or running starts nothing.
+    assert not views.can_resume(job)
+    with pytest.raises(ValueError, match="already queued or running"):
+        actions.resume_job(job_id, epochs=saved + 1)
     final = _wait(lambda: (j := runner.status(resumed)).finished_state and j, 120, "the resumed job")
     assert final.status == "done", final.error
     assert _run_status(job.run_id) == "done"
+    # Finished: the old card offers no Resume, and asking anyway says why (its record is kept).
+    assert not views.can_resume(job)
+    with pytest.raises(ValueError, match="finished"):
+        actions.resume_job(job_id)
+    assert [j.id for j in actions.list_jobs() if j.kind == "resume"] == [resumed]
     # Once the worker exits, the next look reaps it: no zombie left until the server stops.
     gone = Path(f"/proc/{final.pid}")
     _wait(lambda: actions.list_jobs() and not gone.exists(), 15, "the finished worker to be reaped")

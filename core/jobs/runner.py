@@ -90,10 +90,13 @@ class JobRunner:
 
         ``kind``: 'data' ({"data_config": dict}), 'train' ({"data_path", "model_config",
         "train_config"}), 'resume' ({"run_id", optional "epochs"}) or 'sweep'
-        ({"sweep_config": dict}). Raises ValueError for bad parameters.
+        ({"sweep_config": dict}). Raises ValueError for bad parameters, and
+        core.store.registry.JobConflict (a ValueError) when a queued or running job already
+        does the same work (:func:`same_work`): a double click starts one job, not two.
         """
         validate_params(kind, params)
-        job_id = self.registry.create_job(kind, params, slot=KINDS[kind].slot)
+        conflict = same_work(kind, params)
+        job_id = self.registry.create_job(kind, params, slot=KINDS[kind].slot, conflict=conflict)
         log_path = inside(data_dir() / "logs", f"{job_id}.log")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.registry.update_job(job_id, log_path=str(log_path))
@@ -159,18 +162,23 @@ class JobRunner:
         ``epochs`` optionally changes the total epoch count.
         """
         job = self.status(job_id)
-        run_id = job.run_id or (job.result or {}).get("run_id")
+        run_id = job_run_id(job)
         if job.kind not in ("train", "resume") or not run_id:
             raise ValueError(f"job {job_id!r} is not a training job with a run to resume")
         if job.status in ACTIVE:
             raise ValueError(f"job {job_id!r} is still {job.status}; cancel it first")
         if job.status == "done" and epochs is None:
-            raise ValueError(f"job {job_id!r} is done; give a larger epochs to train it further")
+            raise ValueError(f"job {job_id!r} is done; give a larger number of epochs to train it further")
         return self.resume_run(run_id, epochs)
 
     def resume_run(self, run_id: str, epochs: int | None = None) -> str:
-        """Queue a 'resume' job continuing run ``run_id`` from its last.pt; return its id."""
-        params: dict[str, Any] = {"run_id": check_name(run_id, "run id")}
+        """Queue a 'resume' job continuing run ``run_id`` from its last.pt; return its id.
+
+        ValueError says why it cannot (:func:`resume_refusal`)."""
+        reason = resume_refusal(self.registry, check_name(run_id, "run id"), epochs)
+        if reason:
+            raise ValueError(f"Cannot resume: {reason}")
+        params: dict[str, Any] = {"run_id": run_id}
         if epochs is not None:
             params["epochs"] = epochs
         return self.submit("resume", params)
@@ -286,6 +294,54 @@ class JobRunner:
         if proc.returncode is not None:
             self._procs.pop(job_id, None)
             self._exited[job_id] = proc.returncode
+
+
+def job_run_id(job: JobRecord) -> str | None:
+    """The run a training or resume job trains (its column, its params or its result), or None."""
+    found = job.run_id or (job.params or {}).get("run_id") or (job.result or {}).get("run_id")
+    return str(found) if found else None
+
+
+def same_work(kind: str, params: dict[str, Any]):
+    """A test for core.store.registry.Registry.create_job's ``conflict``: True for a job of the
+    same kind with the same parameters, and, for a resume, for any job training the same run."""
+    text = json.dumps(params, sort_keys=True)
+    run_id = params.get("run_id") if kind == "resume" else None
+
+    def clashes(job: JobRecord) -> bool:
+        if run_id is not None and job_run_id(job) == run_id:
+            return True
+        return job.kind == kind and json.dumps(job.params, sort_keys=True) == text
+
+    return clashes
+
+
+def resume_refusal(registry: Registry, run_id: str, epochs: int | None = None) -> str | None:
+    """Why run ``run_id`` cannot be continued now (a sentence for the user), or None if it can.
+
+    It can when it is one of this data directory's runs, has a last.pt, no queued or running
+    job trains it, and it is not finished, unless ``epochs`` asks for more than it has done.
+    """
+    from core.store.runs import find_run_dir, read_run
+
+    try:
+        run_dir, shipped = find_run_dir(run_id)
+    except (OSError, ValueError):
+        return "the run does not exist"
+    if shipped:
+        return "shipped runs are read-only"
+    if not (run_dir / "last.pt").is_file():
+        return "the run has no saved epoch to continue from"
+    if any(job_run_id(job) == run_id for job in registry.active_jobs()):
+        return "a job training this run is already queued or running"
+    try:
+        info = read_run(run_dir)
+    except (OSError, ValueError):
+        return "the run's record (run.json) cannot be read"
+    done = len(info.history)
+    if info.status == "done" and (epochs is None or epochs <= done):
+        return f"the run has finished ({done} epochs); give a larger number of epochs to train it further"
+    return None
 
 
 def interrupt_dead_workers(registry: Registry, slot: str | None = None) -> list[str]:

@@ -68,6 +68,22 @@ def _runner_for(registry_path: str):
     return JobRunner(Registry(registry_path))
 
 
+def _queue(start, *args: Any) -> str:
+    """``start(*args)`` (a JobRunner method that queues a job), with a refused duplicate (a
+    double click) told in the page's words: which job already does it, by name, not id."""
+    from core.service.views import job_title
+    from core.store.registry import JobConflict
+
+    try:
+        return start(*args)
+    except JobConflict as exc:
+        raise ValueError(f"Not started twice: {job_title(exc.job)} is already {exc.job.status}.") from exc
+
+
+def _submit(kind: str, params: dict[str, Any]) -> str:
+    return _queue(runner().submit, kind, params)
+
+
 def list_jobs(limit: int = 100) -> list:
     """Jobs from the SQLite registry, newest first (core.store.registry.JobRecord).
 
@@ -88,28 +104,13 @@ def resume_job(job_id: str, epochs: int | None = None) -> str:
     """Queue the continuation of a stopped (interrupted, cancelled) training job's run from its
     last.pt; return the new job's id. ``epochs``: new total epoch count (optional).
     ValueError says why a job cannot be resumed (still running, no run, done)."""
-    return runner().resume(check_name(job_id, "job id"), epochs)
+    return _queue(runner().resume, check_name(job_id, "job id"), epochs)
 
 
 def resume_run(run_id: str, epochs: int | None = None) -> str:
     """Queue the continuation of run ``run_id`` from its last.pt (for a run whose job is no
     longer in the registry, e.g. after it was rebuilt); return the new job's id."""
-    return runner().resume_run(check_name(run_id, "run id"), epochs)
-
-
-def can_resume(job) -> bool:
-    """True if resume_job(job.id) would queue a continuation: a stopped (interrupted or
-    cancelled) training job whose run folder has a last.pt."""
-    from core.store.runs import find_run_dir
-
-    run_id = job.run_id or (job.result or {}).get("run_id")
-    if job.kind not in ("train", "resume") or job.status not in ("interrupted", "cancelled") or not run_id:
-        return False
-    try:
-        run_dir, shipped = find_run_dir(run_id)
-    except (OSError, ValueError):
-        return False
-    return not shipped and (run_dir / "last.pt").is_file()
+    return _queue(runner().resume_run, check_name(run_id, "run id"), epochs)
 
 
 def job_problem(job) -> str | None:
@@ -123,7 +124,7 @@ def job_problem(job) -> str | None:
 
 def submit_dataset(config) -> str:
     """Start a background generation job for a core.data.DataConfig; return the job id."""
-    return runner().submit("data", {"data_config": config.to_dict()})
+    return _submit("data", {"data_config": config.to_dict()})
 
 
 def dataset_config(**settings: Any):
@@ -178,7 +179,7 @@ def submit_training(
         _check_windows(dataset_path, model_config, train_config)
     except ValueError as exc:
         raise ValueError(in_form_words(str(exc), TRAIN_FORM_LABELS)) from exc
-    return [runner().submit("train", p) for p in params]
+    return [_submit("train", p) for p in params]
 
 
 def _check_windows(dataset_path: str | Path, model_config: dict, train_config: dict) -> None:
@@ -212,7 +213,7 @@ def submit_sweep(engine: str = "local", address: str | None = None, **settings: 
     params: dict[str, Any] = {"sweep_config": sweep_config.to_dict(), "engine": engine}
     if address:
         params["address"] = address
-    return runner().submit("sweep", params)
+    return _submit("sweep", params)
 
 
 def job_dataset_path(job) -> Path | None:

@@ -155,14 +155,19 @@ def unique_labels(labels: list[str]) -> list[str]:
     return out
 
 
-def clean_label(text: Any, limit: int = 80) -> str:
-    """A user-given label made safe to store and show: one line, printable, at most ``limit`` chars.
+#: The longest name a person may give a dataset, run or sweep (characters).
+LABEL_LIMIT = 80
 
-    Returns '' for an empty label (meaning "use the name derived from the config").
+
+def clean_label(text: Any) -> str:
+    """A user-given label made safe to store and show: one line, printable characters only.
+
+    Returns '' for an empty label (meaning "use the name derived from the config"). The
+    length is checked, not cut, by the caller (:data:`LABEL_LIMIT`): a name cut short
+    without a word is not the name the person gave.
     """
     text = " ".join(str(text or "").split())
-    text = "".join(ch for ch in text if ch.isprintable())
-    return text[:limit]
+    return "".join(ch for ch in text if ch.isprintable())
 
 
 def shipped_suffix(label: str, shipped: bool) -> str:

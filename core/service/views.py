@@ -1023,15 +1023,18 @@ def _own_item(kind: str, item_id: str) -> Path:
 def rename_item(kind: str, item_id: str, label: str) -> str:
     """Give a dataset, run or sweep of the data directory a label a person reads; return it.
 
-    The label (one printable line, at most 80 characters; '' goes back to the name derived
-    from the config) is stored as ``label`` in run.json / results.json, or in
-    ``datasets/labels.json`` for datasets. Shipped items raise FileNotFoundError.
+    The label (one printable line, at most names.LABEL_LIMIT characters; '' goes back to the
+    name derived from the config) is stored as ``label`` in run.json / results.json, or in
+    ``datasets/labels.json`` for datasets. Shipped items raise FileNotFoundError; a name that
+    is too long, ends in "(shipped)" or is another item's of the same kind raises ValueError.
     """
     from core.service.names import clean_label
     from core.store.atomic import write_json
 
     path = _own_item(kind, item_id)
     text = clean_label(label)
+    if text:
+        _check_new_label(kind, item_id, text)
     if kind == "dataset":
         labels = _dataset_labels(path.parent)
         labels.pop(item_id, None)
@@ -1043,6 +1046,24 @@ def rename_item(kind: str, item_id: str, label: str) -> str:
         record.update({"label": text} if text else {})
     write_json(target, record)
     return text
+
+
+def _check_new_label(kind: str, item_id: str, text: str) -> None:
+    """Raise ValueError, in the rename form's words, for a name a person should not give."""
+    from core.service.names import LABEL_LIMIT, shipped_suffix
+
+    if len(text) > LABEL_LIMIT:
+        raise ValueError(f"New name: at most {LABEL_LIMIT} characters, got {len(text)}")
+    if text.casefold().endswith("(shipped)"):
+        raise ValueError('New name: "(shipped)" marks what came with the project; choose another name')
+    if kind == "run":
+        runs = list_runs()
+        named = zip([r.id for r in runs], run_titles(runs), strict=True)
+    else:
+        entries = dataset_entries() if kind == "dataset" else sweep_entries()
+        named = ((e.name, shipped_suffix(e.label, e.shipped)) for e in entries)
+    if any(name != item_id and title.casefold() == text.casefold() for name, title in named):
+        raise ValueError(f'New name: another {kind} is already called "{text}"')
 
 
 def _in_use(kind: str, item_id: str) -> str | None:
@@ -1059,7 +1080,7 @@ def _in_use(kind: str, item_id: str) -> str | None:
             "dataset": Path(str(params.get("data_path", ""))).name == item_id,
         }[kind]
         if uses:
-            return f"job {job.id} ({job_title(job)}) is still {job.status}"
+            return f"{job_title(job)} is still {job.status}; cancel it or wait for it to end"
     return None
 
 
@@ -1072,7 +1093,7 @@ def delete_item(kind: str, item_id: str) -> None:
     path = _own_item(kind, item_id)
     busy = _in_use(kind, item_id)
     if busy:
-        raise ValueError(f"cannot delete {kind} {item_id!r}: {busy}")
+        raise ValueError(f"Cannot delete it yet: {busy}")
     if kind == "dataset":
         path.unlink()
         labels = _dataset_labels(path.parent)
@@ -1172,11 +1193,16 @@ def job_log_tail(job: Any, max_bytes: int = LOG_TAIL_BYTES) -> str:
 
 
 def can_resume(job: Any) -> bool:
-    """True for a stopped (interrupted or cancelled) training job whose run can continue."""
+    """True for a stopped (interrupted or cancelled) training job whose run can continue now:
+    core.jobs.runner.resume_refusal finds nothing against it (no job already trains it, it
+    has not since finished)."""
+    from core.jobs.runner import job_run_id, resume_refusal
+    from core.service.actions import runner
+
     if job.kind not in ("train", "resume") or job.status not in ("interrupted", "cancelled"):
         return False
-    run_id = job.run_id or (job.result or {}).get("run_id")
-    return bool(run_id) and (data_dir() / "runs" / str(run_id) / "last.pt").is_file()
+    run_id = job_run_id(job)
+    return bool(run_id) and resume_refusal(runner().registry, run_id) is None
 
 
 def job_made(job: Any) -> str:

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +121,14 @@ class JobRecord:
         return self.status in FINISHED
 
 
+class JobConflict(ValueError):
+    """A new job was refused because ``job`` (queued or running) already does that work."""
+
+    def __init__(self, job: JobRecord) -> None:
+        super().__init__(f"job {job.id!r} ({job.kind}, {job.status}) already does that work")
+        self.job = job
+
+
 class Registry:
     """The jobs table in one SQLite file (default ``data_dir()/registry.sqlite``).
 
@@ -197,16 +205,43 @@ class Registry:
 
     # ------------------------------------------------------------------ jobs
 
-    def create_job(self, kind: str, params: dict[str, Any], slot: str = "", job_id: str | None = None) -> str:
-        """Insert a queued job and return its id. ``params`` must be JSON-serialisable."""
+    def create_job(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        slot: str = "",
+        job_id: str | None = None,
+        conflict: Callable[[JobRecord], bool] | None = None,
+    ) -> str:
+        """Insert a queued job and return its id. ``params`` must be JSON-serialisable.
+
+        ``conflict``: a test on each queued or running job; if one passes, nothing is inserted
+        and :class:`JobConflict` names it. The test and the insert share one write lock, so
+        two requests at once (a double click) cannot both get in.
+        """
         job_id = check_name(job_id, "job id") if job_id else new_id(f"job-{kind}")
         text = json.dumps(params, sort_keys=True)
-        self._run(
-            lambda con: con.execute(
-                "INSERT INTO jobs (id, kind, params, status, slot, created) VALUES (?, ?, ?, 'queued', ?, ?)",
-                (job_id, kind, text, slot, time.time()),
-            )
-        )
+
+        def insert(con: sqlite3.Connection) -> None:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if conflict is not None:
+                    rows = con.execute("SELECT * FROM jobs WHERE status IN ('queued', 'running')")
+                    clash = next((job for job in map(_job, rows) if conflict(job)), None)
+                    if clash is not None:
+                        raise JobConflict(clash)
+                con.execute(
+                    "INSERT INTO jobs (id, kind, params, status, slot, created) "
+                    "VALUES (?, ?, ?, 'queued', ?, ?)",
+                    (job_id, kind, text, slot, time.time()),
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                raise
+
+        self._run(insert)
         return job_id
 
     def restore_job(self, job: JobRecord) -> None:
