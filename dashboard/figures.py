@@ -51,13 +51,17 @@ def equivariance_figure(
     curves: Mapping[str, Sequence[Sequence[float]]],
     title: str = "Model vs data equivariance error",
     x_title: str = "data equivariance error",
+    diagonal: bool = True,
 ) -> go.Figure:
     """Figure 4 of the paper: one line per model, x = data EE, y = model EE.
 
     ``curves[model] = (data_errors, model_errors)`` or ``(data_errors, model_errors,
     levels)``, equal-length sequences (one point per symmetry-breaking level), in velocity
-    units; with levels, hovering a point shows its buoyancy difference. A dashed y = x
-    line is drawn for reference: a model on it is exactly as symmetric as its data.
+    units; with levels, hovering a point shows its buoyancy difference. With ``diagonal``
+    a dashed y = x line is drawn for reference: a model on it is exactly as symmetric as
+    its data. Leave it out where x is not the same kind of error as y (the paper's
+    trajectory error is 12-14 x a one-step error in the shipped sweep): the line would say every model falls
+    short, and would squash the models' curves against the x axis.
     """
     fig = go.Figure()
     top = 0.0
@@ -83,16 +87,17 @@ def equivariance_figure(
         if xs.size:
             top = max(top, float(np.nanmax(xs)), float(np.nanmax(ys)))
     top = top * 1.05 if top > 0 else 1.0
-    fig.add_trace(
-        go.Scatter(
-            x=[0, top],
-            y=[0, top],
-            mode="lines",
-            name="y = x (follows the data)",
-            line={"color": "#888", "dash": "dash", "width": 1},
-            hoverinfo="skip",
+    if diagonal:
+        fig.add_trace(
+            go.Scatter(
+                x=[0, top],
+                y=[0, top],
+                mode="lines",
+                name="y = x (follows the data)",
+                line={"color": "#888", "dash": "dash", "width": 1},
+                hoverinfo="skip",
+            )
         )
-    )
     fig.update_layout(
         template=TEMPLATE,
         title=title,

@@ -71,6 +71,8 @@ def test_equivariance_figure_has_a_line_per_model_and_the_diagonal():
     assert "%{y" in fig.data[0].hovertemplate
     with pytest.raises(ValueError, match="convnet"):
         figures.equivariance_figure({"convnet": ([0.0, 0.1], [0.0])})
+    unmatched = figures.equivariance_figure(curves, diagonal=False)  # the trajectory axis
+    assert [tr.name for tr in unmatched.data] == [tr.name for tr in fig.data][:-1]
 
 
 def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
@@ -892,6 +894,33 @@ def test_compare_leaves_out_runs_whose_dataset_was_deleted_and_names_no_hash(dat
 
     deleted = f"{data_config_label(record['dataset']['config'])} (deleted)"
     assert row["dataset"] == deleted and deleted.startswith("Δb "), row  # the Train page's table
+
+
+def test_compare_sets_your_run_beside_the_shipped_ones_and_opens_on_a_run_sent_from_train(data_dir, shipped):
+    import shutil
+
+    run = next(p for p in sorted((shipped / "runs").iterdir()) if "rsteer" in p.name)
+    mine = data_dir / "runs" / "run-rsteer-20261201-000000-0badda7b"
+    shutil.copytree(run, mine)  # an own run trained on the shipped dataset
+    record = json.loads((mine / "run.json").read_text())
+    (mine / "run.json").write_text(json.dumps({**record, "run_id": mine.name, "label": "my lesson run"}))
+    at = _app().switch_page("app_pages/compare.py").run()
+    assert not at.exception, at.exception
+    picked = at.multiselect(key=next(str(m.key) for m in at.multiselect if str(m.key).startswith("cmp_runs")))
+    assert picked.value[0] == "my lesson run" and len(picked.value) == 4, picked.value
+    assert sum(v.endswith(" (shipped)") for v in picked.value) == 3
+    table = next(d.value for d in at.dataframe if "persistence RMSE" in d.value.columns)
+    assert "my lesson run" in list(table["run"]) and sum(r.endswith("(shipped)") for r in table["run"]) == 3
+
+    # Train page, "Load this run's model" on a shipped ConvNet: Compare opens with it first.
+    at.switch_page("app_pages/train.py").run()
+    convnet = next(o for o in at.selectbox(key="train_run_pick").options if o.startswith("ConvNet"))
+    at.selectbox(key="train_run_pick").set_value(convnet).run()
+    at.button(key="train_load").click().run()
+    assert not at.exception and any("ready to roll out" in s for s in _texts(at.success))
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key=picked.key).value[0] == convnet
 
 
 def test_frame_by_frame_says_why_symmetric_data_has_no_ratio_panel(shipped):

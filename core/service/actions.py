@@ -113,6 +113,13 @@ def resume_run(run_id: str, epochs: int | None = None) -> str:
     return _queue(runner().resume_run, check_name(run_id, "run id"), epochs)
 
 
+def job_run_id(job) -> str | None:
+    """The run a training or resume job trains, or None (core.jobs.runner.job_run_id)."""
+    from core.jobs.runner import job_run_id as run_of
+
+    return run_of(job)
+
+
 def job_problem(job) -> str | None:
     """What went wrong with a job, for the page: its stored error (divergence reason, the
     reason it was interrupted, a failure's exception), or None for a job without one."""

@@ -560,7 +560,7 @@ def compare_runs(
     ``split``: "test-future" or "test-domain"; ``sim``: index into that split's
     simulations; ``orientation``: 0..3. Rollouts come from core.train.evaluate.display_rollout
     on the first run's dataset; the first run's truth is the reference. Runs are named by
-    core.service.names.run_label (numbered where equal). Returns a dict:
+    :func:`run_titles`, as in the pickers (numbered where equal, shipped ones marked). Returns a dict:
 
     - ``truth``: ``(T, 2, N, N)`` true velocity for the T <= ``steps`` predicted frames;
     - ``predictions``: ``{label: (T, 2, N, N)}`` per run;
@@ -575,7 +575,6 @@ def compare_runs(
     Raises ValueError for a bad split/orientation, FileNotFoundError if no run names a dataset.
     """
     from core.data import load_dataset
-    from core.service.names import run_label, unique_labels
     from core.store.runs import load_run
 
     if split not in SPLIT_NAMES:
@@ -590,7 +589,7 @@ def compare_runs(
     dataset = load_dataset(ds_path)
     labels = {
         lr.info.id: t
-        for lr, t in zip(loaded, unique_labels([run_label(lr.info.config) for lr in loaded]), strict=True)
+        for lr, t in zip(loaded, run_titles([lr.info for lr in loaded]), strict=True)  # as in the pickers
     }
     out: dict[str, Any] = {"truth": None, "notes": [], "predictions": {}, "rmse": {}}
     out.update(equivariance={}, relaxation={}, table=[], dataset=ds_path.name)
@@ -675,7 +674,7 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
     - ``notes``: runs that could not be measured, and held-out simulations among the states.
     """
     from core.data import load_dataset
-    from core.service.names import run_label, unique_labels
+    from core.service.names import run_label
     from core.store.runs import load_run
     from core.symmetry import EE_SIMULATIONS
     from core.symmetry import equivariance_by_frame as by_frame
@@ -695,7 +694,7 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
             out["notes"].append(f"{run_label(lr.info.config)}: not measured (its dataset is not here)")
             continue
         loaded.append((lr, dataset))
-    labels = unique_labels([run_label(lr.info.config) for lr, _ in loaded])
+    labels = run_titles([lr.info for lr, _ in loaded])  # as in the pickers: shipped ones marked
     splits_seen: list = []
     for (lr, dataset), label in zip(loaded, labels, strict=True):
         stored = _stored_by_frame(lr.info) if use_stored else None
@@ -868,6 +867,16 @@ def run_titles(runs: list) -> list[str]:
     from core.service.names import run_label, shipped_suffix, unique_labels
 
     return unique_labels([shipped_suffix(run_label(r.config), r.shipped) for r in runs])
+
+
+def compare_defaults(runs: list) -> list[str]:
+    """The titles (:func:`run_titles`) Compare first shows of ``runs`` (one dataset's, newest
+    first): the newest of the user's own runs beside the shipped ones, so a lesson's own model
+    meets the three reference models; without shipped runs, the three newest. At most four."""
+    titles = run_titles(runs)
+    shipped = [t for r, t in zip(runs, titles, strict=True) if r.shipped]
+    own = [t for r, t in zip(runs, titles, strict=True) if not r.shipped]
+    return (own[:1] + shipped)[:4] if shipped else own[:3]
 
 
 def run_rows(runs: list) -> list[dict[str, Any]]:

@@ -35,6 +35,11 @@ if not by_dataset:
     st.stop()
 names = sorted(by_dataset, key=lambda n: (-len(by_dataset[n]), n))
 titles = {n: views.dataset_title(n) for n in names}
+# A run sent here from the Train page ("Load this run's model") is shown on its own dataset.
+focus = st.session_state.pop("cmp_focus", None)
+focus_dataset = next((n for n in names if focus in {r.id for r in by_dataset[n]}), None)
+if focus_dataset is not None:
+    st.session_state["cmp_dataset"] = focus_dataset
 dataset = st.selectbox(
     "Dataset",
     names,
@@ -44,13 +49,20 @@ dataset = st.selectbox(
 )
 candidates = by_dataset[dataset] + uploads
 labels = views.run_titles(candidates)
-# One remembered selection per dataset, so switching datasets and back keeps each choice.
+ids = [r.id for r in candidates]
+runs_key = f"cmp_runs_{dataset}"  # one remembered selection per dataset: switching back keeps it
+remembered = st.session_state.get(runs_key, views.compare_defaults(candidates))
+shown = [label for label in remembered if label in labels]
+if focus in ids:
+    sent = labels[ids.index(focus)]
+    shown = [sent] + [label for label in shown if label != sent][:3]
+st.session_state[runs_key] = shown  # renamed or deleted runs drop out of a remembered choice
 picked = st.multiselect(
     "Runs",
     labels,
-    default=labels[: min(3, len(labels))],
-    key=f"cmp_runs_{dataset}",
-    help="Pick two or more runs trained on this dataset.",
+    key=runs_key,
+    help="Pick two or more runs trained on this dataset. Runs are compared on the dataset they "
+    "were trained on: to set your own run beside the shipped ones, train it on the shipped dataset.",
 )
 chosen = [candidates[labels.index(p)] for p in picked]
 available = views.split_choices([r.id for r in chosen]) if chosen else {"test-future": 1, "test-domain": 1}
@@ -78,8 +90,9 @@ if len(picked) < 2:
     st.info(
         "Pick at least two runs to compare."
         if len(labels) >= 2
-        else "Only one run can be shown on this dataset: train another model on it (Train page, "
-        "the same dataset) to compare the two."
+        else "Only one run can be shown on this dataset: runs are compared on the dataset they "
+        "were trained on. Train another model on it (Train page, the same dataset) to compare "
+        "the two, or train yours on the shipped dataset to set it beside the shipped runs."
     )
     if not picked:
         st.stop()

@@ -100,9 +100,20 @@ else:
         )
     if curves:
         x_title = views.SWEEP_AXES[axis or "trajectory"][1]
+        matched = axis == "one_step"  # y = x means "as symmetric as the data" only on matched axes
         st.plotly_chart(
-            figures.equivariance_figure(curves, x_title=x_title), key="sym_plot", width="stretch", theme=None
+            figures.equivariance_figure(curves, x_title=x_title, diagonal=matched),
+            key="sym_plot",
+            width="stretch",
+            theme=None,
         )
+        if not matched:
+            st.caption(
+                "No y = x line on this axis: the paper's trajectory error is a whole-trajectory "
+                "error, many times a one-step error (12-14 times in the shipped sweep), so no "
+                "model is expected to reach it. Read the ranking and the trend with Δb here; the "
+                "one-step axis says how much asymmetry each model learnt."
+            )
     elif axes:
         st.info("This sweep has no finished points yet.")
     accuracy = cache.sweep_accuracy(str(entry.path), stamp) if curves else []

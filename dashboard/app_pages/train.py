@@ -140,9 +140,26 @@ else:
             except Exception as exc:  # never a traceback on the page
                 widgets.show_problem("Could not start training.", exc)
             else:
+                st.session_state.setdefault("train_started", []).extend(ids)
                 st.success(f"Started {len(ids)} training job(s); they are listed under Jobs below.")
 
 st.subheader("Jobs")
+
+
+def _announce_finished(jobs: list) -> None:
+    """Say which of the trainings started here have finished, and show the newest one's run below."""
+    started = st.session_state.get("train_started", [])
+    done = [j for j in jobs if j.id in started and j.status == "done"]
+    for job in done[:3]:  # newest first
+        st.success(f"Finished: **{views.job_made(job) or 'the run'}**. It is listed under Runs below.")
+    seen = st.session_state.setdefault("train_seen", [])
+    fresh = [j for j in jobs if j.id in started and j.finished_state and j.id not in seen]
+    if fresh:
+        seen.extend(j.id for j in fresh)
+        newest = next((j for j in fresh if j.status == "done"), None)
+        if newest is not None and actions.job_run_id(newest):
+            widgets.follow_item("train_run_pick", actions.job_run_id(newest))  # show the new run
+        st.rerun()  # the runs list and table lie outside this fragment
 
 
 @st.fragment(run_every=2)
@@ -169,6 +186,7 @@ def _live_jobs() -> None:
                 )
     for job in [j for j in recent if j.status in views.FAILURES | {"cancelled"}][:3]:
         widgets.job_card(job, key="_train_stopped")  # the error, and Resume where it can continue
+    _announce_finished(jobs)
     if jobs:
         with st.expander(f"All jobs ({len(jobs)})"):
             widgets.jobs_table(jobs, key="train_jobs")
@@ -240,6 +258,7 @@ def _run_details(run) -> None:
         try:
             stamp = cache.mtime(run.paths["checkpoint"])
             st.session_state["train_loaded"] = (run.id, cache.run_model_summary(run.id, stamp))
+            st.session_state["cmp_focus"] = run.id  # Compare opens on this run and its dataset
         except Exception as exc:  # CheckpointError, FileNotFoundError: a message, not a traceback
             widgets.show_problem("Could not load this run's checkpoint.", exc)
     loaded = st.session_state.get("train_loaded")
