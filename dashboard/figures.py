@@ -119,7 +119,11 @@ _REGION_FILL = {"validation": "rgba(120, 120, 120, 0.10)", "test-future": "rgba(
 DATA_DASHES = ("dash", "dot", "dashdot", "longdash")
 
 
-def ee_by_frame_figure(runs: Sequence[Mapping], regions: Sequence[tuple[str, int, int]] = ()) -> go.Figure:
+def ee_by_frame_figure(
+    runs: Sequence[Mapping],
+    regions: Sequence[tuple[str, int, int]] = (),
+    title: str = "One-step equivariance error frame by frame: models and data",
+) -> go.Figure:
     """Model and data one-step EE frame by frame (top) and their ratio (bottom).
 
     ``runs``: dicts with ``label``, ``frames`` (T',), ``ee`` (T',), ``data`` (T',) or None
@@ -154,15 +158,19 @@ def ee_by_frame_figure(runs: Sequence[Mapping], regions: Sequence[tuple[str, int
     fig.update_xaxes(title_text="newest input frame t (predicting t + 1)", row=2, col=1)
     fig.update_layout(
         template=TEMPLATE,
-        height=520,
-        margin={"l": 70, "r": 20, "t": 40, "b": 40},
+        title=title,
+        height=550,
+        margin={"l": 70, "r": 20, "t": 75, "b": 40},
         legend={"orientation": "h", "y": -0.15},
         hovermode="closest",
     )
     return fig
 
 
-def frame_split_figure(curves: Mapping[str, Sequence[Sequence[float]]]) -> go.Figure:
+def frame_split_figure(
+    curves: Mapping[str, Sequence[Sequence[float]]],
+    title: str = "Model / data equivariance error against Δb: training vs untrained frames",
+) -> go.Figure:
     """Figure 4 split by frames: per model, model / data EE against Δb on its training frames
     (solid) and on the untrained validation and test-future frames (dotted); 1 = follows the data.
 
@@ -187,11 +195,12 @@ def frame_split_figure(curves: Mapping[str, Sequence[Sequence[float]]]) -> go.Fi
     fig.add_hline(y=1.0, line={"color": "#888", "dash": "dash", "width": 1})
     fig.update_layout(
         template=TEMPLATE,
-        height=380,
+        title=title,
+        height=410,
         xaxis_title="buoyancy difference Δb",
         yaxis_title="model EE / data one-step EE",
         yaxis={"rangemode": "tozero"},
-        margin={"l": 70, "r": 20, "t": 30, "b": 40},
+        margin={"l": 70, "r": 20, "t": 60, "b": 40},
         legend={"orientation": "h", "y": -0.25},
         hovermode="closest",
     )

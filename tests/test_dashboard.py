@@ -239,6 +239,24 @@ def test_train_and_compare_pages_render_the_shipped_runs(data_dir):
         assert any("relaxed weights" in h.value for h in at.subheader)
 
 
+def test_a_runs_metrics_csv_says_which_run_it_is(data_dir):
+    import csv
+    import io
+
+    from core.service.names import run_label
+
+    run = next(r for r in views.list_runs() if r.metrics)
+    rows = list(csv.DictReader(io.StringIO(views.run_metrics_csv(run).decode())))
+    head = {r["metric"]: r["value"] for r in rows[:4]}
+    assert head == {
+        "run": run_label(run.config),
+        "run_id": run.id,
+        "model": run.model_name,
+        "dataset": views.dataset_title(views.run_dataset_name(run.config)),
+    }
+    assert any(r["metric"] == "test_future.rmse" and float(r["value"]) > 0 for r in rows)
+
+
 def test_a_valid_uploaded_checkpoint_becomes_a_run(data_dir):
     from core.store.runs import list_runs
 
@@ -380,6 +398,7 @@ def test_sweep_form_says_when_its_values_are_a_quick_look():
     assert "may not beat persistence" in views.sweep_form_hint(full[0], full[1] - 1)
     assert "persistence" not in views.sweep_form_hint(*full)
     assert f"{full[0]} epochs" in views.sweep_form_hint(*full)
+    assert views.sweep_form_hint(1, 24).startswith("1 epoch on 24 frames")
 
 
 def test_names_describe_settings_and_number_repeats():
@@ -395,6 +414,12 @@ def test_names_describe_settings_and_number_repeats():
     assert data_config_label(late).endswith("25 frames · after 70 steps")
     assert unique_labels(["a", "b", "a"]) == ["a", "b", "a (2)"]
     assert clean_label("  my\nrun\x00 ") == "my run" and len(clean_label("x" * 500)) == 500
+    from core.service.names import file_stem
+
+    assert file_stem("RSteer 32 ch · 30 ep · Δb 0.3 (shipped)") == "RSteer-32-ch_30-ep_db-0.3-shipped"
+    assert file_stem("../../etc/passwd") == "etc-passwd" and file_stem("·· //") == "download"
+    csv_name = views.download_name("Δb 0.5 · 32² · 4 sims × 40 frames", ".csv")
+    assert csv_name == "db-0.5_32x32_4-sims-x-40-frames.csv"
 
 
 def test_dataset_entries_are_named_by_their_stored_settings(data_dir, shipped):
@@ -457,6 +482,13 @@ def test_job_helpers_title_time_and_read_only_their_own_log(data_dir):
         finished_state=False,
     )  # fmt: skip
     assert views.job_title(job) == "train RSteer 32 ch"
+    shipped_data = views.dataset_entries()[-1].path
+    delta = views.dataset_config_of(shipped_data)["buoyancy_diff"]
+    full = SimpleNamespace(
+        kind="train",
+        params={**job.params, "train_config": {"epochs": 30}, "data_path": str(shipped_data)},
+    )
+    assert views.job_title(full) == f"train RSteer 32 ch · 30 ep · Δb {delta:g}"  # named as its run will be
     assert views.job_times(job, now=160.0) == (60.0, 180.0)
     job.progressed = 140.0  # a quarter done 40 s in: 120 s to go then, 100 s twenty seconds on
     assert views.job_times(job, now=160.0) == (60.0, 100.0)
@@ -522,7 +554,7 @@ def test_data_page_settings_sit_over_the_cpu_presets_data():
     config = actions.dataset_config(buoyancy_diff=0.3, grid=16, frames=20, sims=1, warmup=0, seed=0)
     assert config.buoyancy == PRESETS["cpu"]["data"]["buoyancy"] != 0.1  # not DataConfig's default
     assert (config.grid, config.frames, config.sims) == (16, 20, 1)  # the page's values win
-    with pytest.raises(ValueError, match="frames"):
+    with pytest.raises(ValueError, match="Frames must be between 8 and 300, got 1"):
         actions.dataset_config(frames=1)
 
 
@@ -642,6 +674,25 @@ def test_train_form_starts_from_the_shipped_runs_settings_and_names_a_bad_one(da
     assert "RSteer symmetric start (3) must be smaller than Epochs (3)" in problems, problems
     assert "relaxed_hold" not in problems
     assert not any("Started" in s for s in _texts(at.success))
+    # A number outside a field's range gets a message naming the field (Streamlit's own
+    # bounds would mark it red and keep the last valid value without a word).
+    at.number_input(key="train_epochs").set_value(0)
+    at.button[0].click().run()
+    problems = " ".join(_texts(at.error))
+    assert "Epochs must be between 1 and 500, got 0" in problems, problems
+    assert not any("Started" in s for s in _texts(at.success))
+
+
+def test_the_generation_form_names_a_number_out_of_range(data_dir):
+    at = _app().switch_page("app_pages/data.py").run()
+    at.number_input(key="gen_frames").set_value(5)
+    at.number_input(key="gen_sims").set_value(99)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    problems = " ".join(_texts(at.error))
+    assert "Frames must be between 8 and 300, got 5" in problems, problems
+    assert any("Ranges: Frames 8-300, Sims per orientation 1-16" in c for c in _texts(at.caption))
+    assert not any("Generation started" in s for s in _texts(at.success))
 
 
 def test_form_errors_name_form_labels_whole_words_only():
@@ -955,3 +1006,16 @@ def test_accuracy_ratios_name_who_leads_each_split_and_what_symmetry_costs(shipp
     assert not at.exception, at.exception
     keys = {str(c.key) for c in at.get("plotly_chart")}
     assert {"sym_accuracy_test-future", "sym_accuracy_test-domain"} <= keys
+
+
+def test_a_one_model_sweep_is_not_ranked_against_itself(shipped, tmp_path):
+    sweep = next((shipped / "sweeps").iterdir())
+    record = json.loads((sweep / "results.json").read_text())
+    record["rows"] = [r for r in record["rows"] if r["model"] == "rsteer"]
+    (tmp_path / "results.json").write_text(json.dumps(record))
+    summary = views.sweep_accuracy_ratios(tmp_path)["summary"]
+    assert not any(line.startswith("Most accurate") for line in summary), summary
+    assert any(
+        line.startswith("Only RSteer in this sweep: on test-future its RMSE / persistence is")
+        for line in summary
+    )

@@ -118,7 +118,7 @@ def _cycle(url, page, data) -> None:
     page.get_by_text(re.compile(r"Finished: .* is shown below")).wait_for(timeout=JOB_TIMEOUT_MS)
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 2) >= 2
-    assert page.get_by_label("Dataset", exact=True).input_value() == "Δb 0.2 · 16² · 1 sim × 16 frames"
+    assert page.get_by_label("Dataset", exact=True).input_value() == "Δb 0.6 · 16² · 1 sim × 16 frames"
     _no_raw_ids(page, "2-data")
     _check_clean(page, "2-data")
 
@@ -136,7 +136,7 @@ def _cycle(url, page, data) -> None:
     _wait_run_done(data)
     _visit(page, url, "train")
     picked = page.get_by_label("Look at a run", exact=True).input_value()
-    assert picked == "ConvNet 32 ch · 2 frames in · with smoke · 1 ep · Δb 0.2", picked
+    assert picked == "ConvNet 32 ch · 2 frames in · with smoke · 1 ep · Δb 0.6", picked
     assert e2e.wait_plots(page, 1) >= 1  # its loss curve
     page.get_by_role("button", name="Load this run's model").click()
     page.get_by_text(re.compile(r"Loaded: ConvNet with [\d,]+ parameters")).wait_for()
@@ -165,7 +165,7 @@ def _cycle(url, page, data) -> None:
     assert e2e.wait_plots(page, 4) >= 4
     _no_raw_ids(page, "4-compare")
     _check_clean(page, "4-compare")
-    _pick(page, "Dataset", "Δb 0.2 · 16² · 1 sim × 16 frames: 1 run")
+    _pick(page, "Dataset", "Δb 0.6 · 16² · 1 sim × 16 frames: 1 run")
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 2) >= 2
     page.get_by_text("test-domain needs a dataset with 2 or more").wait_for()

@@ -41,6 +41,52 @@ SWEEP_FORM_LABELS = {
 }
 
 
+#: What the Data page's generation form calls each DataConfig field it sets.
+DATA_FORM_LABELS = {
+    "buoyancy_diff": "Buoyancy difference",
+    "grid": "Grid",
+    "frames": "Frames",
+    "sims": "Sims per orientation",
+    "warmup": "Warm-up steps",
+    "seed": "Seed",
+}
+
+#: The ranges each page form accepts, per config field: ``(lowest, highest)``. Tighter than
+#: the configs' own where a browser should not start more work than a lesson needs. The
+#: forms' number fields carry no bounds of their own: Streamlit marks a number outside a
+#: field's bounds red and keeps the last valid one without a word, so the check is here,
+#: where it can say what was wrong.
+DATA_FORM_RANGES = {"frames": (8, 300), "sims": (1, 16), "warmup": (0, 500), "seed": (0, 2**31 - 1)}
+TRAIN_FORM_RANGES = {
+    "epochs": (1, 500),
+    "batch_size": (4, 256),
+    "lr": (1e-6, 1.0),
+    "hidden": (4, 256),
+    "input_frames": (1, 10),
+    "rollout_steps": (1, 10),
+    "alpha": (0.0, 1.0),
+    "max_train_windows": (0, 100_000),
+    "window_weighting": (0.0, 100.0),
+    "relaxed_hold": (0, 499),
+}
+#: A sweep's frames have no lower bound here: the SweepConfig says the exact minimum its models need.
+SWEEP_FORM_RANGES = {"epochs": (1, 200), "frames": (2, 200), "relaxed_hold": (0, 199)}
+
+
+def check_ranges(values: Mapping[str, Any], ranges: Mapping[str, tuple], labels: Mapping[str, str]) -> None:
+    """Raise ValueError naming the form field of the first value outside its range, e.g.
+    "Frames must be between 8 and 300, got 5". Values that are None are left to the config."""
+    for field, (low, high) in ranges.items():
+        value = values.get(field)
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"{labels[field]} must be between {low:g} and {high:g}, got {value:g}")
+
+
+def ranges_text(ranges: Mapping[str, tuple], labels: Mapping[str, str], fields: list[str]) -> str:
+    """``"Frames 8-300, Sims per orientation 1-16"``: a form's ranges, for its caption."""
+    return ", ".join(f"{labels[f]} {ranges[f][0]:g}-{ranges[f][1]:g}" for f in fields)
+
+
 def in_form_words(message: str, labels: Mapping[str, str]) -> str:
     """Return ``message`` with each config field name it mentions replaced by the form's label.
 
@@ -141,7 +187,11 @@ def dataset_config(**settings: Any):
     from core.data import DataConfig
     from core.sweep import PRESETS
 
-    return DataConfig(**{**PRESETS["cpu"]["data"], **settings})
+    check_ranges(settings, DATA_FORM_RANGES, DATA_FORM_LABELS)
+    try:
+        return DataConfig(**{**PRESETS["cpu"]["data"], **settings})
+    except ValueError as exc:
+        raise ValueError(in_form_words(str(exc), DATA_FORM_LABELS)) from exc
 
 
 def submit_training(
@@ -168,6 +218,12 @@ def submit_training(
     if not models:
         raise ValueError("Models: pick at least one model")
     from core.sweep import PRESETS
+
+    check_ranges(
+        {**train_options, "hidden": hidden or None, "input_frames": input_frames, "alpha": alpha},
+        TRAIN_FORM_RANGES,
+        TRAIN_FORM_LABELS,
+    )
 
     try:
         # The page's values over the cpu preset's, so a default run trains the way the shipped runs did.
@@ -213,6 +269,8 @@ def submit_sweep(engine: str = "local", address: str | None = None, **settings: 
 
     if "models" in settings and not settings["models"]:
         raise ValueError("Models: pick at least one model")  # the Train form's words
+    flat = {**(settings.get("data") or {}), **(settings.get("train") or {})}
+    check_ranges(flat, SWEEP_FORM_RANGES, SWEEP_FORM_LABELS)
     try:
         sweep_config = SweepConfig(**settings)
     except ValueError as exc:

@@ -6,6 +6,7 @@ one was given, comes first); ids stay available to whoever asks for them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -173,3 +174,14 @@ def clean_label(text: Any) -> str:
 def shipped_suffix(label: str, shipped: bool) -> str:
     """``label`` with " (shipped)" appended for items from the read-only assets folder."""
     return f"{label} (shipped)" if shipped else label
+
+
+def file_stem(label: str, limit: int = 80) -> str:
+    """A download's file name stem made from an item's name: ``"RSteer 32 ch · 30 ep · Δb 0.3"``
+    -> ``"RSteer-32-ch_30-ep_db-0.3"``. ASCII letters, digits, '.', '-' and '_' only, so every
+    browser and file system keeps it; ``"download"`` if nothing is left."""
+    text = re.sub(r"(\d+)²", r"\1x\1", str(label)).replace("Δ", "d").replace("×", "x")
+    text = "_".join(part.strip() for part in text.split("·"))
+    text = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "-" for ch in text)
+    text = "-".join(filter(None, text.split("-"))).strip("._-")
+    return text[:limit].rstrip("._-") or "download"

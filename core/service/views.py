@@ -341,6 +341,13 @@ def sweep_accuracy_ratios(folder: str | Path) -> dict[str, Any]:
             winner = model_label(str(min(at, key=lambda r: float(r[f"rmse_{key}"]))["model"]))
             best[winner] = best.get(winner, 0) + 1
         out[split] = {"levels": levels, "ratios": ratios, "best": best}
+        if len(labels) == 1:  # a ranking of one says nothing: give its range instead
+            finite = [v for v in ratios[labels[0]] if np.isfinite(v)]
+            lines.append(
+                f"Only {labels[0]} in this sweep: on {split} its RMSE / persistence is "
+                f"{min(finite):.2f}-{max(finite):.2f} over {len(levels)} levels."
+            )
+            continue
         ranked = ", ".join(f"{m} at {n}" for m, n in sorted(best.items(), key=lambda kv: -kv[1]))
         lines.append(f"Most accurate on {split} (of its {len(levels)} levels): {ranked}.")
     for name in _exactly_equivariant(rows):
@@ -449,8 +456,8 @@ def sweep_form_hint(epochs: int, frames: int) -> str:
     )
     if epochs < preset["train"]["epochs"] or frames < preset["data"]["frames"]:
         quick = (
-            f"{epochs} epochs on {frames} frames per simulation is a quick look: models trained "
-            "this briefly may not beat persistence. "
+            f"{epochs} epoch{'s' if epochs != 1 else ''} on {frames} frames per simulation is a "
+            "quick look: models trained this briefly may not beat persistence. "
         )
         return quick + full
     return full
@@ -953,8 +960,17 @@ def run_metric_rows(run: Any) -> list[dict[str, Any]]:
 
 
 def run_metrics_csv(run: Any) -> bytes:
-    """The run's scalar metrics (nested keys joined by '.') as a two-column CSV."""
-    flat: list[dict[str, Any]] = []
+    """The run's scalar metrics (nested keys joined by '.') as a two-column CSV, led by rows
+    that say which run it is (name, id, model, dataset), so the file describes itself."""
+    from core.service.names import run_label
+
+    here = {e.name: e.label for e in dataset_entries()}
+    flat: list[dict[str, Any]] = [
+        {"metric": "run", "value": run_label(run.config)},
+        {"metric": "run_id", "value": run.id},
+        {"metric": "model", "value": run.model_name or ""},
+        {"metric": "dataset", "value": _run_dataset_title(run.config, here)},
+    ]
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
@@ -968,6 +984,13 @@ def run_metrics_csv(run: Any) -> bytes:
 
     walk("", run.metrics or {})
     return _csv(flat)
+
+
+def download_name(title: str, suffix: str) -> str:
+    """The file name a download of the item called ``title`` gets, e.g. ``"RSteer-32-ch_30-ep.pt"``."""
+    from core.service.names import file_stem
+
+    return f"{file_stem(title)}{suffix}"
 
 
 def run_file(run_id: str, role: str = "checkpoint") -> bytes:
@@ -1125,9 +1148,21 @@ LOG_TAIL_BYTES = 20_000
 
 
 def job_title(job: Any) -> str:
-    """What a job does, in words (core.jobs.kinds title), e.g. "train RSteer 32 ch"."""
+    """What a job does, in words (core.jobs.kinds title), e.g. "train RSteer 32 ch · 30 ep · Δb 0.3"
+    (a training is named as its run will be, with its dataset's Δb)."""
     from core.jobs.kinds import KINDS
 
+    params = job.params or {}
+    if job.kind == "train" and isinstance(params.get("model_config"), dict):
+        from core.service.names import run_label
+
+        data = dataset_config_of(str(params.get("data_path", "")))
+        record = {
+            "model_config": params["model_config"],
+            "train_config": params.get("train_config") or {},
+            "dataset": {"config": data} if data else {},
+        }
+        return f"train {run_label(record)}"
     if job.kind == "resume":
         from core.service.names import run_label
         from core.store.runs import find_run_dir, read_run

@@ -80,9 +80,9 @@ if available.get("test-domain", 0) == 0:
         "test-domain needs a dataset with 2 or more simulations per orientation (this one holds none out)."
     )
 n_sims = max(available.get(split, 1), 1)
-sim = c3.number_input(
-    "Simulation", min_value=0, max_value=n_sims - 1, value=0, key="cmp_sim", help=f"{n_sims} in this split."
-)
+if st.session_state.get("cmp_sim") not in range(n_sims):
+    st.session_state["cmp_sim"] = 0  # the other split (or dataset) holds fewer simulations
+sim = c3.selectbox("Simulation", list(range(n_sims)), key="cmp_sim", help=f"{n_sims} in this split.")
 orientation = c4.selectbox(
     "Orientation", [0, 1, 2, 3], key="cmp_orient", format_func=lambda k: f"{k} ({90 * k}°)"
 )

@@ -126,7 +126,7 @@ else:
     c3.download_button(
         "Download sweep (CSV)",
         data=views.sweep_csv(entry.path),
-        file_name=f"{entry.name}.csv",
+        file_name=views.download_name(entry.title, ".csv"),
         mime="text/csv",
         key="sym_csv",
     )
@@ -293,12 +293,10 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
         models = c2.multiselect(
             "Models", list(model_names()), default=list(model_names()), format_func=model_label
         )
-        epochs = c3.number_input(
-            "Epochs", min_value=1, max_value=200, value=4, help="Training epochs per run."
-        )
+        epochs = c3.number_input("Epochs", value=4, step=1, help="Training epochs per run.")
         c4, c5, c6, c7 = st.columns(4)
         grid = c4.selectbox("Grid", [16, 32, 64], index=1, help="Cells per side of each simulation.")
-        frames = c5.number_input("Frames per simulation", min_value=12, max_value=200, value=24)
+        frames = c5.number_input("Frames per simulation", value=24, step=1)
         preset = c6.selectbox(
             "Preset", ["cpu", "gpu"], help="Base settings (sizes, learning rate) the fields above override."
         )
@@ -315,9 +313,8 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
         c8, c9 = st.columns(4)[:2]
         hold = c8.number_input(
             "RSteer symmetric start",
-            min_value=0,
-            max_value=199,
             value=0,
+            step=1,
             key="sym_hold",
             help=views.SYMMETRIC_START_HELP,
         )
@@ -328,10 +325,8 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             help=views.SMOKE_INPUT_HELP,
         )
         st.caption(views.sweep_form_hint(int(epochs), int(frames)))
-        # Streamlit marks an out-of-range number red and ignores the click, silently: say the ranges.
-        st.caption(
-            "Epochs 1-200, frames 12-200, symmetric start 0-199: a number outside is marked red and not used."
-        )
+        ranges = actions.SWEEP_FORM_RANGES, actions.SWEEP_FORM_LABELS
+        st.caption("Ranges: " + actions.ranges_text(*ranges, ["epochs", "relaxed_hold"]) + ".")
         submitted = st.form_submit_button("Start sweep", type="primary")
     if submitted:
         try:

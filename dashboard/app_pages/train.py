@@ -30,25 +30,18 @@ else:
             help="One background job per model; they share the settings below.",
         )
         c1, c2, c3, c4 = st.columns(4)
-        epochs = c1.number_input(
-            "Epochs", min_value=1, max_value=500, value=start["epochs"], key="train_epochs"
-        )
+        # No bounds on the number fields: actions.submit_training checks them and says what was wrong.
+        epochs = c1.number_input("Epochs", value=start["epochs"], key="train_epochs")
         batch = c2.number_input(
             "Batch size",
-            min_value=4,
-            max_value=256,
             value=start["batch_size"],
             step=4,
             key="train_batch",
             help="A multiple of 4: each batch holds all four orientations of its windows.",
         )
-        lr = c3.number_input(
-            "Learning rate", min_value=1e-6, max_value=1.0, value=start["lr"], format="%.0e", key="train_lr"
-        )
+        lr = c3.number_input("Learning rate", value=start["lr"], step=1e-4, format="%.0e", key="train_lr")
         hidden = c4.number_input(
             "Hidden channels",
-            min_value=4,
-            max_value=256,
             value=start["hidden"],
             step=4,
             key="train_hidden",
@@ -58,24 +51,18 @@ else:
         c5, c6, c7, c8 = st.columns(4)
         input_frames = c5.number_input(
             "Input frames",
-            min_value=1,
-            max_value=10,
             value=start["input_frames"],
             key="train_inputs",
             help="Past frames the model sees.",
         )
         loss_steps = c6.number_input(
             "Loss steps",
-            min_value=1,
-            max_value=10,
             value=start["rollout_steps"],
             key="train_steps",
             help="Autoregressive steps in the training loss.",
         )
         alpha = c7.number_input(
             "RSteer alpha",
-            min_value=0.0,
-            max_value=1.0,
             value=start["alpha"],
             format="%.0e",
             key="train_alpha",
@@ -84,8 +71,6 @@ else:
         )
         max_windows = c8.number_input(
             "Max training windows",
-            min_value=0,
-            max_value=100_000,
             value=0,
             step=4,
             key="train_windows",
@@ -94,8 +79,6 @@ else:
         c9, c10, c11 = st.columns(4)[:3]
         weighting = c9.number_input(
             "Window weighting",
-            min_value=0.0,
-            max_value=100.0,
             value=start["window_weighting"],
             key="train_weighting",
             help="0: plain loss. c > 0 weighs each window by 1 / (its own squared one-step change + c), "
@@ -104,8 +87,6 @@ else:
         )
         hold = c10.number_input(
             "RSteer symmetric start",
-            min_value=0,
-            max_value=499,
             value=start["relaxed_hold"],
             key="train_hold",
             help=views.SYMMETRIC_START_HELP,
@@ -215,7 +196,7 @@ def _runs_table() -> None:
     )
 
 
-def _run_details(run) -> None:
+def _run_details(run, title: str) -> None:
     """What one run learned: its loss curve, metrics beside persistence, downloads, the model."""
     series = views.history_series(run.history)
     if series:
@@ -241,15 +222,18 @@ def _run_details(run) -> None:
         c1.download_button(
             "Download checkpoint (.pt)",
             data=views.run_file(run.id, "checkpoint"),
-            file_name=f"{run.id}.pt",
+            file_name=views.download_name(title, ".pt"),
             key="train_dl_ckpt",
             help="Weights and model settings; load it again below or on another machine.",
         )
     if run.metrics:
         c2.download_button(
-            "Download metrics (CSV)", data=views.run_metrics_csv(run), file_name=f"{run.id}-metrics.csv",
-            mime="text/csv", key="train_dl_metrics",
-        )  # fmt: skip
+            "Download metrics (CSV)",
+            data=views.run_metrics_csv(run),
+            file_name=views.download_name(f"{title} metrics", ".csv"),
+            mime="text/csv",
+            key="train_dl_metrics",
+        )
     if "checkpoint" in run.paths and c3.button(
         "Load this run's model",
         key="train_load",
@@ -300,7 +284,7 @@ else:
     if widgets.manage_item("run", run.id, run.shipped, titles[picked], key="train_manage"):
         widgets.follow_item("train_run_pick", run.id)  # renamed: still shown; deleted: the first
         st.rerun()
-    _run_details(run)
+    _run_details(run, titles[picked])
 
 st.subheader("Load a checkpoint file")
 upload = st.file_uploader(
