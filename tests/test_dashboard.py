@@ -695,6 +695,21 @@ def test_the_generation_form_names_a_number_out_of_range(data_dir):
     assert not any("Generation started" in s for s in _texts(at.success))
 
 
+def test_form_ranges_name_the_field_and_refuse_what_is_not_a_number():
+    from core.service.actions import DATA_FORM_LABELS, DATA_FORM_RANGES, check_ranges
+
+    check_ranges({"frames": 8, "sims": 16, "seed": None}, DATA_FORM_RANGES, DATA_FORM_LABELS)
+    for values, said in (
+        ({"frames": 301}, "Frames must be between 8 and 300, got 301"),
+        ({"warmup": -1}, "Warm-up steps must be between 0 and 500, got -1"),
+        ({"sims": "4"}, "Sims per orientation must be a number, got '4'"),
+        ({"sims": True}, "Sims per orientation must be a number, got True"),
+    ):
+        with pytest.raises(ValueError) as refused:
+            check_ranges(values, DATA_FORM_RANGES, DATA_FORM_LABELS)
+        assert str(refused.value) == said
+
+
 def test_form_errors_name_form_labels_whole_words_only():
     from core.service.actions import SWEEP_FORM_LABELS, TRAIN_FORM_LABELS, in_form_words
 

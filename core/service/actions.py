@@ -78,7 +78,11 @@ def check_ranges(values: Mapping[str, Any], ranges: Mapping[str, tuple], labels:
     "Frames must be between 8 and 300, got 5". Values that are None are left to the config."""
     for field, (low, high) in ranges.items():
         value = values.get(field)
-        if value is not None and not low <= value <= high:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{labels[field]} must be a number, got {value!r}")
+        if not low <= value <= high:
             raise ValueError(f"{labels[field]} must be between {low:g} and {high:g}, got {value:g}")
 
 
