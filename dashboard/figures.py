@@ -32,6 +32,30 @@ def model_color(name: str, index: int = 0) -> str:
     return _FALLBACK_COLORS[index % len(_FALLBACK_COLORS)]
 
 
+#: How a second, third, fourth run of one model family is shaded: towards white (+) or black (-).
+_REPEAT_SHADES = (0.0, 0.5, -0.4, 0.75)
+
+
+def series_colors(names: Sequence[str]) -> list[str]:
+    """One colour per series: its model family's colour (:func:`model_color`), shaded for the
+    second and later runs of the same family, so your ConvNet and the shipped one are two blues."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names):
+        base = model_color(name, i)
+        repeat = seen.get(base, 0)
+        seen[base] = repeat + 1
+        out.append(_shade(base, _REPEAT_SHADES[repeat % len(_REPEAT_SHADES)]))
+    return out
+
+
+def _shade(color: str, amount: float) -> str:
+    """``#rrggbb`` moved ``amount`` of the way to white (> 0) or to black (< 0)."""
+    rgb = np.array([int(color[k : k + 2], 16) for k in (1, 3, 5)], dtype=float)
+    rgb = rgb + (255 - rgb) * amount if amount >= 0 else rgb * (1 + amount)
+    return "#" + "".join(f"{int(round(v)):02x}" for v in rgb)
+
+
 def _frame_indices(n_frames: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
     """Evenly spaced frame indices, at most ``max_frames`` of them, first and last kept."""
     if n_frames <= max_frames:
@@ -133,9 +157,10 @@ def ee_by_frame_figure(
     """
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
     seen_data: list[np.ndarray] = []
+    colors = series_colors([run["label"] for run in runs])
     for i, run in enumerate(runs):
         t, ee = np.asarray(run["frames"]), np.asarray(run["ee"], dtype=float)
-        color = model_color(run["label"], i)
+        color = colors[i]
         fig.add_trace(_frame_line(t, ee, run["label"], color), row=1, col=1)
         if run.get("data") is None:
             continue
@@ -242,6 +267,7 @@ def per_element_figure(errors: Mapping[str, Mapping[int | str, float]]) -> go.Fi
     """
     fig = go.Figure()
     top = max((abs(float(v)) for per in errors.values() for v in per.values()), default=0.0)
+    colors = series_colors(list(errors))
     for i, (name, per) in enumerate(errors.items()):
         labels, values = [], []
         for key, value in per.items():
@@ -254,7 +280,7 @@ def per_element_figure(errors: Mapping[str, Mapping[int | str, float]]) -> go.Fi
                 x=labels,
                 y=values,
                 name=name,
-                marker_color=model_color(name, i),
+                marker_color=colors[i],
                 text=text,
                 textposition="outside",
                 cliponaxis=False,

@@ -113,9 +113,16 @@ def _act(action, verb: str, done: str) -> None:
         st.toast(done)
 
 
-def job_card(job, key: str) -> None:
-    """One job in a bordered card: progress, Cancel (while it runs), Resume (stopped training), log."""
+def job_card(job, key: str, on_resume=None) -> None:
+    """One job in a bordered card: progress, Cancel (while it runs), Resume (stopped training), log.
+
+    ``on_resume``: called with the new job's id after Resume queued it (the page follows it)."""
     from core.service import actions
+
+    def resume() -> None:
+        new_id = actions.resume_job(job.id)
+        if on_resume is not None:
+            on_resume(new_id)
 
     with st.container(border=True):
         job_progress(job)
@@ -128,7 +135,7 @@ def job_card(job, key: str) -> None:
         if views.can_resume(job) and c2.button(
             "Resume", key=f"resume_{job.id}{key}", help="Continue training from the last saved epoch."
         ):
-            _act(lambda: actions.resume_job(job.id), "resume", f"Resuming: {views.job_title(job)}")
+            _act(resume, "resume", f"Resuming: {views.job_title(job)}")
         with c3.popover("Log and id", help="The job's log file (last lines) and its id."):
             st.caption(f"job id: `{job.id}`")
             try:

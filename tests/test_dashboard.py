@@ -75,6 +75,17 @@ def test_equivariance_figure_has_a_line_per_model_and_the_diagonal():
     assert [tr.name for tr in unmatched.data] == [tr.name for tr in fig.data][:-1]
 
 
+def test_two_runs_of_one_model_get_two_shades_of_its_colour():
+    names = ["ConvNet 32 ch (shipped)", "ConvNet 32 ch", "RSteer 32 ch", "my lesson run"]
+    colors = figures.series_colors(names)
+    assert colors[0] == figures.MODEL_COLORS["convnet"] and colors[2] == figures.MODEL_COLORS["rsteer"]
+    assert len(set(colors)) == 4  # the second ConvNet is a lighter blue, not the same one
+    r, g, b = (int(colors[1][k : k + 2], 16) for k in (1, 3, 5))
+    assert b > max(r, g) and colors[1] > colors[0]  # still blue, lighter
+    fig = figures.per_element_figure({n: {1: 0.1, 2: 0.2, 3: 0.3} for n in names[:2]})
+    assert fig.data[0].marker.color != fig.data[1].marker.color
+
+
 def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
     t, n = 60, 8
     rng = np.random.default_rng(0)
@@ -455,6 +466,7 @@ def test_rename_and_delete_own_items_but_never_shipped_or_outside_ones(data_dir,
         (shipped_title, '"(shipped)" marks'),
         ("Mine (Shipped)", '"(shipped)" marks'),
         (shipped_title.removesuffix(" (shipped)") + " (SHIPPED)", '"(shipped)" marks'),
+        (shipped_title.removesuffix(" (shipped)").upper(), f'another run is already called "{shipped_title}'),
     ):
         with pytest.raises(ValueError, match=re.escape(why)):
             views.rename_item("run", run.name, bad)
@@ -462,7 +474,7 @@ def test_rename_and_delete_own_items_but_never_shipped_or_outside_ones(data_dir,
     views.rename_item("dataset", mine.name, "lesson 2")
     other = data_dir / "datasets" / ("copy-" + ship.name)
     shutil.copy(ship, other)
-    with pytest.raises(ValueError, match='another dataset is already called "LESSON 2"'):
+    with pytest.raises(ValueError, match='another dataset is already called "lesson 2"'):
         views.rename_item("dataset", other.name, "LESSON 2")
     views.rename_item("dataset", mine.name, "lesson 2")  # its own name again is fine
     other.unlink()
@@ -893,12 +905,24 @@ def test_a_renamed_run_stays_picked_and_a_deleted_one_leaves_nothing_armed(
     assert at.button(key="train_manage_delete").disabled
 
 
+def test_a_dataset_made_with_the_same_settings_is_found_not_made_again(tmp_data_dir, tiny_dataset_path):
+    from dataclasses import replace
+
+    from core.data import DataConfig
+    from core.service import actions
+    from tests.conftest import TINY_CONFIG
+
+    config = DataConfig(**TINY_CONFIG)
+    assert actions.existing_dataset(config) == Path(tiny_dataset_path).name
+    assert actions.existing_dataset(replace(config, seed=config.seed + 1)) is None
+
+
 def test_a_double_click_on_start_training_starts_one_job(tmp_data_dir, tiny_dataset_path):
     from core.service import actions
 
     first = actions.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
     try:
-        with pytest.raises(ValueError) as refused:
+        with pytest.raises(actions.AlreadyQueued) as refused:
             actions.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
         assert str(refused.value).startswith("Not started twice: train ConvNet 32 ch")
         assert "job-" not in str(refused.value)  # named, not an id
@@ -908,7 +932,7 @@ def test_a_double_click_on_start_training_starts_one_job(tmp_data_dir, tiny_data
         # Its dataset is in use: deleting it is refused, the job named by what it does.
         with pytest.raises(ValueError) as refused:
             views.delete_item("dataset", Path(tiny_dataset_path).name)
-        assert str(refused.value).startswith("Cannot delete it yet: train ConvNet 32 ch")
+        assert str(refused.value).startswith("It is in use: train ConvNet 32 ch")
         assert "job-" not in str(refused.value) and Path(tiny_dataset_path).is_file()
         # Other settings are other work.
         other = actions.submit_training(tiny_dataset_path, ["convnet"], epochs=499, max_train_windows=8)

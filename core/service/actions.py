@@ -118,6 +118,11 @@ def _runner_for(registry_path: str):
     return JobRunner(Registry(registry_path))
 
 
+class AlreadyQueued(ValueError):
+    """The work asked for is already queued or running (a second click): nothing new started.
+    Not a problem with the settings, so pages show it as a note, not as an error."""
+
+
 def _queue(start, *args: Any) -> str:
     """``start(*args)`` (a JobRunner method that queues a job), with a refused duplicate (a
     double click) told in the page's words: which job already does it, by name, not id."""
@@ -127,7 +132,7 @@ def _queue(start, *args: Any) -> str:
     try:
         return start(*args)
     except JobConflict as exc:
-        raise ValueError(f"Not started twice: {job_title(exc.job)} is already {exc.job.status}.") from exc
+        raise AlreadyQueued(f"Not started twice: {job_title(exc.job)} is already {exc.job.status}.") from exc
 
 
 def _submit(kind: str, params: dict[str, Any]) -> str:
@@ -184,6 +189,19 @@ def submit_dataset(config) -> str:
     return _submit("data", {"data_config": config.to_dict()})
 
 
+def existing_dataset(config) -> str | None:
+    """The file name of the data directory's dataset made with exactly ``config``, or None."""
+    from core.data import load_dataset
+    from core.data.cache import dataset_path
+    from core.data.store import DatasetFileError
+
+    path = dataset_path(config)
+    try:
+        return path.name if path.is_file() and load_dataset(path).config == config else None
+    except DatasetFileError:
+        return None  # a damaged file: generating again replaces it
+
+
 def dataset_config(**settings: Any):
     """Return the core.data.DataConfig of the page's settings over the ``cpu`` sweep preset's
     data settings (its base buoyancy among them), so a page-made dataset behaves like the
@@ -214,7 +232,8 @@ def submit_training(
     ``smoke``: the models see the smoke (core.models.ModelConfig.smoke);
     ``train_options`` are core.train.trainer.TrainConfig fields, over the ``cpu`` sweep preset's.
     Every config is built (and so validated) before any job starts: bad settings raise
-    ValueError and start nothing.
+    ValueError and start nothing. A model whose identical training is already queued or
+    running is not started again; :class:`AlreadyQueued` when that leaves nothing to start.
     """
     from core.models import ModelConfig, model_spec
     from core.train.trainer import TrainConfig
@@ -246,7 +265,15 @@ def submit_training(
         _check_windows(dataset_path, model_config, train_config)
     except ValueError as exc:
         raise ValueError(in_form_words(str(exc), TRAIN_FORM_LABELS)) from exc
-    return [_submit("train", p) for p in params]
+    started, already = [], []
+    for p in params:  # a model whose job already runs is skipped; the others start
+        try:
+            started.append(_submit("train", p))
+        except AlreadyQueued as exc:
+            already.append(str(exc))
+    if not started:
+        raise AlreadyQueued(" ".join(already))
+    return started
 
 
 def _check_windows(dataset_path: str | Path, model_config: dict, train_config: dict) -> None:

@@ -879,10 +879,13 @@ def run_titles(runs: list) -> list[str]:
 def compare_defaults(runs: list) -> list[str]:
     """The titles (:func:`run_titles`) Compare first shows of ``runs`` (one dataset's, newest
     first): the newest of the user's own runs beside the shipped ones, so a lesson's own model
-    meets the three reference models; without shipped runs, the three newest. At most four."""
+    meets the three reference models; without shipped runs, the three newest. Finished runs
+    come before stopped ones. At most four."""
     titles = run_titles(runs)
     shipped = [t for r, t in zip(runs, titles, strict=True) if r.shipped]
-    own = [t for r, t in zip(runs, titles, strict=True) if not r.shipped]
+    # Finished runs first: a cancelled, half-trained run is a poor first look.
+    own = [t for r, t in sorted(zip(runs, titles, strict=True), key=lambda rt: rt[0].status != "done")]
+    own = [t for t in own if t not in shipped]
     return (own[:1] + shipped)[:4] if shipped else own[:3]
 
 
@@ -1090,12 +1093,17 @@ def _check_new_label(kind: str, item_id: str, text: str) -> None:
         raise ValueError('New name: "(shipped)" marks what came with the project; choose another name')
     if kind == "run":
         runs = list_runs()
-        named = zip([r.id for r in runs], run_titles(runs), strict=True)
+        named = zip([(r.id, r.shipped) for r in runs], run_titles(runs), strict=True)
     else:
         entries = dataset_entries() if kind == "dataset" else sweep_entries()
-        named = ((e.name, shipped_suffix(e.label, e.shipped)) for e in entries)
-    if any(name != item_id and title.casefold() == text.casefold() for name, title in named):
-        raise ValueError(f'New name: another {kind} is already called "{text}"')
+        named = (((e.name, e.shipped), shipped_suffix(e.label, e.shipped)) for e in entries)
+    wanted = text.casefold()
+    for (name, shipped), title in named:
+        if name == item_id and not shipped:
+            continue  # the item itself (a shipped one may carry the same id)
+        # A shipped item's name without its mark counts too: the two would read the same.
+        if wanted in (title.casefold(), title.removesuffix(" (shipped)").casefold()):
+            raise ValueError(f'New name: another {kind} is already called "{title}"')
 
 
 def _in_use(kind: str, item_id: str) -> str | None:
@@ -1125,7 +1133,7 @@ def delete_item(kind: str, item_id: str) -> None:
     path = _own_item(kind, item_id)
     busy = _in_use(kind, item_id)
     if busy:
-        raise ValueError(f"Cannot delete it yet: {busy}")
+        raise ValueError(f"It is in use: {busy}")
     if kind == "dataset":
         path.unlink()
         labels = _dataset_labels(path.parent)

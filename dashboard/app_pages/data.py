@@ -58,16 +58,24 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
                 warmup=int(warmup),
                 seed=int(seed),
             )
-            job_id = actions.submit_dataset(config)
+            made = actions.existing_dataset(config)
+            job_id = None if made else actions.submit_dataset(config)
+        except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+            st.info(str(exc))
         except ValueError as exc:
             widgets.show_problem("These generation settings are not valid.", exc)
         except Exception as exc:  # never a traceback on the page
             widgets.show_problem("Could not start the generation job.", exc)
         else:
-            st.session_state["gen_job"] = job_id
-            st.success(
-                f"Generation started: {config.buoyancy_diff:g} buoyancy difference, {int(grid)}² grid."
-            )
+            if made:  # nothing to simulate: show the one there is
+                title = views.dataset_title(made)
+                st.info(f"A dataset with these settings exists already, shown below: {title}.")
+                widgets.follow_item("data_choice", made)
+            else:
+                st.session_state["gen_job"] = job_id
+                st.success(
+                    f"Generation started: {config.buoyancy_diff:g} buoyancy difference, {int(grid)}² grid."
+                )
 
 
 @st.fragment(run_every=2)

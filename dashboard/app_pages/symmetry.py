@@ -326,7 +326,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
         )
         st.caption(views.sweep_form_hint(int(epochs), int(frames)))
         ranges = actions.SWEEP_FORM_RANGES, actions.SWEEP_FORM_LABELS
-        st.caption("Ranges: " + actions.ranges_text(*ranges, ["epochs", "relaxed_hold"]) + ".")
+        st.caption("Ranges: " + actions.ranges_text(*ranges, ["epochs", "frames", "relaxed_hold"]) + ".")
         submitted = st.form_submit_button("Start sweep", type="primary")
     if submitted:
         try:
@@ -341,6 +341,8 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
                 model_options={name: {"smoke": bool(smoke)} for name in models},
                 **extra,
             )
+        except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+            st.info(str(exc))
         except ValueError as exc:
             widgets.show_problem("The sweep settings are not valid.", exc)
         except Exception as exc:  # a job that cannot start must not take the page down

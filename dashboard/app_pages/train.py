@@ -116,6 +116,8 @@ else:
                     relaxed_hold=int(hold),
                     smoke=bool(smoke),
                 )
+            except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+                st.info(str(exc))
             except ValueError as exc:
                 widgets.show_problem("These training settings are not valid.", exc)
             except Exception as exc:  # never a traceback on the page
@@ -125,6 +127,25 @@ else:
                 st.success(f"Started {len(ids)} training job(s); they are listed under Jobs below.")
 
 st.subheader("Jobs")
+
+
+def _follow(job_id: str) -> None:
+    """Announce this job when it finishes, as for a training started with the form."""
+    st.session_state.setdefault("train_started", []).append(job_id)
+
+
+def _stopped_cards(mine: list, recent: list) -> list:
+    """The recent stopped (failed, cancelled) training jobs worth a card: not those whose run a
+    newer job has taken over (resumed), whose story that job's card and message tell."""
+    taken_over: set[str] = set()
+    cards = []
+    for job in mine:  # newest first
+        run_id = actions.job_run_id(job)
+        if job in recent and job.status in views.FAILURES | {"cancelled"} and run_id not in taken_over:
+            cards.append(job)
+        if run_id:
+            taken_over.add(run_id)
+    return cards
 
 
 def _announce_finished(jobs: list) -> None:
@@ -165,8 +186,9 @@ def _live_jobs() -> None:
                     width="stretch",
                     theme=None,
                 )
-    for job in [j for j in recent if j.status in views.FAILURES | {"cancelled"}][:3]:
-        widgets.job_card(job, key="_train_stopped")  # the error, and Resume where it can continue
+    for job in _stopped_cards(mine, recent)[:3]:
+        # the error, and Resume where it can continue; a resumed run's job is followed like a new one
+        widgets.job_card(job, key="_train_stopped", on_resume=_follow)
     _announce_finished(jobs)
     if jobs:
         with st.expander(f"All jobs ({len(jobs)})"):
