@@ -111,8 +111,9 @@ def compare_figures(
             title="RMSE per rollout step",
             xaxis_title="step",
             yaxis_title="RMSE",
+            models=result["models"],
         ),
-        "equivariance": figures.per_element_figure(result["equivariance"]),
+        "equivariance": figures.per_element_figure(result["equivariance"], result["models"]),
     }
 
 

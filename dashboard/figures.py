@@ -36,13 +36,16 @@ def model_color(name: str, index: int = 0) -> str:
 _REPEAT_SHADES = (0.0, 0.5, -0.4, 0.75)
 
 
-def series_colors(names: Sequence[str]) -> list[str]:
+def series_colors(names: Sequence[str], models: Mapping[str, str | None] | None = None) -> list[str]:
     """One colour per series: its model family's colour (:func:`model_color`), shaded for the
-    second and later runs of the same family, so your ConvNet and the shipped one are two blues."""
+    second and later runs of the same family, so your ConvNet and the shipped one are two blues.
+
+    ``models``: the model of each name where the name may not say it (a run renamed "my
+    lesson run" is still an RSteer, so still red)."""
     seen: dict[str, int] = {}
     out = []
     for i, name in enumerate(names):
-        base = model_color(name, i)
+        base = model_color((models or {}).get(name) or name, i)
         repeat = seen.get(base, 0)
         seen[base] = repeat + 1
         out.append(_shade(base, _REPEAT_SHADES[repeat % len(_REPEAT_SHADES)]))
@@ -157,7 +160,7 @@ def ee_by_frame_figure(
     """
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
     seen_data: list[np.ndarray] = []
-    colors = series_colors([run["label"] for run in runs])
+    colors = series_colors([run["label"] for run in runs], {run["label"]: run.get("model") for run in runs})
     for i, run in enumerate(runs):
         t, ee = np.asarray(run["frames"]), np.asarray(run["ee"], dtype=float)
         color = colors[i]
@@ -257,24 +260,27 @@ def _shade_regions(fig: go.Figure, regions: Sequence[tuple[str, int, int]]) -> N
         )
 
 
-def per_element_figure(errors: Mapping[str, Mapping[int | str, float]]) -> go.Figure:
+def per_element_figure(
+    errors: Mapping[str, Mapping[int | str, float]], models: Mapping[str, str | None] | None = None
+) -> go.Figure:
     """Grouped bars: each model's equivariance error per rotation (90, 180, 270 degrees).
 
     ``errors[model][k]`` is the mean |f(g x) - g f(x)| for ``k`` quarter turns (an int
     1..3) or for a degree key (``"90"``...), in velocity units. Every bar carries its value
-    as text; a value below 1e-4 of the largest (E2CNN's float rounding) reads "≈0", so a
-    bar too small to see still says what it is.
+    on hover; a value below 1e-4 of the largest (E2CNN's float rounding) is labelled "≈0", so
+    a bar too small to see still says what it is.
     """
     fig = go.Figure()
     top = max((abs(float(v)) for per in errors.values() for v in per.values()), default=0.0)
-    colors = series_colors(list(errors))
+    colors = series_colors(list(errors), models)
     for i, (name, per) in enumerate(errors.items()):
         labels, values = [], []
         for key, value in per.items():
             deg = int(key) * 90 if int(key) < 4 else int(key)
             labels.append(f"{deg}°")
             values.append(float(value))
-        text = ["≈0" if abs(v) <= 1e-4 * top else f"{v:.2g}" for v in values]
+        # Only the invisible bars are labelled: four runs' numbers side by side ran into each other.
+        text = ["≈0" if abs(v) <= 1e-4 * top else "" for v in values]
         fig.add_trace(
             go.Bar(
                 x=labels,
@@ -570,20 +576,22 @@ def line_figure(
     x: Sequence[float] | None = None,
     log_y: bool = False,
     height: int = 340,
+    models: Mapping[str, str | None] | None = None,
 ) -> go.Figure:
-    """One line per named series (e.g. loss per epoch, RMSE per rollout step)."""
+    """One line per named series (e.g. loss per epoch, RMSE per rollout step); a series whose
+    name starts with "persistence" is the grey dashed baseline. ``models``: as in
+    :func:`series_colors`, which colours the others."""
     fig = go.Figure()
-    used: dict[str, int] = {}
     all_x: list[np.ndarray] = []
-    dashes = ("solid", "dot", "dashdot", "longdash")
-    for i, (name, ys) in enumerate(series.items()):
+    runs = [name for name in series if not name.startswith("persistence")]
+    colors = dict(zip(runs, series_colors(runs, models), strict=True))
+    for name, ys in series.items():
         ys = np.asarray(ys, dtype=float)
         xs = np.asarray(x) if x is not None else np.arange(1, ys.size + 1)
         all_x.append(np.asarray(xs[: ys.size], dtype=float))
-        baseline = name.startswith("persistence")
-        color = "#555" if baseline else model_color(name, i)
-        used[color] = used.get(color, -1) + 1  # a second run of the same model: same colour, new dash
-        dash = "dash" if baseline else dashes[used[color] % len(dashes)]
+        baseline = name not in colors
+        color = "#555" if baseline else colors[name]
+        dash = "dash" if baseline else "solid"
         fig.add_trace(
             go.Scatter(
                 x=xs[: ys.size],

@@ -84,6 +84,20 @@ def test_two_runs_of_one_model_get_two_shades_of_its_colour():
     assert b > max(r, g) and colors[1] > colors[0]  # still blue, lighter
     fig = figures.per_element_figure({n: {1: 0.1, 2: 0.2, 3: 0.3} for n in names[:2]})
     assert fig.data[0].marker.color != fig.data[1].marker.color
+    # A run renamed by its user keeps its model's colour when the figure is told the model.
+    renamed = figures.series_colors(["my lesson run"], {"my lesson run": "rsteer"})
+    assert renamed == [figures.MODEL_COLORS["rsteer"]]
+    lines = figures.line_figure(
+        {"persistence (next = this frame)": [1, 2], "my lesson run": [0.5, 1], "RSteer 32 ch": [0.4, 0.9]},
+        title="t",
+        xaxis_title="x",
+        yaxis_title="y",
+        models={"my lesson run": "rsteer"},
+    )
+    assert [tr.line.color for tr in lines.data[1:]] == figures.series_colors(
+        ["my lesson run", "RSteer 32 ch"], {"my lesson run": "rsteer"}
+    )
+    assert lines.data[0].line.dash == "dash" and lines.data[1].line.color.startswith("#d6")
 
 
 def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
@@ -549,7 +563,8 @@ def test_epoch_and_step_axes_label_whole_numbers_only():
     fractional = figures.line_figure({"a": [1, 2]}, x=[0.5, 1.0], title="t", xaxis_title="x", yaxis_title="y")
     assert fractional.layout.xaxis.dtick is None
     bars = figures.per_element_figure({"ConvNet": {1: 0.02}, "E2CNN": {1: 1e-8}})
-    assert list(bars.data[0].text) == ["0.02"] and list(bars.data[1].text) == ["≈0"]
+    assert list(bars.data[0].text) == [""] and list(bars.data[1].text) == ["≈0"]  # only the invisible bar
+    assert "%{y:.3g}" in bars.data[0].hovertemplate  # the others say their value on hover
 
 
 def test_error_maps_scale_follows_the_errors_and_open_on_the_last_step():

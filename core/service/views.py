@@ -577,6 +577,7 @@ def compare_runs(
       measured on the four orientations' initial frames;
     - ``table``: list of row dicts (run, model, RMSE, persistence RMSE, MAE, equivariance errors);
     - ``relaxation``: ``{label: [layer dicts]}`` for relaxed models;
+    - ``models``: ``{label: registered model name}``, so a renamed run keeps its model's colour;
     - ``notes``: what could not be shown (e.g. a run that does not fit the dataset);
     - ``steps``: T; ``dataset``: the file name used.
     Raises ValueError for a bad split/orientation, FileNotFoundError if no run names a dataset.
@@ -599,7 +600,7 @@ def compare_runs(
         for lr, t in zip(loaded, run_titles([lr.info for lr in loaded]), strict=True)  # as in the pickers
     }
     out: dict[str, Any] = {"truth": None, "notes": [], "predictions": {}, "rmse": {}}
-    out.update(equivariance={}, relaxation={}, table=[], dataset=ds_path.name)
+    out.update(equivariance={}, relaxation={}, table=[], models={}, dataset=ds_path.name)
     for lr in [first] + [x for x in loaded if x is not first]:
         _compare_one(out, lr, labels[lr.info.id], dataset, (SPLIT_NAMES[split], int(sim), orientation, steps))
     if out["truth"] is None:
@@ -652,6 +653,7 @@ def _compare_one(out: dict[str, Any], lr: Any, label: str, dataset: Any, choice:
     out["rmse"][label] = np.sqrt((err**2).mean(axis=(1, 2, 3)))
     out["equivariance"][label] = ee.per_element
     out["relaxation"][label] = relaxation_maps(lr.model)
+    out["models"][label] = lr.info.model_name
     out["table"].append(
         {
             "run": label,
