@@ -883,11 +883,10 @@ def compare_defaults(runs: list) -> list[str]:
     first): the newest of the user's own runs beside the shipped ones, so a lesson's own model
     meets the three reference models; without shipped runs, the three newest. Finished runs
     come before stopped ones. At most four."""
-    titles = run_titles(runs)
-    shipped = [t for r, t in zip(runs, titles, strict=True) if r.shipped]
-    # Finished runs first: a cancelled, half-trained run is a poor first look.
-    own = [t for r, t in sorted(zip(runs, titles, strict=True), key=lambda rt: rt[0].status != "done")]
-    own = [t for t in own if t not in shipped]
+    named = list(zip(runs, run_titles(runs), strict=True))
+    shipped = [t for r, t in named if r.shipped]
+    # Finished runs first (a stable sort keeps newest first): a half-trained run is a poor first look.
+    own = [t for r, t in sorted(named, key=lambda rt: rt[0].status != "done") if not r.shipped]
     return (own[:1] + shipped)[:4] if shipped else own[:3]
 
 

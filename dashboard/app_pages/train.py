@@ -148,10 +148,11 @@ def _stopped_cards(mine: list, recent: list) -> list:
     return cards
 
 
-def _announce_finished(jobs: list) -> None:
-    """Say which of the trainings started here have finished, and show the newest one's run below."""
+def _announce_finished(jobs: list, recent: list) -> None:
+    """Say which of the trainings started here finished lately (``recent``: the last half hour's),
+    and show the newest one's run below."""
     started = st.session_state.get("train_started", [])
-    done = [j for j in jobs if j.id in started and j.status == "done"]
+    done = [j for j in recent if j.id in started and j.status == "done"]
     for job in done[:3]:  # newest first
         st.success(f"Finished: **{views.job_made(job) or 'the run'}**. It is listed under Runs below.")
     seen = st.session_state.setdefault("train_seen", [])
@@ -189,7 +190,7 @@ def _live_jobs() -> None:
     for job in _stopped_cards(mine, recent)[:3]:
         # the error, and Resume where it can continue; a resumed run's job is followed like a new one
         widgets.job_card(job, key="_train_stopped", on_resume=_follow)
-    _announce_finished(jobs)
+    _announce_finished(jobs, recent)
     if jobs:
         with st.expander(f"All jobs ({len(jobs)})"):
             widgets.jobs_table(jobs, key="train_jobs")
