@@ -310,12 +310,12 @@ def test_window_weighting_lets_small_changes_count_as_much_as_large_ones():
     x = torch.zeros(2, 4, 8, 8)
     steps = torch.randn(1, 1, 2, 8, 8, generator=g).cumsum(0) * torch.arange(1, 3).view(1, 2, 1, 1, 1)
     y = torch.cat([steps, 10 * steps])  # window 1: the same flow, ten times faster
-    plain = step_loss(_Persistence(), x, y)
+    plain = float(step_loss(_Persistence(), x, y))
     # Plain MSE is dominated by the fast window (100 x the slow one's error)...
-    slow = step_loss(_Persistence(), x[:1], y[:1])
+    slow = float(step_loss(_Persistence(), x[:1], y[:1]))
     assert plain == pytest.approx(slow * (1 + 100) / 2, rel=1e-5)
     # ...weighted by 1 / (own change + c) with c small, each window counts by its relative error.
-    weighted = step_loss(_Persistence(), x, y, weighting=1e-6)
+    weighted = float(step_loss(_Persistence(), x, y, weighting=1e-6))
     change = ((y[:, 1] - y[:, 0]) ** 2).mean(dim=(1, 2, 3))
     per_window = ((y - 0) ** 2).mean(dim=(2, 3, 4)).sum(dim=1)
     expected = (per_window / (change + 1e-6)).sum() / (1 / (change + 1e-6)).sum()
