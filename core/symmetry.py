@@ -163,6 +163,22 @@ def data_equivariance_error(velocity: np.ndarray) -> float:
     return float(np.mean(data_equivariance_map(velocity)))
 
 
+def data_equivariance_by_element(velocity: np.ndarray) -> dict[int, float]:
+    """The trajectory data EE of :func:`data_equivariance_error` per group element.
+
+    Returns ``{k: e_k}`` for k = 1, 2, 3 quarter turns: the mean absolute difference between
+    orientation 0 and orientation k turned back by ``-k * 90`` degrees (velocity units);
+    their mean is :func:`data_equivariance_error`.
+    """
+    velocity = np.asarray(velocity)
+    _check_orientations(velocity)
+    reference = velocity[0].astype(np.float64)
+    return {
+        k: float(np.mean(np.abs(rotate_velocity(velocity[k].astype(np.float64), -k) - reference)))
+        for k in GROUP_ELEMENTS
+    }
+
+
 # -------------------------------------------------------------------------- models
 
 
@@ -253,6 +269,77 @@ def matched_data_equivariance_error(one_step: np.ndarray, input_frames: int = 1)
     one_step = np.asarray(one_step, dtype=np.float64)
     states = equivariance_states(one_step.shape[1], one_step.shape[2] + 1, input_frames)
     return float(np.mean([one_step[k, s, t] for k, s, t in states]))
+
+
+def matched_data_equivariance_by_element(by_element: np.ndarray, input_frames: int = 1) -> dict[int, float]:
+    """:func:`matched_data_equivariance_error` per group element.
+
+    ``by_element`` ``(4, S, 3, T-1)``: a dataset's matched one-step data EE per rotation
+    (core.data.store.Dataset.data_ee_one_step_by_element). Returns ``{k: e_k}`` for k = 1, 2, 3
+    quarter turns over :func:`equivariance_states`, velocity units.
+    """
+    by_element = np.asarray(by_element, dtype=np.float64)
+    return {
+        k: matched_data_equivariance_error(by_element[:, :, i], input_frames)
+        for i, k in enumerate(GROUP_ELEMENTS)
+    }
+
+
+# ------------------------------------------------------------ residual symmetry
+
+#: Every element's EE at most this share of the field's size: the C4 symmetry is kept exactly.
+EXACT_SYMMETRY_RELATIVE = 1e-5
+#: An element whose EE is at most this share of the largest element's counts as kept.
+KEPT_ELEMENT_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class ResidualSymmetry:
+    """Which rotations a dataset or a model keeps, from its EE per group element.
+
+    ``group``: ``"C4"`` (all rotations kept), ``"C2"`` (half-turns kept, quarter-turns broken)
+    or ``"C1"`` (no rotation kept); ``kept`` / ``broken``: the rotations in degrees;
+    ``phrase``: the same in words ("keeps all rotations", "keeps half-turns", "keeps no
+    rotation").
+    """
+
+    group: str
+    kept: tuple[int, ...]
+    broken: tuple[int, ...]
+    phrase: str
+
+    def sentence(self, subject: str, per_element: dict[int, float] | None = None) -> str:
+        """One sentence for a page, e.g. "This data keeps half-turns; quarter-turns (90°, 270°)
+        are broken (EE 0.012, 0.011)."; ``per_element`` adds the broken elements' EE."""
+        text = f"{subject} {self.phrase}"
+        if self.broken:
+            turns = ", ".join(f"{d}°" for d in self.broken)
+            what = "quarter-turns" if self.group == "C2" else "every rotation"
+            text += f"; {what} ({turns}) {'is' if len(self.broken) == 1 else 'are'} broken"
+            if per_element:
+                text += " (EE " + ", ".join(f"{per_element[d // 90]:.3g}" for d in self.broken) + ")"
+        return text + "."
+
+
+def residual_symmetry(per_element: dict[int, float], scale: float) -> ResidualSymmetry:
+    """Name the symmetry left in an EE per group element ``{k: e_k}`` (k = 1, 2, 3 quarter turns).
+
+    ``scale``: the size of the field the errors are of (a model's mean |output|, or the data's
+    mean |velocity change| per step), same units. The rule (docs/ARCHITECTURE.md): every e_k at
+    most :data:`EXACT_SYMMETRY_RELATIVE` x ``scale`` keeps C4; otherwise an element with
+    e_k <= :data:`KEPT_ELEMENT_FRACTION` x max e keeps that rotation, and the symmetry left is the
+    group those rotations close to: the half-turn kept gives C2, anything else C1 (quarter turns
+    alone cannot be kept without the half-turn they compose to).
+    """
+    errors = {k: float(per_element[k]) for k in GROUP_ELEMENTS}
+    if any(not np.isfinite(v) or v < 0 for v in errors.values()) or not scale > 0:
+        raise ValueError(f"residual_symmetry needs finite errors >= 0 and a scale > 0, got {errors}, {scale}")
+    largest = max(errors.values())
+    if largest <= EXACT_SYMMETRY_RELATIVE * scale:
+        return ResidualSymmetry("C4", (90, 180, 270), (), "keeps all rotations")
+    if errors[2] <= KEPT_ELEMENT_FRACTION * largest:
+        return ResidualSymmetry("C2", (180,), (90, 270), "keeps half-turns")
+    return ResidualSymmetry("C1", (), (90, 180, 270), "keeps no rotation")
 
 
 @torch.no_grad()

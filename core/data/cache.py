@@ -39,7 +39,13 @@ def generate_dataset(
     # The error is measured on what is saved, so a reader computing it again gets the same.
     trajectory = data_equivariance_error(velocity)
     return write_dataset(
-        out, velocity, run.smoke.astype(np.float32), config, trajectory, run.data_ee_one_step
+        out,
+        velocity,
+        run.smoke.astype(np.float32),
+        config,
+        trajectory,
+        run.data_ee_one_step,
+        run.data_ee_one_step_by_element,
     )
 
 

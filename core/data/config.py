@@ -9,6 +9,16 @@ from dataclasses import dataclass
 
 from core.configs import ConfigMixin
 
+#: Which plumes a buoyancy difference delta strengthens: orientation k gets b * (1 + p_k * delta).
+#: ``all``: the ramp p = (0, 1, 2, 3), every rotation broken; ``half_turn``: opposite plumes equal,
+#: p = (0, 1, 0, 1), the half-turn (C2) kept; ``one_plume``: only the plume from the bottom
+#: wall (k = 0) differs, p = (1, 0, 0, 0), every rotation broken.
+BREAKING_PATTERNS: dict[str, tuple[int, int, int, int]] = {
+    "all": (0, 1, 2, 3),
+    "half_turn": (0, 1, 0, 1),
+    "one_plume": (1, 0, 0, 0),
+}
+
 
 @dataclass(frozen=True)
 class DataConfig(ConfigMixin):
@@ -24,7 +34,9 @@ class DataConfig(ConfigMixin):
       stay within the range of speeds the earlier (training) frames cover.
     - ``sims``: S, simulations per orientation (4*S simulations in all).
     - ``buoyancy``: b, base buoyancy strength (velocity per unit smoke per time).
-    - ``buoyancy_diff``: delta >= 0; orientation k gets buoyancy b*(1 + k*delta).
+    - ``buoyancy_diff``: delta >= 0; orientation k gets buoyancy b*(1 + p_k*delta).
+    - ``breaking``: the pattern p_k of :data:`BREAKING_PATTERNS` (which plumes differ):
+      ``all`` (p_k = k, the default), ``half_turn`` or ``one_plume``.
     - ``inflow_radius``: inflow disc radius as a fraction of N.
     - ``inflow_offset``: distance of the inflow centre from the box centre, fraction of N.
     - ``inflow_rate``: smoke added per time step inside the inflow disc.
@@ -41,6 +53,7 @@ class DataConfig(ConfigMixin):
     sims: int = 4
     buoyancy: float = 0.1
     buoyancy_diff: float = 0.0
+    breaking: str = "all"
     inflow_radius: float = 0.08
     inflow_offset: float = 0.3
     inflow_rate: float = 0.2
@@ -58,6 +71,8 @@ class DataConfig(ConfigMixin):
         _int_field(self, "seed", 0, 2**31 - 1)
         _float_field(self, "buoyancy", 0.0, 10.0, low_open=True)
         _float_field(self, "buoyancy_diff", 0.0, 10.0)
+        if self.breaking not in BREAKING_PATTERNS:
+            raise ValueError(f"breaking must be one of {', '.join(BREAKING_PATTERNS)}, got {self.breaking!r}")
         _float_field(self, "inflow_radius", 0.0, 0.25, low_open=True)
         _float_field(self, "inflow_rate", 0.0, 10.0, low_open=True)
         _float_field(self, "sim_variation", 0.0, 0.9)
@@ -69,6 +84,10 @@ class DataConfig(ConfigMixin):
                 f"{self.inflow_offset + self.inflow_radius * (1 + self.sim_variation):.3f}) must stay "
                 "inside the box (< 0.5)"
             )
+
+    def strength_factors(self) -> tuple[float, float, float, float]:
+        """Return each orientation k's buoyancy strength over b: ``1 + p_k * buoyancy_diff``."""
+        return tuple(1.0 + p * self.buoyancy_diff for p in BREAKING_PATTERNS[self.breaking])
 
     def estimated_bytes(self) -> int:
         """Bytes the generation of this dataset allocates at its peak (an estimate, int).
@@ -89,10 +108,12 @@ class DataConfig(ConfigMixin):
     def digest(self) -> str:
         """Return a 12-hex-digit hash of the canonical JSON: the dataset's cache key."""
         fields = self.to_dict()
-        # warmup came later: at its default it is left out, so that files made before it
-        # existed (the shipped datasets among them) keep their names.
+        # warmup and breaking came later: at their defaults they are left out, so that files
+        # made before they existed (the shipped datasets among them) keep their names.
         if fields["warmup"] == 0:
             del fields["warmup"]
+        if fields["breaking"] == "all":
+            del fields["breaking"]
         canonical = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

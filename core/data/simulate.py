@@ -68,9 +68,9 @@ def orientation_geometry(config: DataConfig) -> dict[str, np.ndarray]:
     base_offset = np.array([0.0, -offset])  # k = 0: below the centre
     up = np.array([0.0, 1.0])
     centers, radii, forces, ks = [], [], [], []
-    for k in range(4):
+    for k, factor in enumerate(config.strength_factors()):
         turn = np.linalg.matrix_power(_QUARTER_TURN, k)
-        strength = config.buoyancy * (1 + k * config.buoyancy_diff)
+        strength = config.buoyancy * factor
         for s in range(s_count):
             centers.append(centre + turn @ base_offset)
             radii.append(config.inflow_radius * n * radius_factor[s])
@@ -99,15 +99,22 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def one_step_ee_factors(config: DataConfig) -> np.ndarray:
-    """Per-orientation factor ``c_j`` (4,) of the matched one-step error (docs/DATA_FORMAT.md).
+def one_step_ee_element_factors(config: DataConfig) -> np.ndarray:
+    """Per-orientation, per-element factor ``c[j, k-1]`` (4, 3) of the matched one-step error.
 
-    ``c_j = buoyancy_diff * mean_{k=1,2,3} |((j + k) mod 4) - j|``: how much orientation
-    ``j + k``'s buoyancy strength differs from ``j``'s, in units of ``b * f_s``.
+    ``c[j, k-1] = |s_{(j + k) mod 4} - s_j|`` with ``s`` the strength factors of
+    :meth:`DataConfig.strength_factors`: how much orientation ``j + k``'s buoyancy strength
+    differs from ``j``'s, in units of ``b * f_s``, for the rotation by ``k * 90`` degrees
+    (docs/DATA_FORMAT.md). A pattern that keeps the half-turn has column k = 2 exactly zero.
     """
+    strength = np.asarray(config.strength_factors(), dtype=np.float64)
     js = np.arange(4)
-    gaps = [np.abs((js + k) % 4 - js) for k in (1, 2, 3)]
-    return config.buoyancy_diff * np.mean(gaps, axis=0)
+    return np.stack([np.abs(strength[(js + k) % 4] - strength) for k in (1, 2, 3)], axis=1)
+
+
+def one_step_ee_factors(config: DataConfig) -> np.ndarray:
+    """Per-orientation factor ``c_j`` (4,): :func:`one_step_ee_element_factors` averaged over k."""
+    return one_step_ee_element_factors(config).mean(axis=1)
 
 
 class State(NamedTuple):
@@ -127,12 +134,14 @@ class Trajectories(NamedTuple):
 
     ``velocity`` ``(M, T, 2, N, N)`` at cell centres, cells per time unit; ``smoke``
     ``(M, T, N, N)``; ``data_ee_one_step`` ``(M, T-1)``, the matched one-step data
-    equivariance error of frames 0..T-2, velocity units.
+    equivariance error of frames 0..T-2, velocity units; ``data_ee_one_step_by_element``
+    ``(M, 3, T-1)``, the same per rotation (90, 180, 270 degrees; their mean is the former).
     """
 
     velocity: np.ndarray
     smoke: np.ndarray
     data_ee_one_step: np.ndarray
+    data_ee_one_step_by_element: np.ndarray
 
 
 class SmokeStepper:
@@ -159,14 +168,14 @@ class SmokeStepper:
         # The reference engine is the old numpy path: CPU whatever was asked.
         self.device = "cpu" if solver == "scipy" else resolve_device(device)
         geo = {key: value[self.members] for key, value in orientation_geometry(config).items()}
-        strength = 1 + geo["orientation"] * config.buoyancy_diff
+        strength = np.asarray(config.strength_factors())[geo["orientation"]]
         # The push is built from the per-simulation unit force b * f_s * direction, scaled by
-        # the orientation's strength 1 + k*delta: the unit push is then also what the matched
+        # the orientation's strength 1 + p_k*delta: the unit push is then also what the matched
         # one-step error needs (only the strength differs between orientations).
         self._unit_force = geo["buoyancy"] / strength[:, None]
         self._strength = strength
         self._inflow = _inflow_mask(config, geo) * (config.inflow_rate * config.dt)
-        self.ee_factor = one_step_ee_factors(config)[geo["orientation"]]
+        self.ee_element_factor = one_step_ee_element_factors(config)[geo["orientation"]]
         self._constants = None  # phiml tensors of inflow, unit force, strength (first step)
 
     def initial_state(self) -> State:
@@ -180,7 +189,8 @@ class SmokeStepper:
 
         Returns ``(new_state, push_scale)``; ``push_scale`` ``(M,)`` float64 tensor is
         mean |at_centers(P(unit push))| over components and pixels (velocity units), so the
-        matched one-step error of this step is ``ee_factor * push_scale`` (docs/DATA_FORMAT.md).
+        matched one-step error of this step per rotation is ``ee_element_factor * push_scale``
+        (docs/DATA_FORMAT.md).
         """
         scipy = self.solver == "scipy"
         n = self.config.grid
@@ -332,7 +342,8 @@ def run_simulations(
     :func:`simulate` runs all of them at once; the benchmark also runs them one at a time
     with exactly the same physics. ``progress`` (core.progress.Progress) is called after every frame.
     Returns :class:`Trajectories` for the ``M = len(members)`` simulations, in that order:
-    velocity ``(M, T, 2, N, N)``, smoke ``(M, T, N, N)``, data_ee_one_step ``(M, T-1)``.
+    velocity ``(M, T, 2, N, N)``, smoke ``(M, T, N, N)``, data_ee_one_step ``(M, T-1)`` and
+    data_ee_one_step_by_element ``(M, 3, T-1)``.
     """
     n, t_count = config.grid, config.frames
     stepper = SmokeStepper(config, members, device, solver)
@@ -355,8 +366,8 @@ def run_simulations(
         if progress is not None:
             progress((config.warmup + t + 1) / total, f"simulating: frame {t + 1}/{t_count}")
     # Frame t's successor is made by step t + 1: its push is what a strength change alters.
-    ee = stepper.ee_factor[:, None] * push_scale[:, 1:]
-    return Trajectories(velocities, smokes, ee)
+    by_element = stepper.ee_element_factor[:, :, None] * push_scale[:, None, 1:]
+    return Trajectories(velocities, smokes, by_element.mean(axis=1), by_element)
 
 
 def simulate(
@@ -369,7 +380,8 @@ def simulate(
     produced non-finite values. Returns :class:`Trajectories` reshaped orientation-major,
     float64: velocity ``(4, S, T, 2, N, N)`` at cell centres (component 0 = vx, 1 = vy; grid
     axis -2 = y, row 0 at the bottom) in cells per time unit, smoke ``(4, S, T, N, N)`` in
-    smoke units, data_ee_one_step ``(4, S, T-1)`` in velocity units.
+    smoke units, data_ee_one_step ``(4, S, T-1)`` in velocity units and
+    data_ee_one_step_by_element ``(4, S, 3, T-1)``.
     """
     n, t_count, s_count = config.grid, config.frames, config.sims
     check_fits(config.estimated_bytes(), f"the dataset of grid {n}, frames {t_count}, sims {s_count}")
@@ -384,4 +396,9 @@ def simulate(
             f"the simulation produced non-finite {name} values, first at (orientation, simulation, "
             f"frame) = {bad[name]}; nothing was written"
         )
-    return Trajectories(velocity, smoke, run.data_ee_one_step.reshape(4, s_count, t_count - 1))
+    return Trajectories(
+        velocity,
+        smoke,
+        run.data_ee_one_step.reshape(4, s_count, t_count - 1),
+        run.data_ee_one_step_by_element.reshape(4, s_count, 3, t_count - 1),
+    )
