@@ -156,3 +156,41 @@ def test_the_cli_takes_a_pattern_and_refuses_an_unknown_one(tmp_data_dir, capsys
     )
     out = capsys.readouterr().out
     assert "keeps half-turns" in out
+
+
+def test_a_hand_built_kernel_splits_into_its_known_irrep_energies():
+    import torch
+
+    from core.models.rsteer import c4_irrep_parts
+
+    one = torch.zeros(3, 3, dtype=torch.float64)
+    one[0, 1] = 1.0  # a single offset: its orbit is the four edge midpoints
+    turns = [torch.rot90(one, r) for r in range(4)]
+    trivial = sum(turns)  # 2 x (1/2 each)^2 x 4 = energy 4 x 1 = 4
+    sign = turns[0] - turns[1] + turns[2] - turns[3]
+    rotation = turns[0] - turns[2]  # odd under the half-turn: the ±i pair
+    w = 3 * trivial + 2 * sign + 1 * rotation
+    energy = {part: float(v.pow(2).sum()) for part, v in c4_irrep_parts(w).items()}
+    assert energy == pytest.approx({"trivial": 36.0, "sign": 16.0, "rotation": 2.0})
+
+
+def test_rsteer_trained_on_half_turn_data_keeps_the_half_turn_to_round_off(tmp_data_dir):
+    """Whole C4 orbits per batch on half-turn-symmetric data: the loss is half-turn invariant, so
+    from an equivariant start the gradient has no ±i part and the 180° EE stays at round-off."""
+    from core.models import ModelConfig
+    from core.store.runs import load_run
+    from core.train.trainer import TrainConfig, train
+
+    path = ensure_dataset(DataConfig(grid=16, frames=10, sims=1, buoyancy_diff=0.6, breaking="half_turn"))
+    run = train(
+        path,
+        ModelConfig.for_model("rsteer", hidden=8, layers=2),
+        TrainConfig(epochs=2, batch_size=8, rollout_steps=2, eval_steps=3, max_train_windows=16),
+    )
+    per = {int(k) // 90: v for k, v in run.metrics["equivariance_error"]["per_element"].items()}
+    assert per[1] > 1e-6 and per[3] > 1e-6  # it did learn the quarter-turn breaking
+    assert per[2] <= 1e-4 * per[1], per
+    summary = load_run(run.run_id).model.model.relaxation_summary()
+    sign = sum(layer["irrep_energy"]["sign"] for layer in summary)
+    rotation = sum(layer["irrep_energy"]["rotation"] for layer in summary)
+    assert sign > 1e-6 and rotation <= 1e-6 * sign
