@@ -7,6 +7,8 @@ import json
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from core.configs import ConfigMixin
 
 #: Which plumes a buoyancy difference delta strengthens: orientation k gets b * (1 + p_k * delta).
@@ -18,6 +20,19 @@ BREAKING_PATTERNS: dict[str, tuple[int, int, int, int]] = {
     "half_turn": (0, 1, 0, 1),
     "one_plume": (1, 0, 0, 0),
 }
+
+
+#: Data designs. ``quick``: S simulations per orientation, each scaling the buoyancy by a seeded
+#: factor in [1 - sim_variation, 1 + sim_variation]; test-domain holds out a seeded random
+#: share of them (their strengths lie inside the trained range). ``paper``: the rotation set of
+#: the paper's published code: every simulation its own buoyancy strength, spread
+#: geometrically over a :data:`PAPER_STRENGTH_RANGE` range in a seeded order; test-domain holds
+#: out whole simulations whose strengths were never trained on, the strongest (beyond the
+#: trained range) and every fourth from the third weakest on (between trained ones): see
+#: :func:`held_out_sims`.
+DESIGNS = ("quick", "paper")
+#: The paper design's per-simulation buoyancy factors run from this low to this high value.
+PAPER_STRENGTH_RANGE = (0.4, 2.4)
 
 
 @dataclass(frozen=True)
@@ -40,9 +55,12 @@ class DataConfig(ConfigMixin):
     - ``inflow_radius``: inflow disc radius as a fraction of N.
     - ``inflow_offset``: distance of the inflow centre from the box centre, fraction of N.
     - ``inflow_rate``: smoke added per time step inside the inflow disc.
-    - ``sim_variation``: the S simulations of an orientation scale their buoyancy and
-      inflow radius by seeded factors in [1 - v, 1 + v]; the same factors are used
-      for all four orientations, so only delta breaks the symmetry.
+    - ``sim_variation``: the S simulations of an orientation scale their inflow radius (and,
+      in the ``quick`` design, their buoyancy) by seeded factors in [1 - v, 1 + v]; the same
+      factors are used for all four orientations, so only delta breaks the symmetry.
+    - ``design``: ``quick`` or ``paper`` (:data:`DESIGNS`): how the per-simulation buoyancy
+      strengths are drawn and which simulations test-domain holds out
+      (:func:`core.data.config.held_out_sims`).
     - ``dt``: time step.
     - ``seed``: seed of the per-simulation factors.
     """
@@ -58,6 +76,7 @@ class DataConfig(ConfigMixin):
     inflow_offset: float = 0.3
     inflow_rate: float = 0.2
     sim_variation: float = 0.2
+    design: str = "quick"
     dt: float = 1.0
     seed: int = 0
 
@@ -71,6 +90,12 @@ class DataConfig(ConfigMixin):
         _int_field(self, "seed", 0, 2**31 - 1)
         _float_field(self, "buoyancy", 0.0, 10.0, low_open=True)
         _float_field(self, "buoyancy_diff", 0.0, 10.0)
+        if self.design not in DESIGNS:
+            raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {self.design!r}")
+        if self.design == "paper" and self.sims < 4:
+            raise ValueError(
+                f"the paper design needs sims >= 4 (some held out between, one beyond), got {self.sims}"
+            )
         if self.breaking not in BREAKING_PATTERNS:
             raise ValueError(f"breaking must be one of {', '.join(BREAKING_PATTERNS)}, got {self.breaking!r}")
         _float_field(self, "inflow_radius", 0.0, 0.25, low_open=True)
@@ -88,6 +113,19 @@ class DataConfig(ConfigMixin):
     def strength_factors(self) -> tuple[float, float, float, float]:
         """Return each orientation k's buoyancy strength over b: ``1 + p_k * buoyancy_diff``."""
         return tuple(1.0 + p * self.buoyancy_diff for p in BREAKING_PATTERNS[self.breaking])
+
+    def sim_buoyancy_factors(self) -> tuple[float, ...]:
+        """Return the S per-simulation buoyancy factors f_s (the same for every orientation).
+
+        ``quick``: seeded uniform draws in [1 - sim_variation, 1 + sim_variation]; ``paper``:
+        S values spaced geometrically over :data:`PAPER_STRENGTH_RANGE`, in a seeded order.
+        """
+        rng = np.random.default_rng(self.seed)
+        if self.design == "quick":
+            spread = self.sim_variation
+            return tuple(float(f) for f in 1 + rng.uniform(-spread, spread, self.sims))
+        factors = np.geomspace(*PAPER_STRENGTH_RANGE, self.sims)
+        return tuple(float(f) for f in factors[rng.permutation(self.sims)])
 
     def estimated_bytes(self) -> int:
         """Bytes the generation of this dataset allocates at its peak (an estimate, int).
@@ -114,6 +152,8 @@ class DataConfig(ConfigMixin):
             del fields["warmup"]
         if fields["breaking"] == "all":
             del fields["breaking"]
+        if fields["design"] == "quick":
+            del fields["design"]
         canonical = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -139,3 +179,19 @@ def _float_field(cfg: DataConfig, name: str, low: float, high: float, low_open: 
         raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value}")
     # Store floats as floats so that 1 and 1.0 hash to the same dataset.
     object.__setattr__(cfg, name, value)
+
+
+def held_out_sims(config: DataConfig) -> tuple[int, ...] | None:
+    """The simulations test-domain holds out, by what the data design says, or None (``quick``:
+    the split picks a seeded random share, core.train.samples.make_splits).
+
+    ``paper``: ranking the simulations by buoyancy strength (0 the weakest), the strongest (beyond
+    every trained strength) and ranks 2, 6, 10, ... up to S - 3 (between trained strengths): a
+    quarter of 8 or more simulations. Returns sorted simulation indices.
+    """
+    if config.design == "quick":
+        return None
+    order = np.argsort(config.sim_buoyancy_factors())  # weakest first
+    # Ranks 2, 6, ... each with a trained rank on either side, then the strongest.
+    ranks = [*range(2, config.sims - 2, 4), config.sims - 1]
+    return tuple(sorted(int(order[r]) for r in ranks))

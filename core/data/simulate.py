@@ -60,7 +60,9 @@ def orientation_geometry(config: DataConfig) -> dict[str, np.ndarray]:
     n, s_count = config.grid, config.sims
     rng = np.random.default_rng(config.seed)
     # Same factors for every orientation: they vary the simulations, never the symmetry.
-    buoy_factor = 1 + rng.uniform(-config.sim_variation, config.sim_variation, s_count)
+    buoy_factor = np.asarray(config.sim_buoyancy_factors())
+    if config.design == "quick":
+        rng.uniform(size=s_count)  # the buoyancy draws, made by sim_buoyancy_factors from the same seed
     radius_factor = 1 + rng.uniform(-config.sim_variation, config.sim_variation, s_count)
     centre = np.array([n / 2, n / 2])
     # A multiple of 1/64 cell: centre +- offset are then exact floats, mirror images of each other.

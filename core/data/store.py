@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from core.data.checks import GIB, available_memory_bytes, first_non_finite
-from core.data.config import DataConfig
+from core.data.config import DataConfig, held_out_sims
 from core.store.atomic import atomic_path
 from core.symmetry import (
     ResidualSymmetry,
@@ -125,6 +125,9 @@ def write_dataset(
         by_turn = data_equivariance_by_element(velocity)
         f.attrs["data_ee_trajectory_by_element"] = json.dumps({f"{90 * k}": v for k, v in by_turn.items()})
         f.attrs["config"] = config.to_json()
+        # Derived from the config, stored so the file says what each simulation is.
+        f.attrs["sim_buoyancy_factors"] = json.dumps(config.sim_buoyancy_factors())
+        f.attrs["test_domain_sims"] = json.dumps(held_out_sims(config))
         f.attrs["data_ee_trajectory"] = float(data_ee_trajectory)
         f.attrs["data_ee_one_step"] = float(one_step.mean())
         f.attrs["format_version"] = FORMAT_VERSION

@@ -286,8 +286,11 @@ def _check_windows(dataset_path: str | Path, model_config: dict, train_config: d
     stored = dataset_config_of(dataset_path)
     if stored is None:
         raise ValueError(f"the dataset {Path(dataset_path).name} cannot be read")
-    spec = split_spec(ModelConfig.from_dict(model_config), TrainConfig.from_dict(train_config))
-    make_splits(int(stored["sims"]), int(stored["frames"]), spec)
+    from core.data import DataConfig
+
+    data_config = DataConfig.from_dict(stored)
+    spec = split_spec(ModelConfig.from_dict(model_config), TrainConfig.from_dict(train_config), data_config)
+    make_splits(data_config.sims, data_config.frames, spec)
 
 
 def submit_sweep(engine: str = "local", address: str | None = None, **settings: Any) -> str:

@@ -36,19 +36,27 @@ def significant(value: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
+#: How a dataset name says which plumes differ (core.data.config.BREAKING_PATTERNS); the ramp
+#: every dataset had before patterns existed says nothing.
+PATTERN_WORDS = {"all": "", "half_turn": "half-turn kept", "one_plume": "one plume"}
+
+
 def data_config_label(config: dict[str, Any]) -> str:
     """``"Δb 0.3 · 32² · 4 sims × 40 frames"`` for a DataConfig dict (missing fields show '?').
 
-    A warm-up and a seed other than 0 are appended (``" · after 70 steps · seed 3"``), so
-    two datasets that differ only in those read differently.
+    A breaking pattern other than the ramp follows Δb (``"Δb 0.6 half-turn kept"``), the paper
+    design is named (``" · paper design"``), and a warm-up and a seed other than 0 are appended
+    (``" · after 70 steps · seed 3"``), so two datasets that differ only in those read differently.
     """
     grid = config.get("grid", "?")
     sims = config.get("sims", "?")
+    pattern = PATTERN_WORDS.get(config.get("breaking") or "all", "")
     text = (
-        f"Δb {_num(config.get('buoyancy_diff'))} · {grid}² · "
+        f"Δb {_num(config.get('buoyancy_diff'))}{' ' + pattern if pattern else ''} · {grid}² · "
         f"{sims} sim{'s' if sims != 1 else ''} × {config.get('frames', '?')} frames"
     )
     warmup, seed = config.get("warmup"), config.get("seed")
+    text += " · paper design" if config.get("design") == "paper" else ""
     text += f" · after {warmup} steps" if warmup not in (None, 0) else ""
     return text + (f" · seed {seed}" if seed not in (None, 0) else "")
 

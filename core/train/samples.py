@@ -4,7 +4,9 @@ How the splits are chosen (recorded in every run.json through ``Splits.to_dict``
 
 - Simulations: with S >= 2 simulations per orientation, ``round(S * domain_fraction)``
   of them (at least 1, at most S - 1) are held out for *test-domain*; which ones is a
-  seeded permutation of ``range(S)``. With S = 1 there is no test-domain split.
+  seeded permutation of ``range(S)``. With S = 1 there is no test-domain split. A dataset
+  whose design names its held-out simulations (core.data.config.held_out_sims: the
+  ``paper`` design holds out unseen buoyancy strengths) passes them as ``held_out``.
 - Time, in the remaining (training) simulations: the last ``future_fraction`` of the
   frames (at least ``input_frames + 1``) are *test-future*. The early part is cut in
   two: *train* windows come from its first frames, *validation* windows from its last
@@ -49,6 +51,7 @@ class SplitSpec(ConfigMixin):
     val_fraction: float = 0.2
     domain_fraction: float = 0.25
     max_train_windows: int | None = None
+    held_out: tuple[int, ...] | None = None
 
     def __post_init__(self):
         for name in ("input_frames", "steps"):
@@ -62,6 +65,15 @@ class SplitSpec(ConfigMixin):
             if not isinstance(v, int | float) or not 0 < v < 1:
                 raise ValueError(f"{name} must be a number in (0, 1), got {v!r}")
         check_max_train_windows(self.max_train_windows)
+        if self.held_out is not None:
+            held = self.held_out
+            if not isinstance(held, list | tuple) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in held
+            ):
+                raise ValueError(f"held_out must be simulation indices (integers >= 0), got {held!r}")
+            if len(set(held)) != len(held) or not held:
+                raise ValueError(f"held_out must name distinct simulations, at least one, got {held!r}")
+            object.__setattr__(self, "held_out", tuple(sorted(held)))  # JSON gives a list
 
 
 @dataclass(frozen=True)
@@ -160,7 +172,14 @@ def make_splits(n_sims: int, n_frames: int, spec: SplitSpec) -> Splits:
     """
     f, k = spec.input_frames, spec.steps
     rng = np.random.default_rng(spec.seed)
-    if n_sims >= 2:
+    if spec.held_out is not None:
+        if max(spec.held_out) >= n_sims or len(spec.held_out) >= n_sims:
+            raise ValueError(
+                f"held_out {list(spec.held_out)} does not fit a dataset of {n_sims} simulations per "
+                "orientation (every index below it, at least one simulation left to train on)"
+            )
+        domain = spec.held_out
+    elif n_sims >= 2:
         n_dom = min(max(1, round(n_sims * spec.domain_fraction)), n_sims - 1)
         domain = tuple(sorted(int(i) for i in rng.permutation(n_sims)[:n_dom]))
     else:

@@ -310,16 +310,20 @@ def train(
     return TrainResult(session.run_id, session.run_dir, status, metrics, session.history, error)
 
 
-def split_spec(model_config, config: TrainConfig) -> SplitSpec:
+def split_spec(model_config, config: TrainConfig, data_config=None) -> SplitSpec:
     """Return how a training of ``model_config`` (a core.models.ModelConfig) with ``config`` cuts
     a dataset into windows; core.train.samples.make_splits(sims, frames, spec) raises ValueError
-    if a dataset is too short for it."""
+    if a dataset is too short for it. ``data_config`` (the dataset's core.data.DataConfig) adds
+    the simulations its design holds out for test-domain (core.data.config.held_out_sims)."""
+    from core.data.config import held_out_sims
+
     return SplitSpec(
         input_frames=model_config.input_frames,
         steps=config.rollout_steps,
         seed=config.seed,
         val_fraction=config.val_fraction,
         max_train_windows=config.max_train_windows,
+        held_out=held_out_sims(data_config) if data_config is not None else None,
     )
 
 
@@ -334,7 +338,7 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     dataset = load_dataset(dataset_path)
     frames = frames_for(mcfg, dataset)
     velocity = frames[:, :, :, :2]
-    splits = make_splits(velocity.shape[1], velocity.shape[2], split_spec(mcfg, config))
+    splits = make_splits(velocity.shape[1], velocity.shape[2], split_spec(mcfg, config, dataset.config))
     scale = velocity_scale(velocity, splits)
     check_skip(config.skip, mcfg.input_frames)  # before any run folder is made
     order = 2 if config.skip == "linear" else 1
