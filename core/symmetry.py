@@ -197,6 +197,21 @@ class EquivarianceError:
     relative_mean: float
     output_scale: float
 
+    def residual_symmetry(self) -> ResidualSymmetry:
+        """Which rotations the model keeps on this batch (:func:`residual_symmetry`)."""
+        return residual_symmetry(self.per_element, self.output_scale)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EquivarianceError:
+        """Rebuild from :meth:`to_dict` output (a run's metrics.json ``equivariance_error``)."""
+        return cls(
+            per_element={int(k) // 90: float(v) for k, v in d["per_element"].items()},
+            mean=float(d["mean"]),
+            relative_per_element={int(k) // 90: float(v) for k, v in d["relative_per_element"].items()},
+            relative_mean=float(d["relative_mean"]),
+            output_scale=float(d["output_scale"]),
+        )
+
     def to_dict(self) -> dict:
         """Return a JSON-ready dict (group element keys become degree strings)."""
         d = asdict(self)

@@ -194,3 +194,17 @@ def test_rsteer_trained_on_half_turn_data_keeps_the_half_turn_to_round_off(tmp_d
     sign = sum(layer["irrep_energy"]["sign"] for layer in summary)
     rotation = sum(layer["irrep_energy"]["rotation"] for layer in summary)
     assert sign > 1e-6 and rotation <= 1e-6 * sign
+
+
+def test_a_models_stored_equivariance_error_names_its_symmetry():
+    import torch
+
+    from core.symmetry import EquivarianceError, model_equivariance_error
+
+    x = torch.randn(4, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    exact = model_equivariance_error(lambda t: 2 * t, x)  # a C4-equivariant map
+    assert exact.residual_symmetry().phrase == "keeps all rotations"
+    broken = model_equivariance_error(lambda t: t * torch.linspace(0, 1, 8), x)  # weights by column
+    again = EquivarianceError.from_dict(broken.to_dict())
+    assert again == broken
+    assert again.residual_symmetry().group in {"C1", "C2"} and again.residual_symmetry().broken
