@@ -325,12 +325,13 @@ class ResidualSymmetry:
 
     def sentence(self, subject: str, per_element: dict[int, float] | None = None) -> str:
         """One sentence for a page, e.g. "This data keeps half-turns; quarter-turns (90°, 270°)
-        are broken (EE 0.012, 0.011)."; ``per_element`` adds the broken elements' EE."""
+        are broken (EE 0.012, 0.011)." or "... keeps no rotation; every rotation is broken (EE
+        ...)."; ``per_element`` adds the broken elements' EE (90°, 180°, 270° in that order)."""
         text = f"{subject} {self.phrase}"
         if self.broken:
             turns = ", ".join(f"{d}°" for d in self.broken)
-            what = "quarter-turns" if self.group == "C2" else "every rotation"
-            text += f"; {what} ({turns}) {'is' if len(self.broken) == 1 else 'are'} broken"
+            what = "quarter-turns (" + turns + ") are" if self.group == "C2" else "every rotation is"
+            text += f"; {what} broken"
             if per_element:
                 text += " (EE " + ", ".join(f"{per_element[d // 90]:.3g}" for d in self.broken) + ")"
         return text + "."

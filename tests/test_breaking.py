@@ -208,3 +208,10 @@ def test_a_models_stored_equivariance_error_names_its_symmetry():
     again = EquivarianceError.from_dict(broken.to_dict())
     assert again == broken
     assert again.residual_symmetry().group in {"C1", "C2"} and again.residual_symmetry().broken
+
+
+def test_the_sentence_for_no_rotation_kept():
+    named = residual_symmetry({1: 0.3, 2: 0.4, 3: 0.3}, 1.0)
+    assert named.sentence("ConvNet", {1: 0.3, 2: 0.4, 3: 0.3}) == (
+        "ConvNet keeps no rotation; every rotation is broken (EE 0.3, 0.4, 0.3)."
+    )

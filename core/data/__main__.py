@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     by_element = dataset.one_step_by_element()
     turns = ", ".join(f"{90 * k}°: {v:.6g}" for k, v in by_element.items())
     print(f"matched one-step per rotation: {turns}")
-    print(dataset.residual_symmetry().sentence(f"This data ({dataset.config.breaking} pattern)", by_element))
+    print(dataset.residual_symmetry().sentence("This data", by_element))
     print(f"path: {path}")
     return 0
 
