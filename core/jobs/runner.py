@@ -288,7 +288,7 @@ class JobRunner:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.registry.get_job(job_id).finished_state:
-                self._reap(job_id, wait=2.0)
+                self._reap(job_id, wait=10.0)  # exiting: gone on return, even when busy
                 return True
             time.sleep(0.1)
         return False
