@@ -223,3 +223,24 @@ def test_each_resume_refusal_names_its_reason(runner, data_env, tmp_path, monkey
         with pytest.raises(ValueError, match=f"Cannot resume: .*{why}"):
             runner.resume_run(run_id)
     assert [j.params["run_id"] for j in registry.active_jobs()] == [queued]
+
+
+def test_a_job_found_dead_leaves_alone_a_run_that_a_live_process_owns(runner):
+    """The job side (JobRunner._check, as in interrupt_dead_workers and cancel): the job is
+    settled, its run.json only if nothing trains the run any more."""
+    run_id = "run-taken-over-1"
+    write_json(runs_root() / run_id / "run.json", {"run_id": run_id, "status": "running"})
+    dead = subprocess.Popen(["sleep", "0"])
+    dead.wait()
+    job_id = runner.registry.create_job("train", {}, slot="compute")
+    runner.registry.claim_slot(job_id, "compute", 100)
+    runner.registry.update_job(job_id, pid=dead.pid, run_id=run_id)
+    holder = _hold_lock(runs_root() / run_id)
+    try:
+        assert runner.status(job_id).status == "interrupted"
+        assert read_run(runs_root() / run_id).status == "running"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_id in runner.reconcile_runs()  # its owner gone: now it is settled
+    assert read_run(runs_root() / run_id).status == "interrupted"
