@@ -74,7 +74,8 @@ def test_a_runner_started_after_a_kill_9_marks_the_job_and_its_run_interrupted(r
     from core.store.ownership import owner
 
     job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=500))
-    job = _wait(lambda: (j := runner.status(job_id)).epoch and j, 120, "the first epoch")
+    # The epoch column shows epoch 1 from its first batch; at epoch 2, epoch 1's last.pt is on disk.
+    job = _wait(lambda: (j := runner.status(job_id)).epoch and j.epoch >= 2 and j, 120, "two epochs")
     os.killpg(job.pid, signal.SIGKILL)
     _wait(lambda: runner._procs[job_id].poll() is not None, 10, "the worker to die")
 

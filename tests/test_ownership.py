@@ -20,7 +20,7 @@ from core.store import ownership
 from core.store.atomic import write_json
 from core.store.paths import PROJECT_ROOT
 from core.store.registry import Registry
-from core.store.runs import find_run_dir, read_run, runs_root
+from core.store.runs import read_run, runs_root
 
 SMALL_MODEL = {"name": "convnet", "input_frames": 1, "hidden": 8, "layers": 2, "kernel_size": 3, "alpha": 0.0}
 SMALL_TRAINING = {"batch_size": 4, "rollout_steps": 2, "eval_steps": 3, "max_train_windows": 8}
@@ -170,8 +170,9 @@ def test_a_sigtermed_worker_ends_interrupted_with_its_run_settled_and_resumable(
     params = {"data_path": str(data_env), "model_config": SMALL_MODEL,
               "train_config": {**SMALL_TRAINING, "epochs": 500, "patience": 500}}  # fmt: skip
     job_id = runner.submit("train", params)
-    job = _wait(lambda: (j := runner.status(job_id)).epoch and j, 120, "the first epoch")
-    run_dir = find_run_dir(job.run_id)[0]
+    job = _wait(lambda: (j := runner.status(job_id)).run_id and j, 120, "the run folder")
+    run_dir = runs_root() / job.run_id
+    _wait(lambda: (run_dir / "last.pt").is_file(), 120, "the first epoch's last.pt")
     assert ownership.owner(run_dir) == job.pid  # the worker owns its run
     os.kill(job.pid, signal.SIGTERM)  # not a cancel: no cancel flag raised
     job = _wait(lambda: (j := runner.status(job_id)).finished_state and j, 60, "the worker to stop")
@@ -179,6 +180,23 @@ def test_a_sigtermed_worker_ends_interrupted_with_its_run_settled_and_resumable(
     assert _status(run_dir) == "interrupted"
     assert ownership.owner(run_dir) is None
     assert resume_refusal(runner.registry, job.run_id) is None
+
+
+def test_a_sigterm_during_a_registry_write_is_not_swallowed(tmp_path):
+    """The SIGTERM handler raises wherever the worker is; often inside a registry write, whose
+    guard (Reporter._call) keeps a job going through any Exception. Seen: a SIGTERM'd worker
+    that trained on."""
+    from core.jobs.worker import Reporter, _Terminated
+
+    registry = Registry(tmp_path / "registry.sqlite")
+    reporter = Reporter(registry, registry.get_job(registry.create_job("data", {})))
+
+    def write_interrupted_by_sigterm():
+        raise _Terminated()
+
+    with pytest.raises(_Terminated):
+        reporter._call("update", write_interrupted_by_sigterm)
+    assert reporter._call("update", lambda: 1 / 0) is None  # a failed write is still carried on
 
 
 # --------------------------------------------------------------- resume refusals

@@ -27,8 +27,9 @@ from core.store.registry import JobRecord, Registry
 HEARTBEAT_S = 2.0
 
 
-class _Terminated(Exception):
-    pass
+class _Terminated(BaseException):
+    """SIGTERM, raised wherever the main thread is. Not an Exception: the handlers that keep a
+    job going through a failed registry write (Reporter._call) must not swallow it."""
 
 
 class Reporter:
