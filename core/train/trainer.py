@@ -291,14 +291,13 @@ def train(
     report = progress or no_progress
     session = _start(dataset_path, model_config, config, run_dir, resume, job_id)
     try:
-        return _train_session(session, report, should_stop, loss_hook)
+        return _run_session(session, config, report, should_stop, loss_hook)
     finally:
-        release(session.run_dir)
+        release(session.run_dir)  # after its final status: core.store.ownership
 
 
-def _train_session(session: _Session, report: Progress, should_stop, loss_hook) -> TrainResult:
-    """Run the epochs of ``session``, evaluate the best weights and write the final status."""
-    config = session.config
+def _run_session(session: _Session, config: TrainConfig, report: Progress, should_stop, loss_hook):
+    """Train, evaluate and record a started session (:func:`train`); return its TrainResult."""
     status, error = "done", None
     try:
         _epochs(session, report, should_stop, loss_hook)
