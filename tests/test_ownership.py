@@ -139,7 +139,7 @@ def test_a_live_cli_training_survives_a_dashboard_start_and_is_not_resumed_twice
     assert result.status == "done" and _status(run_dir) == "done"
     assert [h["epoch"] for h in read_run(run_dir).history] == list(range(1, saved + 2))
     assert read_run(run_dir).config["resumed_from_epoch"] == saved
-    assert ownership.owner(run_dir) is None
+    assert ownership.owner(run_dir) is None and not (run_dir / ownership.LOCK_NAME).exists()
 
 
 def _resume_in_process(data_path, run_dir: Path, epochs: int):
