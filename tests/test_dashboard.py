@@ -932,10 +932,25 @@ def test_a_dataset_made_with_the_same_settings_is_found_not_made_again(tmp_data_
     assert actions.existing_dataset(replace(config, seed=config.seed + 1)) is None
 
 
-def test_a_double_click_on_start_training_starts_one_job(tmp_data_dir, tiny_dataset_path):
+class _WorkerNotStarted:
+    """Stands for a job's worker process that has not started yet: its job stays queued."""
+
+    pid = returncode = None
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def poll(self):
+        return None
+
+
+def test_a_double_click_on_start_training_starts_one_job(tmp_data_dir, tiny_dataset_path, monkeypatch):
     from core.service import actions
 
+    # Only the queue is tested: no worker process trains the 500 epochs.
+    monkeypatch.setattr("core.jobs.runner.subprocess.Popen", _WorkerNotStarted)
     first = actions.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
+    other: list[str] = []
     try:
         with pytest.raises(actions.AlreadyQueued) as refused:
             actions.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
@@ -951,9 +966,11 @@ def test_a_double_click_on_start_training_starts_one_job(tmp_data_dir, tiny_data
         assert "job-" not in str(refused.value) and Path(tiny_dataset_path).is_file()
         # Other settings are other work.
         other = actions.submit_training(tiny_dataset_path, ["convnet"], epochs=499, max_train_windows=8)
-        actions.cancel_job(other[0])
+        assert len(other) == 1 and other != first
     finally:
-        actions.cancel_job(first[0])
+        for job_id in first + other:
+            actions.runner().cancel(job_id, grace_s=0)
+            actions.runner()._procs.pop(job_id, None)
 
 
 def test_windows_a_dataset_cannot_hold_are_refused_before_any_job_starts(monkeypatch, tiny_dataset_path):

@@ -93,6 +93,9 @@ def test_kill_9_frees_the_slot_on_the_next_look_and_the_run_resumes(
     final = _wait(lambda: (j := runner.status(resumed)).finished_state and j, 120, "the resumed job")
     assert final.status == "done", final.error
     assert _run_status(job.run_id) == "done"
+    run = read_run(find_run_dir(job.run_id)[0])
+    assert [h["epoch"] for h in run.history] == list(range(1, saved + 2))  # continued, not restarted
+    assert run.config["resumed_from_epoch"] == saved and run.metrics is not None
     # Finished: the old card offers no Resume, and asking anyway says why (its record is kept).
     assert not views.can_resume(job)
     with pytest.raises(ValueError, match="finished"):

@@ -82,11 +82,13 @@ def _train_validate(params: dict[str, Any]) -> dict[str, Any]:
 
 def _train_run(ctx: JobContext) -> dict[str, Any]:
     from core.models import ModelConfig
+    from core.store.ownership import acquire
     from core.store.runs import new_run_dir
     from core.train.trainer import TrainConfig
 
     mcfg = ModelConfig.from_dict(ctx.params["model_config"])
     run_dir = new_run_dir(f"run-{mcfg.name}")[1]
+    acquire(run_dir)  # the worker owns its run up to its final write (core.jobs.worker._finish)
     config = TrainConfig.from_dict(ctx.params.get("train_config") or {})
     return _train_in(ctx, ctx.params["data_path"], mcfg, config, run_dir, resume=False)
 
@@ -127,10 +129,12 @@ def _resume_validate(params: dict[str, Any]) -> dict[str, Any]:
 
 def _resume_run(ctx: JobContext) -> dict[str, Any]:
     from core.models import ModelConfig
+    from core.store.ownership import acquire
     from core.store.runs import find_run_dir, read_run, update_run_json
     from core.train.trainer import TrainConfig
 
     run_dir, _ = find_run_dir(ctx.params["run_id"])
+    acquire(run_dir)  # RunOwned while another live process trains it; held up to the final write
     info = read_run(run_dir)
     tcfg = info.config["train_config"]
     if ctx.params.get("epochs"):

@@ -17,6 +17,10 @@ watched the same heartbeat for that long on the monotonic clock, so waking from 
 costs one query for the active jobs and a few /proc reads, cheap enough for a dashboard
 polling every 2 s. A training job can then continue from its last epoch (``resume``).
 
+A run folder is marked only while no live process owns it (core.store.ownership: whatever
+trains a run holds a lock in its folder), so a run trained outside any job (a bare
+``python -m core.train``) is never declared dead, and Resume is refused while it lives.
+
 Slots: ``compute`` (train, resume, sweep) allows one job per CUDA GPU, or one on a
 machine without one; ``data`` (PhiFlow generation) allows one, beside training.
 
@@ -196,8 +200,10 @@ class JobRunner:
         A worker that died together with its registry row (a deleted or corrupt registry)
         leaves its run.json at 'running'. At start-up (not every poll: it reads every run.json)
         such a run gets its job's final status, or 'interrupted' when neither the registry
-        nor a live worker process knows it. Runs of active jobs are left alone.
+        nor a live worker process knows it. Runs of active jobs, and runs a live process owns
+        (core.store.ownership: a bare ``python -m core.train`` has no job), are left alone.
         """
+        from core.store.ownership import is_owned
         from core.store.runs import runs_root
 
         active = self.registry.active_jobs()
@@ -210,6 +216,8 @@ class JobRunner:
                 continue
             if not isinstance(record, dict) or record.get("status") != "running" or run_dir.name in busy:
                 continue
+            if is_owned(run_dir):
+                continue  # alive and training, whatever the registry says
             job_id = record.get("job_id")
             job = self.registry.get_job(job_id) if isinstance(job_id, str) else None
             if job is not None and job.status in ACTIVE:
@@ -253,6 +261,8 @@ class JobRunner:
         if self._silent(job, now):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(job.pid, signal.SIGKILL)  # hung: make sure it cannot come back to life
+            self._reap(job.id, wait=2.0)
+            _wait_until(lambda: not _alive(job.pid, job.id), 2.0)  # dead, its run's lock dropped
             return (
                 f"worker process {job.pid} stopped responding (no heartbeat for {now - job.heartbeat:.0f} s)"
             )
@@ -278,7 +288,7 @@ class JobRunner:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.registry.get_job(job_id).finished_state:
-                self._reap(job_id, wait=2.0)
+                self._reap(job_id, wait=10.0)  # exiting: gone on return, even when busy
                 return True
             time.sleep(0.1)
         return False
@@ -319,9 +329,11 @@ def same_work(kind: str, params: dict[str, Any]):
 def resume_refusal(registry: Registry, run_id: str, epochs: int | None = None) -> str | None:
     """Why run ``run_id`` cannot be continued now (a sentence for the user), or None if it can.
 
-    It can when it is one of this data directory's runs, has a last.pt, no queued or running
-    job trains it, and it is not finished, unless ``epochs`` asks for more than it has done.
+    It can when it is one of this data directory's runs, no queued or running job trains it,
+    no live process owns it (core.store.ownership: e.g. a ``python -m core.train``), it has a
+    last.pt, and it is not finished, unless ``epochs`` asks for more than it has done.
     """
+    from core.store.ownership import owner_note
     from core.store.runs import find_run_dir, read_run
 
     try:
@@ -330,10 +342,13 @@ def resume_refusal(registry: Registry, run_id: str, epochs: int | None = None) -
         return "the run does not exist"
     if shipped:
         return "shipped runs are read-only"
-    if not (run_dir / "last.pt").is_file():
-        return "the run has no saved epoch to continue from"
     if any(job_run_id(job) == run_id for job in registry.active_jobs()):
         return "a job training this run is already queued or running"
+    live = owner_note(run_dir)
+    if live:
+        return live
+    if not (run_dir / "last.pt").is_file():
+        return "the run has no saved epoch to continue from"
     try:
         info = read_run(run_dir)
     except (OSError, ValueError):
@@ -372,6 +387,16 @@ def _worker_running(job_id: str) -> bool:
     return any(entry.name.isdigit() and _alive(int(entry.name), job_id) for entry in proc.iterdir())
 
 
+def _wait_until(predicate, timeout_s: float) -> bool:
+    """Poll ``predicate`` every 50 ms for up to ``timeout_s`` seconds; return whether it came true."""
+    end = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -405,12 +430,14 @@ def mark_run(job: JobRecord | None, status: str) -> None:
 
 
 def mark_run_status(run_id: str | None, status: str) -> None:
-    """Set run ``run_id``'s run.json status (no-op for None, unknown or shipped runs)."""
+    """Set run ``run_id``'s run.json status (no-op for None, unknown or shipped runs, and for a
+    run another live process owns: core.store.ownership; that process writes its status)."""
     if not run_id:
         return
+    from core.store.ownership import owner_note
     from core.store.runs import find_run_dir, update_run_json
 
     with contextlib.suppress(FileNotFoundError, ValueError, OSError):
         run_dir, shipped = find_run_dir(run_id)
-        if not shipped:
+        if not shipped and not owner_note(run_dir):
             update_run_json(run_dir, status=status)

@@ -27,8 +27,9 @@ from core.store.registry import JobRecord, Registry
 HEARTBEAT_S = 2.0
 
 
-class _Terminated(Exception):
-    pass
+class _Terminated(BaseException):
+    """SIGTERM, raised wherever the main thread is. Not an Exception: the handlers that keep a
+    job going through a failed registry write (Reporter._call) must not swallow it."""
 
 
 class Reporter:
@@ -178,12 +179,17 @@ def _wait_for_slot(reporter: Reporter, slot: str, limit: int) -> bool:
 
 
 def _finish(reporter: Reporter, status: str, result: dict, error=None, message=None) -> None:
-    """Store the outcome in the registry and carry it over to the job's run folder."""
-    from core.jobs.runner import mark_run_status
+    """Settle the job's run folder, give up its ownership, then store the outcome in the registry.
 
+    In that order: once the registry says the job ended, its run.json is final and a Resume
+    (core.jobs.runner.resume_refusal) is not refused for a worker that is about to exit."""
+    from core.jobs.runner import mark_run_status
+    from core.store.ownership import release_all
+
+    mark_run_status(reporter.run_id(), status)
+    release_all()
     reporter.update(result={**result, "status": status})
     reporter.finish(status, error=error, message=message or (f"{status}: {error}" if error else status))
-    mark_run_status(reporter.run_id(), status)
 
 
 def _context(reporter: Reporter, job: JobRecord, result: dict[str, Any]) -> JobContext:

@@ -1128,11 +1128,14 @@ def _in_use(kind: str, item_id: str) -> str | None:
 def delete_item(kind: str, item_id: str) -> None:
     """Delete a dataset file, run folder or sweep folder of the data directory.
 
-    Shipped items raise FileNotFoundError; an item a running or queued job uses raises
-    ValueError saying which job. Runs trained on a deleted dataset keep their weights.
+    Shipped items raise FileNotFoundError; an item a running or queued job uses, or a run a
+    live process trains (core.store.ownership), raises ValueError saying which. Runs trained
+    on a deleted dataset keep their weights.
     """
+    from core.store.ownership import owner_note
+
     path = _own_item(kind, item_id)
-    busy = _in_use(kind, item_id)
+    busy = _in_use(kind, item_id) or (kind == "run" and owner_note(path))
     if busy:
         raise ValueError(f"It is in use: {busy}")
     if kind == "dataset":

@@ -24,6 +24,7 @@ from torch import nn
 
 from core.configs import ConfigMixin
 from core.progress import Progress, no_progress
+from core.store.ownership import acquire, release
 from core.store.runs import (
     new_run_dir,
     new_run_record,
@@ -289,6 +290,14 @@ def train(
     """
     report = progress or no_progress
     session = _start(dataset_path, model_config, config, run_dir, resume, job_id)
+    try:
+        return _run_session(session, config, report, should_stop, loss_hook)
+    finally:
+        release(session.run_dir)  # after its final status: core.store.ownership
+
+
+def _run_session(session: _Session, config: TrainConfig, report: Progress, should_stop, loss_hook):
+    """Train, evaluate and record a started session (:func:`train`); return its TrainResult."""
     status, error = "done", None
     try:
         _epochs(session, report, should_stop, loss_hook)
@@ -328,7 +337,19 @@ def split_spec(model_config, config: TrainConfig, data_config=None) -> SplitSpec
 
 
 def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: bool, job_id) -> _Session:
-    """Load the data, choose the splits, build model and optimiser, new or resumed."""
+    """Load the data, choose the splits, take the run's ownership (core.store.ownership: RunOwned
+    while another live process trains it), build model and optimiser, new or resumed."""
+    owned: list[Path] = []
+    try:
+        return _open_session(dataset_path, model_config, config, run_dir, resume, job_id, owned)
+    except BaseException:
+        for folder in owned:  # the caller only releases the run of a session it got
+            release(folder)
+        raise
+
+
+def _open_session(dataset_path, model_config, config, run_dir, resume: bool, job_id, owned) -> _Session:
+    """:func:`_start`'s work; appends the run folder to ``owned`` once it owns it."""
     from core.data import load_dataset
     from core.models import ModelConfig, model_from_config
 
@@ -353,6 +374,8 @@ def _start(dataset_path, model_config, config: TrainConfig, run_dir, resume: boo
     else:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
+    acquire(run_dir)  # before the first write into the folder
+    owned.append(run_dir)
     if not resume:
         record = new_run_record(run_dir.name, dataset, mcfg, config, splits, scale, str(device), job_id)
         write_run_json(run_dir, {**record, "delta_scale": delta, "smoke_unit": unit})
