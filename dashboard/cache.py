@@ -30,8 +30,9 @@ def mtime(path: str | os.PathLike) -> float:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def sweep_curves(path: str, stamp: float, axis: str = "trajectory") -> dict[str, tuple]:
-    """core.service.views.sweep_curves of the sweep in ``path`` (``stamp`` keys the cache)."""
-    return views.sweep_curves(path, axis)
+    """core.service.views.sweep_curves of the sweep in ``path`` with each point's "worse than
+    persistence" note (``stamp`` keys the cache)."""
+    return views.sweep_curves(path, axis, notes=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -82,38 +82,55 @@ def equivariance_figure(
 ) -> go.Figure:
     """Figure 4 of the paper: one line per model, x = data EE, y = model EE.
 
-    ``curves[model] = (data_errors, model_errors)`` or ``(data_errors, model_errors,
-    levels)``, equal-length sequences (one point per symmetry-breaking level), in velocity
-    units; with levels, hovering a point shows its buoyancy difference. With ``diagonal``
+    ``curves[model] = (data_errors, model_errors)``, ``(data_errors, model_errors, levels)``
+    or ``(data_errors, model_errors, levels, notes)``, equal-length sequences (one point per
+    symmetry-breaking level), in velocity units; with levels, hovering a point shows its
+    buoyancy difference. A point with a note (core.service.views.sweep_curves: "worse than
+    persistence ...", "training diverged") is drawn as a large cross, its hover shows the note,
+    and a legend entry says what the crosses mean. With ``diagonal``
     a dashed y = x line is drawn for reference: a model on it is exactly as symmetric as
     its data. Leave it out where x is not the same kind of error as y (the paper's
     trajectory error is 12-14 x a one-step error in the shipped sweep): the line would say every model falls
     short, and would squash the models' curves against the x axis.
     """
     fig = go.Figure()
-    top = 0.0
+    top, flagged = 0.0, False
     for i, (name, curve) in enumerate(curves.items()):
         xs, ys = np.asarray(curve[0], dtype=float), np.asarray(curve[1], dtype=float)
         levels = np.asarray(curve[2], dtype=float) if len(curve) > 2 else np.full(xs.shape, np.nan)
-        if xs.shape != ys.shape or levels.shape != xs.shape:
+        notes = np.asarray(curve[3] if len(curve) > 3 else [""] * xs.size, dtype=object)
+        if xs.shape != ys.shape or levels.shape != xs.shape or notes.shape != xs.shape:
             raise ValueError(f"curve {name!r}: {xs.size} data errors but {ys.size} model errors")
         order = np.argsort(xs)
+        marked = notes[order] != ""
         fig.add_trace(
             go.Scatter(
                 x=xs[order],
                 y=ys[order],
                 customdata=levels[order],
+                text=list(notes[order]),  # shown in the hover only (mode has no "text")
                 mode="lines+markers",
                 name=name,
                 line={"color": model_color(name, i), "width": 2},
-                marker={"size": 8},
+                marker={"size": np.where(marked, 14, 8), "symbol": np.where(marked, "x", "circle")},
                 hovertemplate=f"<b>{name}</b><br>buoyancy difference Δb %{{customdata:.2g}}"
-                "<br>data EE %{x:.3g}<br>model EE %{y:.3g}<extra></extra>",
+                "<br>data EE %{x:.3g}<br>model EE %{y:.3g}<br>%{text}<extra></extra>",
             )
         )
+        flagged = flagged or bool(marked.any())
         if xs.size:
             top = max(top, float(np.nanmax(xs)), float(np.nanmax(ys)))
     top = top * 1.05 if top > 0 else 1.0
+    if flagged:  # a legend entry that says what the crosses mean
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name="✕ worse than persistence, or diverged (hover a point)",
+                marker={"symbol": "x", "size": 12, "color": "#444"},
+            )
+        )
     if diagonal:
         fig.add_trace(
             go.Scatter(

@@ -144,6 +144,9 @@ def job_card(job, key: str, on_resume=None) -> None:
                 show_problem("The log cannot be shown.", exc)
             else:
                 st.code(text or "(no log lines yet)", language=None, height=300)
+        warning = views.job_warning(job)  # a finished training whose model is worse than persistence
+        if warning:
+            st.warning(warning)
 
 
 def item_picker(label: str, titles: Sequence[str], ids: Sequence[str], key: str, **kwargs) -> int:

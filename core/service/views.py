@@ -168,10 +168,11 @@ def _x_of(row: dict[str, Any], axis: str) -> Any:
     return value
 
 
-def sweep_curves(
-    folder: str | Path, axis: str = "trajectory"
-) -> dict[str, tuple[list[float], list[float], list[float]]]:
-    """Read a sweep's ``results.json`` into ``{model label: (data_errors, model_errors, levels)}``.
+def sweep_curves(folder: str | Path, axis: str = "trajectory", notes: bool = False) -> dict[str, tuple]:
+    """Read a sweep's ``results.json`` into ``{model label: (data_errors, model_errors, levels)}``;
+    with ``notes``, a fourth list per model: each point's note, "worse than persistence ..."
+    (core.sweep.results.row_worse_than_persistence) led by "training diverged" for a
+    diverged run (its point is its best checkpoint's); '' for a run that beats persistence.
 
     One point per finished (level, model) row: x = the data's equivariance error of
     ``axis`` ("one_step": the true one-step map's, on the states the models are tested
@@ -180,21 +181,24 @@ def sweep_curves(
     Sorted by x; rows without a value are left out. ValueError for a bad file or axis.
     """
     from core.models.registry import model_label
+    from core.sweep.results import row_worse_than_persistence
 
     if axis not in SWEEP_AXES:
         raise ValueError(f"axis must be one of {sorted(SWEEP_AXES)}, got {axis!r}")
-    curves: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    curves: dict[str, tuple[list, ...]] = {}
     for row in _read_sweep(folder):
         x, y = _x_of(row, axis), row.get("model_ee_mean")
         if x is None or y is None:
             continue
-        xs, ys, levels = curves.setdefault(model_label(str(row.get("model", "?"))), ([], [], []))
+        xs, ys, levels, marks = curves.setdefault(model_label(str(row.get("model", "?"))), ([], [], [], []))
         xs.append(float(x))
         ys.append(float(y))
         levels.append(float(row.get("level", np.nan)))
-    for name, (xs, ys, levels) in curves.items():
-        order = np.argsort(xs, kind="stable")
-        curves[name] = ([xs[i] for i in order], [ys[i] for i in order], [levels[i] for i in order])
+        diverged = "training diverged" if row.get("status") == "diverged" else ""
+        marks.append("; ".join(n for n in (diverged, row_worse_than_persistence(row)) if n))
+    for name, lists in curves.items():
+        order = np.argsort(lists[0], kind="stable")
+        curves[name] = tuple([values[i] for i in order] for values in lists[: 4 if notes else 3])
     return curves
 
 
@@ -890,8 +894,44 @@ def compare_defaults(runs: list) -> list[str]:
     return (own[:1] + shipped)[:4] if shipped else own[:3]
 
 
+def persistence_mark(metrics: dict[str, Any] | None) -> str:
+    """A run's place against persistence for the runs table: "worse than persistence:
+    test-future" (the splits core.train.evaluate.worse_than_persistence names), "beats
+    persistence", or '' when it has no test metrics."""
+    from core.train.evaluate import WORSE_THAN_PERSISTENCE, worse_than_persistence
+
+    worse = worse_than_persistence(metrics)
+    if worse:
+        return f"{WORSE_THAN_PERSISTENCE}: {', '.join(s.replace('_', '-') for s in worse)}"
+    has_tests = any(isinstance((metrics or {}).get(s), dict) for s in ("test_future", "test_domain"))
+    return "beats persistence" if has_tests else ""
+
+
+def run_warning(run: Any) -> str:
+    """The run's "worse than persistence" line (core.train.evaluate.persistence_warning), '' if none."""
+    from core.train.evaluate import persistence_warning
+
+    return persistence_warning(run.metrics)
+
+
+def job_warning(job: Any) -> str:
+    """For a finished training job whose run is worse than persistence, that run's warning line
+    (:func:`run_warning`); '' otherwise, or when the run cannot be read."""
+    from core.jobs.runner import job_run_id
+    from core.store.runs import find_run_dir, read_run
+
+    run_id = job_run_id(job) if job.kind in ("train", "resume") and job.finished_state else None
+    if not run_id:
+        return ""
+    try:
+        return run_warning(read_run(*find_run_dir(run_id)))
+    except (OSError, ValueError):
+        return ""
+
+
 def run_rows(runs: list) -> list[dict[str, Any]]:
-    """Table rows for the runs list: name, model, dataset, status, device, epochs, best validation loss."""
+    """Table rows for the runs list: name, model, dataset, status, against persistence
+    (:func:`persistence_mark`), device, epochs, best validation loss."""
     from core.models.registry import model_label
 
     jobs = _job_statuses()
@@ -903,6 +943,7 @@ def run_rows(runs: list) -> list[dict[str, Any]]:
                 "run": title,
                 "model": model_label(r.model_name or "?"),
                 "status": run_status(r, jobs),
+                "vs persistence": persistence_mark(r.metrics),
                 "dataset": _run_dataset_title(r.config, here),
                 "epochs run": len(r.history),
                 "best val loss": best_val_loss(r),

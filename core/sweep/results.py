@@ -72,6 +72,19 @@ def result_row(level: float, model: str, result: Any, seconds: float, dataset: s
     }
 
 
+def row_worse_than_persistence(row: dict[str, Any]) -> str:
+    """The "worse than persistence" note of a sweep row (core.train.evaluate.persistence_warning
+    of its test RMSE and persistence RMSE columns); '' when the model beats persistence or the
+    row has no such numbers (a run that diverged before its first checkpoint, an old sweep)."""
+    from core.train.evaluate import persistence_warning
+
+    metrics = {
+        split: {"rmse": row.get(f"rmse_{short}"), "persistence_rmse": row.get(f"rmse_persistence_{short}")}
+        for split, short in (("test_future", "future"), ("test_domain", "domain"))
+    }
+    return persistence_warning(metrics)
+
+
 def start_sweep_dir(root: Path | None, sweep_id: str | None) -> tuple[str, Path]:
     """Return ``(sweep_id, folder)`` of a new sweep (a fresh id unless given), the folder created."""
     sweep_id = check_name(sweep_id, "sweep id") if sweep_id else new_id("sweep")

@@ -10,14 +10,24 @@ from core.train.rollout import skip_base
 
 
 class Persistence(nn.Module):
-    """``forward(x)`` returns the newest input frame: ``(B, 2*F, N, N)`` -> ``(B, 2, N, N)``.
+    """``forward(x)`` returns the newest input frame: ``(B, C*F, N, N)`` -> ``(B, C, N, N)``,
+    ``C = frame_channels`` (2: velocity; 3: velocity and smoke).
 
     Rolled out with core.train.rollout.rollout like any model, so its errors are measured
-    by exactly the same code, on exactly the same windows.
+    by exactly the same code, on exactly the same windows; it has no regulariser (zero), so
+    the training loss (core.train.trainer.step_loss) measures it too.
     """
 
+    def __init__(self, frame_channels: int = 2):
+        super().__init__()
+        self.frame_channels = int(frame_channels)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, -2:]
+        return x[:, -self.frame_channels :]
+
+    def regularization_loss(self) -> torch.Tensor:
+        """Zero: persistence has no weights."""
+        return torch.zeros(())
 
 
 class LinearExtrapolation(nn.Module):

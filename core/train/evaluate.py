@@ -24,6 +24,8 @@ from core.train.baseline import Persistence
 from core.train.rollout import DEFAULT_STEPS, rollout
 
 EVAL_SPLITS = ("test_future", "test_domain")
+#: The mark every view of a run whose test RMSE is above persistence's carries.
+WORSE_THAN_PERSISTENCE = "worse than persistence"
 
 
 @torch.no_grad()
@@ -74,6 +76,8 @@ def evaluate_model(
     None when empty) has ``rmse`` (over all steps), ``rmse_per_step``,
     ``rmse_per_orientation`` (4), ``steps``, ``start``, and the persistence baseline's
     ``persistence_rmse`` / ``persistence_rmse_per_step`` on the same windows.
+    ``metrics["worse_than_persistence"]``: :func:`worse_than_persistence`, the splits on which
+    the model is worse than predicting no change.
     ``metrics["equivariance_error"]``: core.symmetry's EquivarianceError as a dict, averaged
     over core.symmetry.equivariance_states; ``metrics["data_ee_one_step"]``: the dataset's
     matched one-step data EE on the same states (None without ``one_step_ee``);
@@ -88,6 +92,7 @@ def evaluate_model(
     arrays: dict[str, np.ndarray] = {}
     for split in EVAL_SPLITS:
         metrics[split] = _split_metrics(model, frames, splits, split, steps, device, arrays)
+    metrics["worse_than_persistence"] = worse_than_persistence(metrics)
     f = splits.spec.input_frames
     model.eval()
     by_frame = equivariance_by_frame(model, frames, one_step_ee, f, device)
@@ -244,9 +249,43 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
     return metrics
 
 
+def worse_than_persistence(metrics: dict[str, Any] | None) -> list[str]:
+    """The test splits (of EVAL_SPLITS, in that order) on which the model's rollout RMSE is
+    above the persistence baseline's on the same windows: there the model is worse than
+    predicting "no change". A non-finite RMSE counts as worse; a split without both numbers
+    (empty, or recorded before the baseline) is left out. [] when it beats persistence.
+
+    The one place this is decided: metrics.json stores it, the CLIs, the service layer
+    (runs, job cards) and the sweep rows (core.sweep.results.row_worse_than_persistence) read it.
+    """
+    worse = []
+    for split in EVAL_SPLITS:
+        part = (metrics or {}).get(split)
+        if not isinstance(part, dict) or part.get("rmse") is None or part.get("persistence_rmse") is None:
+            continue
+        if not float(part["rmse"]) <= float(part["persistence_rmse"]):  # NaN compares False: worse
+            worse.append(split)
+    return worse
+
+
+def persistence_warning(metrics: dict[str, Any] | None) -> str:
+    """One line saying on which test splits the model is worse than persistence and by how
+    much (e.g. "worse than persistence (predicting no change): test-future RMSE 85 x
+    persistence's"); '' when it is not (:func:`worse_than_persistence`)."""
+    parts = []
+    for split in worse_than_persistence(metrics):
+        part = metrics[split]
+        base = float(part["persistence_rmse"])
+        ratio = f"{float(part['rmse']) / base:.3g} x" if base > 0 else f"{float(part['rmse']):.3g} vs 0 for"
+        parts.append(f"{split.replace('_', '-')} RMSE {ratio} persistence's")
+    return f"{WORSE_THAN_PERSISTENCE} (predicting no change): {', '.join(parts)}" if parts else ""
+
+
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
-    """Short human-readable lines for a metrics dict (used by the CLIs)."""
-    lines = []
+    """Short human-readable lines for a metrics dict (used by the CLIs), led by a WARNING line
+    when the model is worse than persistence (:func:`persistence_warning`)."""
+    warning = persistence_warning(metrics)
+    lines = [f"WARNING: {warning}"] if warning else []
     for split in EVAL_SPLITS:
         m = metrics.get(split)
         text = "n/a" if not m else f"RMSE {m['rmse']:.4g} over {m['steps']} steps"

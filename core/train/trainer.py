@@ -4,9 +4,10 @@
 after every epoch history.json, last.pt (resumable) and, when validation improves,
 checkpoint.pt (a copy of the best weights, never a reference to the live model).
 At the end the best weights are evaluated (core/train/evaluate.py) into metrics.json and
-evaluation.npz. A loss that goes non-finite, or grows past ``DIVERGENCE_FACTOR`` times
-the first epoch's, ends the run as ``diverged`` with the reason stored and the best
-checkpoint kept; a stop request ends it as ``cancelled`` with last.pt kept for resume.
+evaluation.npz. A batch (or validation) loss that goes non-finite, or grows past
+``DIVERGENCE_FACTOR`` times the loss of predicting "no change" (persistence) on the same
+windows, measured before the first step, ends the run as ``diverged`` with the reason stored
+and the best checkpoint kept; a stop request ends it as ``cancelled`` with last.pt kept for resume.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from core.store.runs import (
     write_run_json,
 )
 from core.train.optim import make_optimizer
-from core.train.rollout import Scaled, check_skip, rollout
+from core.train.rollout import Scaled, check_skip, rollout, skip_base
 from core.train.samples import (
     Splits,
     SplitSpec,
@@ -53,8 +54,15 @@ from core.train.samples import (
 )
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: A training loss this many times the first epoch's counts as diverged.
-DIVERGENCE_FACTOR = 1e3
+#: A training batch loss (or an epoch's validation loss) this many times persistence's ("no
+#: change", in the same loss units, on the same windows) counts as diverged. Known before the
+#: first step, so an explosion in the first epoch is caught (the old bound, 1000 x the first
+#: epoch's loss, was set by that epoch: with lr 0.2 it was 1.8e18 and the run ended 'done' at
+#: 85 x persistence's RMSE). With residual=False the reference is the larger of that and the
+#: loss of predicting zero (_reference_loss). Measured: the shipped runs' first-epoch train loss
+#: is 0.8 x persistence's; on the tiny test dataset an untrained model's batches reach 2 x
+#: (residual) and its validation loss 2.3 x.
+DIVERGENCE_FACTOR = 100.0
 
 
 class TrainingStopped(Exception):
@@ -442,14 +450,14 @@ def _epochs(s: _Session, report: Progress, should_stop, loss_hook) -> None:
     frames = _training_frames(s)
     train_set = WindowDataset(frames, s.splits.train, spec.input_frames, spec.steps, s.scale)
     val_set = WindowDataset(frames, s.splits.val, spec.input_frames, spec.steps, s.scale)
+    reference, reference_val = _reference_loss(s, train_set), _reference_loss(s, val_set)
     for epoch in range(s.start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
         lr = s.optimiser.param_groups[0]["lr"]
         _hold_or_release(s, epoch)
-        train_loss = _train_epoch(s, train_set, epoch, report, should_stop, loss_hook)
+        train_loss = _train_epoch(s, train_set, epoch, report, should_stop, loss_hook, reference)
         val_loss = _evaluate_loss(s.model, val_set, cfg, s.device, _unit(s))
-        if not math.isfinite(val_loss):
-            raise Diverged(f"validation loss became {val_loss} in epoch {epoch}")
+        _check_loss(val_loss, reference_val, f"validation loss in epoch {epoch}")  # the last step too
         s.scheduler.step()
         seconds = time.perf_counter() - t0
         s.history.append(
@@ -478,8 +486,47 @@ def _hold_or_release(s: _Session, epoch: int) -> None:
         s.best_val, s.bad_epochs = math.inf, 0
 
 
-def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_stop, loss_hook) -> float:
-    """One pass over the training windows in whole C4 orbits; return the mean loss.
+class _ZeroOutput(nn.Module):
+    """What the trained module predicts while its network outputs zero: the skip's base, the
+    newest frame or the linear extrapolation (residual), or zero (``skip`` None: residual=False)."""
+
+    def __init__(self, skip: str | None, frame_channels: int):
+        super().__init__()
+        self.skip, self.frame_channels = skip, frame_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.frame_channels
+        return torch.zeros_like(x[:, -c:]) if self.skip is None else skip_base(x, self.skip, c)
+
+    def regularization_loss(self) -> torch.Tensor:
+        return torch.zeros(())
+
+
+def _reference_loss(s: _Session, data: WindowDataset) -> tuple[float, str]:
+    """``(loss, what)``: the divergence bound's reference on the windows of ``data``, in the
+    trainer's loss units, known before the first step. The loss of predicting "no change"
+    (core.train.baseline.Persistence, every channel of the newest frame carried forward: a
+    zero residual with skip 'last'), or, where larger, that of the network's zero output
+    (:class:`_ZeroOutput`): with residual=False an untrained network predicts about zero,
+    measured 13 x the no-change loss on the tiny test dataset's validation windows, and on
+    slower data that ratio grows with no divergence at all."""
+    from core.train.baseline import Persistence
+
+    channels = s.model_config.frame_channels
+    no_change = _evaluate_loss(Persistence(channels), data, s.config, s.device, _unit(s))
+    skip = s.config.skip if s.config.residual else None
+    zero = _evaluate_loss(_ZeroOutput(skip, channels), data, s.config, s.device, _unit(s))
+    if zero > no_change:
+        base = "zero" if skip is None else f"the skip's base, {skip!r}"
+        return zero, f"the loss of the network's zero output (predicting {base})"
+    return no_change, "the loss of predicting no change"
+
+
+def _train_epoch(
+    s: _Session, data: WindowDataset, epoch: int, report, should_stop, loss_hook, reference: tuple[float, str]
+) -> float:
+    """One pass over the training windows in whole C4 orbits; return the mean loss. Every batch
+    loss is checked against ``reference`` (:func:`_reference_loss` on them, :func:`_check_loss`).
 
     Why whole orbits: on exactly symmetric data the batch loss is then invariant under
     rotating the relaxed weights, so the gradient keeps an equivariant model equivariant;
@@ -494,7 +541,6 @@ def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_st
     shuffle = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
     order = torch.randperm(n_windows, generator=shuffle)
     total, count, last_report = 0.0, 0, time.monotonic()
-    first = s.history[0]["train_loss"] if s.history else None
     for b in range(n_batches):
         if should_stop is not None and should_stop():
             raise TrainingStopped()
@@ -508,7 +554,7 @@ def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_st
         )
         if loss_hook is not None:
             loss = loss_hook(epoch, loss)
-        _check_loss(float(loss.detach()), first, epoch, b + 1)
+        _check_loss(float(loss.detach()), reference, f"training loss in epoch {epoch}, batch {b + 1}")
         s.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         s.optimiser.step()
@@ -520,14 +566,17 @@ def _train_epoch(s: _Session, data: WindowDataset, epoch: int, report, should_st
     return total / max(count, 1)
 
 
-def _check_loss(loss: float, first: float | None, epoch: int, batch: int) -> None:
-    """Raise Diverged for a non-finite loss or one past DIVERGENCE_FACTOR x the first epoch's."""
+def _check_loss(loss: float, reference: tuple[float, str], what: str) -> None:
+    """Raise Diverged for a non-finite loss or one past DIVERGENCE_FACTOR x ``reference``'s
+    loss on the same windows (:func:`_reference_loss`). ``what`` names the loss ("training
+    loss in epoch 2, batch 3"); the message gives the numbers."""
     if not math.isfinite(loss):
-        raise Diverged(f"loss became {loss} in epoch {epoch}, batch {batch}")
-    if first is not None and first > 0 and loss > DIVERGENCE_FACTOR * first:
+        raise Diverged(f"{what} became {loss}")
+    bound = DIVERGENCE_FACTOR * reference[0]
+    if bound > 0 and loss > bound:  # 0: frozen data, nothing to judge by
         raise Diverged(
-            f"loss {loss:.3g} in epoch {epoch}, batch {batch} is over {DIVERGENCE_FACTOR:g} times the "
-            f"first epoch's {first:.3g} (learning rate too high?)"
+            f"{what} is {loss:.3g}, over {DIVERGENCE_FACTOR:g} times {reference[1]} "
+            f"({reference[0]:.3g}; bound {bound:.3g}): learning rate too high?"
         )
 
 

@@ -236,6 +236,9 @@ def _run_details(run, title: str) -> None:
             theme=None,
         )
         st.caption(views.LOSS_EXPLAINED)
+    warning = views.run_warning(run)
+    if warning:
+        st.warning(f"This run's model is {warning}.")
     rows = views.run_metric_rows(run)
     if rows:
         st.markdown("**Metrics of this run** (persistence: predicting 'next frame = this frame')")
