@@ -160,12 +160,14 @@ def test_a_job_cancelled_while_it_waits_for_a_slot_ends_cancelled_without_workin
     holder, proc = _holder(registry, "compute")
     try:
         job_id = registry.create_job("train", {"n": 2}, slot="compute")
-        # The cancel comes while it waits; should it be ignored, the slot frees later and
-        # the job would do its work.
+        # The cancel comes while it waits. Should the worker ignore it, it would wait on (a
+        # job whose cancel was asked gets no slot): after 8 s the slot frees and the cancel
+        # is withdrawn, so it does its work and the test fails rather than hangs.
         cancel = threading.Timer(1.0, registry.request_cancel, [job_id])
         cancel.start()
         free = lambda: registry.finish_job(holder, "done")  # noqa: E731
-        status = _run_job_bounded(job_id, registry, {"compute": 1}, 8.0, free)
+        withdraw = lambda: registry.update_job(job_id, cancel_requested=0)  # noqa: E731
+        status = _run_job_bounded(job_id, registry, {"compute": 1}, 8.0, free, withdraw)
         cancel.cancel()
     finally:
         _stop(proc)
@@ -178,7 +180,8 @@ def test_a_job_cancelled_as_its_slot_frees_still_never_starts(registry, fake_wor
     """The cancel and the free slot reach the waiting worker at the same look: cancel wins."""
     job_id = registry.create_job("train", {}, slot="compute")
     registry.request_cancel(job_id)
-    assert worker.run_job(job_id, registry, {"compute": 1}) == "cancelled"
+    withdraw = lambda: registry.update_job(job_id, cancel_requested=0)  # noqa: E731 (see above)
+    assert _run_job_bounded(job_id, registry, {"compute": 1}, 8.0, withdraw) == "cancelled"
     assert registry.get_job(job_id).status == "cancelled" and fake_work == []
 
 
