@@ -146,7 +146,7 @@ def test_a_data_worker_runs_while_a_training_job_holds_the_compute_slot(registry
     try:
         data_id = registry.create_job("data", {}, slot=KINDS["data"].slot)
         rescue = lambda: registry.request_cancel(data_id)  # noqa: E731
-        assert _run_job_bounded(data_id, registry, default_limits(), 8.0, rescue) == "done"
+        assert _run_job_bounded(data_id, registry, default_limits(), 15.0, rescue) == "done"
         assert fake_work == [data_id]
         assert registry.get_job(holder).status == "running"
     finally:
@@ -161,13 +161,13 @@ def test_a_job_cancelled_while_it_waits_for_a_slot_ends_cancelled_without_workin
     try:
         job_id = registry.create_job("train", {"n": 2}, slot="compute")
         # The cancel comes while it waits. Should the worker ignore it, it would wait on (a
-        # job whose cancel was asked gets no slot): after 8 s the slot frees and the cancel
+        # job whose cancel was asked gets no slot): after 15 s the slot frees and the cancel
         # is withdrawn, so it does its work and the test fails rather than hangs.
         cancel = threading.Timer(1.0, registry.request_cancel, [job_id])
         cancel.start()
         free = lambda: registry.finish_job(holder, "done")  # noqa: E731
         withdraw = lambda: registry.update_job(job_id, cancel_requested=0)  # noqa: E731
-        status = _run_job_bounded(job_id, registry, {"compute": 1}, 8.0, free, withdraw)
+        status = _run_job_bounded(job_id, registry, {"compute": 1}, 15.0, free, withdraw)
         cancel.cancel()
     finally:
         _stop(proc)
@@ -181,7 +181,7 @@ def test_a_job_cancelled_as_its_slot_frees_still_never_starts(registry, fake_wor
     job_id = registry.create_job("train", {}, slot="compute")
     registry.request_cancel(job_id)
     withdraw = lambda: registry.update_job(job_id, cancel_requested=0)  # noqa: E731 (see above)
-    assert _run_job_bounded(job_id, registry, {"compute": 1}, 8.0, withdraw) == "cancelled"
+    assert _run_job_bounded(job_id, registry, {"compute": 1}, 15.0, withdraw) == "cancelled"
     assert registry.get_job(job_id).status == "cancelled" and fake_work == []
 
 
