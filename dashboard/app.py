@@ -16,6 +16,12 @@ if str(_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboard.exposure import warn_once  # noqa: E402
+
+# `streamlit run` sets sys.argv[0] to this script; AppTest (no server, no terminal) does not.
+if Path(sys.argv[0]).resolve() == Path(__file__).resolve():
+    warn_once(st.get_option("server.address"))  # once per server process, in its terminal
+
 # Not "pages/": Streamlit would also serve a folder of that name as old-style pages, bypassing app.py.
 _PAGES = Path(__file__).resolve().parent / "app_pages"
 

@@ -353,7 +353,9 @@ class Registry:
         """Atomically move a queued job to running if fewer than ``limit`` jobs hold ``slot``.
 
         Returns True if the job now runs. ``BEGIN IMMEDIATE`` takes the write lock
-        before counting, so two workers cannot both see the last free slot.
+        before counting, so two workers cannot both see the last free slot. A job whose
+        cancel was asked never gets one (its worker then ends it cancelled, having done nothing),
+        even when the slot frees at the moment of the cancel.
         """
 
         def claim(con: sqlite3.Connection) -> bool:
@@ -363,8 +365,9 @@ class Registry:
                     "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND slot = ? AND id != ?",
                     (slot, job_id),
                 ).fetchone()
-                row = con.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                ok = row is not None and row[0] == "queued" and busy < limit
+                sql = "SELECT status, cancel_requested FROM jobs WHERE id = ?"
+                row = con.execute(sql, (job_id,)).fetchone()
+                ok = row is not None and row[0] == "queued" and not row[1] and busy < limit
                 if ok:
                     con.execute(
                         "UPDATE jobs SET status = 'running', slot = ?, started = ? WHERE id = ?",
