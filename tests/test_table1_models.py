@@ -255,6 +255,22 @@ def test_mlp_has_no_spatial_bias():
     )
 
 
+def test_every_model_has_its_own_colour_on_every_figure():
+    from dashboard import figures
+
+    colours = [model_spec(name).color for name in model_names()]
+    assert len(set(colours)) == len(colours)
+    for name in model_names():
+        assert (
+            figures.model_color(name) == figures.model_color(model_spec(name).label) == model_spec(name).color
+        )
+    assert (
+        figures.model_color("RGroupR") == model_spec("rgroup").color
+    )  # a family name as the paper writes it
+    fallbacks = {figures.model_color("someone's model", i) for i in range(6)}
+    assert not fallbacks & set(colours)
+
+
 def test_grid_belongs_to_per_cell_models_only():
     from core.models import ModelConfig
 

@@ -95,5 +95,12 @@ def model_label(name: str) -> str:
 def model_color(name: str, index: int = 0) -> str:
     """Plot colour of a model name; a fallback from a fixed palette for unknown names."""
     spec = _MODELS.get(name)
-    palette = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+    palette = (
+        "#7f7f7f",
+        "#393b79",
+        "#637939",
+        "#8c6d31",
+        "#843c39",
+        "#7b4173",
+    )  # none of them a registered model's
     return spec.color if spec else palette[index % len(palette)]
