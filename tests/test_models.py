@@ -160,10 +160,10 @@ def test_steerable_hidden_must_be_whole_fields(name):
         build_model(name, hidden=10)
 
 
-@pytest.mark.parametrize("name", ["convnet", "e2cnn"])
+@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if not model_spec(name).relaxed])
 def test_alpha_is_refused_where_nothing_is_relaxed(name):
     with pytest.raises(ValueError, match="alpha"):
-        build_model(name, alpha=1e-3)
+        build(name, alpha=1e-3)
 
 
 def test_from_dict_rejects_unknown_and_missing_fields():
@@ -303,9 +303,9 @@ def test_regulariser_zero_when_tied_positive_when_relaxed():
     assert float(model.regularization_loss().detach()) == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("name", ["convnet", "e2cnn"])
+@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if not model_spec(name).relaxed])
 def test_regulariser_is_zero_without_relaxed_weights(name):
-    model = build_model(name, hidden=8)
+    model = build(name, hidden=8)
     loss = model.regularization_loss()
     assert loss.shape == () and float(loss) == 0.0
 
