@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-from core.models import MODEL_NAMES, build_model, describe_models  # noqa: E402
+from core.models import MODEL_NAMES, ModelConfig, describe_models, model_from_config  # noqa: E402
 
 
 def pick_device(name: str) -> torch.device:
@@ -86,6 +86,11 @@ def forward_fn(model: nn.Module, x: torch.Tensor):
     return forward
 
 
+def bench_build(name: str, arch: dict, grid: int):
+    """The model ``name`` with ``arch``, on a ``grid`` grid if its weights are per cell."""
+    return model_from_config(ModelConfig.for_model(name, **arch).for_grid(grid))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.input_frames}, hidden {args.hidden} channels, {args.layers} layers, kernel {args.kernel_size}"
     )
 
-    models = {name: build_model(name, **arch).to(device) for name in MODEL_NAMES}
+    models = {name: bench_build(name, arch, args.grid).to(device) for name in MODEL_NAMES}
     plain_net = plain_network(2 * args.input_frames, args.hidden, args.layers, args.kernel_size)
     models["plain conv2d"] = plain_net.to(device)
     rep, warm = args.repeats, args.warmup

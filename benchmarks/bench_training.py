@@ -27,7 +27,7 @@ def bench_model(name: str, grid: int, batch: int, steps: int, iters: int, device
     """Return {'params', 's_per_batch', 'samples_per_s'} for one model (random inputs shaped as
     the model reads them: ``input_frames`` frames of 2 or, with the smoke, 3 channels)."""
     torch.manual_seed(0)
-    config = ModelConfig.for_model(name, **options)
+    config = ModelConfig.for_model(name, **options).for_grid(grid)  # per-cell models: this grid
     model = model_from_config(config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(batch, config.in_channels, grid, grid, device=device)

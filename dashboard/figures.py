@@ -13,9 +13,36 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-#: One colour per model, the same on every page.
-MODEL_COLORS = {"convnet": "#1f77b4", "e2cnn": "#2ca02c", "rsteer": "#d62728"}
-_FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+from core.models.registry import model_names, model_spec
+
+
+class _RegistryColors(Mapping):
+    """The registered models' colours (core.models.registry), read when asked: a model
+    registered later has its colour here too."""
+
+    def __getitem__(self, name: str) -> str:
+        if name not in model_names():
+            raise KeyError(name)
+        return model_spec(name).color
+
+    def __iter__(self):
+        # Longest names first, so a family prefix never matches a shorter name's colour.
+        return iter(sorted(model_names(), key=len, reverse=True))
+
+    def __len__(self) -> int:
+        return len(model_names())
+
+
+#: One colour per model, the same on every page: the registry's.
+MODEL_COLORS: Mapping[str, str] = _RegistryColors()
+_FALLBACK_COLORS = (
+    "#7f7f7f",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+)  # none of them a registered model's
 #: Animations keep at most this many frames so a figure stays a few MB in the browser.
 MAX_FRAMES = 40
 #: Every figure uses this template: the pages draw them with theme=None so colour scales stay as set.

@@ -35,6 +35,15 @@ def tiny_dataset_path(tmp_data_dir) -> Path:
     return ensure_dataset(DataConfig(**TINY_CONFIG))
 
 
+@pytest.fixture(scope="session")
+def symmetric_dataset_path(tmp_data_dir) -> Path:
+    """Path of TINY_CONFIG's dataset without buoyancy difference: its four orientations are one
+    simulation turned (data equivariance error at float round-off)."""
+    from core.data import DataConfig, ensure_dataset
+
+    return ensure_dataset(DataConfig(**{**TINY_CONFIG, "buoyancy_diff": 0.0}))
+
+
 @pytest.fixture
 def data_env(tmp_data_dir, tiny_dataset_path, monkeypatch, tmp_path):
     """The tiny dataset's path, with the shipped assets hidden (only this session's runs are listed)."""

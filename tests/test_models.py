@@ -1,4 +1,6 @@
-"""Tests of the model registry and of the three models' symmetry properties (grid 16, batch 2)."""
+"""Tests of the model registry and of ConvNet's, E2CNN's and RSteer's symmetry properties (grid 16, batch 2).
+
+The other Table-1 models' own properties, and every model's symmetry promise, are in test_table1_models.py."""
 
 from __future__ import annotations
 
@@ -25,6 +27,13 @@ BOUND = 1e-5
 SEEDS = (0, 1, 2)
 
 
+def build(name: str, **options):
+    """build_model, on this file's grid for a model with weights per cell (ModelConfig.grid)."""
+    if "grid" in model_spec(name).defaults:
+        options.setdefault("grid", N)
+    return build_model(name, **options)
+
+
 def batch(input_frames: int, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(1000 + seed)
     return torch.randn(BATCH, 2 * input_frames, N, N, generator=generator)
@@ -48,7 +57,7 @@ def perturb(model, scale: float = 0.5, seed: int = 0) -> None:
 @pytest.mark.parametrize("input_frames", [1, 3])
 def test_output_shape(name, input_frames):
     torch.manual_seed(0)
-    model = build_model(name, input_frames=input_frames, hidden=8)
+    model = build(name, input_frames=input_frames, hidden=8)
     out = model(batch(input_frames))
     assert out.shape == (BATCH, 2, N, N)
     assert out.dtype == torch.float32
@@ -60,7 +69,7 @@ def test_output_shape(name, input_frames):
 def test_memory_layout_changes_nothing_and_outputs_are_contiguous(name):
     """The models run their convolutions channels-last (for speed); callers see neither."""
     torch.manual_seed(0)
-    model = build_model(name, input_frames=2, hidden=8).eval()
+    model = build(name, input_frames=2, hidden=8).eval()
     x = batch(2)
     with torch.no_grad():
         plain = model(x)
@@ -72,7 +81,7 @@ def test_memory_layout_changes_nothing_and_outputs_are_contiguous(name):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_backward_reaches_every_parameter(name):
     torch.manual_seed(0)
-    model = build_model(name, hidden=8)
+    model = build(name, hidden=8)
     loss = model(batch(1)).square().mean() + model.regularization_loss()
     loss.backward()
     params = list(model.named_parameters())
@@ -87,9 +96,13 @@ def test_backward_reaches_every_parameter(name):
 @pytest.mark.parametrize("source_mode", ["train", "eval"])
 def test_config_round_trip_gives_identical_outputs(name, source_mode):
     torch.manual_seed(0)
-    model = build_model(name, input_frames=2, hidden=8, layers=3, kernel_size=5)
+    model = build(name, input_frames=2, hidden=8, layers=3, kernel_size=5)
     if name == "rsteer":
         perturb(model)  # relaxed weights that differ across offsets must survive the trip
+    if name == "rgroup":
+        with torch.no_grad():  # and relaxed weights that differ across group elements
+            for w in model.relaxed_parameters():
+                w.add_(torch.randn(w.shape))
     model.train(source_mode == "train")
     x = batch(2)
     expected = model.eval()(x)
@@ -147,10 +160,10 @@ def test_steerable_hidden_must_be_whole_fields(name):
         build_model(name, hidden=10)
 
 
-@pytest.mark.parametrize("name", ["convnet", "e2cnn"])
+@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if not model_spec(name).relaxed])
 def test_alpha_is_refused_where_nothing_is_relaxed(name):
     with pytest.raises(ValueError, match="alpha"):
-        build_model(name, alpha=1e-3)
+        build(name, alpha=1e-3)
 
 
 def test_from_dict_rejects_unknown_and_missing_fields():
@@ -162,7 +175,7 @@ def test_from_dict_rejects_unknown_and_missing_fields():
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_wrong_input_shape_is_explained(name):
-    model = build_model(name, input_frames=2, hidden=8)
+    model = build(name, input_frames=2, hidden=8)
     with pytest.raises(ValueError, match=r"\(B, 4, N, N\)"):
         model(torch.zeros(BATCH, 2, N, N))
     with pytest.raises(ValueError, match="floating"):
@@ -290,9 +303,9 @@ def test_regulariser_zero_when_tied_positive_when_relaxed():
     assert float(model.regularization_loss().detach()) == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("name", ["convnet", "e2cnn"])
+@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if not model_spec(name).relaxed])
 def test_regulariser_is_zero_without_relaxed_weights(name):
-    model = build_model(name, hidden=8)
+    model = build(name, hidden=8)
     loss = model.regularization_loss()
     assert loss.shape == () and float(loss) == 0.0
 

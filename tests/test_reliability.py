@@ -232,12 +232,13 @@ def test_oversize_checkpoint_is_refused_before_any_model_is_built():
 
 
 def test_budget_counts_parameters_exactly_without_building():
-    from core.models import build_model
+    from core.models import build_model, model_names, model_spec
     from core.store.runs import model_budget
 
-    for name in ("convnet", "e2cnn", "rsteer"):
-        for hidden, layers, kernel in ((8, 2, 3), (8, 3, 5)):
-            model = build_model(name, hidden=hidden, layers=layers, kernel_size=kernel)
+    for name in model_names():
+        grid = {"grid": 16} if "grid" in model_spec(name).defaults else {}
+        for hidden, layers, kernel, smoke in ((8, 2, 3, False), (8, 3, 5, False), (8, 2, 3, True)):
+            model = build_model(name, hidden=hidden, layers=layers, kernel_size=kernel, smoke=smoke, **grid)
             cfg = model.config.to_dict()
             assert model_budget(cfg)["params"] == sum(p.numel() for p in model.parameters()), cfg
 

@@ -1,4 +1,4 @@
-"""Model registry: ConvNet, E2CNN and RSteer, all mapping stacked velocity frames to the next frame.
+"""Model registry: the paper's Table-1 models, all mapping stacked velocity frames to the next frame.
 
 Every model maps ``(B, 2*input_frames, N, N)`` (channel ``2i`` = vx, ``2i+1`` = vy of frame
 ``i``, oldest first; rows point up) to the next velocity frame ``(B, 2, N, N)``; with
@@ -11,6 +11,16 @@ Every model maps ``(B, 2*input_frames, N, N)`` (channel ``2i`` = vx, ``2i+1`` = 
   equivariant to the physical C4 action (:mod:`core.models.equivariant`).
 - ``rsteer``: relaxed steerable convolutions on e2cnn's basis, equivariant at
   initialisation, relaxed by training (:mod:`core.models.rsteer`).
+- ``mlp``: fully connected over the grid, no spatial bias (:mod:`core.models.mlp`).
+- ``rpp``: residual pathway priors, E2CNN + ConvNet with an L2 prior on the ConvNet
+  (:mod:`core.models.rpp`).
+- ``combo``: plain layers, then e2cnn layers (:mod:`core.models.combo`).
+- ``clcnn``: locally connected layers, the equivariance constraint as a loss
+  (:mod:`core.models.clcnn`).
+- ``lift``: lift expansion, a plain encoder's features as scalar fields of an E2CNN
+  (:mod:`core.models.lift`).
+- ``rgroup``: relaxed C4 group convolution, equivariant at initialisation
+  (:mod:`core.models.rgroup`).
 
 Each model is one registry line below (core/models/registry.py): label, class, defaults
 (equal width: 32 hidden channels each, 5 layers, kernel 3), width rule and colour;
@@ -28,11 +38,47 @@ from core.models.registry import ModelSpec, model_color, model_label, model_name
 
 # The registry: one line per model, in display order. Classes are imported on first use.
 _DEFAULTS = {"input_frames": 1, "hidden": 32, "layers": 5, "kernel_size": 3, "alpha": 0.0, "smoke": False}
+# symmetry: what the equivariance tests hold each model to (core.models.registry.SYMMETRIES).
 register_model(ModelSpec("convnet", "ConvNet", "core.models.convnet:ConvNet", _DEFAULTS, color="#1f77b4"))
-register_model(ModelSpec("e2cnn", "E2CNN", "core.models.equivariant:E2CNN", _DEFAULTS, 4, color="#2ca02c"))
 register_model(
     ModelSpec(
-        "rsteer", "RSteer", "core.models.rsteer:RSteer", {**_DEFAULTS, "alpha": 1e-5}, 4, True, "#d62728"
+        "e2cnn", "E2CNN", "core.models.equivariant:E2CNN", _DEFAULTS, 4, color="#2ca02c", symmetry="exact"
+    )
+)
+register_model(
+    ModelSpec(
+        "rsteer",
+        "RSteer",
+        "core.models.rsteer:RSteer",
+        {**_DEFAULTS, "alpha": 1e-5},
+        4,
+        True,
+        "#d62728",
+        "relaxed",
+    )
+)
+# The paper's other Table-1 models. mlp and clcnn have weights per cell: built for one grid
+# side, which training sets to the data's (ModelConfig.for_grid); 32 here for their counts.
+_PER_CELL = {**_DEFAULTS, "grid": 32}
+register_model(ModelSpec("mlp", "MLP", "core.models.mlp:MLP", _PER_CELL, color="#8c564b"))
+register_model(
+    ModelSpec("rpp", "RPP", "core.models.rpp:RPP", {**_DEFAULTS, "alpha": 1e-3}, 4, True, "#ff7f0e")
+)
+register_model(ModelSpec("combo", "Combo", "core.models.combo:Combo", _DEFAULTS, 4, color="#bcbd22"))
+register_model(
+    ModelSpec("clcnn", "CLCNN", "core.models.clcnn:CLCNN", {**_PER_CELL, "alpha": 1e-3}, 4, True, "#e377c2")
+)
+register_model(ModelSpec("lift", "Lift", "core.models.lift:Lift", _DEFAULTS, 4, color="#17becf"))
+register_model(
+    ModelSpec(
+        "rgroup",
+        "RGroup",
+        "core.models.rgroup:RGroup",
+        {**_DEFAULTS, "alpha": 1e-5},
+        4,
+        True,
+        "#9467bd",
+        "relaxed",
     )
 )
 
@@ -43,13 +89,25 @@ _LAZY = {
     "ConvNet": "core.models.convnet",
     "E2CNN": "core.models.equivariant",
     "RSteer": "core.models.rsteer",
+    "MLP": "core.models.mlp",
+    "RPP": "core.models.rpp",
+    "Combo": "core.models.combo",
+    "CLCNN": "core.models.clcnn",
+    "Lift": "core.models.lift",
+    "RGroup": "core.models.rgroup",
     "VelocityModel": "core.models.base",
 }
 
 __all__ = [
+    "CLCNN",
+    "MLP",
     "MODEL_NAMES",
+    "RPP",
+    "Combo",
     "ConvNet",
     "E2CNN",
+    "Lift",
+    "RGroup",
     "ModelConfig",
     "ModelSpec",
     "RSteer",

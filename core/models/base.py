@@ -28,6 +28,12 @@ class VelocityModel(nn.Module):
             )
         if not x.is_floating_point():
             raise ValueError(f"{self.config.name} expects a floating point input, got {x.dtype}")
+        grid = self.config.grid
+        if grid and tuple(x.shape[-2:]) != (grid, grid):
+            raise ValueError(
+                f"{self.config.name} was built for a {grid}x{grid} grid (its weights are per cell), "
+                f"got {x.shape[-2]}x{x.shape[-1]}"
+            )
 
     def _frame_words(self) -> str:
         return "vx, vy, smoke" if self.config.smoke else "vx, vy"

@@ -4,7 +4,8 @@ The group is C4 as ``e2cnn.gspaces.Rot2dOnR2(N=4)``. Three field kinds are used:
 ``"vector"`` (e2cnn's irrep(1), one per velocity frame: channels vx, vy),
 ``"vector+scalar"`` (irrep(1) then the trivial representation: one frame of a model that
 sees the smoke, channels vx, vy, smoke) and ``"regular"`` (e2cnn's regular
-representation, 4 channels).
+representation, 4 channels); ``"scalar"`` (the trivial representation: a channel that does
+not change when turned, e.g. Lift's non-equivariant features).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ with warnings.catch_warnings():
     from e2cnn import gspaces
     from e2cnn import nn as enn
 
-FIELD_KINDS = ("vector", "vector+scalar", "regular")
+FIELD_KINDS = ("vector", "vector+scalar", "regular", "scalar")
 
 
 @functools.cache
@@ -39,6 +40,8 @@ def field_type(kind: str, count: int) -> enn.FieldType:
         rep = space.irrep(1)
     elif kind == "regular":
         rep = space.regular_repr
+    elif kind == "scalar":
+        rep = space.trivial_repr
     else:
         raise ValueError(f"field kind must be one of {FIELD_KINDS}, got {kind!r}")
     return enn.FieldType(space, [rep] * count)
@@ -53,15 +56,17 @@ def make_r2conv(
     in_kind: str, in_fields: int, out_kind: str, out_fields: int, kernel_size: int, bias: bool
 ) -> enn.R2Conv:
     """Return an e2cnn R2Conv between the given fields, zero-padded so the grid size is kept."""
+    return r2conv_between(field_type(in_kind, in_fields), field_type(out_kind, out_fields), kernel_size, bias)
+
+
+def r2conv_between(
+    in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int, bias: bool
+) -> enn.R2Conv:
+    """Return an e2cnn R2Conv from ``in_type`` to ``out_type`` (any FieldTypes of c4_space()),
+    zero-padded so the grid size is kept."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return enn.R2Conv(
-            field_type(in_kind, in_fields),
-            field_type(out_kind, out_fields),
-            kernel_size,
-            padding=kernel_size // 2,
-            bias=bias,
-        )
+        return enn.R2Conv(in_type, out_type, kernel_size, padding=kernel_size // 2, bias=bias)
 
 
 @functools.cache

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from core.configs import check_fields
 from core.models.registry import model_spec
 
 _LIMITS = {"input_frames": (1, 64), "hidden": (1, 2048), "layers": (1, 32), "kernel_size": (1, 15)}
+#: Grid sides a grid-specific model may be built for (those of core.data.DataConfig).
+_GRID_LIMITS = (8, 256)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class ModelConfig:
       the input and in the prediction, so the model sees what the buoyancy acts on and a
       rollout needs no true smoke. For the steerable models the smoke is a scalar field
       (e2cnn's trivial representation): it turns with the grid, its value unchanged.
+    - ``grid``: the grid side N a grid-specific model (one whose registry defaults list
+      ``grid``: ``mlp``, ``clcnn``, whose weights are per cell) is built for; training sets
+      it to the data's (:meth:`for_grid`). 0 for every other model: they run on any grid.
     """
 
     name: str
@@ -35,6 +40,7 @@ class ModelConfig:
     kernel_size: int = 3
     alpha: float = 0.0
     smoke: bool = False
+    grid: int = 0
 
     def __post_init__(self) -> None:
         spec = model_spec(self.name)
@@ -56,10 +62,29 @@ class ModelConfig:
         if alpha < 0:
             raise ValueError(f"alpha: must be >= 0, got {alpha}")
         if alpha and not spec.relaxed:
-            raise ValueError(f"alpha: only rsteer has relaxed weights to regularise; {self.name} needs 0")
+            raise ValueError(f"alpha: {self.name} has no regulariser for alpha to weigh; it needs 0")
         object.__setattr__(self, "alpha", float(alpha))
         if not isinstance(self.smoke, bool):
             raise ValueError(f"smoke: expected true or false, got {self.smoke!r}")
+        self._check_grid("grid" in spec.defaults)
+
+    def _check_grid(self, grid_specific: bool) -> None:
+        grid, (low, high) = self.grid, _GRID_LIMITS
+        if isinstance(grid, bool) or not isinstance(grid, int):
+            raise ValueError(f"grid: expected an integer, got {grid!r}")
+        if grid_specific and not low <= grid <= high:
+            raise ValueError(
+                f"grid: {self.name} is built for one grid side, between {low} and {high}; got {grid}"
+            )
+        if not grid_specific and grid:
+            raise ValueError(
+                f"grid: {self.name} runs on any grid and takes no grid side; it needs 0, got {grid}"
+            )
+
+    def for_grid(self, side: int) -> ModelConfig:
+        """Return this config for data on a ``side`` x ``side`` grid: a grid-specific model's
+        config with ``grid = side``; any other model's unchanged."""
+        return replace(self, grid=int(side)) if "grid" in model_spec(self.name).defaults else self
 
     @property
     def frame_channels(self) -> int:

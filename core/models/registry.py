@@ -13,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+#: What a model may promise about C4 equivariance (ModelSpec.symmetry).
+SYMMETRIES = ("none", "exact", "relaxed")
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -24,9 +27,14 @@ class ModelSpec:
     listing names and labels never loads torch; ``defaults``: option defaults
     (``input_frames``, ``hidden``, ``layers``, ``kernel_size``, ``alpha``, ``smoke``: a model that
     lists ``smoke`` must read and predict frames of ``config.frame_channels`` channels, and the
-    presets, whose models see the smoke, need it); ``hidden_multiple``:
+    presets, whose models see the smoke, need it; a model that lists ``grid`` is built for one
+    grid side, which training sets to the data's); ``hidden_multiple``:
     hidden channels must be a multiple of it (4 for C4 regular fields); ``relaxed``: True if
-    the model has relaxed weights and so accepts ``alpha`` > 0; ``color``: its plot colour.
+    the model has a regulariser weighted by ``alpha`` and so accepts ``alpha`` > 0; ``color``:
+    its plot colour; ``symmetry``: what the model promises about the physical C4 action
+    (core.symmetry): ``"exact"`` (equivariant whatever its weights), ``"relaxed"`` (equivariant
+    at initialisation, training may relax it) or ``"none"`` (no promise). The equivariance
+    tests hold every registered model to its promise.
     """
 
     name: str
@@ -36,6 +44,11 @@ class ModelSpec:
     hidden_multiple: int = 1
     relaxed: bool = False
     color: str = "#7f7f7f"
+    symmetry: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.symmetry not in SYMMETRIES:
+            raise ValueError(f"symmetry: must be one of {', '.join(SYMMETRIES)}, got {self.symmetry!r}")
 
     def builder(self) -> Callable[[Any], Any]:
         """Return the callable that builds this model from a ModelConfig (importing it if named)."""
@@ -82,5 +95,12 @@ def model_label(name: str) -> str:
 def model_color(name: str, index: int = 0) -> str:
     """Plot colour of a model name; a fallback from a fixed palette for unknown names."""
     spec = _MODELS.get(name)
-    palette = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+    palette = (
+        "#7f7f7f",
+        "#393b79",
+        "#637939",
+        "#8c6d31",
+        "#843c39",
+        "#7b4173",
+    )  # none of them a registered model's
     return spec.color if spec else palette[index % len(palette)]

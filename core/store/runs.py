@@ -346,27 +346,34 @@ def model_budget(config: Any) -> dict[str, int]:
     Returns ``params`` (learnable numbers), ``kernel`` (numbers of the dense convolution
     kernels a forward pass uses: steerable models expand theirs every call), ``basis``
     (steerable basis buffers), ``activations`` (floats of one sample's feature maps on a
-    BUDGET_GRID square grid) and ``bytes`` (float32 memory of all of them, weights twice
-    for their gradients). ``config``: a ModelConfig or its dict (checked first).
+    BUDGET_GRID square grid, or the model's own ``grid``) and ``bytes`` (float32 memory of all
+    of them, weights twice for their gradients). ``config``: a ModelConfig or its dict (checked first).
     """
-    from core.models import ModelConfig
+    from core.models import ModelConfig, model_spec
 
     cfg = ModelConfig.from_dict(config)
     k = cfg.kernel_size
-    widths = [cfg.in_channels] + [cfg.hidden] * (cfg.layers - 1) + [2]
+    widths = [cfg.in_channels] + [cfg.hidden] * (cfg.layers - 1) + [cfg.frame_channels]
     kernel = sum(a * b * k * k + b for a, b in zip(widths[:-1], widths[1:], strict=True))
     params, basis = kernel, 0
     if cfg.name in ("e2cnn", "rsteer"):
         from core.models.basis import field_size, layer_plan, steerable_basis
 
         params = 0
-        for in_kind, in_fields, out_kind, out_fields in layer_plan(cfg.input_frames, cfg.hidden, cfg.layers):
+        for in_kind, in_fields, out_kind, out_fields in layer_plan(
+            cfg.input_frames, cfg.hidden, cfg.layers, cfg.smoke
+        ):
             size = steerable_basis(in_kind, out_kind, k).shape[0]  # one field pair: small, cached
             per_offset = k * k if cfg.name == "rsteer" else 1
             params += out_fields * in_fields * size * per_offset
-            params += out_fields if out_kind == "regular" else 0
+            # e2cnn biases every field with a trivial part (the smoke too); RSteer only regular ones.
+            biased = ("regular", "vector+scalar") if cfg.name == "e2cnn" else ("regular",)
+            params += out_fields if out_kind in biased else 0
             basis += size * field_size(out_kind) * field_size(in_kind) * k * k
-    activations = sum(widths) * BUDGET_GRID**2
+    bound = getattr(model_spec(cfg.name).builder(), "parameter_bound", None)
+    if bound is not None:  # the models that know their own size (core.models, one per module)
+        params = bound(cfg)
+    activations = sum(widths) * (cfg.grid or BUDGET_GRID) ** 2
     total = 4 * (2 * params + 2 * kernel + basis + 2 * activations)
     return {"params": params, "kernel": kernel, "basis": basis, "activations": activations, "bytes": total}
 

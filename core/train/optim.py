@@ -41,6 +41,8 @@ class RelaxedAdam(torch.optim.Adam):
     ``decay`` shrinks the symmetry-breaking part by ``sgd_lr * decay`` of itself every
     step (decoupled weight decay towards the nearest equivariant weights, the role of
     the paper's penalty on the relaxed weights' differences); 0: none.
+    ``invariant_part(w)``: the part of a relaxed weight (or its gradient) that keeps the model
+    equivariant; RSteer's C4 orbit mean over the kernel offsets unless the model says otherwise.
     """
 
     def __init__(
@@ -52,9 +54,11 @@ class RelaxedAdam(torch.optim.Adam):
         noise_floor: float = 0.0,
         clip: float = 1.0,
         decay: float = 0.0,
+        invariant_part=c4_invariant_part,
         **kwargs,
     ):
         super().__init__(params, lr=lr, **kwargs)
+        self.invariant_part = invariant_part
         self.relaxed = list(relaxed)
         self.relaxed_lr = float(relaxed_lr)
         self.base_lr = float(lr)
@@ -71,7 +75,7 @@ class RelaxedAdam(torch.optim.Adam):
                 breaking.append(None)
                 before.append(None)
                 continue
-            invariant = c4_invariant_part(p.grad)
+            invariant = self.invariant_part(p.grad)
             breaking.append(p.grad - invariant)
             p.grad.copy_(invariant)
             before.append(p.detach().clone())
@@ -82,12 +86,12 @@ class RelaxedAdam(torch.optim.Adam):
             if g is None:
                 continue
             # Project Adam's step too, so its round-off never adds up to symmetry breaking.
-            p.copy_(old + c4_invariant_part(p - old))
+            p.copy_(old + self.invariant_part(p - old))
             if not self.breaking:
                 continue
             if self.decay:
                 # The paper's pull towards symmetry: asymmetry the data does not ask for fades.
-                p.sub_((p - c4_invariant_part(p)) * min(1.0, sgd_lr * self.decay))
+                p.sub_((p - self.invariant_part(p)) * min(1.0, sgd_lr * self.decay))
             # A breaking gradient this small next to the invariant one is round-off, not evidence.
             if torch.linalg.vector_norm(g) <= self.noise_floor * torch.linalg.vector_norm(p.grad):
                 continue
@@ -105,7 +109,8 @@ def make_optimizer(
     decay: float = 0.0,
 ) -> torch.optim.Optimizer:
     """Return the optimiser for ``model``: :class:`RelaxedAdam` if the model has relaxed
-    weights (``model.relaxed_parameters()``), else plain Adam."""
+    weights (``model.relaxed_parameters()``, their equivariant part given by
+    ``model.relaxed_invariant_part`` where the model has one), else plain Adam."""
     relaxed = list(model.relaxed_parameters()) if hasattr(model, "relaxed_parameters") else []
     if not relaxed:
         return torch.optim.Adam(model.parameters(), lr=lr)
@@ -117,4 +122,5 @@ def make_optimizer(
         noise_floor=noise_floor,
         clip=clip,
         decay=decay,
+        invariant_part=getattr(model, "relaxed_invariant_part", c4_invariant_part),
     )

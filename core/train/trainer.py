@@ -27,6 +27,7 @@ from core.configs import ConfigMixin
 from core.progress import Progress, no_progress
 from core.store.ownership import acquire, release
 from core.store.runs import (
+    check_model_budget,
     new_run_dir,
     new_run_record,
     read_payload,
@@ -366,6 +367,9 @@ def _open_session(dataset_path, model_config, config, run_dir, resume: bool, job
     dataset_path = Path(dataset_path).resolve()
     dataset = load_dataset(dataset_path)
     frames = frames_for(mcfg, dataset)
+    # A model with weights per cell is built for this data's grid; refuse one too big to reload.
+    mcfg = mcfg.for_grid(frames.shape[-1])
+    check_model_budget(mcfg)
     velocity = frames[:, :, :, :2]
     splits = make_splits(velocity.shape[1], velocity.shape[2], split_spec(mcfg, config, dataset.config))
     scale = velocity_scale(velocity, splits)
