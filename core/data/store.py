@@ -12,7 +12,7 @@ import numpy as np
 
 from core.data.checks import GIB, available_memory_bytes, first_non_finite
 from core.data.config import DataConfig
-from core.store.atomic import atomic_path
+from core.store.atomic import write_bytes
 
 #: Bumped whenever the layout of the file changes (2: the matched one-step data EE).
 FORMAT_VERSION = 2
@@ -63,7 +63,9 @@ def write_dataset(
     ``velocity`` ``(4, S, T, 2, N, N)`` and ``smoke`` ``(4, S, T, N, N)`` are stored as
     gzip-compressed float32, ``data_ee_one_step`` ``(4, S, T-1)`` as float64 (its mean
     also as a root attribute); ``data_ee_trajectory`` is the trajectory data equivariance
-    error of ``velocity``. Raises ValueError if a shape does not match ``config``.
+    error of ``velocity``. Raises ValueError if a shape does not match ``config``, and
+    core.store.atomic.WriteError (one line: the file and the cause) if the file cannot be
+    written, leaving any earlier file under ``path`` as it was.
     """
     import h5py
     import phi
@@ -79,7 +81,10 @@ def write_dataset(
             raise ValueError(f"{name} shape {tuple(np.shape(array))} does not match config {shape}")
     one_step = np.asarray(data_ee_one_step, dtype=np.float64)
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    # Built in memory, then written as bytes: HDF5 writing to a full disk prints pages of
+    # tracebacks and can crash the process; a plain write fails with an OSError that
+    # core.store.atomic reports as one line (WriteError) naming the file and the cause.
+    with h5py.File(f"{path.name}.in-memory", "w", driver="core", backing_store=False) as f:
         # One chunk per simulation-frame keeps a single frame cheap to read. gzip level 1: float
         # noise hardly compresses, and level 4 (h5py's default) only costs time.
         gzip = {"compression": "gzip", "compression_opts": 1}
@@ -94,6 +99,9 @@ def write_dataset(
         f.attrs["layout_velocity"] = "k,sim,frame,component(vx;vy),y(up),x"
         f.attrs["layout_smoke"] = "k,sim,frame,y(up),x"
         f.attrs["layout_data_ee_one_step"] = "k,sim,frame(0..T-2)"
+        f.flush()
+        image = f.id.get_file_image()
+    write_bytes(path, image)
     return path
 
 

@@ -31,7 +31,7 @@ import numpy as np
 if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written, not to list runs
     from torch import nn
 
-from core.store.atomic import atomic_path, write_json
+from core.store.atomic import atomic_path, write_bytes, write_json
 from core.store.paths import assets_dir, check_name, data_dir, inside, new_id
 
 CHECKPOINT_FORMAT = "approxsym-checkpoint-1"
@@ -86,8 +86,16 @@ def write_run_json(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def update_run_json(run_dir: Path, **changes: Any) -> dict[str, Any]:
-    """Merge ``changes`` into ``run.json`` (atomically) and return the new record."""
+    """Merge ``changes`` into ``run.json`` (atomically) and return the new record.
+
+    A finished run stays 'done': a later status other than 'running' (a resume that trains
+    it further) is left out, so a job that fails or stops after the run finished, or a write
+    that fails later, never turns a complete run into a failed one.
+    """
     record = _read_json(Path(run_dir) / "run.json") or {}
+    if record.get("status") == "done" and changes.get("status") not in (None, "done", "running"):
+        log.warning("%s: keeping status 'done', not %r", Path(run_dir) / "run.json", changes["status"])
+        changes = {k: v for k, v in changes.items() if k not in ("status", "error")}
     record.update(changes)
     write_run_json(run_dir, record)
     return record
@@ -223,11 +231,17 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, scale: float = 1.
 
 
 def save_payload(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Atomically ``torch.save`` a plain-data dict to ``path``."""
+    """Atomically ``torch.save`` a plain-data dict to ``path``.
+
+    Serialised in memory first, then written as bytes: a failed write is then an OSError
+    that core.store.atomic turns into a WriteError naming the file and the cause (torch's
+    own file writer reports a full disk as ``basic_ios::clear`` or ``inline_container.cc``).
+    """
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:

@@ -11,6 +11,7 @@ checkpoint kept; a stop request ends it as ``cancelled`` with last.pt kept for r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from torch import nn
 
 from core.configs import ConfigMixin
 from core.progress import Progress, no_progress
+from core.store.atomic import WriteError
 from core.store.runs import (
     new_run_dir,
     new_run_record,
@@ -285,10 +287,22 @@ def train(
     ``epoch=, train_loss=, val_loss=`` at each epoch's end; ``should_stop()`` is polled
     between batches. ``loss_hook(epoch, loss) -> loss`` lets tests inject faults.
 
-    Returns a TrainResult whose status is 'done', 'diverged' or 'cancelled'.
+    Returns a TrainResult whose status is 'done', 'diverged' or 'cancelled'. A file that
+    cannot be written raises core.store.atomic.WriteError (one line: the file and the cause),
+    after run.json says 'failed' with that line where run.json itself can still be written.
     """
     report = progress or no_progress
     session = _start(dataset_path, model_config, config, run_dir, resume, job_id)
+    try:
+        return _run_session(session, config, report, should_stop, loss_hook)
+    except WriteError as exc:
+        with contextlib.suppress(OSError):  # run.json unwritable too: the job record carries it
+            update_run_json(session.run_dir, status="failed", error=str(exc), finished=time.time())
+        raise
+
+
+def _run_session(session: _Session, config: TrainConfig, report: Progress, should_stop, loss_hook):
+    """Train, evaluate and record a started session (:func:`train`); return its TrainResult."""
     status, error = "done", None
     try:
         _epochs(session, report, should_stop, loss_hook)
