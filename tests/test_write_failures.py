@@ -8,13 +8,17 @@ tests run as root, which a read-only folder would not stop.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import TINY_CONFIG, TINY_TRAINING
 
@@ -199,7 +203,8 @@ def test_a_training_that_cannot_write_its_checkpoint_ends_failed_with_the_line(t
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
     (run_dir,) = (tmp_path / "data" / "runs").iterdir()
-    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    # The error may follow the progress bar's last (unfinished) line: find it wherever it starts.
+    error_lines = re.findall(r"error: [^\r\n]*", proc.stderr)
     expected = f"could not write {run_dir / 'checkpoint.pt'}: file too large"
     assert len(error_lines) == 1 and expected in error_lines[0], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
@@ -208,3 +213,89 @@ def test_a_training_that_cannot_write_its_checkpoint_ends_failed_with_the_line(t
     assert record["error"].startswith(expected) and "\n" not in record["error"]
     assert not (run_dir / "checkpoint.pt").exists()
     _no_temporary_files(run_dir)
+
+
+@pytest.mark.parametrize(
+    ("code", "cause"),
+    [
+        (errno.ENOSPC, "disk full (no space left on the device)"),
+        (errno.EDQUOT, "disk quota exceeded"),
+        (errno.EACCES, "permission denied"),
+        (errno.EROFS, "read-only file system"),
+    ],
+)
+def test_each_cause_of_a_failed_write_is_named(code, cause, tmp_path, monkeypatch):
+    """The causes RLIMIT_FSIZE cannot make (root ignores a read-only folder): the rename fails."""
+    from core.store import atomic
+
+    atomic.write_json(tmp_path / "run.json", {"status": "done"})
+
+    def refuse(src, dst):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(atomic.os, "replace", refuse)
+    with pytest.raises(atomic.WriteError) as caught:
+        atomic.write_json(tmp_path / "run.json", {"status": "failed"})
+    assert str(caught.value) == f"could not write {tmp_path / 'run.json'}: {cause}"
+    assert caught.value.errno == code and isinstance(caught.value, OSError)
+    assert json.loads((tmp_path / "run.json").read_text()) == {"status": "done"}
+    _no_temporary_files(tmp_path)
+
+
+def test_a_real_full_disk_is_named_disk_full(tmp_path):
+    """A 64 KiB tmpfs, where this machine lets the tests mount one (root); skipped elsewhere."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        path = disk / "run" / "checkpoint.pt"
+        proc = _run(
+            f"""
+            from core.models import ModelConfig, model_from_config
+            from core.store.runs import save_checkpoint
+            small = model_from_config(ModelConfig.for_model("convnet", hidden=8, layers=2).to_dict())
+            save_checkpoint({str(path)!r}, small)
+            large = model_from_config(ModelConfig.for_model("convnet", hidden=64, layers=4).to_dict())
+            try:
+                save_checkpoint({str(path)!r}, large)
+            except OSError as exc:
+                print(type(exc).__name__, exc)
+            """,
+            tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (
+            proc.stdout.strip()
+            == f"WriteError could not write {path}: disk full (no space left on the device)"
+        )
+        from core.store.runs import read_payload
+
+        assert read_payload(path)["model_config"]["hidden"] == 8  # the earlier checkpoint
+        _no_temporary_files(path.parent)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_the_data_cli_on_a_full_disk_says_one_line(tmp_path):
+    out = tmp_path / "smoke.h5"
+    args = ["--grid", "16", "--frames", "4", "--sims", "1", "--quiet", "--out", str(out)]
+    proc = _run(
+        f"""
+        import sys
+        from core.data.__main__ import main
+        limit_file_size(4096)
+        sys.exit(main({args!r}))
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: could not write {out}: file too large (the file-size limit of this process or file system "
+        "was reached)"
+    ]
+    assert not out.exists()
+    _no_temporary_files(tmp_path)
