@@ -299,3 +299,25 @@ def test_the_data_cli_on_a_full_disk_says_one_line(tmp_path):
     ]
     assert not out.exists()
     _no_temporary_files(tmp_path)
+
+
+def test_the_sweep_cli_on_a_full_disk_says_one_line(tmp_path):
+    args = ["--levels", "0", "--models", "convnet", "--grid", "16", "--frames", "12", "--epochs", "1"]
+    proc = _run(
+        f"""
+        import sys
+        from core.sweep.__main__ import main
+        limit_file_size(600)  # below results.json's first record (its config and resolved settings)
+        sys.exit(main({args!r}))
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    (sweep,) = (tmp_path / "data" / "sweeps").iterdir()
+    errors = re.findall(r"error: [^\r\n]*", proc.stderr)
+    assert errors == [
+        f"error: could not write {sweep / 'results.json'}: file too large (the file-size limit of this "
+        "process or file system was reached)"
+    ], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    _no_temporary_files(sweep)
