@@ -34,7 +34,9 @@ def ago(t: float | None) -> str:
 
 #: Exceptions whose text is written for the user (bad input, a missing or unusable file): shown
 #: as they are, without the class name a programmer would want.
-_SAID_FOR_USERS = ("ValueError", "FileNotFoundError", "CheckpointError")
+_SAID_FOR_USERS = (
+    "ValueError", "FileNotFoundError", "CheckpointError", "DamagedError", "DatasetFileError", "WriteError",
+)  # fmt: skip
 
 
 def show_problem(message: str, exc: BaseException | None = None) -> None:
@@ -47,6 +49,15 @@ def show_problem(message: str, exc: BaseException | None = None) -> None:
         st.error(f"{message} {text[0].upper()}{text[1:]}{'' if text.endswith('.') else '.'}")
     else:
         st.error(f"{message} ({type(exc).__name__}: {text})")
+
+
+def show_damaged(kind: str, line: str) -> None:
+    """Refuse to open a damaged item: its one line (``damaged: <file>: <reason>``, shown as
+    code so nothing in it is read as markdown) and where it can be deleted."""
+    st.error(
+        f"This {kind} is damaged and cannot be opened: `{line.replace('`', chr(39))}`. "
+        "Delete it under 'Id, rename, delete'."
+    )
 
 
 def jobs_table(jobs: Sequence, key: str) -> None:

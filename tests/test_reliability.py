@@ -347,16 +347,16 @@ def test_files_follow_the_umask_and_stale_tmp_files_are_cleaned(tmp_path):
     assert fresh.exists() and not stale.exists() and (tmp_path / "a.json").exists()
 
 
-def test_truncated_run_json_is_named_and_skipped(tmp_data_dir, no_assets):
+def test_truncated_run_json_is_named_and_listed_damaged(tmp_data_dir, no_assets):
     from core.store.runs import runs_root
 
     good, bad = runs_root() / "run-good-1", runs_root() / "run-bad-1"
     write_json(good / "run.json", {"run_id": good.name, "status": "done"})
     write_text(bad / "run.json", '{"run_id": "run-bad-1", "stat')
-    with pytest.raises(ValueError, match=r"run-bad-1/run\.json: truncated"):
+    with pytest.raises(ValueError, match=r"^damaged: run\.json: truncated"):
         read_run(bad)
-    ids = {r.id for r in list_runs()}
-    assert good.name in ids and bad.name not in ids
+    runs = {r.id: r for r in list_runs()}
+    assert runs[good.name].damaged == "" and runs[bad.name].status == "damaged"  # listed, never hidden
 
 
 # -------------------------------------------------------------------- server

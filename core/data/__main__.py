@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.cli import Parser, add_config_options, config_from_args, progress_bar
+from core.cli import Parser, add_config_options, config_from_args, fail, progress_bar
 from core.data.cache import ensure_dataset, generate_dataset
 from core.data.config import DataConfig
 from core.data.store import load_dataset
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             path = generate_dataset(config, out, progress, **options)
     except ValueError as exc:  # too large for this machine, a device that is not there
         parser.error(str(exc))
+    except OSError as exc:  # core.store.atomic.WriteError: the file and the cause, one line
+        return fail(str(exc))
     dataset = load_dataset(path)
     print(f"data equivariance error (trajectory): {dataset.data_ee_trajectory:.6g}")
     print(f"data equivariance error (matched one-step): {dataset.data_ee_one_step_mean:.6g}")

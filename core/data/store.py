@@ -12,7 +12,7 @@ import numpy as np
 
 from core.data.checks import GIB, available_memory_bytes, first_non_finite
 from core.data.config import DataConfig, held_out_sims
-from core.store.atomic import atomic_path
+from core.store.atomic import write_bytes
 from core.symmetry import (
     ResidualSymmetry,
     data_equivariance_by_element,
@@ -25,7 +25,13 @@ FORMAT_VERSION = 2
 
 
 class DatasetFileError(ValueError):
-    """A dataset file that cannot be read: missing, not HDF5, truncated, or missing a field."""
+    """A dataset file that cannot be read: missing, not HDF5, truncated, missing a field or
+    holding one of the wrong kind, shape or values. ``str()`` names the file; ``reason`` is
+    the same line without the file's name (what a listing shows beside it)."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,9 @@ def write_dataset(
     also as a root attribute); ``data_ee_trajectory`` is the trajectory data equivariance
     error of ``velocity``; ``data_ee_one_step_by_element`` ``(4, S, 3, T-1)`` (float64, per
     rotation) is stored when given, and the trajectory EE per rotation always (a JSON attribute).
-    Raises ValueError if a shape does not match ``config``.
+    Raises ValueError if a shape does not match ``config``, and core.store.atomic.WriteError
+    (one line: the file and the cause) if the file cannot be written, leaving any earlier file
+    under ``path`` as it was.
     """
     import h5py
     import phi
@@ -111,7 +119,10 @@ def write_dataset(
             raise ValueError(f"{name} shape {tuple(np.shape(array))} does not match config {shape}")
     one_step = np.asarray(data_ee_one_step, dtype=np.float64)
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    # Built in memory, then written as bytes: HDF5 writing to a full disk prints pages of
+    # tracebacks and can crash the process; a plain write fails with an OSError that
+    # core.store.atomic reports as one line (WriteError) naming the file and the cause.
+    with h5py.File(f"{path.name}.in-memory", "w", driver="core", backing_store=False) as f:
         # One chunk per simulation-frame keeps a single frame cheap to read. gzip level 1: float
         # noise hardly compresses, and level 4 (h5py's default) only costs time.
         gzip = {"compression": "gzip", "compression_opts": 1}
@@ -135,51 +146,47 @@ def write_dataset(
         f.attrs["layout_velocity"] = "k,sim,frame,component(vx;vy),y(up),x"
         f.attrs["layout_smoke"] = "k,sim,frame,y(up),x"
         f.attrs["layout_data_ee_one_step"] = "k,sim,frame(0..T-2)"
+        f.flush()
+        image = f.id.get_file_image()
+    write_bytes(path, image)
     return path
 
 
 _ARRAYS = ("velocity", "smoke", "data_ee_one_step")
 _OPTIONAL_ARRAYS = ("data_ee_one_step_by_element",)
 _ATTRS = ("config", "data_ee_trajectory", "data_ee_one_step", "format_version")
+#: Root attributes that are numbers (docs/DATA_FORMAT.md); the text ones are _TEXT_ATTRS.
+_NUMBER_ATTRS = ("data_ee_trajectory", "data_ee_one_step")
+_TEXT_ATTRS = ("config", "phiflow_version", "layout_velocity", "layout_smoke", "layout_data_ee_one_step")
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
     """Read a dataset file written by :func:`write_dataset`.
 
     Returns a :class:`Dataset` with the arrays in memory. Raises :class:`DatasetFileError`
-    naming the file if it is missing, not HDF5, truncated, lacks a field, has another
-    format version, declares arrays larger than the available memory (checked from the
-    header, before reading), or holds non-finite velocity or smoke (naming the first bad
-    orientation, simulation and frame).
+    naming the file (and the field, where one is at fault) if it is missing, not HDF5,
+    truncated, lacks a field, has another format version, holds a field of the wrong kind
+    (an array that is not real floating point, an attribute that is not a finite number or
+    text), an array whose shape does not match its config, declares arrays larger than the
+    available memory (all checked from the header, before reading), or holds non-finite
+    values (naming the first bad orientation, simulation and frame).
     """
     import h5py
 
     path = Path(path)
     if not path.is_file():
-        raise DatasetFileError(f"dataset file {path} does not exist")
+        raise DatasetFileError(f"dataset file {path} does not exist", "the file does not exist")
     try:
         with h5py.File(path, "r") as f:
-            missing = [name for name in _ARRAYS if name not in f]
-            missing += [a for a in _ATTRS if a not in f.attrs]
-            if "format_version" in f.attrs and _decode(f.attrs["format_version"]) != FORMAT_VERSION:
-                raise DatasetFileError(
-                    f"dataset file {path} has format version {_decode(f.attrs['format_version'])}, "
-                    f"expected {FORMAT_VERSION}"
-                )
-            if missing:
-                raise DatasetFileError(f"dataset file {path} is missing {', '.join(missing)}")
+            attrs, config = _check_header(path, f)
             _check_declared_sizes(path, {name: f[name] for name in _ARRAYS})
             arrays = {name: np.asarray(f[name][()]) for name in _ARRAYS}
             optional = {name: np.asarray(f[name][()]) for name in _OPTIONAL_ARRAYS if name in f}
-            attrs = {k: _decode(v) for k, v in f.attrs.items()}
     except DatasetFileError:
         raise
     except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise DatasetFileError(
-            f"dataset file {path} is not a readable dataset (truncated or corrupted?): {exc}"
-        ) from None
-    config = _config_of(path, attrs)
-    _check_arrays(path, config, arrays)
+        raise _unreadable(path, exc) from None
+    _check_finite(path, arrays)
     by_element = _one_step_by_element(path, config, arrays["data_ee_one_step"], optional)
     return Dataset(
         velocity=arrays["velocity"],
@@ -231,6 +238,101 @@ def _trajectory_by_element(path: Path, attrs: dict[str, Any], velocity: np.ndarr
     return values
 
 
+def dataset_file_problem(path: str | os.PathLike) -> str | None:
+    """Why the dataset file at ``path`` cannot be used, from its header alone (no array read),
+    as one line without the file's name (the reason of :class:`DatasetFileError`); None when
+    its fields, their kinds and shapes are all as docs/DATA_FORMAT.md says. For listings."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            _check_header(path, f)
+    except DatasetFileError as exc:
+        return exc.reason
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
+        return _unreadable(path, exc).reason
+    return None
+
+
+def _unreadable(path: Path, exc: BaseException) -> DatasetFileError:
+    reason = "not a readable dataset (truncated or corrupted?): " + " ".join(str(exc).split())
+    return DatasetFileError(f"dataset file {path} is {reason}", reason)
+
+
+def _refuse(path: Path, reason: str) -> DatasetFileError:
+    return DatasetFileError(f"dataset file {path}: {reason}", reason)
+
+
+def _check_header(path: Path, f: Any) -> tuple[dict[str, Any], DataConfig]:
+    """Check every field of an open file against docs/DATA_FORMAT.md before any array is read:
+    present, the format version, each attribute's kind, the config, each array's kind and
+    shape. Returns ``(attributes, config)``; raises DatasetFileError naming file and field."""
+    import h5py
+
+    missing = [name for name in _ARRAYS if name not in f]
+    missing += [a for a in _ATTRS if a not in f.attrs]
+    attrs = {k: _decode(v) for k, v in f.attrs.items()}
+    version = attrs.get("format_version")
+    if "format_version" in attrs and not _is_int(version):
+        raise _refuse(path, f"attribute format_version must be an integer, found {_kind_of(version)}")
+    if "format_version" in attrs and version != FORMAT_VERSION:
+        reason = f"has format version {version}, expected {FORMAT_VERSION}"
+        raise DatasetFileError(f"dataset file {path} {reason}", reason)
+    if missing:
+        reason = f"is missing {', '.join(missing)}"
+        raise DatasetFileError(f"dataset file {path} {reason}", reason)
+    for name in _NUMBER_ATTRS:
+        value = attrs[name]
+        if not _is_number(value) or not np.isfinite(value):
+            found = repr(value) if _is_number(value) else _kind_of(value)
+            raise _refuse(path, f"attribute {name} must be a finite number, found {found}")
+    for name in _TEXT_ATTRS:
+        if name in attrs and not isinstance(attrs[name], str):
+            raise _refuse(path, f"attribute {name} must be text, found {_kind_of(attrs[name])}")
+    config = _config_of(path, attrs)
+    n, t, s = config.grid, config.frames, config.sims
+    shapes = {"velocity": (4, s, t, 2, n, n), "smoke": (4, s, t, n, n), "data_ee_one_step": (4, s, t - 1)}
+    for name, shape in shapes.items():
+        item = f[name]
+        if not isinstance(item, h5py.Dataset):
+            raise _refuse(path, f"{name} must be an array, found a {type(item).__name__}")
+        if item.dtype.kind != "f":
+            raise _refuse(
+                path, f"{name} has dtype {item.dtype.str} ({_DTYPE_KINDS.get(item.dtype.kind, 'other')}), "
+                "expected real floating point"
+            )  # fmt: skip
+        if tuple(item.shape) != shape:
+            raise _refuse(path, f"{name} has shape {tuple(item.shape)}, its config says {shape}")
+    return attrs, config
+
+
+#: numpy's dtype kinds in words, for the messages.
+_DTYPE_KINDS = {
+    "S": "bytes", "U": "text", "O": "object or text", "c": "complex", "i": "integer",
+    "u": "unsigned integer", "b": "boolean", "V": "compound", "M": "date", "m": "time span",
+}  # fmt: skip
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _kind_of(value: Any) -> str:
+    """What an attribute holds, in words, for a message (a short preview of text)."""
+    if isinstance(value, str):
+        return f"text {value[:40]!r}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} ({_DTYPE_KINDS.get(value.dtype.kind, value.dtype.str)})"
+    if isinstance(value, bytes):
+        return "bytes"
+    return type(value).__name__
+
+
 def _check_declared_sizes(path: Path, datasets: dict[str, Any]) -> None:
     """Refuse a file whose arrays (shapes from the HDF5 header) exceed the available memory."""
     sizes = {name: int(np.prod(d.shape, dtype=np.float64)) * d.dtype.itemsize for name, d in datasets.items()}
@@ -239,40 +341,42 @@ def _check_declared_sizes(path: Path, datasets: dict[str, Any]) -> None:
         listed = ", ".join(
             f"{name} {tuple(d.shape)} = {sizes[name] / GIB:.3g} GiB" for name, d in datasets.items()
         )
-        raise DatasetFileError(
-            f"dataset file {path} declares arrays of {sum(sizes.values()) / GIB:.3g} GiB ({listed}), more "
+        reason = (
+            f"declares arrays of {sum(sizes.values()) / GIB:.3g} GiB ({listed}), more "
             f"than the {available / GIB:.3g} GiB of memory available"
         )
+        raise DatasetFileError(f"dataset file {path} {reason}", reason)
 
 
 def _config_of(path: Path, attrs: dict[str, Any]) -> DataConfig:
     try:
         return DataConfig.from_dict(json.loads(attrs["config"]))
-    except (ValueError, TypeError) as exc:
-        raise DatasetFileError(f"dataset file {path} has an invalid config attribute: {exc}") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        reason = f"has an invalid config attribute: {' '.join(str(exc).split())}"
+        raise DatasetFileError(f"dataset file {path} {reason}", reason) from None
 
 
-def _check_arrays(path: Path, config: DataConfig, arrays: dict[str, np.ndarray]) -> None:
-    """Shapes must match the config; velocity and smoke must be finite."""
-    n, t, s = config.grid, config.frames, config.sims
-    shapes = {"velocity": (4, s, t, 2, n, n), "smoke": (4, s, t, n, n), "data_ee_one_step": (4, s, t - 1)}
-    for name, shape in shapes.items():
-        if arrays[name].shape != shape:
-            raise DatasetFileError(
-                f"dataset file {path}: {name} has shape {arrays[name].shape}, its config says {shape}"
-            )
+def _check_finite(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Every array must be finite: velocity and smoke name their first bad frame."""
     for name in ("velocity", "smoke"):
         bad = first_non_finite(arrays[name])
         if bad is not None:
-            raise DatasetFileError(
-                f"dataset file {path}: {name} holds non-finite values, first at (orientation, "
-                f"simulation, frame) = {bad}"
+            raise _refuse(
+                path, f"{name} holds non-finite values, first at (orientation, simulation, frame) = {bad}"
             )
+    one_step = arrays["data_ee_one_step"]
+    if not np.isfinite(one_step).all():
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(one_step))[0])
+        where = f"first at (orientation, simulation, frame) = {first}"
+        raise _refuse(path, f"data_ee_one_step holds non-finite values, {where}")
 
 
 def _decode(value: Any) -> Any:
     if isinstance(value, bytes):
-        return value.decode("utf-8")
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
     if isinstance(value, np.generic):
         return value.item()
     return value

@@ -29,13 +29,16 @@ class Entry:
 
     ``name``: file or folder name (the id); ``path``: where it is; ``shipped``: True when
     it comes from the read-only assets folder rather than the data directory; ``title``:
-    the name a person reads (the user's label, else one derived from its config).
+    the name a person reads (the user's label, else one derived from its config), ending in
+    "(damaged)" for a damaged item; ``damaged``: ``"damaged: <file>: <reason>"`` for an item
+    listed with a file that cannot be used (it can only be deleted), else ''.
     """
 
     name: str
     path: Path
     shipped: bool
     title: str = ""
+    damaged: str = ""
 
     @property
     def label(self) -> str:
@@ -51,6 +54,7 @@ def _roots(sub: str) -> list[tuple[Path, bool]]:
 
 
 _CONFIG_CACHE: dict[tuple[str, float], dict[str, Any] | None] = {}
+_PROBLEM_CACHE: dict[tuple[str, float], str] = {}
 LABELS_FILE = "labels.json"
 
 
@@ -76,6 +80,24 @@ def dataset_config_of(path: str | Path) -> dict[str, Any] | None:
     return _CONFIG_CACHE[key]
 
 
+def dataset_damage(path: str | Path) -> str:
+    """``"damaged: <file name>: <reason>"`` for a dataset file whose fields fail the checks of
+    core.data.store (header only, no array read), '' for a usable one. Cached per (path,
+    modification time)."""
+    from core.data.store import dataset_file_problem
+    from core.store.damage import damaged_line
+
+    path = Path(path)
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError as exc:
+        return damaged_line(path.name, exc.strerror or exc)
+    if key not in _PROBLEM_CACHE:
+        problem = dataset_file_problem(path)
+        _PROBLEM_CACHE[key] = damaged_line(path.name, problem) if problem else ""
+    return _PROBLEM_CACHE[key]
+
+
 def _dataset_labels(root: Path) -> dict[str, str]:
     """User labels of the datasets in ``root`` (its labels.json), {} if none."""
     try:
@@ -89,22 +111,23 @@ def dataset_entries() -> list[Entry]:
     """Return every ``*.h5`` dataset under ``datasets/`` of the data dir, then of assets/.
 
     Newest first within each place; shipped entries come last. Titles come from each
-    file's stored config (or the user's label); equal titles are numbered.
+    file's stored config (or the user's label); equal titles are numbered. A file that fails
+    the header checks is listed too, its title marked "(damaged)" and ``damaged`` saying why.
     """
     from core.service.names import dataset_label, unique_labels
 
-    found: list[tuple[Path, bool, str]] = []
+    found: list[tuple[Path, bool, str, str]] = []
     for root, shipped in _roots(DATASETS):
         if root.is_dir():
             labels = _dataset_labels(root)
             files = sorted(root.glob("*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
-            found += [
-                (p, shipped, dataset_label(dataset_config_of(p), labels.get(p.name)))
-                for p in files
-                if not p.name.startswith(".")
-            ]
-    titles = unique_labels([t for _, _, t in found])
-    return [Entry(p.name, p, shipped, t) for (p, shipped, _), t in zip(found, titles, strict=True)]
+            for p in files:
+                if not p.name.startswith("."):
+                    damage = dataset_damage(p)
+                    title = dataset_label(dataset_config_of(p), labels.get(p.name))
+                    found.append((p, shipped, f"{title} (damaged)" if damage else title, damage))
+    titles = unique_labels([t for _, _, t, _ in found])
+    return [Entry(p.name, p, shipped, t, d) for (p, shipped, _, d), t in zip(found, titles, strict=True)]
 
 
 def dataset_title(name: str | None) -> str:
@@ -117,31 +140,31 @@ def sweep_entries() -> list[Entry]:
     """Every sweep with a results.json (core.sweep.list_sweeps), the shipped ones first.
 
     The shipped sweep is the landing page's default, so it leads the list. Titles come
-    from each sweep's config (or the user's label).
+    from each sweep's config (or the user's label); a sweep whose results.json cannot be read
+    is listed by its id, marked "(damaged)", with ``damaged`` saying why.
     """
     from core.service.names import sweep_label, unique_labels
     from core.sweep import list_sweeps
 
     records = list_sweeps()
     records = [r for r in records if r["shipped"]] + [r for r in records if not r["shipped"]]
-    titles = unique_labels([sweep_label(r) for r in records])
+    named = [f"{Path(r['path']).name} (damaged)" if r.get("damaged") else sweep_label(r) for r in records]
     return [
-        Entry(Path(r["path"]).name, Path(r["path"]), bool(r["shipped"]), t)
-        for r, t in zip(records, titles, strict=True)
+        Entry(Path(r["path"]).name, Path(r["path"]), bool(r["shipped"]), t, str(r.get("damaged") or ""))
+        for r, t in zip(records, unique_labels(named), strict=True)
     ]
 
 
 def _read_sweep(folder: str | Path) -> list[dict[str, Any]]:
-    """The rows of a sweep's results.json; ValueError for a file that is not a sweep record."""
-    path = Path(folder) / "results.json"
+    """The rows of a sweep's results.json; ValueError for a file that is not a sweep record
+    (core.store.damage.DamagedError, ``damaged: results.json: <reason>``, for a damaged one)."""
+    from core.sweep.results import read_record
+
     try:
-        record = json.loads(path.read_text())
+        record = read_record(Path(folder) / "results.json")
     except FileNotFoundError:
         raise ValueError(f"{folder} holds no results.json") from None
-    rows = record.get("rows") if isinstance(record, dict) else None
-    if not isinstance(rows, list):
-        raise ValueError(f"{path}: expected a 'rows' list")
-    return [r for r in rows if isinstance(r, dict)]
+    return [r for r in record["rows"] if isinstance(r, dict)]
 
 
 #: Figure 4's x axes: results.json field, and what a person reads.
@@ -808,7 +831,8 @@ def import_checkpoint(name: str, data: bytes) -> str:
 
 
 def list_runs() -> list:
-    """Every run (data dir first, then shipped), as core.store.runs.RunInfo, newest first."""
+    """Every run (data dir first, then shipped), as core.store.runs.RunInfo, newest first;
+    damaged ones included (``damaged`` = ``"damaged: <file>: <reason>"``, status "damaged")."""
     from core.store.runs import list_runs as _list
 
     return _list()
@@ -876,10 +900,16 @@ def best_val_loss(run: Any) -> float | None:
 
 
 def run_titles(runs: list) -> list[str]:
-    """Names of ``runs`` for select boxes: run_label, numbered where equal, shipped ones marked."""
+    """Names of ``runs`` for select boxes: run_label, numbered where equal, shipped ones marked;
+    a damaged run (its ``damaged`` set) is marked "(damaged)", named by its id when its run.json
+    cannot be read."""
     from core.service.names import run_label, shipped_suffix, unique_labels
 
-    return unique_labels([shipped_suffix(run_label(r.config), r.shipped) for r in runs])
+    def title(run: Any) -> str:
+        text = run_label(run.config) if run.config else run.id
+        return f"{text} (damaged)" if run.damaged else text
+
+    return unique_labels([shipped_suffix(title(r), r.shipped) for r in runs])
 
 
 def compare_defaults(runs: list) -> list[str]:
@@ -942,7 +972,7 @@ def run_rows(runs: list) -> list[dict[str, Any]]:
             {
                 "run": title,
                 "model": model_label(r.model_name or "?"),
-                "status": run_status(r, jobs),
+                "status": r.damaged or run_status(r, jobs),
                 "vs persistence": persistence_mark(r.metrics),
                 "dataset": _run_dataset_title(r.config, here),
                 "epochs run": len(r.history),

@@ -4,11 +4,15 @@ A crash mid-write never leaves a half-written file under the final name. Files g
 permissions a plain ``open`` would give (0666 less the umask), not mkstemp's 0600; the
 temporary files a killed writer leaves behind (``.<name>.<random>.tmp``) are removed by
 :func:`clean_stale_tmp`, which the job runner calls when it starts.
+
+A write that fails (disk full, permission denied, read-only folder) raises :class:`WriteError`,
+one line naming the file and the cause; the file under the final name keeps its old content.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -22,6 +26,44 @@ log = logging.getLogger(__name__)
 
 #: A temporary file untouched for this long belongs to a writer that is gone.
 STALE_TMP_S = 10 * 60
+
+#: What a person reads for the errno of a failed write.
+WRITE_CAUSES = {
+    errno.ENOSPC: "disk full (no space left on the device)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (the file-size limit of this process or file system was reached)",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+}
+
+
+def write_cause(exc: BaseException) -> str:
+    """The cause of a failed write in a person's words, one line (disk full, permission denied...)."""
+    code = getattr(exc, "errno", None)
+    if code in WRITE_CAUSES:
+        return WRITE_CAUSES[code]
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())[:200]
+
+
+class WriteError(OSError):
+    """A file that could not be written: ``str()`` is ``could not write <path>: <cause>``.
+
+    ``path``: the file; ``cause``: the reason in words (:func:`write_cause`); ``errno`` is the
+    failed call's, so it is still an OSError to code that handles those.
+    """
+
+    def __init__(self, path: str | os.PathLike, cause: BaseException | str):
+        text = cause if isinstance(cause, str) else write_cause(cause)
+        super().__init__(getattr(cause, "errno", None), text)
+        self.path, self.cause = Path(path), text
+
+    def __str__(self) -> str:
+        return f"could not write {self.path}: {self.cause}"
+
+    def __reduce__(self):  # pickled as its two fields (jobs, Ray), not OSError's arguments
+        return (type(self), (str(self.path), self.cause))
 
 
 def _umask() -> int:
@@ -41,21 +83,34 @@ def _umask() -> int:
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; on success it is renamed to ``final``.
 
-    On an exception the temporary file is removed and ``final`` is untouched.
+    On an exception the temporary file is removed and ``final`` is untouched; an OSError
+    (from making the folder or the temporary file, the caller's writing, the flush or the
+    rename) becomes a :class:`WriteError` naming ``final``.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; follow the umask like open() does
-    finally:
-        os.close(fd)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; follow the umask like open() does
+        finally:
+            os.close(fd)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(final, exc) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, final)
+    except WriteError:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise WriteError(final, exc) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

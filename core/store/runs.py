@@ -31,7 +31,8 @@ import numpy as np
 if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written, not to list runs
     from torch import nn
 
-from core.store.atomic import atomic_path, write_json
+from core.store.atomic import atomic_path, write_bytes, write_json
+from core.store.damage import DamagedError
 from core.store.paths import assets_dir, check_name, data_dir, inside, new_id
 
 CHECKPOINT_FORMAT = "approxsym-checkpoint-1"
@@ -86,8 +87,16 @@ def write_run_json(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def update_run_json(run_dir: Path, **changes: Any) -> dict[str, Any]:
-    """Merge ``changes`` into ``run.json`` (atomically) and return the new record."""
+    """Merge ``changes`` into ``run.json`` (atomically) and return the new record.
+
+    A finished run stays 'done': a later status other than 'running' (a resume that trains
+    it further) is left out, so a job that fails or stops after the run finished, or a write
+    that fails later, never turns a complete run into a failed one.
+    """
     record = _read_json(Path(run_dir) / "run.json") or {}
+    if record.get("status") == "done" and changes.get("status") not in (None, "done", "running"):
+        log.warning("%s: keeping status 'done', not %r", Path(run_dir) / "run.json", changes["status"])
+        changes = {k: v for k, v in changes.items() if k not in ("status", "error")}
     record.update(changes)
     write_run_json(run_dir, record)
     return record
@@ -223,11 +232,17 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, scale: float = 1.
 
 
 def save_payload(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Atomically ``torch.save`` a plain-data dict to ``path``."""
+    """Atomically ``torch.save`` a plain-data dict to ``path``.
+
+    Serialised in memory first, then written as bytes: a failed write is then an OSError
+    that core.store.atomic turns into a WriteError naming the file and the cause (torch's
+    own file writer reports a full disk as ``basic_ios::clear`` or ``inline_container.cc``).
+    """
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:
@@ -414,7 +429,9 @@ class RunInfo:
     ``config`` is run.json (data/model/train configs, split, seed, device, versions,
     status); ``metrics`` is metrics.json or None; ``history`` is the per-epoch list;
     ``paths`` maps file roles ("run", "checkpoint", "last", "history", "metrics",
-    "evaluation") to paths; ``shipped`` is True for runs from assets/.
+    "evaluation") to paths; ``shipped`` is True for runs from assets/; ``damaged`` is
+    ``"damaged: <file>: <reason>"`` for a run listed with a file that cannot be read
+    (status "damaged"), else ''.
     """
 
     id: str
@@ -425,6 +442,7 @@ class RunInfo:
     metrics: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
+    damaged: str = ""
 
     @property
     def model_name(self) -> str | None:
@@ -451,31 +469,70 @@ _FILES = {
 
 
 def read_run(run_dir: Path, shipped: bool = False) -> RunInfo:
-    """Return the RunInfo of the run stored in ``run_dir``."""
+    """Return the RunInfo of the run stored in ``run_dir``.
+
+    Raises FileNotFoundError without run.json, and core.store.damage.DamagedError (a
+    ValueError, ``damaged: <file>: <reason>``) when run.json, history.json or metrics.json
+    cannot be read or is not the JSON object / list it should be.
+    """
     run_dir = Path(run_dir)
-    config = _read_json(run_dir / "run.json")
+    config = _read_part(run_dir, "run.json", dict)
     if config is None:
         raise FileNotFoundError(f"{run_dir / 'run.json'}: no such file")
-    if not isinstance(config, dict):
-        raise ValueError(f"{run_dir / 'run.json'}: expected a JSON object, found {type(config).__name__}")
-    history = _read_json(run_dir / "history.json") or []
+    history = _read_part(run_dir, "history.json", list)
     return RunInfo(
         id=run_dir.name,
         path=run_dir,
         status=str(config.get("status", "unknown")),
         shipped=shipped,
         config=config,
-        metrics=_read_json(run_dir / "metrics.json"),
-        history=history if isinstance(history, list) else [],
-        paths={k: run_dir / v for k, v in _FILES.items() if (run_dir / v).exists()},
+        metrics=_read_part(run_dir, "metrics.json", dict),
+        history=history or [],
+        paths=_paths_of(run_dir),
     )
+
+
+def _paths_of(run_dir: Path) -> dict[str, Path]:
+    return {k: run_dir / v for k, v in _FILES.items() if (run_dir / v).exists()}
+
+
+def _read_part(run_dir: Path, name: str, kind: type) -> Any:
+    """The parsed JSON file ``name`` of a run (None if absent); DamagedError naming it when it
+    cannot be read or is not a ``kind`` (dict: a JSON object, list: a JSON list)."""
+    path = run_dir / name
+    try:
+        value = _read_json(path)
+    except ValueError as exc:  # its message starts with the path: the item's file name is enough
+        raise DamagedError(name, str(exc).removeprefix(f"{path}: ")) from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise DamagedError(name, exc.strerror or exc) from None
+    if value is not None and not isinstance(value, kind):
+        wanted = "a JSON object" if kind is dict else "a JSON list"
+        raise DamagedError(name, f"expected {wanted}, found {type(value).__name__}")
+    return value
+
+
+def damaged_run(run_dir: Path, shipped: bool, line: str) -> RunInfo:
+    """The RunInfo a listing shows for a run with a damaged file: status ``"damaged"``,
+    ``damaged`` the line, ``config`` run.json where that still reads (else {}), no metrics."""
+    try:
+        config = _read_part(run_dir, "run.json", dict) or {}
+    except (OSError, ValueError):
+        config = {}
+    return RunInfo(
+        id=run_dir.name, path=run_dir, status="damaged", shipped=shipped, config=config,
+        paths=_paths_of(run_dir), damaged=line,
+    )  # fmt: skip
 
 
 def list_runs() -> list[RunInfo]:
     """Return every run in data_dir() then assets/ (shipped flagged), newest first per place.
 
-    A run id present in both places is listed once, from data_dir(). Unreadable
-    folders (a truncated run.json, say) are skipped with a logged warning naming the file.
+    A run id present in both places is listed once, from data_dir(). A run with a file that
+    cannot be read (a truncated run.json, a corrupt metrics.json) is listed, never hidden, as
+    :func:`damaged_run`: status "damaged", ``damaged`` = ``"damaged: <file>: <reason>"``.
     """
     seen: set[str] = set()
     out: list[RunInfo] = []
@@ -489,9 +546,11 @@ def list_runs() -> list[RunInfo]:
                 continue
             try:
                 out.append(read_run(d, shipped))
-            except (OSError, ValueError) as exc:
-                log.warning("skipping run folder %s: %s", d, exc)
+            except FileNotFoundError:  # deleted while listed
                 continue
+            except DamagedError as exc:
+                log.warning("run folder %s: %s", d, exc)
+                out.append(damaged_run(d, shipped, str(exc)))
             seen.add(d.name)
     return out
 

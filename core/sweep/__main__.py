@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 
-from core.cli import Parser, add_switch, progress_bar
+from core.cli import Parser, add_switch, fail, progress_bar
 from core.sweep.config import DEFAULT_LEVELS, PRESETS, SweepConfig
 from core.sweep.run import ENGINES, run_sweep
 
@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         p.error(str(exc))
     t0 = time.perf_counter()
-    result = run_sweep(config, progress=progress_bar(), engine=args.engine, address=args.address)
+    try:
+        result = run_sweep(config, progress=progress_bar(), engine=args.engine, address=args.address)
+    except OSError as exc:  # core.store.atomic.WriteError: the file and the cause, one line
+        return fail(str(exc))
     print(f"sweep {result.sweep_id} ({result.status}) in {result.path}, {time.perf_counter() - t0:.0f} s")
     print("\n".join(table_lines(result.rows)))
     return 0 if result.status == "done" else 1

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from core.store.atomic import write_json, write_text
+from core.store.damage import DamagedError
 from core.store.paths import assets_dir, check_name, data_dir, new_id
 
 CSV_COLUMNS = (
@@ -116,7 +117,12 @@ def write_results(out: Path, record: dict[str, Any], rows: list[dict[str, Any]])
 
 
 def list_sweeps() -> list[dict[str, Any]]:
-    """Every sweep's results.json (data_dir() first, then shipped assets), with ``shipped`` and ``path``."""
+    """Every sweep's results.json (data_dir() first, then shipped assets), with ``shipped`` and ``path``.
+
+    A results.json that cannot be read, or is not a record with a ``rows`` list, is listed,
+    never hidden, as ``{"sweep_id", "status": "damaged", "damaged": "damaged: results.json:
+    <reason>", "rows": []}``.
+    """
     out, seen = [], set()
     for shipped, base in ((False, data_dir()), (True, assets_dir())):
         root = base / "sweeps"
@@ -127,12 +133,35 @@ def list_sweeps() -> list[dict[str, Any]]:
             if d.name in seen or not f.is_file():
                 continue
             try:
-                rec = json.loads(f.read_text())
-            except (OSError, ValueError):
+                rec = read_record(f)
+            except FileNotFoundError:  # deleted while listed
                 continue
+            except DamagedError as exc:
+                rec = {"sweep_id": d.name, "status": "damaged", "damaged": str(exc), "rows": []}
             seen.add(d.name)
             out.append({**rec, "shipped": shipped, "path": str(d)})
     return out
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A sweep's parsed results.json; core.store.damage.DamagedError (``damaged: results.json:
+    <reason>``) when it cannot be read, is not JSON, or is not an object with a ``rows`` list."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise DamagedError(path.name, exc.strerror or exc) from None
+    except UnicodeDecodeError as exc:
+        raise DamagedError(path.name, f"not a UTF-8 text file ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        where = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise DamagedError(path.name, f"truncated or not valid JSON ({where})") from None
+    if not isinstance(record, dict):
+        raise DamagedError(path.name, f"expected a JSON object, found {type(record).__name__}")
+    if not isinstance(record.get("rows"), list):
+        raise DamagedError(path.name, "expected a 'rows' list")
+    return record
 
 
 def frame_split_ratios(row: dict[str, Any]) -> tuple[float, float] | None:

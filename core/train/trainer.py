@@ -12,6 +12,7 @@ and the best checkpoint kept; a stop request ends it as ``cancelled`` with last.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from torch import nn
 
 from core.configs import ConfigMixin
 from core.progress import Progress, no_progress
+from core.store.atomic import WriteError
 from core.store.ownership import acquire, release
 from core.store.runs import (
     check_model_budget,
@@ -295,12 +297,18 @@ def train(
     ``epoch=, train_loss=, val_loss=`` at each epoch's end; ``should_stop()`` is polled
     between batches. ``loss_hook(epoch, loss) -> loss`` lets tests inject faults.
 
-    Returns a TrainResult whose status is 'done', 'diverged' or 'cancelled'.
+    Returns a TrainResult whose status is 'done', 'diverged' or 'cancelled'. A file that
+    cannot be written raises core.store.atomic.WriteError (one line: the file and the cause),
+    after run.json says 'failed' with that line where run.json itself can still be written.
     """
     report = progress or no_progress
     session = _start(dataset_path, model_config, config, run_dir, resume, job_id)
     try:
         return _run_session(session, config, report, should_stop, loss_hook)
+    except WriteError as exc:
+        with contextlib.suppress(OSError):  # run.json unwritable too: the job record carries it
+            update_run_json(session.run_dir, status="failed", error=str(exc), finished=time.time())
+        raise
     finally:
         release(session.run_dir)  # after its final status: core.store.ownership
 

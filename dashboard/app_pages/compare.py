@@ -9,13 +9,20 @@ from dashboard import cache, figures, widgets
 
 st.title("Compare models")
 
-runs = [r for r in views.list_runs() if "checkpoint" in r.paths]
+listed = views.list_runs()
+runs = [r for r in listed if "checkpoint" in r.paths and not r.damaged]
+damaged = sum(1 for r in listed if r.damaged)
+if damaged:  # never hidden without a word: the Train page lists them with their line, and deletes them
+    st.caption(
+        f"{damaged} damaged run{'s' if damaged != 1 else ''} not offered (a file of "
+        f"{'theirs' if damaged != 1 else 'its'} cannot be read): see and delete them on the Train page."
+    )
 if not runs:
     st.error("No trained run with a checkpoint yet: train one on the Train page.")
     st.stop()
 
 # Runs are compared on one dataset: the one they were trained on (uploads fit any).
-here = {e.name for e in views.dataset_entries()}
+here = {e.name for e in views.dataset_entries() if not e.damaged}
 by_dataset: dict[str, list] = {}
 orphans = 0
 for r in runs:

@@ -117,6 +117,9 @@ note = (
 if widgets.manage_item("dataset", entry.name, entry.shipped, entry.title, key="data_manage", note=note):
     widgets.follow_item("data_choice", entry.name)  # renamed: still shown; deleted: the first
     st.rerun()
+if entry.damaged:
+    widgets.show_damaged("dataset", entry.damaged)
+    st.stop()
 try:
     summary = cache.dataset_summary(str(entry.path), cache.mtime(entry.path))
 except Exception as exc:  # a damaged file: say so, keep the page

@@ -79,6 +79,8 @@ else:
         )
     stamp = cache.mtime(entry.path)
     try:
+        if entry.damaged:
+            raise ValueError(entry.damaged)  # refused in its one line, not read
         axes = cache.sweep_axes(str(entry.path), stamp)
         axis = c2.radio(
             "Data error on the x axis",
@@ -91,7 +93,10 @@ else:
         )
         curves = cache.sweep_curves(str(entry.path), stamp, axis or axes[0])
     except (OSError, ValueError, KeyError) as exc:
-        widgets.show_problem("Could not read this sweep.", exc)
+        if entry.damaged:
+            widgets.show_damaged("sweep", entry.damaged)
+        else:
+            widgets.show_problem("Could not read this sweep.", exc)
         curves, axes, axis = {}, [], None
     if axes == ["trajectory"]:
         st.caption(
@@ -123,13 +128,14 @@ else:
         ):
             _accuracy(entry, stamp, accuracy)
     c3, c4 = st.columns([1, 3])
-    c3.download_button(
-        "Download sweep (CSV)",
-        data=views.sweep_csv(entry.path),
-        file_name=views.download_name(entry.title, ".csv"),
-        mime="text/csv",
-        key="sym_csv",
-    )
+    if not entry.damaged:  # a damaged sweep's rows cannot be read: nothing to download
+        c3.download_button(
+            "Download sweep (CSV)",
+            data=views.sweep_csv(entry.path),
+            file_name=views.download_name(entry.title, ".csv"),
+            mime="text/csv",
+            key="sym_csv",
+        )
     with c4:
         if widgets.manage_item("sweep", entry.name, entry.shipped, entry.title, key="sym_manage"):
             widgets.follow_item("sym_sweep", entry.name)  # renamed: still shown; deleted: the first
@@ -195,7 +201,7 @@ def _sweep_by_frame(sweep, levels: list[float]):
 
 def _runs_by_frame():
     """Pick runs with a checkpoint and measure them (cached); None when there is nothing to show."""
-    runs = [r for r in views.list_runs() if "checkpoint" in r.paths]
+    runs = [r for r in views.list_runs() if "checkpoint" in r.paths and not r.damaged]
     if not runs:
         st.caption("No run with a checkpoint here yet: train one on the Train page.")
         return None

@@ -13,7 +13,7 @@ from dashboard import cache, figures, widgets
 st.title("Train models in the background")
 st.caption(f"Jobs run as separate processes. This machine trains on: **{cache.device_name()}**.")
 
-entries = views.dataset_entries()
+entries = [e for e in views.dataset_entries() if not e.damaged]  # damaged: shown on the Data page
 if not entries:
     st.error("No dataset found. Generate one on the Data page first.")
 else:
@@ -310,7 +310,10 @@ else:
     if widgets.manage_item("run", run.id, run.shipped, titles[picked], key="train_manage"):
         widgets.follow_item("train_run_pick", run.id)  # renamed: still shown; deleted: the first
         st.rerun()
-    _run_details(run, titles[picked])
+    if run.damaged:
+        widgets.show_damaged("run", run.damaged)
+    else:
+        _run_details(run, titles[picked])
 
 st.subheader("Load a checkpoint file")
 upload = st.file_uploader(
