@@ -167,28 +167,66 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
     if address is None:
-        ray.init(
-            num_cpus=num_cpus or os.cpu_count() or 1,
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}},
-            log_to_driver=False,
-        )
+        with _on_loopback():
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}},
+                log_to_driver=False,
+            )
         return True
     probe(address)
-    host = check_address(address)[0]
-    local = {"_node_ip_address": "127.0.0.1"} if host in ("127.0.0.1", "localhost", "::1") else {}
+    loopback = _is_loopback(check_address(address)[0])
     try:
-        ray.init(
-            address=address,
-            runtime_env={"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__"]},
-            log_to_driver=False,
-            **local,
-        )
+        with _on_loopback() if loopback else contextlib.nullcontext():
+            ray.init(
+                address=address,
+                runtime_env={"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__"]},
+                log_to_driver=False,
+                **({"_node_ip_address": "127.0.0.1"} if loopback else {}),
+            )
     except Exception as exc:  # Ray's own errors run over many lines
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RayUnreachable(f"cannot join the Ray cluster at {address}: {first}") from exc
     return True
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextlib.contextmanager
+def _on_loopback():
+    """Keep a Ray node started or joined in this block on 127.0.0.1.
+
+    Why: on Linux Ray swaps a loopback node address for the machine's network address (so that
+    other machines could join) and its servers then listen on every interface; a local Ray
+    would be open to the network, and a head held on loopback (``ray start --head
+    --node-ip-address=127.0.0.1`` with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) could not be joined
+    at all. Ray's own switch for that is the variable (for the processes it starts) and the
+    constant read from it at import (for this one).
+    """
+    from ray._private import ray_constants
+
+    name = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    old_env, old_constant = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[name], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old_constant
+        if old_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old_env
 
 
 def run_sweep_ray(
