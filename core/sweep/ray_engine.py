@@ -179,7 +179,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     probe(address)
     loopback = _is_loopback(check_address(address)[0])
     try:
-        with _on_loopback() if loopback else contextlib.nullcontext():
+        with _on_loopback() if loopback else contextlib.nullcontext(), _env(**JOIN_ENV):
             ray.init(
                 address=address,
                 runtime_env={"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__"]},
@@ -190,6 +190,23 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RayUnreachable(f"cannot join the Ray cluster at {address}: {first}") from exc
     return True
+
+
+#: While joining a cluster: one try at its GCS, not 20 (a port that answers but is no Ray GCS
+#: then fails after about 45 s, measured, not minutes; Ray's own log lines come before the error).
+JOIN_ENV = {"RAY_gcs_server_port_wait_time_s": "1"}
+
+
+@contextlib.contextmanager
+def _env(**values: str):
+    """Set environment variables for the block (those set already are left as they are)."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _is_loopback(host: str) -> bool:
