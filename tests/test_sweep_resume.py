@@ -17,6 +17,7 @@ import pytest
 from core.service.views import job_title
 from core.store.paths import PROJECT_ROOT
 from core.sweep import SweepConfig, list_sweeps, run_sweep
+from core.sweep.results import LOCK_FILE
 
 MODELS = ("convnet", "rsteer")
 LEVELS = (0.0, 0.3)
@@ -120,6 +121,7 @@ def test_a_killed_cli_sweep_settles_interrupted_and_resume_gives_the_uninterrupt
     assert f"sweep {folder.name} (done)" in out.stdout
     resumed = json.loads((folder / "results.json").read_text())
     assert resumed["status"] == "done" and "error" not in resumed
+    assert not (folder / LOCK_FILE).exists()  # a finished sweep leaves no lock file behind
     assert resumed["rows"][: len(left["rows"])] == left["rows"]  # finished rows kept as they were
     assert resumed["config"] == tiny_config().to_dict()
     assert_same_rows(resumed["rows"], run_sweep(tiny_config()).rows)
@@ -131,10 +133,11 @@ def test_a_killed_cli_sweep_settles_interrupted_and_resume_gives_the_uninterrupt
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: sweep '{folder.name}' has finished: every (level, model) pair has its row"
     ]
+    assert not (folder / LOCK_FILE).exists()
 
 
 def test_a_live_sweep_is_never_settled_nor_resumed_and_a_missing_one_is_named(data):
-    from core.sweep.results import LOCK_FILE, open_sweep, reopen_sweep, resume_refusal
+    from core.sweep.results import open_sweep, reopen_sweep, resume_refusal
 
     sweep = open_sweep(tiny_config(), sweep_id="sweep-live-test")
     try:

@@ -166,6 +166,8 @@ def reopen_sweep(sweep_id: str, root: Path | None = None, **extra: Any) -> OpenS
     sweep_id = out.name
     if not (out / "results.json").is_file():
         raise ValueError(f"no sweep {sweep_id!r} in {out.parent}")
+    if read_record(out).get("status") == "done":  # refused before a lock file is made again
+        raise ValueError(f"sweep {sweep_id!r} {FINISHED}")
     try:
         lock = hold_lock(out / LOCK_FILE)
     except LockBusy:
