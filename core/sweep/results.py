@@ -182,7 +182,8 @@ def reopen_sweep(sweep_id: str, root: Path | None = None, **extra: Any) -> OpenS
                 f"sweep {sweep_id!r} cannot be continued: its preset now gives other settings than "
                 "those it started with (results.json 'resolved')"
             )
-        rows = [r for r in record.pop("rows", []) if isinstance(r, dict)]
+        pairs = {(float(v), m) for v in config.levels for m in config.models}
+        rows = [r for r in record.pop("rows", []) if isinstance(r, dict) and _pair(r) in pairs]
         for key in ("finished", "error", "engine", "address"):
             record.pop(key, None)
         resumes = [*record.get("resumes", []), {"started": time.time(), "kept_rows": len(rows)}]
@@ -264,6 +265,14 @@ def read_record(folder: Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise ValueError(f"{folder / 'results.json'} is not a sweep record")
     return record
+
+
+def _pair(row: dict[str, Any]) -> tuple[float, Any] | None:
+    """A row's ``(level, model)``, or None for a row without a numeric level."""
+    try:
+        return float(row.get("level")), row.get("model")
+    except (TypeError, ValueError):
+        return None
 
 
 def _as_json(value: Any) -> str:
