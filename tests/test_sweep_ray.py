@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -263,6 +264,7 @@ def loopback_head():
         for pid in _group(head.pid, temp) - {head.pid}:  # any that left the group
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _answers(port: int) -> bool:
