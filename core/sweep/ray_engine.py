@@ -178,6 +178,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         return True
     probe(address)
     loopback = _is_loopback(check_address(address)[0])
+    _token_like_ray_start()
     try:
         with _on_loopback() if loopback else contextlib.nullcontext(), _env(**JOIN_ENV):
             ray.init(
@@ -207,6 +208,19 @@ def _env(**values: str):
     finally:
         for k in added:
             os.environ.pop(k, None)
+
+
+def _token_like_ray_start() -> None:
+    """Send the token in ~/.ray/auth_token when RAY_AUTH_MODE is unset, as ``ray start`` does.
+
+    Why: a head started with ``ray start`` turns token authentication on by itself when that
+    file exists (a local Ray writes it), while a driver joining with ray.init(address=...) does
+    not (Ray 2.60), and is then refused: "Authentication token is missing or incorrect".
+    """
+    with contextlib.suppress(ImportError, AttributeError):  # a Ray without token authentication
+        from ray._private.authentication import authentication_token_setup as setup
+
+        setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def _is_loopback(host: str) -> bool:
