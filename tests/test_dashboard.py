@@ -1090,3 +1090,48 @@ def test_a_one_model_sweep_is_not_ranked_against_itself(shipped, tmp_path):
         line.startswith("Only RSteer in this sweep: on test-future its RMSE / persistence is")
         for line in summary
     )
+
+
+def test_a_sweep_left_running_by_a_dead_process_reads_interrupted_and_resumes(data_dir, monkeypatch):
+    from core.service import actions
+    from core.sweep import SweepConfig
+    from core.sweep.results import new_record, write_results
+
+    config = SweepConfig(levels=(0.0, 0.5), models=("convnet",))
+    folder = data_dir / "sweeps" / "sweep-20260101-000000-dead0000"
+    folder.mkdir(parents=True)
+    write_results(folder, new_record(folder.name, config, engine="ray", address="127.0.0.1:6379"), [])
+    submitted = []
+
+    class Recorder:
+        def submit(self, kind, params):
+            submitted.append((kind, params))
+            return "job-1"
+
+        def list(self, limit=100):
+            return []
+
+    monkeypatch.setattr(actions, "runner", lambda: Recorder())
+    at = _app().run()  # the shipped sweep is shown first: nothing of it can be resumed
+    assert not at.exception, at.exception
+    assert not [b for b in at.button if b.label == "Resume this sweep"]
+    at.session_state["sym_sweep__follow"] = folder.name
+    at.run()
+    assert at.selectbox(key="sym_sweep").value.endswith("(interrupted)")  # never "(running)" again
+    at.button(key="sym_resume").click().run()
+    assert not at.exception, at.exception
+    assert submitted == [
+        (
+            "sweep",
+            {
+                "resume": folder.name,
+                "sweep_config": config.to_dict(),
+                "engine": "ray",
+                "address": "127.0.0.1:6379",
+            },
+        )
+    ]
+    assert any("resumed" in s for s in _texts(at.success))
+    write_results(folder, {**new_record(folder.name, config), "status": "done"}, [])
+    with pytest.raises(ValueError, match="has finished"):
+        actions.resume_sweep(folder.name)

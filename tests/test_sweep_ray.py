@@ -1,4 +1,6 @@
-"""A tiny Figure-4 sweep on a local Ray (2 CPUs): same rows and files as the local engine.
+"""A tiny Figure-4 sweep on a local Ray (2 CPUs): same rows and files as the local engine; a
+killed Ray sweep resumes to the uninterrupted rows; ``--address`` joins a Ray head started apart
+on loopback, and an unreachable address fails in one line.
 
 One Ray start for the whole module (about 7 s), shut down at the end. Skipped when ray
 is not installed.
@@ -6,7 +8,17 @@ is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +26,18 @@ import pytest
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -r requirements.txt)")
 
 from conftest import TINY_CONFIG  # noqa: E402
+from test_sweep_resume import (  # noqa: E402
+    CLI_OPTIONS,
+    assert_same_rows,
+    kill_after_first_row,
+    tiny_config,
+    wait_for,
+)
 
 from core.service import views  # noqa: E402
+from core.store.paths import PROJECT_ROOT  # noqa: E402
 from core.store.runs import dataset_path_of, load_run  # noqa: E402
-from core.sweep import CSV_COLUMNS, SweepConfig, list_sweeps, run_sweep  # noqa: E402
+from core.sweep import CSV_COLUMNS, SweepConfig, list_sweeps, resume_sweep, run_sweep  # noqa: E402
 from core.sweep.ray_engine import connect  # noqa: E402
 
 MODELS = ("convnet", "rsteer")
@@ -89,6 +109,12 @@ def test_ray_sweep_writes_what_the_local_engine_writes(local_ray, env):
     assert "engine" not in json.loads((local.path / "results.json").read_text())
 
 
+def test_the_local_ray_listens_on_loopback_only(local_ray):
+    children = _descendants(os.getpid())  # the GCS, raylet, agents and workers this process started
+    listening = _listening(children)
+    assert listening and all(a.startswith("127.") for a in listening), listening
+
+
 def test_ray_sweep_stops_when_asked(local_ray, env):
     result = run_sweep(_config(models=("convnet",)), should_stop=lambda: True, engine="ray")
     assert result.status == "cancelled" and result.rows == []
@@ -98,3 +124,170 @@ def test_ray_sweep_stops_when_asked(local_ray, env):
 def test_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="engine"):
         run_sweep(_config(), engine="slurm")
+
+
+def test_a_killed_ray_sweep_settles_and_resumes_on_ray_to_the_uninterrupted_rows(local_ray, env):
+    folder = kill_after_first_row([*CLI_OPTIONS, "--engine", "ray"], env)
+    left = json.loads((folder / "results.json").read_text())
+    assert left["status"] == "running" and left["engine"] == "ray" and 1 <= len(left["rows"]) < 4
+    (listed,) = [s for s in list_sweeps() if s["sweep_id"] == folder.name]
+    assert listed["status"] == "interrupted"
+
+    resumed = resume_sweep(folder.name)  # on the engine it ran on: the module's local Ray
+    assert resumed.status == "done" and resumed.path == folder
+    record = json.loads((folder / "results.json").read_text())
+    assert record["status"] == "done" and record["engine"] == "ray"
+    assert record["rows"][: len(left["rows"])] == left["rows"] or all(
+        r in record["rows"] for r in left["rows"]
+    )
+    assert_same_rows(record["rows"], run_sweep(tiny_config(), engine="ray").rows)
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "core.sweep", *args], cwd=PROJECT_ROOT, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_an_unreachable_or_malformed_address_fails_in_one_line(env):
+    from core.jobs import validate_params
+
+    for address, said in [
+        ("127.0.0.1:1", "error: cannot reach the Ray cluster at 127.0.0.1:1: Connection refused"),
+        ("256.1.1.1:1", "error: --address: '256.1.1.1' is not an IPv4 address"),  # hung 120 s before
+        ("127.0.0.1", "error: --address: expected HOST:PORT"),
+    ]:
+        out = _cli(*CLI_OPTIONS, "--engine", "ray", "--address", address)
+        assert out.returncode == 2 and out.stderr.strip().splitlines() == [out.stderr.strip()], out.stderr
+        assert out.stderr.startswith(said), out.stderr
+    assert not (env / "sweeps").is_dir() or not any(
+        json.loads(f.read_text()).get("address") for f in (env / "sweeps").glob("*/results.json")
+    )  # nothing was started for them
+    params = {"sweep_config": tiny_config().to_dict(), "engine": "ray", "address": "256.1.1.1:1"}
+    with pytest.raises(ValueError, match="not an IPv4 address"):
+        validate_params("sweep", params)
+
+
+# ------------------------------------------------- a Ray head started apart, on loopback
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(pids: set[int]) -> list[str]:
+    """The TCP addresses the processes ``pids`` listen on, from /proc (e.g. '127.0.0.1:6379')."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                match = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd))
+                inodes.update([match.group(1)] if match else [])
+        except OSError:
+            continue  # ended meanwhile
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                found.append(_address(fields[1]))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    """/proc/net/tcp's little-endian hex ``ADDR:PORT`` as text (IPv6 as its IPv4 when mapped)."""
+    import ipaddress
+
+    host, port = hex_address.split(":")
+    raw = b"".join(bytes.fromhex(host[i : i + 8])[::-1] for i in range(0, len(host), 8))
+    ip = ipaddress.ip_address(raw)
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return f"{ip}:{int(port, 16)}"
+
+
+def _descendants(root: int) -> set[int]:
+    """The live processes below ``root`` (children, their children...)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _group(leader: int, marker: str) -> set[int]:
+    """The live processes of ``leader``'s process group, or whose command line names ``marker``."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) == leader or marker.encode() in (entry / "cmdline").read_bytes():
+                pids.add(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.fixture
+def loopback_head():
+    """``ray start --head --block`` on 127.0.0.1 in its own process group; yields
+    ``(address, pids)``, stops the group at the end (never ``ray stop``: it stops every Ray here)."""
+    port, temp = _free_port(), tempfile.mkdtemp(prefix="rayh", dir="/tmp")  # short: socket paths
+    # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps --node-ip-address 127.0.0.1: without it Ray swaps
+    # a loopback address for the machine's network one and its servers listen on every interface.
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen(
+        ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--include-dashboard=false", "--disable-usage-stats", "--num-cpus=1", f"--temp-dir={temp}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _answers(port) or head.poll() is not None, 120, "the Ray head")
+        assert head.poll() is None, "ray start --head ended"
+        yield f"127.0.0.1:{port}", lambda: _group(head.pid, temp)
+    finally:
+        for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 10)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(head.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                head.wait(timeout=grace)
+        for pid in _group(head.pid, temp) - {head.pid}:  # any that left the group
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_a_sweep_joins_a_ray_head_started_apart_on_loopback(loopback_head, env):
+    address, head_pids = loopback_head
+    out = _cli(
+        "--levels", "0.3", "--models", "convnet", "--grid", "16", "--frames", "12", "--sims", "2",
+        "--epochs", "1", "--hidden", "8", "--layers", "2", "--max-train-windows", "8", "--eval-steps", "3",
+        "--engine", "ray", "--address", address, APPROXSYM_DATA_DIR=str(env),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweep_id = out.stdout.split()[1]
+    record = json.loads((env / "sweeps" / sweep_id / "results.json").read_text())
+    assert record["status"] == "done" and record["address"] == address and len(record["rows"]) == 1
+    assert record["rows"][0]["status"] == "done" and record["rows"][0]["rmse_future"] > 0
+    # Every server of the head (GCS, raylet, agents; workers included) listens on loopback only.
+    listening = _listening(head_pids())
+    assert any(a == address for a in listening), listening
+    assert all(a.startswith("127.") for a in listening), listening

@@ -153,7 +153,11 @@ def _resume_title(params: dict[str, Any]) -> str:
 
 
 def _sweep_validate(params: dict[str, Any]) -> dict[str, Any]:
+    """A new sweep ({"sweep_config", "engine", "address"}), or with "resume": SWEEP_ID the
+    continuation of a stopped one (its config there too, for the title)."""
     from core.sweep import ENGINES, SweepConfig
+    from core.sweep.ray_engine import check_address
+    from core.sweep.results import resume_refusal
 
     SweepConfig.from_dict(params.get("sweep_config") or {})
     if params.get("engine", "local") not in ENGINES:
@@ -161,14 +165,20 @@ def _sweep_validate(params: dict[str, Any]) -> dict[str, Any]:
     address = params.get("address")
     if address is not None and (not isinstance(address, str) or params.get("engine") != "ray"):
         raise ValueError(f"address: a Ray cluster address (with engine 'ray'), got {address!r}")
+    if address is not None:
+        check_address(address)
+    if "resume" in params:
+        reason = resume_refusal(str(params["resume"]))
+        if reason:
+            raise ValueError(f"resume: {reason}")
     return params
 
 
 def _sweep_run(ctx: JobContext) -> dict[str, Any]:
     from core.store.paths import new_id
-    from core.sweep import SweepConfig, run_sweep
+    from core.sweep import SweepConfig, resume_sweep, run_sweep
 
-    sweep_id = new_id("sweep")
+    sweep_id = ctx.params.get("resume") or new_id("sweep")
     ctx.record(sweep_id=sweep_id)
     config = SweepConfig.from_dict(ctx.params["sweep_config"])
     engine, address = ctx.params.get("engine", "local"), ctx.params.get("address")
@@ -178,17 +188,19 @@ def _sweep_run(ctx: JobContext) -> dict[str, Any]:
         pinned = pin_this_process(ctx.job_id, config.train_config().device)
         if pinned:
             ctx.record(device=pinned)
-    result = run_sweep(
-        config, progress=ctx.progress, should_stop=ctx.should_stop, sweep_id=sweep_id,
-        engine=engine, address=address,
-    )  # fmt: skip
+    where = {"progress": ctx.progress, "should_stop": ctx.should_stop, "engine": engine, "address": address}
+    if ctx.params.get("resume"):
+        result = resume_sweep(sweep_id, **where)
+    else:
+        result = run_sweep(config, sweep_id=sweep_id, **where)
     return {"status": result.status, "sweep_id": result.sweep_id}
 
 
 def _sweep_title(params: dict[str, Any]) -> str:
     from core.service.names import sweep_config_label
 
-    return sweep_config_label(params.get("sweep_config") or {})
+    label = sweep_config_label(params.get("sweep_config") or {})
+    return f"resume {label}" if params.get("resume") else label
 
 
 KINDS: dict[str, JobKind] = {

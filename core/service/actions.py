@@ -315,6 +315,31 @@ def submit_sweep(engine: str = "local", address: str | None = None, **settings: 
     return _submit("sweep", params)
 
 
+def sweep_resume_refusal(sweep_id: str) -> str | None:
+    """Why sweep ``sweep_id`` cannot be continued now (finished, still running, shipped), or None
+    when a Resume button may be offered (core.sweep.results.resume_refusal)."""
+    from core.sweep.results import resume_refusal
+
+    return resume_refusal(sweep_id)
+
+
+def resume_sweep(sweep_id: str) -> str:
+    """Queue the continuation of a stopped sweep (interrupted, cancelled, failed) as a 'sweep'
+    job: its finished (level, model) rows are kept, the others trained with its own settings, on
+    the engine it last ran on. Return the job's id; ValueError says why it cannot."""
+    from core.sweep.results import read_record, sweep_folder
+
+    reason = sweep_resume_refusal(check_name(sweep_id, "sweep id"))
+    if reason:
+        raise ValueError(f"Cannot resume: {reason}")
+    record = read_record(sweep_folder(sweep_id))
+    params: dict[str, Any] = {"resume": sweep_id, "sweep_config": record.get("config") or {}}
+    params["engine"] = "ray" if record.get("engine") == "ray" else "local"
+    if params["engine"] == "ray" and record.get("address"):
+        params["address"] = record["address"]
+    return _submit("sweep", params)
+
+
 def job_dataset_path(job) -> Path | None:
     """The dataset file a finished generation job made (from its stored result), or None."""
     path = (job.result or {}).get("dataset_path")

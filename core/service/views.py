@@ -161,7 +161,7 @@ def _read_sweep(folder: str | Path) -> list[dict[str, Any]]:
     from core.sweep.results import read_record
 
     try:
-        record = read_record(Path(folder) / "results.json")
+        record = read_record(Path(folder))
     except FileNotFoundError:
         raise ValueError(f"{folder} holds no results.json") from None
     return [r for r in record["rows"] if isinstance(r, dict)]

@@ -2,12 +2,14 @@
 
 config.py says what a sweep is (SweepConfig, presets); run.py runs it on this machine;
 results.py writes ``sweeps/<sweep_id>/results.json`` and ``results.csv``; ray_engine.py runs the same
-sweep as Ray tasks (``engine="ray"``); ``python -m core.sweep`` is its CLI.
+sweep as Ray tasks (``engine="ray"``); ``python -m core.sweep`` is its CLI. The process running a
+sweep holds a lock in its folder; a sweep found 'running' with the lock free is marked
+'interrupted' (results.list_sweeps) and ``resume_sweep`` continues it on either engine.
 """
 
 from core.sweep.config import DEFAULT_LEVELS, LEVEL_FIELD, PRESETS, SweepConfig
 from core.sweep.results import CSV_COLUMNS, list_sweeps, result_row
-from core.sweep.run import ENGINES, SweepResult, run_sweep
+from core.sweep.run import ENGINES, SweepResult, resume_sweep, run_sweep
 
 __all__ = [
     "CSV_COLUMNS",
@@ -19,5 +21,6 @@ __all__ = [
     "SweepResult",
     "list_sweeps",
     "result_row",
+    "resume_sweep",
     "run_sweep",
 ]

@@ -1,6 +1,8 @@
 """``python -m core.sweep --levels 0,0.1,0.2 --models convnet,e2cnn,rsteer [--preset cpu|gpu]``.
 
 ``--engine ray [--address HOST:PORT]`` runs each training as a Ray task (core/sweep/ray_engine.py).
+``python -m core.sweep resume SWEEP_ID [--engine local|ray] [--address HOST:PORT]`` continues a
+stopped sweep: the (level, model) pairs with a row are kept, the others trained.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import time
 
 from core.cli import Parser, add_switch, fail, progress_bar
 from core.sweep.config import DEFAULT_LEVELS, PRESETS, SweepConfig
-from core.sweep.run import ENGINES, run_sweep
+from core.sweep.run import ENGINES, SweepResult, resume_sweep, run_sweep
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["resume"]:
+        return resume_main(argv[1:])
     p = Parser(prog="python -m core.sweep", description="Figure 4: model vs data equivariance error.")
     p.add_argument("--levels", default=",".join(f"{v:g}" for v in DEFAULT_LEVELS), help="comma-separated")
     p.add_argument("--models", default="convnet,e2cnn,rsteer", help="comma-separated model names")
@@ -32,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", default="local", choices=ENGINES, help="where trainings run (default local)")
     p.add_argument("--address", help="with --engine ray: the Ray cluster to join (default: a local Ray)")
     args = p.parse_args(argv)
-    if args.address and args.engine != "ray":
-        p.error("--address needs --engine ray")
+    _check_engine(p, args)
     try:
         levels = tuple(float(v) for v in args.levels.split(",") if v.strip())
     except ValueError:
@@ -54,9 +58,51 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:
         p.error(str(exc))
+    return _report(
+        lambda: run_sweep(config, progress=progress_bar(), engine=args.engine, address=args.address)
+    )
+
+
+def resume_main(argv: list[str]) -> int:
+    """``resume SWEEP_ID``: continue a stopped sweep; returns the exit status."""
+    p = Parser(prog="python -m core.sweep resume", description="Continue a stopped sweep.")
+    p.add_argument("sweep_id", help="the sweep's folder name under sweeps/")
+    p.add_argument("--engine", choices=ENGINES, help="where trainings run (default: where it last ran)")
+    p.add_argument("--address", help="with --engine ray: the Ray cluster to join")
+    args = p.parse_args(argv)
+    _check_engine(p, args)
+    return _report(
+        lambda: resume_sweep(
+            args.sweep_id, progress=progress_bar(), engine=args.engine, address=args.address
+        ),
+        refusals=(ValueError,),
+    )
+
+
+def _check_engine(p: Parser, args) -> None:
+    """Refuse ``--address`` without ``--engine ray`` and a malformed address, in one line."""
+    from core.sweep.ray_engine import check_address
+
+    if args.address is None:
+        return
+    if args.engine not in ("ray", None):
+        p.error("--address needs --engine ray")
+    try:
+        check_address(args.address)
+    except ValueError as exc:
+        p.error(f"--{exc}")
+
+
+def _report(start, refusals: tuple = ()) -> int:
+    """Run ``start() -> SweepResult`` and print where its results are and its table; a Ray
+    cluster that cannot be reached (or a refusal of ``refusals``' types) is one line, status 2."""
+    from core.sweep.ray_engine import RayUnreachable
+
     t0 = time.perf_counter()
     try:
-        result = run_sweep(config, progress=progress_bar(), engine=args.engine, address=args.address)
+        result: SweepResult = start()
+    except (RayUnreachable, *refusals) as exc:
+        return fail(str(exc), 2)
     except OSError as exc:  # core.store.atomic.WriteError: the file and the cause, one line
         return fail(str(exc))
     print(f"sweep {result.sweep_id} ({result.status}) in {result.path}, {time.perf_counter() - t0:.0f} s")

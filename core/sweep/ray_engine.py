@@ -29,7 +29,7 @@ from core.models.registry import model_label
 from core.store.atomic import write_bytes
 from core.store.paths import DATA_DIR_ENV, PROJECT_ROOT, data_dir, inside
 from core.sweep.config import SweepConfig
-from core.sweep.results import new_record, result_row, start_sweep_dir, write_results
+from core.sweep.results import OpenSweep, open_sweep, reopen_sweep, result_row, stopped_fields
 from core.sweep.run import SweepResult
 
 #: The run folder files a training task sends back (last.pt, the resume state, stays behind).
@@ -86,13 +86,80 @@ def train_task(dataset: dict[str, Any], model_config: dict[str, Any], train_conf
 
 # --------------------------------------------------------------- head side
 
+#: Seconds to wait for a Ray cluster's address to answer before giving up (a dead address
+#: otherwise hangs in ray.init for minutes).
+CONNECT_TIMEOUT_S = 10.0
+
+
+#: A host name: dot-separated labels of letters, digits and inner hyphens, 253 characters at most.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*"
+
+
+class RayUnreachable(ConnectionError):
+    """The Ray cluster at the given address cannot be reached or joined (one-line message)."""
+
+
+def check_address(address: str) -> tuple[str, int]:
+    """``(host, port)`` of a Ray cluster address ``HOST:PORT`` (an IPv4 address, ``[IPv6]`` or a
+    host name); ValueError in one line naming what is wrong with it."""
+    import ipaddress
+    import re
+
+    text = str(address).strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"address: expected HOST:PORT with a port from 1 to 65535, got {address!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"address: {host!r} is not an IPv6 address") from None
+    elif re.fullmatch(r"[\d.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"address: {host!r} is not an IPv4 address") from None
+    elif not re.fullmatch(_HOST_NAME, host):
+        raise ValueError(f"address: {host!r} is not a host name or IP address")
+    return host, int(port_text)
+
+
+def probe(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Check that something listens at ``address`` within ``timeout_s`` seconds (name lookup
+    included); raise RayUnreachable in one line naming the address and the cause."""
+    import socket
+    import threading
+
+    host, port = check_address(address)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=attempt, name="ray-probe", daemon=True)
+    worker.start()
+    worker.join(timeout_s + 1)  # a name lookup has no timeout of its own
+    if not outcome:
+        raise RayUnreachable(f"Ray cluster at {address} did not answer within {timeout_s:g} s")
+    if outcome[0] is not None:
+        exc = outcome[0]
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise RayUnreachable(f"cannot reach the Ray cluster at {address}: {why}")
+
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Make sure Ray is initialised; return True if this call started it (then shut it down).
 
     ``address`` None starts a local Ray with ``num_cpus`` (default: this machine's CPUs),
     no dashboard and its node on 127.0.0.1; otherwise the cluster at ``address`` is joined
-    and the ``core`` package is shipped to its workers.
+    and the ``core`` package is shipped to its workers. ValueError for a malformed address,
+    RayUnreachable when nothing answers there within CONNECT_TIMEOUT_S or Ray cannot join it.
     """
     import ray
 
@@ -100,65 +167,145 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
     if address is None:
-        ray.init(
-            num_cpus=num_cpus or os.cpu_count() or 1,
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}},
-            log_to_driver=False,
-        )
-    else:
-        ray.init(
-            address=address,
-            runtime_env={"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__"]},
-            log_to_driver=False,
-        )
+        with _on_loopback():
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}},
+                log_to_driver=False,
+            )
+        return True
+    probe(address)
+    loopback = _is_loopback(check_address(address)[0])
+    _token_like_ray_start()
+    try:
+        with _on_loopback() if loopback else contextlib.nullcontext(), _env(**JOIN_ENV):
+            ray.init(
+                address=address,
+                runtime_env={"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__"]},
+                log_to_driver=False,
+                **({"_node_ip_address": "127.0.0.1"} if loopback else {}),
+            )
+    except Exception as exc:  # Ray's own errors run over many lines
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RayUnreachable(f"cannot join the Ray cluster at {address}: {first}") from exc
     return True
 
 
+#: While joining a cluster: one try at its GCS, not 20 (a port that answers but is no Ray GCS
+#: then fails after about 45 s, measured, not minutes; Ray's own log lines come before the error).
+JOIN_ENV = {"RAY_gcs_server_port_wait_time_s": "1"}
+
+
+@contextlib.contextmanager
+def _env(**values: str):
+    """Set environment variables for the block (those set already are left as they are)."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _token_like_ray_start() -> None:
+    """Send the token in ~/.ray/auth_token when RAY_AUTH_MODE is unset, as ``ray start`` does.
+
+    Why: a head started with ``ray start`` turns token authentication on by itself when that
+    file exists (a local Ray writes it), while a driver joining with ray.init(address=...) does
+    not (Ray 2.60), and is then refused: "Authentication token is missing or incorrect".
+    """
+    with contextlib.suppress(ImportError, AttributeError):  # a Ray without token authentication
+        from ray._private.authentication import authentication_token_setup as setup
+
+        setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextlib.contextmanager
+def _on_loopback():
+    """Keep a Ray node started or joined in this block on 127.0.0.1.
+
+    Why: on Linux Ray swaps a loopback node address for the machine's network address (so that
+    other machines could join) and its servers then listen on every interface; a local Ray
+    would be open to the network, and a head held on loopback (``ray start --head
+    --node-ip-address=127.0.0.1`` with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) could not be joined
+    at all. Ray's own switch for that is the variable (for the processes it starts) and the
+    constant read from it at import (for this one).
+    """
+    from ray._private import ray_constants
+
+    name = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    old_env, old_constant = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[name], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old_constant
+        if old_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old_env
+
+
 def run_sweep_ray(
-    config: SweepConfig,
+    config: SweepConfig | None,
     progress=None,
     should_stop=None,
     root: Path | None = None,
     sweep_id: str | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
+    resume: bool = False,
 ) -> SweepResult:
     """Run ``config`` as Ray tasks; same results and files as :func:`core.sweep.run_sweep`.
 
     ``progress`` is called as tasks finish; ``should_stop()`` is polled between
-    completions (every ``POLL_S`` seconds) and cancels the remaining tasks.
+    completions (every ``POLL_S`` seconds) and cancels the remaining tasks. ``resume``:
+    continue the stopped sweep ``sweep_id`` instead (``config`` None; its rows are kept and
+    only its missing pairs run). Ray is joined before the folder is touched, so an address
+    that cannot be reached changes nothing.
     """
     import ray
 
     started = connect(address, num_cpus)
     try:
-        return _run(ray, config, progress or (lambda *a, **k: None), should_stop, root, sweep_id, address)
+        if resume:
+            sweep = reopen_sweep(sweep_id, root, engine="ray", address=address)
+        else:
+            sweep = open_sweep(config, root, sweep_id, engine="ray", address=address)
+        return _run(ray, sweep, progress or (lambda *a, **k: None), should_stop)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run(ray, config: SweepConfig, report, should_stop, root, sweep_id, address) -> SweepResult:
+def _submit(ray, sweep: OpenSweep, make, fit, tcfg) -> tuple[dict, dict, dict]:
+    """Submit the dataset and training tasks of every pair without a row; return
+    ``(pending trainings -> (level, model) index, level index -> dataset task, level index -> the
+    head's dataset path of a level already in its cache)``."""
     from core.data import dataset_path, load_dataset
 
-    sweep_id, out = start_sweep_dir(root, sweep_id)
-    record = new_record(sweep_id, config, engine="ray", address=address)
-    rows: list[dict[str, Any]] = []
-    write_results(out, record, rows)
-
-    tcfg = config.train_config().to_dict()
-    use_gpu = ray.cluster_resources().get("GPU", 0) >= 1 and tcfg["device"].split(":")[0] in ("auto", "cuda")
-    if use_gpu:
-        tcfg["device"] = "cuda"  # Ray shows each task only the GPU it was given
-    make = ray.remote(num_cpus=1)(make_dataset_task)
-    fit = ray.remote(num_gpus=1, num_cpus=0)(train_task) if use_gpu else ray.remote(num_cpus=1)(train_task)
-
-    pending: dict[Any, tuple[int, int]] = {}  # training task -> (level index, model index)
-    data_refs: dict[int, Any] = {}  # level index -> its dataset task, until the head has stored it
-    levels: dict[int, Path] = {}  # level index -> the head's dataset path
+    config = sweep.config
+    pending: dict[Any, tuple[int, int]] = {}
+    data_refs: dict[int, Any] = {}
+    levels: dict[int, Path] = {}
     for i, level in enumerate(config.levels):
+        missing = [j for j, name in enumerate(config.models) if not sweep.has(level, name)]
+        if not missing:
+            continue
         dcfg = config.data_config(level)
         cached = dataset_path(dcfg)
         if _valid(cached, dcfg, load_dataset):
@@ -166,13 +313,24 @@ def _run(ray, config: SweepConfig, report, should_stop, root, sweep_id, address)
             levels[i] = cached
         else:
             dataset = data_refs[i] = make.remote(dcfg.to_dict())
-        for j, name in enumerate(config.models):
-            pending[fit.remote(dataset, config.model_config(name).to_dict(), tcfg)] = (i, j)
+        for j in missing:
+            pending[fit.remote(dataset, config.model_config(config.models[j]).to_dict(), tcfg)] = (i, j)
+    return pending, data_refs, levels
+
+
+def _run(ray, sweep: OpenSweep, report, should_stop) -> SweepResult:
+    config = sweep.config
+    tcfg = config.train_config().to_dict()
+    use_gpu = ray.cluster_resources().get("GPU", 0) >= 1 and tcfg["device"].split(":")[0] in ("auto", "cuda")
+    if use_gpu:
+        tcfg["device"] = "cuda"  # Ray shows each task only the GPU it was given
+    make = ray.remote(num_cpus=1)(make_dataset_task)
+    fit = ray.remote(num_gpus=1, num_cpus=0)(train_task) if use_gpu else ray.remote(num_cpus=1)(train_task)
+    pending, data_refs, levels = {}, {}, {}
 
     total = len(config.levels) * (1 + len(config.models))
-    done = [len(levels)]
+    done = [len(config.levels) * (1 + len(config.models))]
     status = "done"
-    report(done[0] / total, f"{len(pending) + len(data_refs)} Ray tasks submitted")
 
     def take_dataset(i: int) -> None:
         value = ray.get(data_refs.pop(i))
@@ -184,6 +342,9 @@ def _run(ray, config: SweepConfig, report, should_stop, root, sweep_id, address)
         report(done[0] / total, f"dataset for buoyancy difference {config.levels[i]:g}: made")
 
     try:
+        pending, data_refs, levels = _submit(ray, sweep, make, fit, tcfg)
+        done[0] -= len(pending) + len(data_refs)  # what is left to do
+        report(done[0] / total, f"{len(pending) + len(data_refs)} Ray tasks submitted")
         while pending or data_refs:
             if should_stop is not None and should_stop():
                 status = "cancelled"
@@ -201,23 +362,17 @@ def _run(ray, config: SweepConfig, report, should_stop, root, sweep_id, address)
                 path = levels[i]
                 result = _store_run(value, path)
                 level, name = config.levels[i], config.models[j]
-                row = result_row(level, name, result, value["seconds"], path.name)
-                rows.append({**row, "_order": (i, j)})
-                rows.sort(key=lambda r: r["_order"])
-                write_results(out, record, _public(rows))
+                sweep.add(result_row(level, name, result, value["seconds"], path.name))
                 done[0] += 1
                 report(done[0] / total, f"level {level:g}, {model_label(name)}: {result.status}")
     except BaseException as exc:
         _cancel(ray, [*pending, *data_refs.values()])
-        record.update(status="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
-        write_results(out, record, _public(rows))
+        sweep.close(**stopped_fields(exc, should_stop))
         raise
     if status == "cancelled":
         _cancel(ray, [*pending, *data_refs.values()])
-    record.update(status=status, finished=time.time())
-    rows = _public(rows)
-    write_results(out, record, rows)
-    return SweepResult(sweep_id=sweep_id, path=out, status=status, rows=rows)
+    sweep.close(status)
+    return SweepResult(sweep_id=sweep.sweep_id, path=sweep.path, status=status, rows=sweep.rows)
 
 
 def _valid(path: Path, dcfg, load_dataset) -> bool:
@@ -228,10 +383,6 @@ def _valid(path: Path, dcfg, load_dataset) -> bool:
         return load_dataset(path).config == dcfg
     except Exception:  # unreadable or foreign file: let a task make it again
         return False
-
-
-def _public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if k != "_order"} for r in rows]
 
 
 def _cancel(ray, refs: list) -> None:

@@ -22,7 +22,11 @@ import numpy as np
 
 from core.store.atomic import write_json, write_text
 from core.store.damage import DamagedError
-from core.store.paths import assets_dir, check_name, data_dir, new_id
+from core.store.locks import HeldLock, LockBusy, hold_lock, is_locked
+from core.store.paths import assets_dir, check_name, data_dir, inside, new_id
+
+#: The file in a sweep's folder whose lock the process running the sweep holds (core/store/locks.py).
+LOCK_FILE = "sweep.lock"
 
 CSV_COLUMNS = (
     "level",
@@ -116,12 +120,179 @@ def write_results(out: Path, record: dict[str, Any], rows: list[dict[str, Any]])
     write_text(out / "results.csv", buf.getvalue())
 
 
+class OpenSweep:
+    """A sweep this process is running: its folder, held by :data:`LOCK_FILE` for as long as
+    the sweep runs, its results.json record and its rows (kept in the config's order)."""
+
+    def __init__(self, sweep_id: str, out: Path, config: Any, record: dict, rows: list, lock: HeldLock):
+        self.sweep_id, self.path, self.config, self.record, self.lock = sweep_id, out, config, record, lock
+        self.rows = list(rows)
+
+    def has(self, level: float, model: str) -> bool:
+        """True if the (level, model) pair has its row already (a resumed sweep skips it)."""
+        return any(float(r["level"]) == float(level) and r["model"] == model for r in self.rows)
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Record one finished (level, model) row and rewrite results.json / results.csv."""
+        self.rows.append(row)
+        levels, models = list(self.config.levels), list(self.config.models)
+        self.rows.sort(key=lambda r: (levels.index(float(r["level"])), models.index(r["model"])))
+        write_results(self.path, self.record, self.rows)
+
+    def close(self, status: str, **fields: Any) -> None:
+        """Write the final status (with ``fields``, e.g. ``error``) and let the folder go."""
+        try:
+            self.record.update(status=status, finished=time.time(), **fields)
+            write_results(self.path, self.record, self.rows)
+            if status == "done":  # nothing will lock a finished sweep again: leave no lock file
+                (self.path / LOCK_FILE).unlink(missing_ok=True)
+        finally:
+            self.lock.release()
+
+
+def open_sweep(config: Any, root: Path | None = None, sweep_id: str | None = None, **extra: Any) -> OpenSweep:
+    """Start a new sweep's folder: lock it, then write its 'running' results.json; return it.
+
+    The lock comes first, so no reader ever sees a 'running' record whose lock is free while
+    its process lives (:func:`settle_sweep` takes such a record as left by a dead process).
+    """
+    sweep_id, out = start_sweep_dir(root, sweep_id)
+    lock = hold_lock(out / LOCK_FILE)
+    try:
+        record = new_record(sweep_id, config, **extra)
+        write_results(out, record, [])
+    except BaseException:
+        lock.release()
+        raise
+    return OpenSweep(sweep_id, out, config, record, [], lock)
+
+
+def reopen_sweep(sweep_id: str, root: Path | None = None, **extra: Any) -> OpenSweep:
+    """Continue a stopped sweep of ``root or data_dir()``: lock its folder, keep its finished rows,
+    mark it 'running' again (``extra`` updates the record: the engine); return it.
+
+    ValueError in one line when there is no such sweep, it still runs, it has finished, or its
+    preset no longer gives the settings it started with (its rows would not be one experiment).
+    """
+    from core.sweep.config import SweepConfig
+
+    out = sweep_folder(sweep_id, root)
+    sweep_id = out.name
+    if not (out / "results.json").is_file():
+        raise ValueError(f"no sweep {sweep_id!r} in {out.parent}")
+    if read_record(out).get("status") == "done":  # refused before a lock file is made again
+        raise ValueError(f"sweep {sweep_id!r} {FINISHED}")
+    try:
+        lock = hold_lock(out / LOCK_FILE)
+    except LockBusy:
+        raise ValueError(f"sweep {sweep_id!r} is still running: its process holds {LOCK_FILE}") from None
+    try:
+        record = read_record(out)
+        if record.get("status") == "done":
+            raise ValueError(f"sweep {sweep_id!r} {FINISHED}")
+        config = SweepConfig.from_dict(record.get("config") or {})
+        if "resolved" in record and _as_json(config.resolved()) != _as_json(record["resolved"]):
+            raise ValueError(
+                f"sweep {sweep_id!r} cannot be continued: its preset now gives other settings than "
+                "those it started with (results.json 'resolved')"
+            )
+        pairs = {(float(v), m) for v in config.levels for m in config.models}
+        rows = [r for r in record.pop("rows", []) if isinstance(r, dict) and _pair(r) in pairs]
+        for key in ("finished", "error", "engine", "address"):
+            record.pop(key, None)
+        resumes = [*record.get("resumes", []), {"started": time.time(), "kept_rows": len(rows)}]
+        record.update(status="running", resumes=resumes, **extra)
+        sweep = OpenSweep(sweep_id, out, config, record, rows, lock)
+        write_results(out, record, sweep.rows)
+    except BaseException:
+        lock.release()
+        raise
+    return sweep
+
+
+#: Why a finished sweep is not resumed.
+FINISHED = "has finished: every (level, model) pair has its row"
+
+
+def resume_refusal(sweep_id: str, root: Path | None = None) -> str | None:
+    """Why sweep ``sweep_id`` of ``root or data_dir()`` cannot be continued now (a sentence for
+    the user), or None if it can: it exists there (shipped sweeps are not), it is not finished
+    and no live process runs it."""
+    try:
+        folder = sweep_folder(sweep_id, root)
+        record = read_record(folder)
+    except FileNotFoundError:
+        return f"there is no sweep {sweep_id!r} in this data directory"
+    except (OSError, ValueError) as exc:
+        return f"sweep {sweep_id!r} cannot be read: {exc}"
+    if record.get("status") == "done":
+        return f"sweep {sweep_id!r} {FINISHED}"
+    if record.get("status") == "running" and is_locked(folder / LOCK_FILE):
+        return f"sweep {sweep_id!r} is still running"
+    return None
+
+
+def stopped_fields(exc: BaseException, should_stop=None) -> dict[str, Any]:
+    """The status (and error) of a sweep that an exception ended: 'cancelled' when a stop was
+    asked (a cancelled job's SIGTERM), 'interrupted' for Ctrl-C, else 'failed' with the error."""
+    if should_stop is not None and should_stop():
+        return {"status": "cancelled"}
+    if not isinstance(exc, Exception):
+        return {"status": "interrupted", "error": type(exc).__name__}
+    return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+
+
+#: What results.json says of a sweep whose process ended without writing its end.
+INTERRUPTED_ERROR = "the process running it ended before it finished"
+
+
+def settle_sweep(folder: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (the folder's results.json), marked 'interrupted' on disk first when it says
+    'running' but its lock is free, i.e. the process that ran it is gone (kill -9, a crash, a
+    restarted machine). A folder that cannot be written is left as it is."""
+    if record.get("status") != "running":
+        return record
+    try:
+        lock = hold_lock(folder / LOCK_FILE)
+    except (LockBusy, OSError):
+        return record  # alive, or a folder this process cannot lock (read-only)
+    with lock:
+        try:
+            fresh = read_record(folder)
+            if fresh.get("status") != "running":  # it ended meanwhile
+                return fresh
+            fresh.update(status="interrupted", error=INTERRUPTED_ERROR, finished=time.time())
+            write_json(folder / "results.json", fresh)
+            return fresh
+        except (OSError, ValueError):
+            return record
+
+
+def sweep_folder(sweep_id: str, root: Path | None = None) -> Path:
+    """The folder of sweep ``sweep_id`` in ``root or data_dir()`` (the id checked; it may not exist)."""
+    return inside(Path(root or data_dir()) / "sweeps", check_name(sweep_id, "sweep id"))
+
+
+def _pair(row: dict[str, Any]) -> tuple[float, Any] | None:
+    """A row's ``(level, model)``, or None for a row without a numeric level."""
+    try:
+        return float(row.get("level")), row.get("model")
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(json.loads(json.dumps(value)), sort_keys=True)
+
+
 def list_sweeps() -> list[dict[str, Any]]:
     """Every sweep's results.json (data_dir() first, then shipped assets), with ``shipped`` and ``path``.
 
     A results.json that cannot be read, or is not a record with a ``rows`` list, is listed,
     never hidden, as ``{"sweep_id", "status": "damaged", "damaged": "damaged: results.json:
-    <reason>", "rows": []}``.
+    <reason>", "rows": []}``. A sweep of data_dir() left 'running' by a process that is gone is
+    marked 'interrupted' here (:func:`settle_sweep`), so every look tells the truth and it can be
+    resumed.
     """
     out, seen = [], set()
     for shipped, base in ((False, data_dir()), (True, assets_dir())):
@@ -133,19 +304,23 @@ def list_sweeps() -> list[dict[str, Any]]:
             if d.name in seen or not f.is_file():
                 continue
             try:
-                rec = read_record(f)
+                rec = read_record(d)
             except FileNotFoundError:  # deleted while listed
                 continue
             except DamagedError as exc:
                 rec = {"sweep_id": d.name, "status": "damaged", "damaged": str(exc), "rows": []}
+            if not shipped and rec.get("status") != "damaged":
+                rec = settle_sweep(d, rec)
             seen.add(d.name)
             out.append({**rec, "shipped": shipped, "path": str(d)})
     return out
 
 
-def read_record(path: Path) -> dict[str, Any]:
-    """A sweep's parsed results.json; core.store.damage.DamagedError (``damaged: results.json:
-    <reason>``) when it cannot be read, is not JSON, or is not an object with a ``rows`` list."""
+def read_record(folder: Path) -> dict[str, Any]:
+    """A sweep folder's parsed results.json; FileNotFoundError without one, and
+    core.store.damage.DamagedError (a ValueError: ``damaged: results.json: <reason>``) when it
+    cannot be read, is not JSON, or is not an object with a ``rows`` list."""
+    path = Path(folder) / "results.json"
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

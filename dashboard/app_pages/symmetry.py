@@ -65,6 +65,27 @@ def _accuracy(entry, stamp: float, accuracy: list[dict]) -> None:
     st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy")
 
 
+def _resume(entry) -> None:
+    """A stopped sweep of yours (its title says how it stopped): a button that continues it as
+    a background job, keeping its finished points."""
+    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1.caption(
+        "This sweep stopped before it finished. Resume keeps its finished points and trains the "
+        "missing ones with the sweep's own settings, on the engine it ran on."
+    )
+    if not c2.button("Resume this sweep", key="sym_resume"):
+        return
+    try:
+        job_id = actions.resume_sweep(entry.name)
+    except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+        st.info(str(exc))
+    except Exception as exc:  # refused (ValueError says why), or a job that cannot start
+        widgets.show_problem("Could not resume the sweep.", exc)
+    else:
+        st.session_state["sym_started"] = job_id
+        st.success("Sweep resumed in the background: its job is listed below.")
+
+
 sweeps = views.sweep_entries()
 if not sweeps:
     st.warning(
@@ -77,6 +98,8 @@ else:
         entry = widgets.pick_entry(
             "Sweep", sweeps, key="sym_sweep", help="The shipped sweep, or any sweep you ran."
         )
+    if not entry.shipped and actions.sweep_resume_refusal(entry.name) is None:
+        _resume(entry)
     stamp = cache.mtime(entry.path)
     try:
         if entry.damaged:
