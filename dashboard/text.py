@@ -19,6 +19,12 @@ from typing import Any
 #: directives, ``&amp;`` entities, and ``1.``, ``-``, ``#`` or ``>`` opening a block.
 _MARKDOWN_ESCAPED = re.compile("([" + re.escape(string.punctuation) + "])")
 
+#: U+2060 WORD JOINER: invisible, and no break. Streamlit's renderer also finds bare URLs and
+#: e-mail addresses in the text after the escapes are resolved (GFM's autolink literals), so a
+#: backslash cannot stop ``http://``, ``www.`` or ``a@b.c`` becoming a live link: this does.
+_JOINER = "\u2060"
+_AUTOLINK_STARTS = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+
 #: What plotly reads in a text (legend names, titles, annotations, hover templates): its subset of
 #: HTML (``<b>``, ``<a href>``, ``<br>``...) and entities, ``%{..}`` in hover templates, and a text
 #: in ``$...$`` as LaTeX. Each becomes a numeric entity, which plotly shows as the character.
@@ -28,9 +34,11 @@ _PLOTLY_ESCAPED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "%": "&#37;", "$": "&
 def markdown_text(text: Any) -> str:
     """``text`` for anything Streamlit renders as markdown (st.markdown, st.caption, st.error and
     the other boxes, st.toast, widget labels, progress texts): every ASCII punctuation character
-    backslash-escaped and line breaks turned into spaces, so it renders as exactly its characters
-    and forms no link, image, emphasis, code, math, HTML or block. Returns the escaped string."""
-    return _MARKDOWN_ESCAPED.sub(r"\\\1", " ".join(str(text).split()))
+    backslash-escaped, line breaks turned into spaces and an invisible word joiner put inside
+    ``://``, ``www.`` and before ``@``, so it shows exactly its characters and forms no link,
+    image, emphasis, code, math, HTML or block. Returns the escaped string."""
+    joined = _AUTOLINK_STARTS.sub(_JOINER, " ".join(str(text).split()))
+    return _MARKDOWN_ESCAPED.sub(r"\\\1", joined)
 
 
 def plotly_text(text: Any) -> str:

@@ -58,8 +58,8 @@ _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 def _shown(markdown: str) -> str:
     """The text a markdown string shows where it is only escapes and words (backslash escapes
-    resolved), which is how the tests below read what a person sees."""
-    return _ESCAPE.sub(r"\1", markdown)
+    resolved, word joiners invisible), which is how the tests below read what a person sees."""
+    return _ESCAPE.sub(r"\1", markdown).replace("\u2060", "")
 
 
 def _texts(elements) -> list[str]:
@@ -1094,6 +1094,7 @@ NAME_PAYLOADS = (
     "<img src=x onerror=alert(1)>",
     "**bold**",
     "$x$",
+    "mail a@b.co or www.x.org",
 )
 #: More for the escapes themselves: a bare URL, Streamlit directives, an entity, code, a table,
 #: a heading and a list.
@@ -1116,9 +1117,12 @@ def test_markdown_and_plotly_escapes_show_a_name_as_its_own_characters():
         escaped = markdown_text(name)
         assert _bare_markup(escaped) == [], (name, escaped)
         assert _shown(escaped) == " ".join(name.split()), (name, escaped)  # the round trip
+        # GFM links bare URLs and addresses in the text after escapes: none may be left to find
+        assert not re.search(r"https?://|www\.|\w@\w", _ESCAPE.sub(r"\1", escaped), re.I), escaped
         drawn = plotly_text(name)
         assert not set("<>$%") & set(drawn) and "&" not in re.sub(r"&(amp|lt|gt|#37|#36);", "", drawn)
         assert html.unescape(drawn) == name
+        assert re.fullmatch(r"[A-Za-z0-9._-]+\.pt", views.download_name(name, ".pt"))  # a plain file name
     # Every figure builder that names a series or a panel after a run escapes it.
     name = NAME_PAYLOADS[2]
     line = figures.line_figure({name: [1.0, 2.0]}, title=f"loss: {name}", xaxis_title="x", yaxis_title="y")
