@@ -78,9 +78,15 @@ def _pick(page, label: str, option: str) -> None:
     box.press_sequentially(option)  # filters the options; Enter takes the highlighted one
     page.get_by_role("option", name=option, exact=True).wait_for()
     box.press("Enter")
+    _wait_value(page, label, option)
+
+
+def _wait_value(page, label: str, value: str) -> None:
+    """Wait until the box labelled ``label`` shows ``value``: a choice made by the app (following a
+    new or renamed item) lands with a rerun that may start after the note announcing it."""
     page.wait_for_function(
-        "([label, option]) => document.querySelector(`input[aria-label='${label}']`).value === option",
-        arg=[label, option],
+        "([label, value]) => document.querySelector(`input[aria-label='${label}']`)?.value === value",
+        arg=[label, value],
     )
 
 
@@ -140,7 +146,7 @@ def _cycle(url, page, data) -> None:
     page.get_by_text(re.compile(r"Finished: .* is shown below")).wait_for(timeout=JOB_TIMEOUT_MS)
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 2) >= 2
-    assert page.get_by_label("Dataset", exact=True).input_value() == "Δb 0.6 · 16² · 1 sim × 16 frames"
+    _wait_value(page, "Dataset", "Δb 0.6 · 16² · 1 sim × 16 frames")  # the new dataset is shown
     _no_raw_ids(page, "2-data")
     _check_clean(page, "2-data")
 
@@ -181,9 +187,7 @@ def _cycle(url, page, data) -> None:
         page.get_by_text(_as_shown(f'to "{NEW_NAME}"')),
     )
     e2e.wait_idle(page)
-    page.wait_for_function(
-        "name => document.querySelector(`input[aria-label='Look at a run']`).value === name", arg=NEW_NAME
-    )
+    _wait_value(page, "Look at a run", NEW_NAME)
     page.get_by_text(_as_shown(f"Id, rename, delete: {NEW_NAME}")).wait_for()
     _check_clean(page, "3-train-renamed")
 
