@@ -114,6 +114,33 @@ def wait_idle(page, timeout_ms: float = 60_000) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
 
 
+def click_until(page, button, done, attempts: int = 3, timeout_ms: float = 20_000) -> int:
+    """Click the locator ``button`` until the locator ``done`` is shown; return the clicks it took.
+
+    Streamlit's page can drop a click that lands while the script reruns (a fragment's timer,
+    a text box committing its value), and a dropped click shows nothing: so each click waits
+    for the script to be idle first, and is repeated only when ``done`` has not appeared
+    within ``timeout_ms`` and the button is still there (a click that took effect may have
+    moved it away: a renamed item's expander opens closed). For buttons whose second click does
+    no harm (Rename, Load).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for n in range(1, attempts + 1):
+        wait_idle(page)
+        if n > 1 and not button.is_visible():  # the last click took effect: only its note is late
+            done.first.wait_for(timeout=timeout_ms)
+            return n - 1
+        button.click()
+        try:
+            done.first.wait_for(timeout=timeout_ms)
+            return n
+        except PlaywrightTimeout:
+            if n == attempts:
+                raise
+    return attempts
+
+
 def wait_plots(page, count: int = 1, timeout_ms: float = 60_000) -> int:
     """Wait until at least ``count`` plotly charts are drawn; return how many there are."""
     drawn = (

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.models.registry import model_names, model_spec
+from dashboard.text import plotly_text
 
 
 class _RegistryColors(Mapping):
@@ -137,10 +138,10 @@ def equivariance_figure(
                 customdata=levels[order],
                 text=list(notes[order]),  # shown in the hover only (mode has no "text")
                 mode="lines+markers",
-                name=name,
+                name=plotly_text(name),
                 line={"color": model_color(name, i), "width": 2},
                 marker={"size": np.where(marked, 14, 8), "symbol": np.where(marked, "x", "circle")},
-                hovertemplate=f"<b>{name}</b><br>buoyancy difference Δb %{{customdata:.2g}}"
+                hovertemplate=f"<b>{plotly_text(name)}</b><br>buoyancy difference Δb %{{customdata:.2g}}"
                 "<br>data EE %{x:.3g}<br>model EE %{y:.3g}<br>%{text}<extra></extra>",
             )
         )
@@ -258,10 +259,10 @@ def frame_split_figure(
                     x=list(levels),
                     y=list(ys),
                     mode="lines+markers",
-                    name=f"{name}, {where}",
+                    name=plotly_text(f"{name}, {where}"),
                     line={"color": color, "dash": dash},
-                    hovertemplate=f"<b>{name}</b>, {where}<br>Δb %{{x:g}}<br>model / data %{{y:.2f}}"
-                    "<extra></extra>",
+                    hovertemplate=f"<b>{plotly_text(name)}</b>, {where}<br>Δb %{{x:g}}"
+                    "<br>model / data %{y:.2f}<extra></extra>",
                 )
             )
     fig.add_hline(y=1.0, line={"color": "#888", "dash": "dash", "width": 1})
@@ -285,9 +286,9 @@ def _frame_line(t, y, name: str, color: str, dash: str = "solid", digits: str = 
         x=t,
         y=y,
         mode="lines",
-        name=name,
+        name=plotly_text(name),
         line={"color": color, "dash": dash},
-        hovertemplate=f"<b>{name}</b><br>frame %{{x}}<br>%{{y:{digits}}}<extra></extra>",
+        hovertemplate=f"<b>{plotly_text(name)}</b><br>frame %{{x}}<br>%{{y:{digits}}}<extra></extra>",
     )
 
 
@@ -329,12 +330,12 @@ def per_element_figure(
             go.Bar(
                 x=labels,
                 y=values,
-                name=name,
+                name=plotly_text(name),
                 marker_color=colors[i],
                 text=text,
                 textposition="outside",
                 cliponaxis=False,
-                hovertemplate=f"<b>{name}</b> %{{x}}: %{{y:.3g}}<extra></extra>",
+                hovertemplate=f"<b>{plotly_text(name)}</b> %{{x}}: %{{y:.3g}}<extra></extra>",
             )
         )
     fig.update_layout(
@@ -387,14 +388,15 @@ def _quiver_xy(velocity: np.ndarray, stride: int, scale: float) -> tuple[np.ndar
 
 def _wrap(title: str, width: int = 18) -> str:
     """A panel title broken at " · " into lines of about ``width`` characters, so narrow
-    panels (four side by side on a 1024-px screen) do not print over each other."""
+    panels (four side by side on a 1024-px screen) do not print over each other; each line
+    is plotly-escaped (a panel title may be a run's name)."""
     lines: list[str] = []
     for part in str(title).split(" · "):
         if lines and len(lines[-1]) + 3 + len(part) <= width:
             lines[-1] += " · " + part
         else:
             lines.append(part)
-    return "<br>".join(lines)
+    return "<br>".join(plotly_text(line) for line in lines)
 
 
 def _check_fields(fields: Sequence[np.ndarray], titles: Sequence[str]) -> list[np.ndarray]:
@@ -641,14 +643,14 @@ def line_figure(
                 x=xs[: ys.size],
                 y=ys,
                 mode="lines+markers",
-                name=name,
+                name=plotly_text(name),
                 line={"color": color, "dash": dash},
-                hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{y:.3g}}<extra></extra>",
+                hovertemplate=f"<b>{plotly_text(name)}</b><br>%{{x}}: %{{y:.3g}}<extra></extra>",
             )
         )
     fig.update_layout(
         template=TEMPLATE,
-        title=title,
+        title=plotly_text(title),  # e.g. "loss per epoch: <a job named by its run>"
         xaxis_title=xaxis_title,
         yaxis_title=yaxis_title,
         height=height,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from core.service import views
+from dashboard.text import markdown_text
 
 
 def status_label(status: str) -> str:
@@ -41,14 +42,15 @@ _SAID_FOR_USERS = (
 
 def show_problem(message: str, exc: BaseException | None = None) -> None:
     """Show a clear error box (never a traceback): the message, then the exception's own text
-    (with its class name only where the text was not written for the user)."""
+    (with its class name only where the text was not written for the user), all as plain text:
+    both may quote a name or file name someone gave."""
     text = str(exc) if exc is not None else ""
     if not text:
-        st.error(message)
+        st.error(markdown_text(message))
     elif type(exc).__name__ in _SAID_FOR_USERS:
-        st.error(f"{message} {text[0].upper()}{text[1:]}{'' if text.endswith('.') else '.'}")
+        st.error(markdown_text(f"{message} {text[0].upper()}{text[1:]}{'' if text.endswith('.') else '.'}"))
     else:
-        st.error(f"{message} ({type(exc).__name__}: {text})")
+        st.error(markdown_text(f"{message} ({type(exc).__name__}: {text})"))
 
 
 def show_damaged(kind: str, line: str) -> None:
@@ -108,10 +110,11 @@ def progress_text(job) -> str:
 
 def job_progress(job) -> None:
     """Draw one job's progress bar (what, device, elapsed time, estimate) and any error."""
-    st.progress(min(max(float(job.fraction or 0.0), 0.0), 1.0), text=progress_text(job))
+    fraction = min(max(float(job.fraction or 0.0), 0.0), 1.0)
+    st.progress(fraction, text=markdown_text(progress_text(job)))  # names a run: plain text
     if job.status in views.FAILURES:
         detail = (job.error or job.message or "no error text recorded").strip().splitlines()
-        st.error(f"{views.job_title(job)} {job.status}: {detail[-1][:500] if detail else ''}")
+        st.error(markdown_text(f"{views.job_title(job)} {job.status}: {detail[-1][:500] if detail else ''}"))
 
 
 def _act(action, verb: str, done: str) -> None:
@@ -121,7 +124,7 @@ def _act(action, verb: str, done: str) -> None:
     except Exception as exc:
         show_problem(f"Could not {verb} the job.", exc)
     else:
-        st.toast(done)
+        st.toast(markdown_text(done))
 
 
 def job_card(job, key: str, on_resume=None) -> None:
@@ -139,7 +142,7 @@ def job_card(job, key: str, on_resume=None) -> None:
         job_progress(job)
         made = views.job_made(job)
         if made:
-            st.caption(f"{'Made' if job.status == 'done' else 'Makes'}: **{made}**")
+            st.caption(f"{'Made' if job.status == 'done' else 'Makes'}: **{markdown_text(made)}**")
         c1, c2, c3 = st.columns([1, 1, 4])
         if not job.finished_state and c1.button("Cancel", key=f"cancel_{job.id}{key}"):
             _act(lambda: actions.cancel_job(job.id), "cancel", f"Cancel requested: {views.job_title(job)}")
@@ -194,7 +197,8 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
     done = st.session_state.pop(f"{key}__done", None)
     if done:
         st.success(done)  # said after the rerun that shows the change, so it is seen
-    with st.expander(f"Id, rename, delete: {title}", expanded=False):
+    # A label renders markdown too (links, images): the name someone gave is shown as text.
+    with st.expander(f"Id, rename, delete: {markdown_text(title)}", expanded=False):
         st.caption(f"{kind} id: `{item_id}`")
         if shipped:
             st.caption("Shipped with the project: read-only (it cannot be renamed or deleted).")
@@ -214,7 +218,7 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
                 show_problem(f"Could not rename this {kind}.", exc)
             else:
                 named = f'"{given}"' if given else "the name made from its settings"
-                st.session_state[f"{key}__done"] = f"Renamed {title} to {named}."
+                st.session_state[f"{key}__done"] = markdown_text(f"Renamed {title} to {named}.")
                 return True
         # Keyed by the item, so a tick given for one item never arms Delete for the next one shown.
         sure = st.checkbox(
@@ -228,6 +232,6 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
             except Exception as exc:
                 show_problem(f"Could not delete this {kind}.", exc)
             else:
-                st.session_state[f"{key}__done"] = f"Deleted {title}."
+                st.session_state[f"{key}__done"] = markdown_text(f"Deleted {title}.")
                 return True
     return False

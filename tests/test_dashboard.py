@@ -52,8 +52,18 @@ def _app() -> AppTest:
     return AppTest.from_file(APP, default_timeout=120)
 
 
+#: A backslash before ASCII punctuation, as CommonMark reads it: the character itself.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def _shown(markdown: str) -> str:
+    """The text a markdown string shows where it is only escapes and words (backslash escapes
+    resolved, word joiners invisible), which is how the tests below read what a person sees."""
+    return _ESCAPE.sub(r"\1", markdown).replace("\u2060", "")
+
+
 def _texts(elements) -> list[str]:
-    return [str(e.value) for e in elements]
+    return [_shown(str(e.value)) for e in elements]
 
 
 # ------------------------------------------------------------------- figures
@@ -1135,3 +1145,145 @@ def test_a_sweep_left_running_by_a_dead_process_reads_interrupted_and_resumes(da
     write_results(folder, {**new_record(folder.name, config), "status": "done"}, [])
     with pytest.raises(ValueError, match="has finished"):
         actions.resume_sweep(folder.name)
+
+
+# ------------------------------------------------------------- names are text
+
+#: Names someone could give a run or dataset: a remote image, a live link, raw HTML, emphasis, math.
+NAME_PAYLOADS = (
+    "![x](http://127.0.0.1:9/pixel)",
+    "[click](http://127.0.0.1:9)",
+    "<img src=x onerror=alert(1)>",
+    "**bold**",
+    "$x$",
+    "mail a@b.co or www.x.org",
+)
+#: More for the escapes themselves: a bare URL, Streamlit directives, an entity, code, a table,
+#: a heading and a list.
+MORE_PAYLOADS = ("see http://127.0.0.1:9/a_b_c", ":red[alarm] :material/home: &amp; `code` ~~gone~~ | # 1. x")
+#: What any markdown or HTML renderer reads as markup (one of them unescaped is a fault).
+_MARKUP = re.compile(r"[\[\]()!*_`#<>|~$&:\\]")
+
+
+def _bare_markup(markdown: str) -> list[str]:
+    """The markup characters of ``markdown`` that no backslash escapes."""
+    return _MARKUP.findall(_ESCAPE.sub("", markdown))
+
+
+def test_markdown_and_plotly_escapes_show_a_name_as_its_own_characters():
+    import html
+
+    from dashboard.text import markdown_text, plotly_text
+
+    for name in NAME_PAYLOADS + MORE_PAYLOADS + ("a \\ b", "tab\tand\nline"):
+        escaped = markdown_text(name)
+        assert _bare_markup(escaped) == [], (name, escaped)
+        assert _shown(escaped) == " ".join(name.split()), (name, escaped)  # the round trip
+        # GFM links bare URLs and addresses in the text after escapes: none may be left to find
+        assert not re.search(r"https?://|www\.|\w@\w", _ESCAPE.sub(r"\1", escaped), re.I), escaped
+        drawn = plotly_text(name)
+        assert not set("<>$%") & set(drawn) and "&" not in re.sub(r"&(amp|lt|gt|#37|#36);", "", drawn)
+        assert html.unescape(drawn) == name
+        assert re.fullmatch(r"[A-Za-z0-9._-]+\.pt", views.download_name(name, ".pt"))  # a plain file name
+    # Every figure builder that names a series or a panel after a run escapes it.
+    name = NAME_PAYLOADS[2]
+    line = figures.line_figure({name: [1.0, 2.0]}, title=f"loss: {name}", xaxis_title="x", yaxis_title="y")
+    panels = figures.rollout_figure(np.zeros((2, 2, 4, 4)), {name: np.zeros((2, 2, 4, 4))})
+    bars = figures.per_element_figure({name: {1: 0.1, 2: 0.2, 3: 0.3}})
+    texts = [line.data[0].name, line.data[0].hovertemplate, line.layout.title.text, bars.data[0].name]
+    texts += [a.text for a in panels.layout.annotations]
+    assert not any("<img" in t for t in texts), texts
+    assert line.data[0].name == plotly_text(name) and panels.layout.annotations[1].text == plotly_text(name)
+
+
+def _own_runs_and_dataset(data_dir, shipped, monkeypatch, tmp_path) -> None:
+    """Two of the shipped runs and the shipped dataset copied in as the user's own (the shipped
+    copies hidden), so they can be renamed."""
+    import shutil
+
+    for run in sorted((shipped / "runs").iterdir())[:2]:
+        shutil.copytree(run, data_dir / "runs" / run.name)
+    shutil.copytree(shipped / "datasets", data_dir / "datasets")
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "no-assets"))
+
+
+def _manage_label(at) -> str:
+    return next(e.label for e in at.expander if e.label.startswith("Id, rename, delete: "))
+
+
+def test_a_run_renamed_to_markdown_html_or_a_link_is_shown_as_text(data_dir, shipped, monkeypatch, tmp_path):
+    from dashboard.text import markdown_text, plotly_text
+
+    _own_runs_and_dataset(data_dir, shipped, monkeypatch, tmp_path)
+    at = _app().switch_page("app_pages/train.py").run()
+    runs = views.list_runs()
+    titles = views.run_titles(runs)
+    before = at.selectbox(key="train_run_pick").value
+    run_id, other = runs[titles.index(before)].id, runs[1 - titles.index(before)].id
+    other_title = titles[1 - titles.index(before)]
+    for name in NAME_PAYLOADS:
+        at.text_input(key=f"train_manage_label_{run_id}").input(name).run()
+        at.button(key="train_manage_rename").click().run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="train_run_pick").value == name  # options are plain text
+        label = _manage_label(at)  # a label renders links and images: escaped
+        assert label == "Id, rename, delete: " + markdown_text(name), label
+        assert _bare_markup(label.removeprefix("Id, rename, delete: ")) == [], label
+        done = next(str(s.value) for s in at.success if _shown(str(s.value)).startswith("Renamed "))
+        assert _shown(done) == f'Renamed {before} to "{name}".' and not _bare_markup(done.split(" to ")[-1])
+        at.multiselect(key="train_overlay").set_value([name]).run()  # its loss curve, by name
+        overlay = next(c for c in at.get("plotly_chart") if c.key == "train_overlay_chart")
+        legend = [t.get("name") for t in json.loads(overlay.proto.spec)["data"]]
+        assert plotly_text(name) in legend and "<img" not in overlay.proto.spec, legend
+        before = name
+    # A rename refused for quoting the other run's name quotes it as text, too.
+    at.selectbox(key="train_run_pick").set_value(other_title).run()
+    at.text_input(key=f"train_manage_label_{other}").input(before).run()
+    at.button(key="train_manage_rename").click().run()
+    refusal = next(str(e.value) for e in at.error if "already called" in _shown(str(e.value)))
+    assert markdown_text(before) in refusal and _shown(refusal).endswith(f'already called "{before}".')
+
+
+def test_a_dataset_renamed_to_markdown_html_or_a_link_is_shown_as_text(
+    data_dir, shipped, monkeypatch, tmp_path
+):
+    from dashboard.text import markdown_text
+
+    _own_runs_and_dataset(data_dir, shipped, monkeypatch, tmp_path)
+    name_of = next(e.name for e in views.dataset_entries())
+    at = _app().switch_page("app_pages/data.py").run()
+    for name in NAME_PAYLOADS:
+        at.text_input(key=f"data_manage_label_{name_of}").input(name).run()
+        at.button(key="data_manage_rename").click().run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="data_choice").value == name
+        label = _manage_label(at)
+        assert label == "Id, rename, delete: " + markdown_text(name), label
+        done = next(str(s.value) for s in at.success if _shown(str(s.value)).startswith("Renamed "))
+        assert not _bare_markup(done.split(" to ")[-1]), done
+    at.switch_page("app_pages/train.py").run()  # the dataset as the train form and runs table name it
+    assert not at.exception and at.selectbox(key="train_dataset").value == NAME_PAYLOADS[-1]
+
+
+def test_a_rejected_uploads_file_name_is_shown_as_text(data_dir):
+    from dashboard.text import markdown_text
+
+    at = _app().switch_page("app_pages/train.py").run()
+    for name in ("[click](http://127.0.0.1:9).pt", "__bold__.pt"):
+        upload = (name, b"not a checkpoint", "application/octet-stream")
+        at.file_uploader(key="train_upload").set_value(upload).run()
+        assert not at.exception, at.exception
+        box = next(str(e.value) for e in at.error if "was rejected" in _shown(str(e.value)))
+        assert markdown_text(repr(name)) in box and not _bare_markup(box), box
+        assert "weights_only" not in _shown(box)
+
+
+def test_a_job_title_names_the_width_its_model_is_built_with(data_dir):
+    from core.jobs.kinds import KINDS
+
+    assert KINDS["train"].title({"model_config": {"name": "convnet"}}) == "train ConvNet 32 ch"
+
+    class Job:
+        kind, params = "train", {"model_config": {"name": "rsteer", "input_frames": 2}, "data_path": ""}
+
+    assert views.job_title(Job()) == "train RSteer 32 ch · 2 frames in"

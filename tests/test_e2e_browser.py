@@ -1,6 +1,9 @@
 """End to end, in a real browser: start the dashboard, visit every page, generate a tiny
 dataset and train a tiny model through the UI, and check that plots appear and no
 exception is shown. Screenshots go to test-output/e2e/ (git-ignored).
+
+Each test has its own server and data directory, and makes what it needs: either runs
+alone (``-k``) or in any order.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def browser_page(tmp_path_factory):
+def assets(tmp_path_factory):
+    """The shipped assets (or quick ones, made once for the module)."""
+    return e2e.shipped_or_quick_assets(tmp_path_factory.mktemp("e2e-assets"))
+
+
+@pytest.fixture
+def browser_page(tmp_path_factory, assets, request):
     """A Chromium page on a fresh dashboard server with its own empty data directory."""
     if not e2e.CHROMIUM.exists():
         pytest.skip(f"{e2e.CHROMIUM} is not installed (apt-get install chromium)")
@@ -28,8 +37,8 @@ def browser_page(tmp_path_factory):
 
     OUT.mkdir(parents=True, exist_ok=True)
     data = tmp_path_factory.mktemp("e2e-data")
-    assets = e2e.shipped_or_quick_assets(tmp_path_factory.mktemp("e2e-assets"))
-    with e2e.streamlit_server(data, assets, log_path=OUT / "server.log") as (url, proc):
+    log = OUT / f"server-{request.node.name[:40]}.log"
+    with e2e.streamlit_server(data, assets, log_path=log) as (url, proc):
         e2e.wait_healthy(url, proc=proc)
         with sync_playwright() as pw:
             browser = e2e.launch_chromium(pw)
@@ -47,6 +56,19 @@ def _visit(page, url: str, path: str) -> None:
 def _check_clean(page, name: str) -> None:
     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
     assert e2e.exceptions_shown(page) == [], f"{name}: exception shown"
+    injected = page.locator(f'a[href^="{PAYLOAD_HOST}"], img[src^="{PAYLOAD_HOST}"]')
+    assert injected.count() == 0, f"{name}: a name became a link or an image"
+
+
+#: The run's new name: a markdown link and a remote image, which must stay text.
+PAYLOAD_HOST = "http://127.0.0.1:9"
+NEW_NAME = f"lesson [run]({PAYLOAD_HOST}/x) ![p]({PAYLOAD_HOST}/pixel)"
+
+
+def _as_shown(text: str) -> re.Pattern:
+    """``text`` as the page shows it: the invisible word joiners that keep a URL in a name from
+    becoming a link (dashboard.text) may sit between any two characters."""
+    return re.compile("\u2060?".join(re.escape(ch) for ch in text))
 
 
 def _pick(page, label: str, option: str) -> None:
@@ -56,9 +78,15 @@ def _pick(page, label: str, option: str) -> None:
     box.press_sequentially(option)  # filters the options; Enter takes the highlighted one
     page.get_by_role("option", name=option, exact=True).wait_for()
     box.press("Enter")
+    _wait_value(page, label, option)
+
+
+def _wait_value(page, label: str, value: str) -> None:
+    """Wait until the box labelled ``label`` shows ``value``: a choice made by the app (following a
+    new or renamed item) lands with a rerun that may start after the note announcing it."""
     page.wait_for_function(
-        "([label, option]) => document.querySelector(`input[aria-label='${label}']`).value === option",
-        arg=[label, option],
+        "([label, value]) => document.querySelector(`input[aria-label='${label}']`)?.value === value",
+        arg=[label, value],
     )
 
 
@@ -118,7 +146,7 @@ def _cycle(url, page, data) -> None:
     page.get_by_text(re.compile(r"Finished: .* is shown below")).wait_for(timeout=JOB_TIMEOUT_MS)
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 2) >= 2
-    assert page.get_by_label("Dataset", exact=True).input_value() == "Δb 0.6 · 16² · 1 sim × 16 frames"
+    _wait_value(page, "Dataset", "Δb 0.6 · 16² · 1 sim × 16 frames")  # the new dataset is shown
     _no_raw_ids(page, "2-data")
     _check_clean(page, "2-data")
 
@@ -138,23 +166,29 @@ def _cycle(url, page, data) -> None:
     picked = page.get_by_label("Look at a run", exact=True).input_value()
     assert picked == "ConvNet 32 ch · 2 frames in · with smoke · 1 ep · Δb 0.6", picked
     assert e2e.wait_plots(page, 1) >= 1  # its loss curve
-    page.get_by_role("button", name="Load this run's model").click()
-    page.get_by_text(re.compile(r"Loaded: ConvNet with [\d,]+ parameters")).wait_for()
+    e2e.click_until(
+        page,
+        page.get_by_role("button", name="Load this run's model"),
+        page.get_by_text(re.compile(r"Loaded: ConvNet with [\d,]+ parameters")),
+    )
     e2e.wait_idle(page)
     _no_raw_ids(page, "3-train")
     _check_clean(page, "3-train")
-    # renamed, the run stays picked under its new name in the browser (not the old text over
-    # another run's details), and the page says what was done
+    # renamed (to a name holding a markdown link and image), the run stays picked under its new
+    # name in the browser (not the old text over another run's details), the page says what was
+    # done, and the name reads as its characters everywhere: no link, no image (_check_clean)
     page.get_by_text(re.compile(r"^Id, rename, delete: ConvNet")).click()
     name_box = page.get_by_label("New name", exact=True)
-    name_box.fill("lesson run")
-    name_box.press("Enter")
+    name_box.fill(NEW_NAME)
+    name_box.press("Enter")  # commits the text before the click (a click may only commit it)
+    e2e.click_until(
+        page,
+        page.get_by_role("button", name="Rename", exact=True),
+        page.get_by_text(_as_shown(f'to "{NEW_NAME}"')),
+    )
     e2e.wait_idle(page)
-    page.get_by_role("button", name="Rename", exact=True).click()
-    page.get_by_text('to "lesson run"').wait_for()
-    e2e.wait_idle(page)
-    assert page.get_by_label("Look at a run", exact=True).input_value() == "lesson run"
-    page.get_by_text("Id, rename, delete: lesson run").wait_for()
+    _wait_value(page, "Look at a run", NEW_NAME)
+    page.get_by_text(_as_shown(f"Id, rename, delete: {NEW_NAME}")).wait_for()
     _check_clean(page, "3-train-renamed")
 
     # 4. compare page: the shipped runs, then the new one-simulation dataset (no test-domain split)
@@ -218,7 +252,18 @@ def _wait_run_done(data: Path, timeout_s: float = JOB_TIMEOUT_MS / 1000) -> None
     raise AssertionError("training job did not finish in time")
 
 
-def test_a_killed_worker_frees_its_slot_and_resumes_from_the_page(browser_page, monkeypatch):
+@pytest.fixture
+def page_with_a_dataset(browser_page, tiny_dataset_path):
+    """:func:`browser_page` with the tiny test dataset in its data directory."""
+    import shutil
+
+    url, page, data = browser_page
+    (data / "datasets").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(tiny_dataset_path, data / "datasets" / tiny_dataset_path.name)
+    return url, page, data
+
+
+def test_a_killed_worker_frees_its_slot_and_resumes_from_the_page(page_with_a_dataset, monkeypatch):
     """kill -9 a real training worker while the dashboard runs: the page's poll marks it
     interrupted within seconds (freeing the slot), and its Resume button finishes the run."""
     import json
@@ -231,10 +276,10 @@ def test_a_killed_worker_frees_its_slot_and_resumes_from_the_page(browser_page, 
     from core.store.registry import Registry
     from core.train.trainer import TrainConfig
 
-    url, page, data = browser_page
+    url, page, data = page_with_a_dataset
     monkeypatch.setenv("APPROXSYM_DATA_DIR", str(data))
     registry = Registry(data / "registry.sqlite")
-    dataset = next(p for p in (data / "datasets").glob("*.h5"))  # made through the UI above
+    dataset = next(p for p in (data / "datasets").glob("*.h5"))
     train = TrainConfig(
         epochs=60, batch_size=8, rollout_steps=2, eval_steps=3, max_train_windows=8, patience=60
     )

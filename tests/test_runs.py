@@ -155,6 +155,37 @@ def test_random_bytes_are_reported_as_not_a_checkpoint():
     assert "run code" not in str(info.value)
 
 
+def test_a_refused_checkpoint_is_one_line_naming_the_file_and_never_torchs_unsafe_advice(
+    tmp_path, monkeypatch
+):
+    """Whatever the container (zip, torch's legacy format, a bare pickle), a refusal names the file
+    and the cause in one line, never torch's text (which advises weights_only=False)."""
+    import io
+
+    from core.service import views
+
+    monkeypatch.setenv("APPROXSYM_DATA_DIR", str(tmp_path / "data"))
+    marker = tmp_path / "pwned"
+    evil = {"format": "approxsym-checkpoint-1", "state_dict": _Evil(str(marker))}
+    legacy = io.BytesIO()
+    torch.save(evil, legacy, _use_new_zipfile_serialization=False)
+    zipped = io.BytesIO()
+    torch.save(evil, zipped)
+    for data, why in (
+        (legacy.getvalue(), "would run code"),
+        (pickle.dumps(_Evil(str(marker)), protocol=2), "would run code"),
+        (pickle.dumps({"plain": 1}), "not a torch checkpoint"),
+        (zipped.getvalue()[:300], "truncated or not a torch checkpoint"),
+        (b"not a checkpoint", "not a torch checkpoint"),
+    ):
+        with pytest.raises(CheckpointError) as refused:
+            views.import_checkpoint("mine.pt", data)
+        said = str(refused.value)
+        assert said.startswith("uploaded file 'mine.pt': ") and why in said, said
+        assert "\n" not in said and "weights_only" not in said and "trust" not in said.lower(), said
+    assert not marker.exists() and not (tmp_path / "data" / "runs").exists()
+
+
 def test_registry_concurrent_job_creation_and_slot_claims(tmp_path):
     reg = Registry(tmp_path / "r.sqlite")
     ids, errors = [], []

@@ -70,11 +70,24 @@ def dataset_label(config: dict[str, Any] | None, user_label: str | None = None) 
 
 def model_config_label(config: dict[str, Any]) -> str:
     """``"RSteer 32 ch"`` for a ModelConfig dict (``"RSteer 32 ch · 2 frames in"`` with several inputs,
-    ``"… · with smoke"`` for a model that sees the smoke)."""
+    ``"… · with smoke"`` for a model that sees the smoke). A field left out reads as the value the
+    model is built with (ModelConfig's default), not '?'."""
+    config = _with_model_defaults(config)
     text = f"{model_label(str(config.get('name', '?')))} {config.get('hidden', '?')} ch"
     frames = config.get("input_frames", 1)
     text += f" · {frames} frames in" if frames not in (1, None) else ""
     return text + (" · with smoke" if config.get("smoke") is True else "")
+
+
+def _with_model_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as ModelConfig.from_dict completes it (the defaults of the fields it leaves out,
+    which a job built from it trains with); ``config`` itself where it is not a valid one."""
+    from core.models.config import ModelConfig
+
+    try:
+        return ModelConfig.from_dict(config).to_dict()
+    except (ValueError, TypeError):
+        return config
 
 
 def _symmetric_start(train_config: dict[str, Any]) -> str:

@@ -816,7 +816,7 @@ def import_checkpoint(name: str, data: bytes) -> str:
     from core.store.runs import load_checkpoint_file, new_run_dir, save_payload, write_run_json
 
     name = check_name(Path(str(name)).name, "uploaded file name")
-    _model, payload = load_checkpoint_file(bytes(data))
+    _model, payload = load_checkpoint_file(bytes(data), name=f"uploaded file {name!r}")
     run_id, run_dir = new_run_dir("upload")
     cfg = payload["model_config"]
     try:

@@ -245,13 +245,14 @@ def save_payload(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     write_bytes(path, buffer.getvalue())
 
 
-def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:
+def read_payload(source: str | os.PathLike | bytes, name: str | None = None) -> dict[str, Any]:
     """Read a file (or bytes) with ``torch.load(weights_only=True)``; return the dict.
 
-    Raises CheckpointError, naming the cause, for a truncated or non-torch file
-    and for a pickle that wants to run code (which is refused, never executed).
+    Raises CheckpointError, in one line naming the file (``name``, else its path, else
+    "uploaded file") and the cause, for a truncated or non-torch file and for a pickle that
+    wants to run code (which is refused, never executed).
     """
-    where = "uploaded file" if isinstance(source, bytes | bytearray) else str(source)
+    where = name or ("uploaded file" if isinstance(source, bytes | bytearray) else str(source))
     handle: Any = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
     import torch
 
@@ -260,23 +261,24 @@ def read_payload(source: str | os.PathLike | bytes) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"{where}: no such checkpoint file") from None
     except Exception as exc:  # torch raises many types here: report them all the same way
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        is_zip = _head(source) == b"PK\x03\x04"  # every torch.save file since torch 1.6 is a zip
-        if is_zip and ("weights only" in str(exc).lower() or "weights_only" in str(exc)):
-            reason = "it is not a weights file (it holds Python objects that would run code; refused)"
-        elif not is_zip:
-            reason = "it is not a torch checkpoint (torch.save files are zip archives)"
-        elif "zip" in str(exc).lower() or isinstance(exc, EOFError):
-            reason = "the file is truncated or not a torch checkpoint"
-        else:
-            reason = "it could not be read as a torch checkpoint"
-        if is_zip and reason.startswith("it is not a weights file"):
-            # torch's own text suggests loading with weights_only=False: never offer that.
-            raise CheckpointError(f"{where}: {reason}") from None
-        raise CheckpointError(f"{where}: {reason} ({type(exc).__name__}: {text[:200]})") from None
+        raise CheckpointError(f"{where}: {_unreadable_reason(exc, _head(source))}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{where}: expected a dict checkpoint, found {type(payload).__name__}")
     return payload
+
+
+def _unreadable_reason(exc: BaseException, head: bytes) -> str:
+    """What was wrong with a file ``torch.load(weights_only=True)`` refused (``exc``; ``head``: its
+    first bytes), in one clause. Never torch's own text: for a pickle that wants to run code it
+    advises loading again with ``weights_only=False``, which would run it."""
+    said = str(exc).lower()
+    if "global" in said:  # "unsupported GLOBAL os.system": a class or function to call, in any container
+        return "it is not a weights file (it holds Python objects that would run code; refused)"
+    if head != b"PK\x03\x04":  # every torch.save file since torch 1.6 is a zip
+        return "it is not a torch checkpoint (torch.save files are zip archives)"
+    if "zip" in said or isinstance(exc, EOFError):
+        return "the file is truncated or not a torch checkpoint"
+    return f"it could not be read as a torch checkpoint ({type(exc).__name__})"
 
 
 def _head(source: str | os.PathLike | bytes) -> bytes:
@@ -291,19 +293,20 @@ def _head(source: str | os.PathLike | bytes) -> bytes:
 
 
 def load_checkpoint_file(
-    source: str | os.PathLike | bytes, expected_model: str | None = None
+    source: str | os.PathLike | bytes, expected_model: str | None = None, name: str | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a model from a checkpoint file or its bytes (e.g. an upload).
 
     Returns ``(model, payload)``: the model in eval mode on CPU with the saved
     weights, wrapped in :class:`core.train.rollout.Scaled` so it works in physical units,
     and the checkpoint dict. ``expected_model`` (a model name) rejects a checkpoint
-    of another architecture. Raises CheckpointError with a clear message.
+    of another architecture. Raises CheckpointError with a clear message naming the file
+    (``name``, e.g. an upload's file name, else its path, else "uploaded file").
     """
     from core.models import model_from_config
 
-    where = "uploaded file" if isinstance(source, bytes | bytearray) else str(source)
-    payload = read_payload(source)
+    where = name or ("uploaded file" if isinstance(source, bytes | bytearray) else str(source))
+    payload = read_payload(source, where)
     if payload.get("format") not in (CHECKPOINT_FORMAT, RESUME_FORMAT):
         raise CheckpointError(
             f"{where}: not an approxsym checkpoint (format {payload.get('format')!r}, "

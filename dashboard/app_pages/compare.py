@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.service import views
 from dashboard import cache, figures, widgets
+from dashboard.text import markdown_text
 
 st.title("Compare models")
 
@@ -118,7 +119,7 @@ except Exception as exc:  # missing dataset, bad split, bad checkpoint: a messag
     st.stop()
 
 for note in result["notes"]:
-    st.warning(note)
+    st.warning(markdown_text(note))  # names runs: plain text
 if not result["predictions"]:
     st.stop()
 
@@ -182,7 +183,7 @@ if relaxed:
         "shows which symmetry the model learned to break (sign: breaks 90° but keeps 180°)."
     )
     for name, layers in relaxed.items():
-        st.markdown(f"**{name}**")
+        st.markdown(f"**{markdown_text(name)}**")
         st.dataframe(
             [
                 {

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.service import actions, views
 from dashboard import cache, widgets
+from dashboard.text import markdown_text
 
 st.title("Data: four plumes, one broken symmetry")
 st.caption(
@@ -61,7 +62,7 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             made = actions.existing_dataset(config)
             job_id = None if made else actions.submit_dataset(config)
         except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
-            st.info(str(exc))
+            st.info(markdown_text(exc))
         except ValueError as exc:
             widgets.show_problem("These generation settings are not valid.", exc)
         except Exception as exc:  # never a traceback on the page
@@ -69,7 +70,7 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
         else:
             if made:  # nothing to simulate: show the one there is
                 title = views.dataset_title(made)
-                st.info(f"A dataset with these settings exists already, shown below: {title}.")
+                st.info(markdown_text(f"A dataset with these settings exists already, shown below: {title}."))
                 widgets.follow_item("data_choice", made)
             else:
                 st.session_state["gen_job"] = job_id
@@ -88,7 +89,7 @@ def _generation_progress() -> None:
     job = next((j for j in jobs if j.id == mine), None)
     if job is not None and job.finished_state:
         if job.status == "done":
-            st.success(f"Finished: {views.job_made(job) or 'the new dataset'} is shown below.")
+            st.success(markdown_text(f"Finished: {views.job_made(job) or 'the new dataset'} is shown below."))
         else:
             widgets.job_card(job, key="_data_done")
         if st.session_state.get("gen_seen") != job.id:

@@ -10,6 +10,7 @@ import streamlit as st
 from core.models.registry import model_label, model_names
 from core.service import actions, views
 from dashboard import cache, figures, widgets
+from dashboard.text import markdown_text
 
 st.title("How much symmetry did each model learn?")
 
@@ -185,7 +186,7 @@ def _ee_by_frame(sweep) -> None:
     if result is None:
         return
     for note in result["notes"]:
-        st.caption(note)
+        st.caption(markdown_text(note))  # names runs: plain text
     if result["runs"]:
         st.plotly_chart(
             figures.ee_by_frame_figure(result["runs"], result["regions"]),
@@ -371,7 +372,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
                 **extra,
             )
         except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
-            st.info(str(exc))
+            st.info(markdown_text(exc))
         except ValueError as exc:
             widgets.show_problem("The sweep settings are not valid.", exc)
         except Exception as exc:  # a job that cannot start must not take the page down

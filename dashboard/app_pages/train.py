@@ -9,6 +9,7 @@ import streamlit as st
 from core.models.registry import model_label, model_names
 from core.service import actions, views
 from dashboard import cache, figures, widgets
+from dashboard.text import markdown_text
 
 st.title("Train models in the background")
 st.caption(f"Jobs run as separate processes. This machine trains on: **{cache.device_name()}**.")
@@ -117,7 +118,7 @@ else:
                     smoke=bool(smoke),
                 )
             except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
-                st.info(str(exc))
+                st.info(markdown_text(exc))
             except ValueError as exc:
                 widgets.show_problem("These training settings are not valid.", exc)
             except Exception as exc:  # never a traceback on the page
@@ -154,7 +155,8 @@ def _announce_finished(jobs: list, recent: list) -> None:
     started = st.session_state.get("train_started", [])
     done = [j for j in recent if j.id in started and j.status == "done"]
     for job in done[:3]:  # newest first
-        st.success(f"Finished: **{views.job_made(job) or 'the run'}**. It is listed under Runs below.")
+        made = markdown_text(views.job_made(job) or "the run")
+        st.success(f"Finished: **{made}**. It is listed under Runs below.")
     seen = st.session_state.setdefault("train_seen", [])
     fresh = [j for j in jobs if j.id in started and j.finished_state and j.id not in seen]
     if fresh:
@@ -334,4 +336,5 @@ if upload is not None:
     if isinstance(outcome, Exception):
         widgets.show_problem(f"The file {upload.name!r} was rejected.", outcome)
     else:
-        st.success(f"Loaded {upload.name} as a new run; it is now listed above and on the Compare page.")
+        said = f"Loaded {upload.name} as a new run; it is now listed above and on the Compare page."
+        st.success(markdown_text(said))

@@ -1,0 +1,48 @@
+"""Names and messages shown as the text they are, in Streamlit's markdown and in plotly figures.
+
+A run, dataset or sweep name, an uploaded file's name and any message quoting one come from
+people: a name like ``![x](http://host/pixel)`` must read as those characters, not make
+every viewer's browser fetch an image or show a live link. No Streamlit import here, so the
+figure builders use it too.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+#: Every ASCII punctuation character: CommonMark lets each be escaped with a backslash, and an
+#: escaped one is shown as itself. Escaping them all (not a list of today's specials) also stops
+#: what GitHub-flavoured markdown and Streamlit add: bare-URL links (``http://``, ``www.``,
+#: ``a@b.c``), ``$`` math, ``~`` strikethrough, ``|`` tables, ``:red[..]`` and ``:material/..:``
+#: directives, ``&amp;`` entities, and ``1.``, ``-``, ``#`` or ``>`` opening a block.
+_MARKDOWN_ESCAPED = re.compile("([" + re.escape(string.punctuation) + "])")
+
+#: U+2060 WORD JOINER: invisible, and no break. Streamlit's renderer also finds bare URLs and
+#: e-mail addresses in the text after the escapes are resolved (GFM's autolink literals), so a
+#: backslash cannot stop ``http://``, ``www.`` or ``a@b.c`` becoming a live link: this does.
+_JOINER = "\u2060"
+_AUTOLINK_STARTS = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+
+#: What plotly reads in a text (legend names, titles, annotations, hover templates): its subset of
+#: HTML (``<b>``, ``<a href>``, ``<br>``...) and entities, ``%{..}`` in hover templates, and a text
+#: in ``$...$`` as LaTeX. Each becomes a numeric entity, which plotly shows as the character.
+_PLOTLY_ESCAPED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "%": "&#37;", "$": "&#36;"}
+
+
+def markdown_text(text: Any) -> str:
+    """``text`` for anything Streamlit renders as markdown (st.markdown, st.caption, st.error and
+    the other boxes, st.toast, widget labels, progress texts): every ASCII punctuation character
+    backslash-escaped, line breaks turned into spaces and an invisible word joiner put inside
+    ``://``, ``www.`` and before ``@``, so it shows exactly its characters and forms no link,
+    image, emphasis, code, math, HTML or block. Returns the escaped string."""
+    joined = _AUTOLINK_STARTS.sub(_JOINER, " ".join(str(text).split()))
+    return _MARKDOWN_ESCAPED.sub(r"\\\1", joined)
+
+
+def plotly_text(text: Any) -> str:
+    """``text`` for a plotly figure's legend, title, annotation or hover template: ``&``, ``<``,
+    ``>``, ``%`` and ``$`` as entities, so plotly draws exactly its characters (no tag, link, line
+    break, template field or LaTeX). Returns the escaped string."""
+    return "".join(_PLOTLY_ESCAPED.get(ch, ch) for ch in str(text))
