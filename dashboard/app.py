@@ -36,6 +36,7 @@ navigation = st.navigation(
         st.Page(_PAGES / "data.py", title="Data", icon=":material/air:", url_path="data"),
         st.Page(_PAGES / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
         st.Page(_PAGES / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+        st.Page(_PAGES / "table1.py", title="Table 1", icon=":material/table_chart:", url_path="table1"),
         st.Page(_PAGES / "symmetry.py", **_SYMMETRY, url_path="symmetry", visibility="hidden"),
     ]
 )

@@ -146,3 +146,11 @@ def sweep_frame_split(path: str, stamp: float) -> dict[str, tuple]:
 def sweep_frame_levels(path: str, stamp: float) -> list[float]:
     """core.service.views.sweep_frame_levels: the levels whose rows carry per-frame errors."""
     return views.sweep_frame_levels(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def table1_view(path: str, stamp: float) -> dict[str, Any]:
+    """core.service.table1_view.table1_view: a Table-1 build's table, rankings and agreement."""
+    from core.service import table1_view as view
+
+    return view.table1_view(path)

@@ -110,16 +110,15 @@ def equivariance_figure(
 ) -> go.Figure:
     """Figure 4 of the paper: one line per model, x = data EE, y = model EE.
 
-    ``curves[model] = (data_errors, model_errors)``, ``(data_errors, model_errors, levels)``
-    or ``(data_errors, model_errors, levels, notes)``, equal-length sequences (one point per
-    symmetry-breaking level), in velocity units; with levels, hovering a point shows its
-    buoyancy difference. A point with a note (core.service.views.sweep_curves: "worse than
-    persistence ...", "training diverged") is drawn as a large cross, its hover shows the note,
-    and a legend entry says what the crosses mean. With ``diagonal``
-    a dashed y = x line is drawn for reference: a model on it is exactly as symmetric as
-    its data. Leave it out where x is not the same kind of error as y (the paper's
-    trajectory error is 12-14 x a one-step error in the shipped sweep): the line would say every model falls
-    short, and would squash the models' curves against the x axis.
+    ``curves[model] = (data_errors, model_errors[, levels[, notes[, data_std, model_std]]])``,
+    equal-length sequences (one point per symmetry-breaking level, a mean over seeds), in
+    velocity units; a point with a std (over seeds; None for one seed) gets ± std error bars.
+    With levels, hovering a point shows its buoyancy difference. A point with a note
+    (core.service.views.sweep_curves: "worse than persistence ...", "training diverged") is a
+    large cross, its hover shows the note, and a legend entry says what the crosses mean. With
+    ``diagonal`` a dashed y = x line is drawn for reference: a model on it is exactly as
+    symmetric as its data. Leave it out where x is not the same kind of error as y (the paper's
+    trajectory error, 12-14 x a one-step one): it would squash the curves against the x axis.
     """
     fig = go.Figure()
     top, flagged = 0.0, False
@@ -135,6 +134,8 @@ def equivariance_figure(
             go.Scatter(
                 x=xs[order],
                 y=ys[order],
+                error_x=_error_bars(curve[4] if len(curve) > 4 else None, order),
+                error_y=_error_bars(curve[5] if len(curve) > 5 else None, order),
                 customdata=levels[order],
                 text=list(notes[order]),  # shown in the hover only (mode has no "text")
                 mode="lines+markers",
@@ -181,6 +182,14 @@ def equivariance_figure(
         hovermode="closest",
     )
     return fig
+
+
+def _error_bars(spread: Sequence[float | None] | None, order: np.ndarray | None = None) -> dict | None:
+    """Plotly error bars of ± std (a None std: no bar), or None where no point has a spread."""
+    if spread is None or all(s is None for s in spread):
+        return None
+    values = np.array([0.0 if s is None else float(s) for s in spread])
+    return {"type": "data", "array": values if order is None else values[order], "visible": True}
 
 
 #: Shading of the frame ranges in :func:`ee_by_frame_figure` (the training block is left white).
@@ -623,10 +632,12 @@ def line_figure(
     log_y: bool = False,
     height: int = 340,
     models: Mapping[str, str | None] | None = None,
+    errors: Mapping[str, Sequence[float | None]] | None = None,
 ) -> go.Figure:
     """One line per named series (e.g. loss per epoch, RMSE per rollout step); a series whose
     name starts with "persistence" is the grey dashed baseline. ``models``: as in
-    :func:`series_colors`, which colours the others."""
+    :func:`series_colors`, which colours the others. ``errors``: a series' ± std per point
+    over training seeds (None: one seed, no bar), drawn as error bars."""
     fig = go.Figure()
     all_x: list[np.ndarray] = []
     runs = [name for name in series if not name.startswith("persistence")]
@@ -645,6 +656,7 @@ def line_figure(
                 mode="lines+markers",
                 name=plotly_text(name),
                 line={"color": color, "dash": dash},
+                error_y=_error_bars((errors or {}).get(name)),
                 hovertemplate=f"<b>{plotly_text(name)}</b><br>%{{x}}: %{{y:.3g}}<extra></extra>",
             )
         )

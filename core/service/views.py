@@ -18,6 +18,7 @@ import numpy as np
 
 from core.store.paths import assets_dir, data_dir
 from core.store.registry import FAILURES  # noqa: F401 (re-exported for the pages)
+from core.sweep.aggregate import split_title  # noqa: F401 (re-exported for the pages)
 
 DATASETS = "datasets"
 COMPARE_STEPS = 20
@@ -193,36 +194,62 @@ def _x_of(row: dict[str, Any], axis: str) -> Any:
 
 def sweep_curves(folder: str | Path, axis: str = "trajectory", notes: bool = False) -> dict[str, tuple]:
     """Read a sweep's ``results.json`` into ``{model label: (data_errors, model_errors, levels)}``;
-    with ``notes``, a fourth list per model: each point's note, "worse than persistence ..."
+    with ``notes``, three more lists per model: each point's note, "worse than persistence ..."
     (core.sweep.results.row_worse_than_persistence) led by "training diverged" for a
-    diverged run (its point is its best checkpoint's); '' for a run that beats persistence.
+    diverged run (its point is its best checkpoint's; '' for a run that beats persistence), and
+    the seed spread (std) of the data and of the model error (None for a one-seed point).
 
-    One point per finished (level, model) row: x = the data's equivariance error of
-    ``axis`` ("one_step": the true one-step map's, on the states the models are tested
-    on; "trajectory": the paper's whole-trajectory one), y = the model's mean one-step C4
-    equivariance error, both in velocity units; levels are the buoyancy differences.
-    Sorted by x; rows without a value are left out. ValueError for a bad file or axis.
+    One point per (level, model): x = the data's equivariance error of ``axis`` ("one_step":
+    the true one-step map's, on the states the models are tested on; "trajectory": the paper's
+    whole-trajectory one), y = the model's mean one-step C4 equivariance error, both in velocity
+    units and each the mean over the training seeds (core.sweep.aggregate.by_level); levels are
+    the buoyancy differences. Sorted by x; rows without a value are left out. ValueError for a
+    bad file or axis.
     """
     from core.models.registry import model_label
-    from core.sweep.results import row_worse_than_persistence
+    from core.sweep.aggregate import by_level
 
     if axis not in SWEEP_AXES:
         raise ValueError(f"axis must be one of {sorted(SWEEP_AXES)}, got {axis!r}")
+    rows = [
+        r for r in _read_sweep(folder) if _x_of(r, axis) is not None and r.get("model_ee_mean") is not None
+    ]
+    xs_by, ys_by = by_level(rows, lambda r: _x_of(r, axis)), by_level(rows, "model_ee_mean")
     curves: dict[str, tuple[list, ...]] = {}
-    for row in _read_sweep(folder):
-        x, y = _x_of(row, axis), row.get("model_ee_mean")
-        if x is None or y is None:
-            continue
-        xs, ys, levels, marks = curves.setdefault(model_label(str(row.get("model", "?"))), ([], [], [], []))
-        xs.append(float(x))
-        ys.append(float(y))
-        levels.append(float(row.get("level", np.nan)))
-        diverged = "training diverged" if row.get("status") == "diverged" else ""
-        marks.append("; ".join(n for n in (diverged, row_worse_than_persistence(row)) if n))
-    for name, lists in curves.items():
+    for model, ys in ys_by.items():
+        xs = dict(xs_by.get(model, []))
+        points = [(xs[level], y, level) for level, y in ys if level in xs]
+        marks = [_seed_notes(rows, model, level) for _, _, level in points]
+        lists = (
+            [x.mean for x, _, _ in points],
+            [y.mean for _, y, _ in points],
+            [level for _, _, level in points],
+            marks,
+            [x.std if x.count > 1 else None for x, _, _ in points],
+            [y.std if y.count > 1 else None for _, y, _ in points],
+        )
         order = np.argsort(lists[0], kind="stable")
-        curves[name] = tuple([values[i] for i in order] for values in lists[: 4 if notes else 3])
+        curves[model_label(model)] = tuple(
+            [values[i] for i in order] for values in lists[: 6 if notes else 3]
+        )
     return curves
+
+
+def _seed_notes(rows: list[dict[str, Any]], model: str, level: float) -> str:
+    """The notes of one (level, model) point's rows: "training diverged", "worse than
+    persistence ...", each led by its seed when the point has several; '' when none has one."""
+    from core.sweep.aggregate import row_seed
+    from core.sweep.results import row_worse_than_persistence
+
+    group = [r for r in rows if str(r.get("model")) == model and float(r.get("level", np.nan)) == level]
+    seeded = len(group) > 1
+    out = []
+    for row in sorted(group, key=row_seed):
+        diverged = "training diverged" if row.get("status") == "diverged" else ""
+        note = "; ".join(n for n in (diverged, row_worse_than_persistence(row)) if n)
+        if note:
+            out.append(f"seed {row_seed(row)}: {note}" if seeded else note)
+    return "; ".join(out)
 
 
 def sweep_frame_levels(folder: str | Path) -> list[float]:
@@ -302,23 +329,28 @@ def sweep_accuracy(folder: str | Path) -> list[dict[str, Any]]:
     to 3 significant digits for reading.
     """
     from core.models.registry import model_label
+    from core.sweep.aggregate import split_title
 
     columns = {
-        "rmse_future": "RMSE test-future",
-        "rmse_persistence_future": "persistence test-future",
-        "rmse_domain": "RMSE test-domain",
-        "rmse_persistence_domain": "persistence test-domain",
+        "rmse_future": f"RMSE {split_title('future')}",
+        "rmse_persistence_future": f"persistence {split_title('future')}",
+        "rmse_domain": f"RMSE {split_title('domain')}",
+        "rmse_persistence_domain": f"persistence {split_title('domain')}",
     }
     rows = []
     for row in _read_sweep(folder):
         if row.get("model_ee_mean") is None:
             continue
         out: dict[str, Any] = {"Δb": row.get("level"), "model": model_label(str(row.get("model", "?")))}
+        if "seed" in row:
+            out["seed"] = row["seed"]
         for key, title in columns.items():
             if row.get(key) is not None:
                 out[title] = float(f"{float(row[key]):.3g}")
         rows.append(out)
-    return sorted(rows, key=lambda r: (r["Δb"] if r["Δb"] is not None else np.inf, r["model"]))
+    return sorted(
+        rows, key=lambda r: (r["Δb"] if r["Δb"] is not None else np.inf, r["model"], r.get("seed", 0))
+    )
 
 
 #: A model whose relative equivariance error stays at or below this is exactly equivariant (float
@@ -338,49 +370,104 @@ def _exactly_equivariant(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def sweep_accuracy_ratios(folder: str | Path) -> dict[str, Any]:
-    """Each model's rollout RMSE over persistence's, per level, on both test splits.
+    """Each model's rollout RMSE over persistence's, per level, on both test splits, over seeds.
 
     Returns ``{"test-future": split, "test-domain": split}`` for the splits whose rows carry a
-    persistence RMSE, each ``{"levels": [Δb, ...], "ratios": {model label: [ratio per level]},
-    "best": {model label: levels where it has the lowest RMSE}}``; and ``"summary"``: sentences
-    that say who is most accurate where, and whether the data's asymmetry costs the exactly
-    equivariant model (its ratio at the lowest and the highest level). Empty without persistence.
+    persistence RMSE, each ``{"title": the split named by what it holds, "levels": [Δb, ...],
+    "ratios": {model label: [mean ratio per level]}, "spread": {model label: [std per level, None
+    for one seed]}, "best": {model label: levels where its mean is lowest}, "leads": {model label:
+    levels where it is lower than every other model by more than the two seed spreads},
+    "seeds": how many training seeds}``; and ``"summary"``: sentences that say who is most
+    accurate where under that spread rule (core.sweep.table1.compare; with one seed they say
+    so and rank nothing), and whether the data's asymmetry costs the exactly equivariant model
+    (its ratio at the lowest and the highest level). Empty without persistence.
     """
     from core.models.registry import model_label
+    from core.sweep.aggregate import by_level, seed_count, split_title
 
     rows = [r for r in _read_sweep(folder) if r.get("model_ee_mean") is not None]
     out: dict[str, Any] = {}
     lines = []
-    for split, key in (("test-future", "future"), ("test-domain", "domain")):
+    for key in ("future", "domain"):
         usable = [r for r in rows if r.get(f"rmse_{key}") and r.get(f"rmse_persistence_{key}")]
-        levels = sorted({float(r["level"]) for r in usable})
-        if not levels:
+        spreads = by_level(usable, lambda r, k=key: float(r[f"rmse_{k}"]) / float(r[f"rmse_persistence_{k}"]))
+        if not spreads:
             continue
-        labels = sorted({model_label(str(r["model"])) for r in usable})
-        ratios = {m: [float("nan")] * len(levels) for m in labels}  # NaN: no row at that level
-        best: dict[str, int] = {}
-        for i, level in enumerate(levels):
-            at = [r for r in usable if float(r["level"]) == level]
-            for r in at:
-                ratios[model_label(str(r["model"]))][i] = float(r[f"rmse_{key}"]) / float(
-                    r[f"rmse_persistence_{key}"]
-                )
-            winner = model_label(str(min(at, key=lambda r: float(r[f"rmse_{key}"]))["model"]))
-            best[winner] = best.get(winner, 0) + 1
-        out[split] = {"levels": levels, "ratios": ratios, "best": best}
-        if len(labels) == 1:  # a ranking of one says nothing: give its range instead
-            finite = [v for v in ratios[labels[0]] if np.isfinite(v)]
-            lines.append(
-                f"Only {labels[0]} in this sweep: on {split} its RMSE / persistence is "
-                f"{min(finite):.2f}-{max(finite):.2f} over {len(levels)} levels."
-            )
-            continue
-        ranked = ", ".join(f"{m} at {n}" for m, n in sorted(best.items(), key=lambda kv: -kv[1]))
-        lines.append(f"Most accurate on {split} (of its {len(levels)} levels): {ranked}.")
-    for name in _exactly_equivariant(rows):
+        split = _ratio_split({model_label(m): v for m, v in spreads.items()}, seed_count(usable))
+        split["title"] = split_title(key)
+        out[f"test-{key}"] = split
+        lines.append(_ranking_line(split))
+    lines += _symmetry_cost_lines(out, _exactly_equivariant(rows))
+    if out:
+        out["summary"] = lines
+    return out
+
+
+def _ratio_split(spreads: dict[str, list[tuple[float, Any]]], seeds: int) -> dict[str, Any]:
+    """One split of :func:`sweep_accuracy_ratios` from ``{label: [(level, Spread)]}``."""
+    from core.sweep.aggregate import leader
+
+    levels = sorted({level for points in spreads.values() for level, _ in points})
+    at = {m: dict(points) for m, points in spreads.items()}
+    nan = float("nan")  # NaN: no row at that level
+    ratios = {m: [at[m][v].mean if v in at[m] else nan for v in levels] for m in sorted(at)}
+    spread = {
+        m: [at[m][v].std if v in at[m] and at[m][v].count > 1 else None for v in levels] for m in sorted(at)
+    }
+    best: dict[str, int] = {}
+    leads: dict[str, int] = {}
+    for level in levels:
+        name, how = leader({m: at[m][level] for m in at if level in at[m]})
+        best[name] = best.get(name, 0) + 1
+        if how == "leads":
+            leads[name] = leads.get(name, 0) + 1
+    return {
+        "levels": levels,
+        "ratios": ratios,
+        "spread": spread,
+        "best": best,
+        "leads": leads,
+        "seeds": seeds,
+    }
+
+
+def _ranking_line(split: dict[str, Any]) -> str:
+    """Who is most accurate on one split, following the spread rule: with one seed the lowest
+    means are counted and no ranking is claimed; with several, only leads beyond the spreads."""
+    from core.sweep.aggregate import ONE_SEED, TIED
+
+    title, levels, ratios = split["title"], split["levels"], split["ratios"]
+    if len(ratios) == 1:  # a ranking of one says nothing: give its range instead
+        ((label, values),) = ratios.items()
+        finite = [v for v in values if np.isfinite(v)]
+        return (
+            f"Only {label} in this sweep: on {title} its RMSE / persistence is "
+            f"{min(finite):.2f}-{max(finite):.2f} over {len(levels)} levels."
+        )
+    if split["seeds"] <= 1:
+        lowest = ", ".join(f"{m} at {n}" for m, n in sorted(split["best"].items(), key=lambda kv: -kv[1]))
+        return (
+            f"Lowest RMSE on {title} (of its {len(levels)} levels): {lowest}; {ONE_SEED}, so this "
+            "ranks nothing (two trainings of one model differ by a few percent)."
+        )
+    leads = ", ".join(f"{m} at {n}" for m, n in sorted(split["leads"].items(), key=lambda kv: -kv[1]))
+    tied = len(levels) - sum(split["leads"].values())
+    said = (
+        f"more accurate than every other model by more than the two seed spreads: {leads}; " if leads else ""
+    )
+    return (
+        f"On {title}, over {split['seeds']} seeds (of its {len(levels)} levels): {said}"
+        f"{TIED} at {tied} level{'s' if tied != 1 else ''}."
+    )
+
+
+def _symmetry_cost_lines(out: dict[str, Any], exact: list[str]) -> list[str]:
+    """For each exactly equivariant model, its mean ratio at the lowest and highest level."""
+    lines = []
+    for name in exact:
         ends = {
-            split: (o["ratios"][name][0], o["ratios"][name][-1], o["levels"][0], o["levels"][-1])
-            for split, o in out.items()
+            o["title"]: (o["ratios"][name][0], o["ratios"][name][-1], o["levels"][0], o["levels"][-1])
+            for o in out.values()
             if name in o["ratios"]
             and len(o["levels"]) > 1
             and np.isfinite([o["ratios"][name][0], o["ratios"][name][-1]]).all()
@@ -394,9 +481,7 @@ def sweep_accuracy_ratios(folder: str | Path) -> dict[str, Any]:
                 f"highest: {told}. Where it rises, the data's asymmetry costs a symmetric model "
                 "accuracy that a relaxed one can win; where it does not, there is none to win."
             )
-    if out:
-        out["summary"] = lines
-    return out
+    return lines
 
 
 def sweep_csv(folder: str | Path) -> bytes:
@@ -1007,8 +1092,8 @@ def run_metric_rows(run: Any) -> list[dict[str, Any]]:
     m = run.metrics or {}
     rows: list[dict[str, Any]] = []
     for key, title in (
-        ("test_future", "rollout RMSE, test-future"),
-        ("test_domain", "rollout RMSE, test-domain"),
+        ("test_future", f"rollout RMSE, {split_title('future')}"),
+        ("test_domain", f"rollout RMSE, {split_title('domain')}"),
     ):
         part = m.get(key)
         if isinstance(part, dict) and part.get("rmse") is not None:

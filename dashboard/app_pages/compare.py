@@ -81,11 +81,14 @@ split = c2.radio(
     splits,
     horizontal=True,
     key="cmp_split",
-    help="test-future: later frames of the training simulations; test-domain: held-out simulations.",
+    format_func=views.split_title,
+    help="test-future: later frames of the training simulations; test-domain: held-out simulations "
+    "whose buoyancy strengths were never trained on.",
 )
 if available.get("test-domain", 0) == 0:
     c2.caption(
-        "test-domain needs a dataset with 2 or more simulations per orientation (this one holds none out)."
+        f"{views.split_title('domain')} needs a dataset with 2 or more simulations per orientation "
+        "(this one holds none out)."
     )
 n_sims = max(available.get(split, 1), 1)
 if st.session_state.get("cmp_sim") not in range(n_sims):

@@ -1,0 +1,139 @@
+"""What the Table-1 page draws, prepared without Streamlit: which Table-1 build to show, its
+table of every model's RMSE over seeds beside the paper's, and the rankings the seed spread
+allows (core.sweep.table1).
+
+A Table-1 build is a sweep whose config preset is ``table1``: yours (the data directory) are
+listed first, then any shipped as sweeps, then the shipped ``assets/table1/results.json`` that
+``python -m core.assets`` writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.service.views import Entry
+from core.store.paths import assets_dir
+from core.sweep.aggregate import ONE_SEED, split_title
+
+#: The sweep preset of a Table-1 build.
+TABLE1_PRESET = "table1"
+#: The shipped build, under the assets folder (a folder holding a sweep's results.json).
+SHIPPED_TABLE1 = "table1"
+#: The command that builds one.
+BUILD_COMMAND = "python -m core.sweep --preset table1"
+#: The issue's time budget for the build on 2 CPU cores (nine models x three seeds).
+BUILD_MINUTES = 40
+#: Seeds per model when the preset does not say.
+DEFAULT_SEEDS = 3
+
+#: Under the table: what the paper's columns are for.
+PAPER_CAPTION = (
+    "The paper's columns are its Table 1, rotation smoke, 20-step RMSE (Wang, Walters & Yu, "
+    "ICML 2022). Its RMSE scale is not ours (other data, grid and units): compare the rankings, "
+    "not the values. Spearman 1 = the same order as the paper."
+)
+
+
+def table1_sources() -> list[Entry]:
+    """Every Table-1 build to show: sweeps whose config preset is ``table1`` (yours first, then
+    shipped ones, as core.sweep.list_sweeps orders them; damaged ones left out), then the
+    shipped ``assets/table1`` build when it has a results.json. Each an Entry whose ``path`` is
+    the folder of its results.json."""
+    from core.service.names import sweep_label, unique_labels
+    from core.sweep import list_sweeps
+
+    found = [
+        (Path(r["path"]), bool(r["shipped"]), sweep_label(r))
+        for r in list_sweeps()
+        if not r.get("damaged") and (r.get("config") or {}).get("preset") == TABLE1_PRESET
+    ]
+    shipped = assets_dir() / SHIPPED_TABLE1
+    if (shipped / "results.json").is_file():
+        found.append((shipped, True, "Table 1, shipped build"))
+    titles = unique_labels([title for _, _, title in found])
+    return [Entry(p.name, p, s, t) for (p, s, _), t in zip(found, titles, strict=True)]
+
+
+def build_hint() -> str:
+    """What to do when no Table-1 build exists: the command, what it trains and how long."""
+    return (
+        f"No Table-1 build yet. Build one with `{BUILD_COMMAND}`: every model, {DEFAULT_SEEDS} "
+        f"training seeds each, on the paper's data design (budgeted at up to ~{BUILD_MINUTES} min "
+        "on 2 CPU cores), or with **Build Table 1** below as a background job."
+    )
+
+
+def submit_table1() -> str:
+    """Start a Table-1 build as a background sweep job (core.service.actions.submit_sweep with
+    preset ``table1``, the preset's levels, models and seeds, else one level, every model and
+    three seeds); returns the job id. ValueError when this build has no ``table1`` preset."""
+    from dataclasses import fields
+
+    from core.models import model_names
+    from core.service import actions
+    from core.sweep import PRESETS, SweepConfig
+
+    preset = PRESETS.get(TABLE1_PRESET)
+    if preset is None:
+        raise ValueError(f"this version has no '{TABLE1_PRESET}' sweep preset to build Table 1 with")
+    settings: dict[str, Any] = {
+        "preset": TABLE1_PRESET,
+        "levels": tuple(preset.get("levels", (0.0,))),
+        "models": tuple(preset.get("models", model_names())),
+    }
+    if "seeds" in {f.name for f in fields(SweepConfig)}:
+        settings["seeds"] = int(preset.get("seeds", DEFAULT_SEEDS))
+    return actions.submit_sweep(**settings)
+
+
+def table1_view(folder: str | Path) -> dict[str, Any]:
+    """The Table-1 build in ``folder`` (its results.json) as the page shows it: ``rows`` (one
+    per model: seeds, RMSE and RMSE / persistence mean ± std per split, the paper's RMSE),
+    ``sentences`` ({split title: ranking sentences under the spread rule}), ``agreement``
+    ({split title: Spearman of our mean ratios against the paper's RMSE, or None}), ``seeds``
+    (the most seeds any model has), ``notes`` (what limits the reading: one seed, several
+    levels, an unfinished build) and ``status``. ValueError for a file that is not a sweep record."""
+    from core.models.registry import model_label
+    from core.sweep.results import read_record
+    from core.sweep.table1 import paper_rank_agreement, ranking_sentences, summarise
+
+    try:
+        record = read_record(Path(folder))
+    except FileNotFoundError:
+        raise ValueError(f"{folder} holds no results.json") from None
+    rows = [r for r in record["rows"] if isinstance(r, dict)]
+    notes = []
+    levels = sorted({float(r["level"]) for r in rows if r.get("level") is not None})
+    if len(levels) > 1:  # one table per level: show the largest difference, say so
+        rows = [r for r in rows if r.get("level") is not None and float(r["level"]) == levels[-1]]
+        notes.append(f"This build has {len(levels)} buoyancy differences: the table shows Δb {levels[-1]:g}.")
+    table = summarise(rows)
+    seeds = max((len(r.seeds) for r in table), default=0)
+    if seeds == 1:
+        notes.append(f"{ONE_SEED.capitalize()}: no model is called more accurate than another.")
+    if record.get("status") not in (None, "done"):
+        notes.append(f"This build is {record['status']}: {len(rows)} of its trainings are in the table.")
+    splits = {key: split_title(key) for key in ("future", "domain")}
+    return {
+        "rows": [_table_row(r, splits, model_label) for r in table],
+        "sentences": {
+            title: ranking_sentences(table, key, label=model_label) if seeds > 1 else []
+            for key, title in splits.items()
+        },
+        "agreement": {title: paper_rank_agreement(table, key) for key, title in splits.items()},
+        "seeds": seeds,
+        "notes": notes,
+        "status": record.get("status"),
+    }
+
+
+def _table_row(row: Any, splits: dict[str, str], label) -> dict[str, Any]:
+    """One model's line of the page's table (texts, so mean ± std reads as one cell)."""
+    out: dict[str, Any] = {"model": label(row.model), "seeds": len(row.seeds)}
+    for key, title in splits.items():
+        out[f"RMSE {title}"] = row.rmse[key].text()
+        out[f"RMSE / persistence {title}"] = row.ratio[key].text()
+    for index, key in enumerate(splits):
+        out[f"paper RMSE test-{key}"] = row.paper[index] if row.paper else None
+    return out
