@@ -189,7 +189,8 @@ def _error_bars(spread: Sequence[float | None] | None, order: np.ndarray | None 
     if spread is None or all(s is None for s in spread):
         return None
     values = np.array([0.0 if s is None else float(s) for s in spread])
-    return {"type": "data", "array": values if order is None else values[order], "visible": True}
+    # a list, not an array: plotly would ship an array as base64 bytes in the page's JSON
+    return {"type": "data", "array": (values if order is None else values[order]).tolist(), "visible": True}
 
 
 #: Shading of the frame ranges in :func:`ee_by_frame_figure` (the training block is left white).
@@ -256,17 +257,22 @@ def frame_split_figure(
     """Figure 4 split by frames: per model, model / data EE against Δb on its training frames
     (solid) and on the untrained validation and test-future frames (dotted); 1 = follows the data.
 
-    ``curves[model] = (levels, training ratios, untrained ratios)``
-    (core.service.views.sweep_frame_split).
+    ``curves[model] = (levels, training ratios, untrained ratios[, stds])``
+    (core.service.views.sweep_frame_split): means over seeds; ``stds`` per level a pair
+    (training, untrained) of seed stds, drawn as ± error bars, or None for one seed.
     """
     fig = go.Figure()
-    for i, (name, (levels, trained, later)) in enumerate(curves.items()):
+    for i, (name, (levels, trained, later, *spread)) in enumerate(curves.items()):
         color = model_color(name, i)
-        for ys, where, dash in ((trained, "training frames", "solid"), (later, "untrained frames", "dot")):
+        stds = list(spread[0]) if spread else [None] * len(levels)
+        for k, (ys, where, dash) in enumerate(
+            ((trained, "training frames", "solid"), (later, "untrained frames", "dot"))
+        ):
             fig.add_trace(
                 go.Scatter(
                     x=list(levels),
                     y=list(ys),
+                    error_y=_error_bars([None if s is None else s[k] for s in stds]),
                     mode="lines+markers",
                     name=plotly_text(f"{name}, {where}"),
                     line={"color": color, "dash": dash},

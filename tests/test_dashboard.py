@@ -679,7 +679,7 @@ def test_sweep_frame_split_divides_model_by_data_ee_on_each_block(tmp_path):
     ]
     (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
     split = views.sweep_frame_split(tmp_path)
-    assert split == {"RSteer": ([0.5], [0.5], [2.0])}
+    assert split == {"RSteer": ([0.5], [0.5], [2.0], [None])}  # one seed: no spread
     fig = figures.frame_split_figure(split)
     assert [t.name for t in fig.data] == ["RSteer, training frames", "RSteer, untrained frames"]
 

@@ -262,3 +262,41 @@ def test_run_metrics_and_the_compare_split_choice_name_the_splits(tmp_path, monk
     assert not at.exception, at.exception
     shown = [r for r in at.radio if r.key == "cmp_split"]
     assert shown and "test-future (later frames)" in shown[0].options
+
+
+# ------------------------------------------------------------------ frame by frame, over seeds
+
+
+def _framed(model, level, seed, trained_ee):
+    """A row with frame-by-frame errors: model EE ``trained_ee`` on the training frames, 2 later."""
+    regions = [["training", 1, 3], ["validation", 4, 4], ["test-future", 5, 6]]
+    record = {"frames": [1, 2, 3, 4, 5, 6], "model": [trained_ee] * 3 + [2.0] * 3, "data": [1.0] * 6}
+    return _row(model, level, seed, 0.01, ee_by_frame={**record, "regions": regions})
+
+
+def test_frame_split_averages_seeds_with_bars_and_frame_curves_name_their_seed(tmp_path):
+    rows = [_framed("rsteer", 0.5, 0, 0.6), _framed("rsteer", 0.5, 1, 1.0), _framed("convnet", 0.5, 0, 0.7)]
+    folder = _write(tmp_path / "s", rows)
+    split = views.sweep_frame_split(folder)
+    assert split["RSteer"] == ([0.5], [pytest.approx(0.8)], [2.0], [(pytest.approx(0.2), 0.0)])
+    assert split["ConvNet"][3] == [None]
+    fig = figures.frame_split_figure(split)
+    bars = {t.name: t.error_y.array for t in fig.data}
+    assert list(bars["RSteer, training frames"]) == pytest.approx([0.2])
+    assert bars["ConvNet, training frames"] is None
+    labels = [r["label"] for r in views.sweep_ee_by_frame(folder, 0.5)["runs"]]
+    assert labels == ["RSteer, seed 0", "ConvNet, seed 0", "RSteer, seed 1"]
+
+
+def test_the_symmetry_page_draws_a_two_seed_sweep_with_error_bars(page_env):
+    data, _ = page_env
+    pairs = [(m, level, s) for m in ("rsteer", "e2cnn") for level in (0.0, 0.5) for s in (0, 1)]
+    rows = [_row(m, level, s, 0.01 + 0.002 * s + level / 50) for m, level, s in pairs]
+    _write(data / "sweeps" / "sweep-two-seeds", rows)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception, at.exception
+    charts = {str(c.key): json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    figure4 = {t["name"]: t for t in charts["sym_plot"]["data"] if "name" in t}
+    assert figure4["RSteer"]["error_y"]["array"] == pytest.approx([0.001, 0.001])
+    ratios = {t["name"]: t for t in charts["sym_accuracy_test-future"]["data"]}
+    assert "error_y" in ratios["E2CNN"] and "error_y" not in ratios["persistence (= 1)"]

@@ -258,24 +258,30 @@ def sweep_frame_levels(folder: str | Path) -> list[float]:
     return sorted(levels)
 
 
-def sweep_frame_split(folder: str | Path) -> dict[str, tuple[list[float], list[float], list[float]]]:
+def sweep_frame_split(folder: str | Path) -> dict[str, tuple[list[float], ...]]:
     """Figure 4 split by frames: ``{model label: (levels, on training frames, on untrained
-    frames)}``, each the model's mean EE over the data's mean one-step EE on the frames whose
-    target is in its training block, and on the later (validation, test-future) frames
-    (core.sweep.results.frame_split_ratios). Levels without frame-by-frame errors, and Δb 0
-    (no data EE to divide by), are left out."""
+    frames, their seed stds)}``, each the model's mean EE over the data's mean one-step EE on the
+    frames whose target is in its training block, and on the later (validation, test-future)
+    frames (core.sweep.results.frame_split_ratios), averaged over training seeds; the stds
+    (training, untrained) are None at a one-seed level. Levels without frame-by-frame errors,
+    and Δb 0 (no data EE to divide by), are left out."""
     from core.models.registry import model_label
+    from core.sweep.aggregate import by_level
     from core.sweep.results import frame_split_ratios
 
-    out: dict[str, tuple[list[float], list[float], list[float]]] = {}
-    for row in sorted(_read_sweep(folder), key=lambda r: float(r.get("level", np.inf))):
-        ratios = frame_split_ratios(row)
-        if ratios is None:
-            continue
-        levels, trained, later = out.setdefault(model_label(str(row.get("model", "?"))), ([], [], []))
-        levels.append(float(row["level"]))
-        trained.append(float(ratios[0]))
-        later.append(float(ratios[1]))
+    rows = [r for r in _read_sweep(folder) if frame_split_ratios(r) is not None]
+    trained = by_level(rows, lambda r: frame_split_ratios(r)[0])
+    later = dict(by_level(rows, lambda r: frame_split_ratios(r)[1]))
+    out: dict[str, tuple[list[float], ...]] = {}
+    for model, points in trained.items():
+        after = dict(later[model])
+        spreads = [(level, a, after[level]) for level, a in points]
+        out[model_label(model)] = (
+            [level for level, _, _ in spreads],
+            [a.mean for _, a, _ in spreads],
+            [b.mean for _, _, b in spreads],
+            [(a.std, b.std) if a.count > 1 else None for _, a, b in spreads],
+        )
     return out
 
 
@@ -284,16 +290,19 @@ def sweep_ee_by_frame(folder: str | Path, level: float) -> dict[str, Any]:
     :func:`equivariance_by_frame`'s result (``runs``, ``regions``, ``notes``), from the rows
     of results.json (no checkpoint needed). ValueError if no row at ``level`` has one."""
     from core.models.registry import model_label
+    from core.sweep.aggregate import row_seed, seed_count
 
     out: dict[str, Any] = {"runs": [], "regions": [], "notes": []}
-    for row in _read_sweep(folder):
-        record = row.get("ee_by_frame")
-        if not record or abs(float(row.get("level", np.nan)) - level) > 1e-9:
-            continue
+    rows = [r for r in _read_sweep(folder) if r.get("ee_by_frame")]
+    rows = [r for r in rows if abs(float(r.get("level", np.nan)) - level) <= 1e-9]
+    seeded = seed_count(rows) > 1  # one curve per training seed, each named by its seed
+    for row in sorted(rows, key=row_seed):
+        record = row["ee_by_frame"]
         data = record.get("data")
+        label = model_label(str(row.get("model", "?")))
         out["runs"].append(
             {
-                "label": model_label(str(row.get("model", "?"))),
+                "label": f"{label}, seed {row_seed(row)}" if seeded else label,
                 "model": row.get("model"),
                 "frames": np.asarray(record["frames"], dtype=int),
                 "ee": np.asarray(record["model"], dtype=float),
