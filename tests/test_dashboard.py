@@ -225,6 +225,23 @@ def test_every_page_renders_without_assets_and_says_what_is_missing(data_dir, no
     assert not at.exception and any("No trained run" in e for e in _texts(at.error))
 
 
+@pytest.mark.parametrize("address", ["home", "symmetry"])
+def test_home_and_symmetry_addresses_reach_the_landing_page_with_its_item_lit(data_dir, no_assets, address):
+    at = _app().run()
+    landing = [t.value for t in at.title]
+    pages = at._registered_pages  # page hash -> what st.navigation told the page manager
+    [served_at_root] = [h for h, page in pages.items() if page.get("url_pathname") == ""]
+    # What the server runs for /<address>: the page whose url_pathname is that address
+    # (streamlit.runtime.pages_manager); none is "Page not found".
+    asked = [h for h, page in pages.items() if page.get("url_pathname") == address]
+    assert asked, f"/{address} would answer 'Page not found'"
+    at._page_hash = asked[0]
+    at.run()
+    assert not at.exception and [t.value for t in at.title] == landing
+    # The page that ran is the sidebar's "Symmetry" item (served at "/"), so that item is lit.
+    assert at._finished_page_script_hash == served_at_root
+
+
 def test_symmetry_page_plots_the_shipped_sweep(data_dir):
     at = _app().run()
     assert not at.exception, at.exception

@@ -107,8 +107,24 @@ def _dataset_labels(root: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
+def _dataset_files(root: Path) -> list[Path]:
+    """The HDF5 files (``*.h5``, ``*.hdf5``, whatever their names) in ``root``, links to files
+    elsewhere (core.data.cache.register_dataset) included."""
+    from core.data.cache import DATASET_SUFFIXES
+
+    return [p for p in root.iterdir() if p.suffix in DATASET_SUFFIXES and not p.name.startswith(".")]
+
+
+def _modified(path: Path) -> float:
+    """When ``path`` (or, for a link whose file is gone, the link) last changed."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return path.lstat().st_mtime
+
+
 def dataset_entries() -> list[Entry]:
-    """Return every ``*.h5`` dataset under ``datasets/`` of the data dir, then of assets/.
+    """Return every HDF5 dataset file under ``datasets/`` of the data dir, then of assets/.
 
     Newest first within each place; shipped entries come last. Titles come from each
     file's stored config (or the user's label); equal titles are numbered. A file that fails
@@ -120,12 +136,11 @@ def dataset_entries() -> list[Entry]:
     for root, shipped in _roots(DATASETS):
         if root.is_dir():
             labels = _dataset_labels(root)
-            files = sorted(root.glob("*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
+            files = sorted(_dataset_files(root), key=_modified, reverse=True)
             for p in files:
-                if not p.name.startswith("."):
-                    damage = dataset_damage(p)
-                    title = dataset_label(dataset_config_of(p), labels.get(p.name))
-                    found.append((p, shipped, f"{title} (damaged)" if damage else title, damage))
+                damage = dataset_damage(p)
+                title = dataset_label(dataset_config_of(p), labels.get(p.name))
+                found.append((p, shipped, f"{title} (damaged)" if damage else title, damage))
     titles = unique_labels([t for _, _, t, _ in found])
     return [Entry(p.name, p, shipped, t, d) for (p, shipped, _, d), t in zip(found, titles, strict=True)]
 
@@ -1111,7 +1126,9 @@ def _own_item(kind: str, item_id: str) -> Path:
     """The data-directory path of a dataset file, run folder or sweep folder named ``item_id``.
 
     Only names that pass core.store.paths.check_name and lie inside the data directory are
-    accepted; shipped items (assets/) are never returned, so they cannot be changed.
+    accepted; shipped items (assets/) are never returned, so they cannot be changed. A dataset
+    listed through a link to a file elsewhere returns the link itself (not resolved), so
+    nothing outside the data directory is renamed or deleted.
     Raises ValueError for a bad kind or name, FileNotFoundError if the item is not one of ours.
     """
     from core.store.paths import check_name, inside
@@ -1119,7 +1136,10 @@ def _own_item(kind: str, item_id: str) -> Path:
     if kind not in ITEM_KINDS:
         raise ValueError(f"kind must be one of {ITEM_KINDS}, got {kind!r}")
     sub = {"dataset": DATASETS, "run": "runs", "sweep": "sweeps"}[kind]
-    path = inside(data_dir() / sub, check_name(item_id, f"{kind} id"))
+    link = data_dir() / sub / check_name(item_id, f"{kind} id")
+    if kind == "dataset" and link.is_symlink():
+        return link  # a file written elsewhere, listed by its link: the link is the item, never the file
+    path = inside(data_dir() / sub, item_id)
     if not path.exists():
         shipped = (assets_dir() / sub / item_id).exists()
         why = "it is shipped with the project and read-only" if shipped else "there is no such item"
@@ -1201,7 +1221,8 @@ def delete_item(kind: str, item_id: str) -> None:
 
     Shipped items raise FileNotFoundError; an item a running or queued job uses, or a run a
     live process trains (core.store.ownership), raises ValueError saying which. Runs trained
-    on a deleted dataset keep their weights.
+    on a deleted dataset keep their weights. A dataset listed through a link to a file outside
+    the data directory (``python -m core.data --out PATH``) loses its link; the file stays.
     """
     from core.store.ownership import owner_note
 
