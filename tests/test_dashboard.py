@@ -737,6 +737,20 @@ def test_train_form_starts_from_the_shipped_runs_settings_and_names_a_bad_one(da
     assert not any("Started" in s for s in _texts(at.success))
 
 
+def test_train_form_keeps_the_expert_settings_behind_advanced_with_their_defaults_in_words(data_dir):
+    at = _app().switch_page("app_pages/train.py").run()
+    assert not at.exception, at.exception
+    [advanced] = [e for e in at.expander if e.label == "Advanced settings"]
+    inside = {w.key for w in advanced.number_input} | {w.key for w in advanced.checkbox}
+    expert = {"train_batch", "train_lr", "train_inputs", "train_steps", "train_alpha"}
+    expert |= {"train_windows", "train_weighting", "train_hold", "train_smoke"}
+    assert inside == expert
+    # The first-time user's fields stay outside it.
+    assert {"train_epochs", "train_hidden"} <= {w.key for w in at.number_input} - inside
+    words = " ".join(_texts(advanced.caption))
+    assert "batches of 16 windows" in words and "every training window" in words, words
+
+
 def test_the_generation_form_names_a_number_out_of_range(data_dir):
     at = _app().switch_page("app_pages/data.py").run()
     at.number_input(key="gen_frames").set_value(5)

@@ -452,6 +452,29 @@ def training_defaults() -> dict[str, Any]:
     return {**TrainConfig.from_dict(preset["train"]).to_dict(), **model}
 
 
+def advanced_training_words(start: dict[str, Any]) -> str:
+    """The Train form's expert settings at their starting values (:func:`training_defaults`),
+    as one sentence a first-time user can read without opening them; returns it."""
+    weighting = start["window_weighting"]
+    hold = start["relaxed_hold"]
+    parts = [
+        f"batches of {start['batch_size']} windows",
+        f"learning rate {start['lr']:g}",
+        _count(start["input_frames"], "input frame"),
+        _count(start["rollout_steps"], "autoregressive step") + " in the loss",
+        f"RSteer alpha {start['alpha']:g}",
+        "every training window",
+        f"windows weighted by their one-step change (c = {weighting:g})" if weighting else "a plain loss",
+        f"RSteer held symmetric for {_count(hold, 'epoch')}" if hold else "RSteer free to break symmetry",
+        "the models see the smoke" if start["smoke"] else "the models see the velocity only",
+    ]
+    return "Left as they are: " + ", ".join(parts) + " (the shipped runs' settings)."
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 #: What showing the models the smoke (ModelConfig.smoke) does, for the Train and sweep forms.
 SMOKE_INPUT_HELP = (
     "Every frame a model reads and predicts holds the smoke density beside the velocity. The "
