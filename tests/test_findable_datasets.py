@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from core.data.__main__ import main as data_main
+from core.data.cache import find_dataset
 from core.data.store import load_dataset
 from core.models import ModelConfig
 from core.service import views
@@ -41,6 +42,7 @@ def test_cli_out_name_lands_in_the_data_directory_and_is_listed(own_data_dir, ca
     assert f"path: {written}" in capsys.readouterr().out
     entry = _listed()["smoke.h5"]
     assert not entry.damaged and not entry.shipped and "Δb 0.2" in entry.title
+    assert find_dataset("smoke") == find_dataset("smoke.h5") == written  # python -m core.train --data smoke
 
 
 def test_cli_out_name_refuses_an_unsafe_name_in_one_line(own_data_dir, capsys):

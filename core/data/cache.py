@@ -50,6 +50,19 @@ def output_path(out: str) -> Path:
     return inside(datasets_dir(), check_name(name, "--out name"))
 
 
+def find_dataset(value: str) -> Path:
+    """Return the dataset file a CLI's ``--data`` names: an existing file or any path as given,
+    else a bare name looked up as :func:`output_path` would write it (``smoke`` ->
+    ``datasets/smoke.h5``). The caller checks that the file exists."""
+    given = Path(value).expanduser()
+    if given.is_file() or os.sep in value or "/" in value:
+        return given
+    try:
+        return output_path(value)
+    except ValueError:
+        return given
+
+
 def listing_link(path: Path) -> Path | None:
     """The link in :func:`datasets_dir` that lists the dataset file ``path`` written elsewhere,
     or None when ``path`` is in that folder already.

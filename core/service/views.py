@@ -479,7 +479,7 @@ def _count(n: int, thing: str) -> str:
 SMOKE_INPUT_HELP = (
     "Every frame a model reads and predicts holds the smoke density beside the velocity. The "
     "buoyancy pushes the smoke, so a model that sees it can tell how strongly each plume is "
-    "driven; errors and equivariance errors are still of the velocity alone (README)."
+    "driven; errors and equivariance errors are still of the velocity alone (docs/RESULTS.md)."
 )
 
 #: What RSteer's symmetric start (TrainConfig.relaxed_hold) does, for the Train and sweep forms.
@@ -487,7 +487,7 @@ SYMMETRIC_START_HELP = (
     "Epochs in which RSteer trains exactly equivariant before it may break symmetry (0: from the "
     "start, as in the shipped runs and sweep; it must be fewer than the epochs). With 5 in a "
     "30-epoch run RSteer was more accurate, but learnt only about two thirds of the data's "
-    "asymmetry (README)."
+    "asymmetry (docs/RESULTS.md)."
 )
 
 #: What the sweep form's engine choice does, and when each is faster (measured on 2 cores).

@@ -305,7 +305,7 @@ ranking: E2CNN is the most accurate on the last frames of the training simulatio
 (test-future) at 8 of 10 levels, and RSteer (5 levels) or ConvNet (3) on the held-out
 simulation (test-domain) at every level above 0.1. At this size,
 accuracy and matching the data's symmetry pull apart: trained exactly symmetric for its first
-epochs, RSteer gets more accurate but learns less of the data's asymmetry (README, *Accuracy*).
+epochs, RSteer gets more accurate but learns less of the data's asymmetry (docs/RESULTS.md, *Accuracy*).
 """
     )
 

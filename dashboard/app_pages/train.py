@@ -87,7 +87,7 @@ else:
                 key="train_weighting",
                 help="0: plain loss. c > 0 weighs each window by 1 / (its own squared one-step change + c), "
                 "so the slow first frames count too: better rollouts on unseen simulations, "
-                "less learnt asymmetry (docs/RESULTS.md). Needs 2 or more loss steps.",
+                "less learnt asymmetry (docs/TRAINING_EXPERIMENTS.md). Needs 2 or more loss steps.",
             )
             hold = c10.number_input(
                 "RSteer symmetric start",
