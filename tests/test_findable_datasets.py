@@ -61,6 +61,7 @@ def test_cli_out_path_is_listed_and_deleting_it_on_the_dashboard_keeps_the_file(
     assert not entry.damaged and load_dataset(entry.path).config.buoyancy_diff == 0.2
     views.rename_item("dataset", "lesson.h5", "my lesson")
     assert _listed()["lesson.h5"].title == "my lesson"
+    assert f"Its file is {outside.resolve()}" in views.dataset_delete_note("lesson.h5")
     views.delete_item("dataset", "lesson.h5")
     assert "lesson.h5" not in _listed() and outside.is_file()
 

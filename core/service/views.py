@@ -9,6 +9,7 @@ these results and only draw them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -1262,6 +1263,23 @@ def delete_item(kind: str, item_id: str) -> None:
             write_json(path.parent / LABELS_FILE, labels)
     else:
         shutil.rmtree(path)
+
+
+def dataset_delete_note(name: str) -> str:
+    """What deleting the dataset file ``name`` of the data directory affects, in words; '' when
+    nothing: the runs trained on it, and for a file listed through a link (written elsewhere by
+    ``python -m core.data --out PATH``) that only the link goes."""
+    from core.store.paths import check_name
+
+    used = runs_using_dataset(name)
+    notes = []
+    if used:
+        kept = "they keep their weights but cannot be compared on it"
+        notes.append(f"{used} run(s) were trained on it: {kept}.")
+    link = data_dir() / DATASETS / check_name(name, "dataset id")
+    if link.is_symlink():
+        notes.append(f"Its file is {os.readlink(link)}: deleting takes it off this list, the file stays.")
+    return " ".join(notes)
 
 
 def runs_using_dataset(name: str) -> int:
