@@ -87,3 +87,13 @@ def test_a_foreign_named_hdf5_file_is_listed_and_its_run_names_it(own_data_dir, 
     run = next(r for r in views.list_runs() if r.id == result.run_id)
     [row] = views.run_rows([run])
     assert row["dataset"] == entry.label and "(deleted)" not in row["dataset"]
+
+
+def test_a_listed_file_that_is_gone_is_shown_damaged_and_can_be_taken_off_the_list(own_data_dir):
+    outside = own_data_dir.parent / "moved_away.h5"
+    assert data_main([*SMALL_DATA, "--out", str(outside)]) == 0
+    outside.unlink()
+    entry = _listed()["moved_away.h5"]
+    assert entry.damaged.startswith("damaged: moved_away.h5:") and entry.title.endswith("(damaged)")
+    views.delete_item("dataset", "moved_away.h5")
+    assert "moved_away.h5" not in _listed()
