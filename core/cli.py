@@ -84,12 +84,15 @@ def progress_bar(stream: TextIO | None = None, width: int = 30) -> Progress:
     """Return a :data:`Progress` that draws a text bar on ``stream`` (default stderr).
 
     A new line is started when a message carries a training loss (an epoch ended) or
-    the work is complete, so the terminal keeps one line per epoch.
+    the work is complete, so the terminal keeps one line per epoch and ends on a newline.
+    The bar never goes back: a fraction below one already shown is drawn as that one.
     """
     out = stream if stream is not None else sys.stderr
+    shown = [0.0]  # the furthest fraction drawn so far
 
     def report(fraction: float, message: str = "", **info: Any) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
+        fraction = max(min(max(float(fraction), 0.0), 1.0), shown[0])
+        shown[0] = fraction
         filled = int(round(width * fraction))
         out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * fraction:5.1f}% {message[:70]:<70}")
         if info.get("train_loss") is not None or fraction >= 1.0:

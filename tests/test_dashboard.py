@@ -225,6 +225,23 @@ def test_every_page_renders_without_assets_and_says_what_is_missing(data_dir, no
     assert not at.exception and any("No trained run" in e for e in _texts(at.error))
 
 
+@pytest.mark.parametrize("address", ["home", "symmetry"])
+def test_home_and_symmetry_addresses_reach_the_landing_page_with_its_item_lit(data_dir, no_assets, address):
+    at = _app().run()
+    landing = [t.value for t in at.title]
+    pages = at._registered_pages  # page hash -> what st.navigation told the page manager
+    [served_at_root] = [h for h, page in pages.items() if page.get("url_pathname") == ""]
+    # What the server runs for /<address>: the page whose url_pathname is that address
+    # (streamlit.runtime.pages_manager); none is "Page not found".
+    asked = [h for h, page in pages.items() if page.get("url_pathname") == address]
+    assert asked, f"/{address} would answer 'Page not found'"
+    at._page_hash = asked[0]
+    at.run()
+    assert not at.exception and [t.value for t in at.title] == landing
+    # The page that ran is the sidebar's "Symmetry" item (served at "/"), so that item is lit.
+    assert at._finished_page_script_hash == served_at_root
+
+
 def test_symmetry_page_plots_the_shipped_sweep(data_dir):
     at = _app().run()
     assert not at.exception, at.exception
@@ -723,6 +740,20 @@ def test_train_form_starts_from_the_shipped_runs_settings_and_names_a_bad_one(da
     problems = " ".join(_texts(at.error))
     assert "Epochs must be between 1 and 500, got 0" in problems, problems
     assert not any("Started" in s for s in _texts(at.success))
+
+
+def test_train_form_keeps_the_expert_settings_behind_advanced_with_their_defaults_in_words(data_dir):
+    at = _app().switch_page("app_pages/train.py").run()
+    assert not at.exception, at.exception
+    [advanced] = [e for e in at.expander if e.label == "Advanced settings"]
+    inside = {w.key for w in advanced.number_input} | {w.key for w in advanced.checkbox}
+    expert = {"train_batch", "train_lr", "train_inputs", "train_steps", "train_alpha"}
+    expert |= {"train_windows", "train_weighting", "train_hold", "train_smoke"}
+    assert inside == expert
+    # The first-time user's fields stay outside it.
+    assert {"train_epochs", "train_hidden"} <= {w.key for w in at.number_input} - inside
+    words = " ".join(_texts(advanced.caption))
+    assert "batches of 16 windows" in words and "every training window" in words, words
 
 
 def test_the_generation_form_names_a_number_out_of_range(data_dir):

@@ -153,6 +153,7 @@ def _cycle(url, page, data) -> None:
     # 3. train page: one ConvNet for one epoch on that dataset, until done; then load it
     _visit(page, url, "train")
     _number(page, "Epochs", 1)
+    page.get_by_text("Advanced settings").click()  # the expert settings wait behind it
     _number(page, "Max training windows", 8)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"Started 1 training job")).wait_for()

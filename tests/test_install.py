@@ -43,3 +43,19 @@ def test_readme_and_ci_install_with_the_constraints_and_run_the_same_tests():
     assert test_command in readme and test_command in ci
     assert "pip install -r requirements.txt -c constraints.txt && streamlit run dashboard/app.py" in readme
     assert "python3 -m venv" in ci, "CI must run in a brand-new virtual environment"
+
+
+def test_readme_first_screen_holds_the_two_commands_and_links_the_results():
+    """A newcomer finds what to type without scrolling: both commands in the first 60 lines,
+    the results (the long discussion) one link away."""
+    first_screen = (ROOT / "README.md").read_text().splitlines()[:60]
+    commands = [line.strip() for line in first_screen if line.startswith("    ")]
+    install = "python -m pip install -r requirements.txt -c constraints.txt && streamlit run dashboard/app.py"
+    tests = "python -m pip install -r requirements-dev.txt -c constraints.txt && python -m pytest"
+    assert any(line.startswith("python3 -m venv") and line.endswith(install) for line in commands), commands
+    assert tests in commands, commands
+    assert "## Results" in first_screen and any("docs/RESULTS.md" in line for line in first_screen)
+    assert (ROOT / "docs" / "RESULTS.md").is_file()
+    picture = next(line for line in first_screen if line.startswith("!["))
+    image = ROOT / picture[picture.index("(") + 1 : picture.index(")")]
+    assert image.is_file() and image.stat().st_size < 300_000

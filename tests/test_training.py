@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -116,11 +117,21 @@ def test_train_cli_prints_run_id_and_metrics(data_env, tmp_data_dir):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("run run-convnet-") and "test_future: RMSE" in out.stdout
+    _assert_bar_goes_forward_to_a_full_line(out.stderr)
     run_id = out.stdout.split()[1]
     record = json.loads((tmp_data_dir / "runs" / run_id / "run.json").read_text())
     assert record["model_config"]["smoke"] is True
     ev = _cli("-m", "core.train.evaluate", run_id, "--steps", "3", env_dir=tmp_data_dir)
     assert ev.returncode == 0 and "model equivariance error" in ev.stdout, ev.stderr
+
+
+def _assert_bar_goes_forward_to_a_full_line(stderr: str) -> None:
+    """The CLI's bar (core.cli.progress_bar) never shows less than it showed, ends at 100% and
+    leaves the terminal on a new line."""
+    shown = [float(m) for m in re.findall(r"\] +([0-9.]+)% ", stderr)]
+    assert len(shown) >= 2, stderr
+    assert shown == sorted(shown), f"the bar went back: {shown}"
+    assert shown[-1] == 100.0 and stderr.endswith("\n"), repr(stderr[-200:])
 
 
 def test_assets_refuse_an_unknown_engine_by_name_and_write_nothing(tmp_path, capsys):

@@ -3,17 +3,18 @@
 Generates one dataset (or reuses the cached one when --out is not given), shows a text
 progress bar on stderr, and prints the trajectory and matched one-step data equivariance
 errors, the latter per rotation with the symmetry the data keeps in words, and the file
-path. Every DataConfig field is an option. A bad argument exits with
+path. ``--out NAME`` (no path separator) writes ``data_dir()/datasets/NAME.h5``; ``--out PATH``
+writes there and lists the file on the dashboard through a link of the same name in that
+folder (core.data.cache.register_dataset). Every DataConfig field is an option. A bad argument exits with
 status 2 and one line naming it.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from core.cli import Parser, add_config_options, config_from_args, fail, progress_bar
-from core.data.cache import ensure_dataset, generate_dataset
+from core.data.cache import ensure_dataset, generate_dataset, listing_link, output_path, register_dataset
 from core.data.config import DataConfig
 from core.data.store import load_dataset
 
@@ -22,7 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 on success, 2 on a bad argument)."""
     parser = Parser(prog="python -m core.data", description="Generate a C4 smoke-plume dataset.")
     names = add_config_options(parser, DataConfig)
-    parser.add_argument("--out", type=Path, default=None, help="output .h5 file (default: the dataset cache)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="a name (written into the data directory's datasets/, where the dashboard lists it) "
+        "or a .h5 path (written there and listed too); default: the dataset cache",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument("--solver", default="dct", choices=("dct", "scipy"), help="pressure solver")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -31,18 +37,24 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(DataConfig, args, names)
     except ValueError as exc:
         parser.error(str(exc))
-    out = args.out
-    if out is not None and out.suffix not in (".h5", ".hdf5"):
-        parser.error(f"--out must end in .h5 or .hdf5, got {str(out)!r}")
-    if out is not None and out.is_dir():
-        parser.error(f"--out {str(out)!r} is a directory")
+    out = None
+    if args.out is not None:
+        try:
+            out = output_path(args.out)
+            listing_link(out)  # a name already taken is refused before simulating
+        except ValueError as exc:
+            parser.error(str(exc))
+        if out.is_dir():
+            parser.error(f"--out {args.out!r} is a directory")
     progress = None if args.quiet else progress_bar()
     options = {"device": args.device, "solver": args.solver}
     try:
+        link = None
         if out is None:
             path = ensure_dataset(config, progress, **options)
         else:
             path = generate_dataset(config, out, progress, **options)
+            link = register_dataset(path)
     except ValueError as exc:  # too large for this machine, a device that is not there
         parser.error(str(exc))
     except OSError as exc:  # core.store.atomic.WriteError: the file and the cause, one line
@@ -55,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"matched one-step per rotation: {turns}")
     print(dataset.residual_symmetry().sentence("This data", by_element))
     print(f"path: {path}")
+    if link is not None:
+        print(f"listed on the dashboard through: {link}")
     return 0
 
 

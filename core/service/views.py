@@ -9,6 +9,7 @@ these results and only draw them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,24 @@ def _dataset_labels(root: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
+def _dataset_files(root: Path) -> list[Path]:
+    """The HDF5 files (``*.h5``, ``*.hdf5``, whatever their names) in ``root``, links to files
+    elsewhere (core.data.cache.register_dataset) included."""
+    from core.data.cache import DATASET_SUFFIXES
+
+    return [p for p in root.iterdir() if p.suffix in DATASET_SUFFIXES and not p.name.startswith(".")]
+
+
+def _modified(path: Path) -> float:
+    """When ``path`` (or, for a link whose file is gone, the link) last changed."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return path.lstat().st_mtime
+
+
 def dataset_entries() -> list[Entry]:
-    """Return every ``*.h5`` dataset under ``datasets/`` of the data dir, then of assets/.
+    """Return every HDF5 dataset file under ``datasets/`` of the data dir, then of assets/.
 
     Newest first within each place; shipped entries come last. Titles come from each
     file's stored config (or the user's label); equal titles are numbered. A file that fails
@@ -121,12 +138,11 @@ def dataset_entries() -> list[Entry]:
     for root, shipped in _roots(DATASETS):
         if root.is_dir():
             labels = _dataset_labels(root)
-            files = sorted(root.glob("*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
+            files = sorted(_dataset_files(root), key=_modified, reverse=True)
             for p in files:
-                if not p.name.startswith("."):
-                    damage = dataset_damage(p)
-                    title = dataset_label(dataset_config_of(p), labels.get(p.name))
-                    found.append((p, shipped, f"{title} (damaged)" if damage else title, damage))
+                damage = dataset_damage(p)
+                title = dataset_label(dataset_config_of(p), labels.get(p.name))
+                found.append((p, shipped, f"{title} (damaged)" if damage else title, damage))
     titles = unique_labels([t for _, _, t, _ in found])
     return [Entry(p.name, p, shipped, t, d) for (p, shipped, _, d), t in zip(found, titles, strict=True)]
 
@@ -531,11 +547,34 @@ def training_defaults() -> dict[str, Any]:
     return {**TrainConfig.from_dict(preset["train"]).to_dict(), **model}
 
 
+def advanced_training_words(start: dict[str, Any]) -> str:
+    """The Train form's expert settings at their starting values (:func:`training_defaults`),
+    as one sentence a first-time user can read without opening them; returns it."""
+    weighting = start["window_weighting"]
+    hold = start["relaxed_hold"]
+    parts = [
+        f"batches of {start['batch_size']} windows",
+        f"learning rate {start['lr']:g}",
+        _count(start["input_frames"], "input frame"),
+        _count(start["rollout_steps"], "autoregressive step") + " in the loss",
+        f"RSteer alpha {start['alpha']:g}",
+        "every training window",
+        f"windows weighted by their one-step change (c = {weighting:g})" if weighting else "a plain loss",
+        f"RSteer held symmetric for {_count(hold, 'epoch')}" if hold else "RSteer free to break symmetry",
+        "the models see the smoke" if start["smoke"] else "the models see the velocity only",
+    ]
+    return "Left as they are: " + ", ".join(parts) + " (the shipped runs' settings)."
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 #: What showing the models the smoke (ModelConfig.smoke) does, for the Train and sweep forms.
 SMOKE_INPUT_HELP = (
     "Every frame a model reads and predicts holds the smoke density beside the velocity. The "
     "buoyancy pushes the smoke, so a model that sees it can tell how strongly each plume is "
-    "driven; errors and equivariance errors are still of the velocity alone (README)."
+    "driven; errors and equivariance errors are still of the velocity alone (docs/RESULTS.md)."
 )
 
 #: What RSteer's symmetric start (TrainConfig.relaxed_hold) does, for the Train and sweep forms.
@@ -543,7 +582,7 @@ SYMMETRIC_START_HELP = (
     "Epochs in which RSteer trains exactly equivariant before it may break symmetry (0: from the "
     "start, as in the shipped runs and sweep; it must be fewer than the epochs). With 5 in a "
     "30-epoch run RSteer was more accurate, but learnt only about two thirds of the data's "
-    "asymmetry (README)."
+    "asymmetry (docs/RESULTS.md)."
 )
 
 #: What the sweep form's engine choice does, and when each is faster (measured on 2 cores).
@@ -1205,7 +1244,9 @@ def _own_item(kind: str, item_id: str) -> Path:
     """The data-directory path of a dataset file, run folder or sweep folder named ``item_id``.
 
     Only names that pass core.store.paths.check_name and lie inside the data directory are
-    accepted; shipped items (assets/) are never returned, so they cannot be changed.
+    accepted; shipped items (assets/) are never returned, so they cannot be changed. A dataset
+    listed through a link to a file elsewhere returns the link itself (not resolved), so
+    nothing outside the data directory is renamed or deleted.
     Raises ValueError for a bad kind or name, FileNotFoundError if the item is not one of ours.
     """
     from core.store.paths import check_name, inside
@@ -1213,7 +1254,10 @@ def _own_item(kind: str, item_id: str) -> Path:
     if kind not in ITEM_KINDS:
         raise ValueError(f"kind must be one of {ITEM_KINDS}, got {kind!r}")
     sub = {"dataset": DATASETS, "run": "runs", "sweep": "sweeps"}[kind]
-    path = inside(data_dir() / sub, check_name(item_id, f"{kind} id"))
+    link = data_dir() / sub / check_name(item_id, f"{kind} id")
+    if kind == "dataset" and link.is_symlink():
+        return link  # a file written elsewhere, listed by its link: the link is the item, never the file
+    path = inside(data_dir() / sub, item_id)
     if not path.exists():
         shipped = (assets_dir() / sub / item_id).exists()
         why = "it is shipped with the project and read-only" if shipped else "there is no such item"
@@ -1295,7 +1339,8 @@ def delete_item(kind: str, item_id: str) -> None:
 
     Shipped items raise FileNotFoundError; an item a running or queued job uses, or a run a
     live process trains (core.store.ownership), raises ValueError saying which. Runs trained
-    on a deleted dataset keep their weights.
+    on a deleted dataset keep their weights. A dataset listed through a link to a file outside
+    the data directory (``python -m core.data --out PATH``) loses its link; the file stays.
     """
     from core.store.ownership import owner_note
 
@@ -1312,6 +1357,23 @@ def delete_item(kind: str, item_id: str) -> None:
             write_json(path.parent / LABELS_FILE, labels)
     else:
         shutil.rmtree(path)
+
+
+def dataset_delete_note(name: str) -> str:
+    """What deleting the dataset file ``name`` of the data directory affects, in words; '' when
+    nothing: the runs trained on it, and for a file listed through a link (written elsewhere by
+    ``python -m core.data --out PATH``) that only the link goes."""
+    from core.store.paths import check_name
+
+    used = runs_using_dataset(name)
+    notes = []
+    if used:
+        kept = "they keep their weights but cannot be compared on it"
+        notes.append(f"{used} run(s) were trained on it: {kept}.")
+    link = data_dir() / DATASETS / check_name(name, "dataset id")
+    if link.is_symlink():
+        notes.append(f"Its file is {os.readlink(link)}: deleting takes it off this list, the file stays.")
+    return " ".join(notes)
 
 
 def runs_using_dataset(name: str) -> int:

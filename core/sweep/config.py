@@ -18,7 +18,7 @@ LEVEL_FIELD = "buoyancy_diff"
 DEFAULT_LEVELS: tuple[float, ...] = tuple(round(0.1 * i, 2) for i in range(10))
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 3 models x 10 levels in about 10 minutes on 2 CPU cores (README has the figures).
+    # 3 models x 10 levels in about 10 minutes on 2 CPU cores (docs/RESULTS.md has the figures).
     "cpu": {
         # Buoyancy 0.05: at 0.1 the fastest plumes of the top levels reached the far wall inside
         # test-future (frame 31 at Δb 0.9), physics no training frame shows; at 0.05 none does by

@@ -66,6 +66,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 #: is 0.8 x persistence's; on the tiny test dataset an untrained model's batches reach 2 x
 #: (residual) and its validation loss 2.3 x.
 DIVERGENCE_FACTOR = 100.0
+#: Progress shares: the epochs fill the bar to 0.98, the evaluation of the best weights shows
+#: 0.99, and 1.0 comes only when the run's final status is written, so a bar never goes back.
+TRAINING_FRACTION = 0.98
+EVALUATION_FRACTION = 0.99
 
 
 class TrainingStopped(Exception):
@@ -325,7 +329,7 @@ def _run_session(session: _Session, config: TrainConfig, report: Progress, shoul
         status = "cancelled"
     metrics = None
     if status != "cancelled" and (session.run_dir / "checkpoint.pt").is_file():
-        report(0.99, "evaluating the best weights")
+        report(EVALUATION_FRACTION, "evaluating the best weights")
         metrics = evaluate_run_dir(
             session.run_dir, session.frames, session.splits, config, session.device, session.one_step_ee
         )
@@ -333,6 +337,8 @@ def _run_session(session: _Session, config: TrainConfig, report: Progress, shoul
         metrics.update({**extra, "epochs_run": len(session.history)})
         write_evaluation(session.run_dir, metrics, None)
     update_run_json(session.run_dir, status=status, finished=time.time(), best_epoch=session.best_epoch)
+    if status != "cancelled":
+        report(1.0, f"training {status}")
     return TrainResult(session.run_id, session.run_dir, status, metrics, session.history, error)
 
 
@@ -477,7 +483,8 @@ def _epochs(s: _Session, report: Progress, should_stop, loss_hook) -> None:
         )
         _save_epoch(s, epoch, val_loss)
         message = f"epoch {epoch}/{cfg.epochs}: train {train_loss:.4g}, val {val_loss:.4g}"
-        report(epoch / cfg.epochs, message, epoch=epoch, train_loss=train_loss, val_loss=val_loss)
+        fraction = TRAINING_FRACTION * epoch / cfg.epochs
+        report(fraction, message, epoch=epoch, train_loss=train_loss, val_loss=val_loss)
         if s.bad_epochs >= cfg.patience:
             break
 
@@ -573,7 +580,7 @@ def _train_epoch(
         total, count = total + loss.item() * len(x), count + len(x)
         if time.monotonic() - last_report > 1.0:
             last_report = time.monotonic()
-            frac = (epoch - 1 + (b + 1) / n_batches) / cfg.epochs
+            frac = TRAINING_FRACTION * (epoch - 1 + (b + 1) / n_batches) / cfg.epochs
             report(frac, f"epoch {epoch}/{cfg.epochs}, batch {b + 1}/{n_batches}", epoch=epoch)
     return total / max(count, 1)
 

@@ -111,10 +111,7 @@ if not entries:
 entry = widgets.pick_entry(
     "Dataset", entries, key="data_choice", help="Named by their settings: Δb · grid · simulations × frames."
 )
-used = views.runs_using_dataset(entry.name)
-note = (
-    f"{used} run(s) were trained on it: they keep their weights but cannot be compared on it." if used else ""
-)
+note = views.dataset_delete_note(entry.name)
 if widgets.manage_item("dataset", entry.name, entry.shipped, entry.title, key="data_manage", note=note):
     widgets.follow_item("data_choice", entry.name)  # renamed: still shown; deleted: the first
     st.rerun()

@@ -30,18 +30,10 @@ else:
             format_func=model_label,
             help="One background job per model; they share the settings below.",
         )
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2 = st.columns(2)
         # No bounds on the number fields: actions.submit_training checks them and says what was wrong.
         epochs = c1.number_input("Epochs", value=start["epochs"], key="train_epochs")
-        batch = c2.number_input(
-            "Batch size",
-            value=start["batch_size"],
-            step=4,
-            key="train_batch",
-            help="A multiple of 4: each batch holds all four orientations of its windows.",
-        )
-        lr = c3.number_input("Learning rate", value=start["lr"], step=1e-4, format="%.0e", key="train_lr")
-        hidden = c4.number_input(
+        hidden = c2.number_input(
             "Hidden channels",
             value=start["hidden"],
             step=4,
@@ -49,52 +41,63 @@ else:
             help="Every model gets the same width, as in the shipped runs; "
             "E2CNN and RSteer need a multiple of 4.",
         )
-        c5, c6, c7, c8 = st.columns(4)
-        input_frames = c5.number_input(
-            "Input frames",
-            value=start["input_frames"],
-            key="train_inputs",
-            help="Past frames the model sees.",
-        )
-        loss_steps = c6.number_input(
-            "Loss steps",
-            value=start["rollout_steps"],
-            key="train_steps",
-            help="Autoregressive steps in the training loss.",
-        )
-        alpha = c7.number_input(
-            "RSteer alpha",
-            value=start["alpha"],
-            format="%.0e",
-            key="train_alpha",
-            help="Weight of the regulariser that pulls RSteer's relaxed weights toward equal values "
-            "(starts at the shipped runs' value).",
-        )
-        max_windows = c8.number_input(
-            "Max training windows",
-            value=0,
-            step=4,
-            key="train_windows",
-            help="0 uses every window; a small number makes a quick CPU run.",
-        )
-        c9, c10, c11 = st.columns(4)[:3]
-        weighting = c9.number_input(
-            "Window weighting",
-            value=start["window_weighting"],
-            key="train_weighting",
-            help="0: plain loss. c > 0 weighs each window by 1 / (its own squared one-step change + c), "
-            "so the slow first frames count too: better rollouts on unseen simulations, "
-            "less learnt asymmetry (README). Needs 2 or more loss steps.",
-        )
-        hold = c10.number_input(
-            "RSteer symmetric start",
-            value=start["relaxed_hold"],
-            key="train_hold",
-            help=views.SYMMETRIC_START_HELP,
-        )
-        smoke = c11.checkbox(
-            "Models see the smoke", value=start["smoke"], key="train_smoke", help=views.SMOKE_INPUT_HELP
-        )
+        with st.expander("Advanced settings"):
+            st.caption(views.advanced_training_words(start))
+            c3, c4, c5 = st.columns(3)
+            batch = c3.number_input(
+                "Batch size",
+                value=start["batch_size"],
+                step=4,
+                key="train_batch",
+                help="A multiple of 4: each batch holds all four orientations of its windows.",
+            )
+            lr = c4.number_input("Learning rate", value=start["lr"], step=1e-4, format="%.0e", key="train_lr")
+            input_frames = c5.number_input(
+                "Input frames",
+                value=start["input_frames"],
+                key="train_inputs",
+                help="Past frames the model sees.",
+            )
+            c6, c7, c8 = st.columns(3)
+            loss_steps = c6.number_input(
+                "Loss steps",
+                value=start["rollout_steps"],
+                key="train_steps",
+                help="Autoregressive steps in the training loss.",
+            )
+            alpha = c7.number_input(
+                "RSteer alpha",
+                value=start["alpha"],
+                format="%.0e",
+                key="train_alpha",
+                help="Weight of the regulariser that pulls RSteer's relaxed weights toward equal values "
+                "(starts at the shipped runs' value).",
+            )
+            max_windows = c8.number_input(
+                "Max training windows",
+                value=0,
+                step=4,
+                key="train_windows",
+                help="0 uses every window; a small number makes a quick CPU run.",
+            )
+            c9, c10, c11 = st.columns(3)
+            weighting = c9.number_input(
+                "Window weighting",
+                value=start["window_weighting"],
+                key="train_weighting",
+                help="0: plain loss. c > 0 weighs each window by 1 / (its own squared one-step change + c), "
+                "so the slow first frames count too: better rollouts on unseen simulations, "
+                "less learnt asymmetry (docs/TRAINING_EXPERIMENTS.md). Needs 2 or more loss steps.",
+            )
+            hold = c10.number_input(
+                "RSteer symmetric start",
+                value=start["relaxed_hold"],
+                key="train_hold",
+                help=views.SYMMETRIC_START_HELP,
+            )
+            smoke = c11.checkbox(
+                "Models see the smoke", value=start["smoke"], key="train_smoke", help=views.SMOKE_INPUT_HELP
+            )
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
         entry = entries[labels.index(choice)]
