@@ -176,3 +176,9 @@ def pattern_sweep_levels(path: str, stamp: float) -> list[float]:
 def pattern_sweep_view(path: str, stamp: float, level: float) -> dict[str, Any]:
     """core.service.symmetry_view.pattern_sweep_view: one level of a pattern sweep, per pattern."""
     return symmetry_view.pattern_sweep_view(path, level)
+
+
+@st.cache_data(show_spinner="Reading the relaxed models' weights...", max_entries=16)
+def pattern_spectra(path: str, stamp: float, level: float) -> dict[str, Any]:
+    """core.service.symmetry_view.pattern_spectra: the relaxed runs' irrep energies per pattern."""
+    return symmetry_view.pattern_spectra(path, level)

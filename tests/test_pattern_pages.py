@@ -221,8 +221,23 @@ def test_landing_lesson_says_no_pattern_sweep_until_one_exists(data_dir):
     assert not any(str(c.key).startswith("lesson_bars") for c in at.get("plotly_chart"))
 
 
-def test_landing_lesson_shows_each_pattern_data_beside_models_with_named_symmetries(data_dir):
-    _pattern_sweep(data_dir)
+def test_landing_lesson_shows_each_pattern_data_beside_models_with_named_symmetries(data_dir, shipped):
+    import shutil
+
+    folder = _pattern_sweep(data_dir)
+    # the half-turn RSteer run is here (a copy of the shipped one), the other pattern's is not
+    run = next(p for p in sorted((shipped / "runs").iterdir()) if "rsteer" in p.name)
+    mine = data_dir / "runs" / "run-rsteer-20261206-000000-0badda7d"
+    shutil.copytree(run, mine)
+    record = json.loads((mine / "run.json").read_text())
+    (mine / "run.json").write_text(json.dumps({**record, "run_id": mine.name}))
+    sweep = json.loads((folder / "results.json").read_text())
+    for row in sweep["rows"]:
+        if row["model"] == "rsteer":
+            row["run_id"] = (
+                mine.name if row["breaking"] == "half_turn" else "run-rsteer-20261206-000000-0badda7e"
+            )
+    (folder / "results.json").write_text(json.dumps(sweep))
     at = _app().run()
     assert not at.exception, at.exception
     assert not any("No pattern sweep" in str(i.value) for i in at.info)
@@ -252,3 +267,7 @@ def test_landing_lesson_shows_each_pattern_data_beside_models_with_named_symmetr
     line = next(t for t in fig4["data"] if t.get("name") == "RSteer 180°")
     assert _values(line["x"]) == pytest.approx([0.5e-17, 1e-17], abs=0)
     assert _values(line["y"]) == pytest.approx([1e-11, 2e-11], abs=0)
+    # the relaxed run's weight spectrum where its run is here, and nothing where it is not
+    keys = {str(c.key) for c in at.get("plotly_chart")}
+    assert "lesson_spectrum_half_turn_RSteer" in keys and "lesson_spectrum_all_RSteer" not in keys, keys
+    assert any("energy in the ±i pair breaks half-turns" in str(c.value) for c in at.caption)

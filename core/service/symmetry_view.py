@@ -270,3 +270,33 @@ def _pattern_points(rows: list[dict[str, Any]]) -> dict[str, dict[str, tuple[lis
             for key in ELEMENT_KEYS
         }
     return out
+
+
+def pattern_spectra(folder: str | Path, level: float) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """How the relaxed models broke symmetry under each pattern, at one level of a pattern sweep:
+    ``{pattern: {model label: [irrep_energy per layer]}}`` (core.service.views.relaxation_maps),
+    from each relaxed model's lowest-seed run whose folder is here; patterns and models without
+    one are left out."""
+    from core.models.registry import model_label, model_spec
+    from core.service.views import relaxation_maps
+    from core.store.runs import CheckpointError, load_run
+
+    out: dict[str, dict[str, list[dict[str, float]]]] = {}
+    rows = [r for r in _pattern_rows(folder) if r.get("run_id") and np.isclose(float(r["level"]), level)]
+    for row in sorted(rows, key=lambda r: int(r.get("seed") or 0)):
+        try:
+            if model_spec(row["model"]).symmetry != "relaxed":
+                continue
+        except (KeyError, ValueError):  # a model this installation does not know
+            continue
+        pattern, label = row.get("breaking", "all"), model_label(row["model"])
+        if label in out.get(pattern, {}):
+            continue  # a lower seed's run is shown
+        try:
+            layers = relaxation_maps(load_run(str(row["run_id"])).model)
+        except (OSError, ValueError, KeyError, CheckpointError):  # not here (a sweep shipped without runs)
+            continue
+        energies = [d["irrep_energy"] for d in layers if d["irrep_energy"]]
+        if energies:
+            out.setdefault(pattern, {})[label] = energies
+    return out
