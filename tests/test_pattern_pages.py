@@ -97,6 +97,15 @@ def test_data_page_pattern_reaches_the_job_and_the_picture_follows_dial_and_patt
     assert params["data_config"]["buoyancy_diff"] == pytest.approx(0.2)
 
 
+def test_a_bad_breaking_pattern_is_named_in_the_forms_words():
+    from core.service import actions
+
+    config = actions.dataset_config(buoyancy_diff=0.6, breaking="half_turn")
+    assert config.strength_factors() == (1, 1.6, 1, 1.6)
+    with pytest.raises(ValueError, match="^Breaking pattern must be one of all, half_turn, one_plume"):
+        actions.dataset_config(buoyancy_diff=0.6, breaking="twist")
+
+
 def test_data_page_names_the_symmetry_left_for_three_tiny_datasets(data_dir):
     from core.data import DataConfig, ensure_dataset
 

@@ -136,7 +136,7 @@ def _which_symmetry_is_left(entry) -> None:
     except Exception as exc:  # a file without what this needs: say so, keep the page
         widgets.show_problem("Could not read this dataset's per-rotation errors.", exc)
         return
-    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="center")
     c1.plotly_chart(pattern_figures.plume_pattern_figure(left["factors"]), key="data_pattern", theme=None)
     with c2:
         st.markdown(markdown_text(f"Breaking pattern: {left['pattern']}. {left['sentence']}"))
@@ -151,16 +151,17 @@ def _which_symmetry_is_left(entry) -> None:
                 f"{k}°": st.column_config.NumberColumn(f"{k}°", format="%.3e") for k in left["one_step"]
             },
         )
-    st.plotly_chart(
+    c3.plotly_chart(
         figures.per_element_figure({"data, one step (matched)": left["one_step"]}),
         key="data_per_rotation_fig",
         width="stretch",
         theme=None,
     )
     st.caption(
-        "Each rotation g turns orientation 0's state and asks how differently the physics moves it: "
-        "one step (matched, on the states the shipped models are measured on) and along whole "
-        "trajectories. " + symmetry_view.threshold_text()
+        "The error of rotation g (k quarter-turns) compares orientation k's physics with orientation "
+        "0's turned by g: one PhiFlow step from the same states (matched: the states the shipped "
+        "models are measured on) and whole trajectories. Zero means that turn is still a symmetry of "
+        "the data. " + symmetry_view.threshold_text()
     )
 
 
