@@ -106,29 +106,32 @@ def test_a_bad_breaking_pattern_is_named_in_the_forms_words():
         actions.dataset_config(buoyancy_diff=0.6, breaking="twist")
 
 
-def test_data_page_names_the_symmetry_left_for_three_tiny_datasets(data_dir):
+def test_data_page_names_the_pattern_and_the_symmetry_left_for_four_tiny_datasets(data_dir):
     from core.data import DataConfig, ensure_dataset
+    from core.service import views
+    from core.service.symmetry_view import pattern_words
 
     made = {}
     for name, settings in {
         "half_turn": {"buoyancy_diff": 0.6, "breaking": "half_turn"},
         "all": {"buoyancy_diff": 0.6},
+        "one_plume": {"buoyancy_diff": 0.6, "breaking": "one_plume"},
         "none": {"buoyancy_diff": 0.0},
     }.items():
         config = DataConfig(**{**TINY_CONFIG, "sims": 1, "frames": 8, **settings})
         made[name] = ensure_dataset(config).name
-    from core.service import views
-
     titles = {e.name: e.label for e in views.dataset_entries()}
     at = _app().switch_page("app_pages/data.py").run()
     assert not at.exception, at.exception
     expected = {"half_turn": "This data keeps half-turns", "all": "This data keeps no rotation"}
-    expected["none"] = "This data keeps all rotations"
+    expected["one_plume"], expected["none"] = expected["all"], "This data keeps all rotations"
     for name, sentence in expected.items():
         at.selectbox(key="data_choice").set_value(titles[made[name]]).run()
         assert not at.exception, at.exception
         shown = _markdown(at)
         assert sentence in shown, shown
+        words = pattern_words("all" if name == "none" else name)  # Δb 0 is made with the ramp
+        assert f"Breaking pattern: {words}." in shown, shown
         others = [s for s in expected.values() if s != sentence]
         assert not any(s in shown for s in others), shown
         table = next(d.value for d in at.dataframe if "data EE" in d.value.columns)
