@@ -50,7 +50,11 @@ def pattern_lesson() -> None:
         stamp = cache.mtime(entry.path)
         try:
             levels = cache.pattern_sweep_levels(str(entry.path), stamp)
-            level = st.select_slider("Buoyancy difference Δb", levels, value=levels[-1], key="lesson_level")
+            level = levels[-1]
+            if len(levels) > 1:  # one level needs no slider
+                level = st.select_slider("Buoyancy difference Δb", levels, value=level, key="lesson_level")
+            else:
+                st.caption(f"Buoyancy difference Δb {level:g}, the sweep's one level.")
             view = cache.pattern_sweep_view(str(entry.path), stamp, float(level))
         except Exception as exc:  # an unreadable sweep: one line, the page stays
             widgets.show_problem("Could not read this pattern sweep.", exc)
