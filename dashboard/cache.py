@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.service import views
+from core.service import symmetry_view, views
 from dashboard import figures
 
 
@@ -154,3 +154,39 @@ def table1_view(path: str, stamp: float) -> dict[str, Any]:
     from core.service import table1_view as view
 
     return view.table1_view(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def dataset_symmetry(path: str, stamp: float) -> dict[str, Any]:
+    """core.service.symmetry_view.dataset_symmetry: the data EE per rotation and the symmetry left."""
+    return symmetry_view.dataset_symmetry(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_symmetry(runs: tuple[tuple[str, float], ...]) -> dict[str, Any]:
+    """core.service.symmetry_view.run_symmetry of ``runs`` ((run id, checkpoint mtime) pairs)."""
+    return symmetry_view.run_symmetry([run_id for run_id, _ in runs])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def is_pattern_sweep(path: str, stamp: float) -> bool:
+    """core.service.symmetry_view.is_pattern_sweep: whether a sweep's rows carry breaking patterns."""
+    return symmetry_view.is_pattern_sweep(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def pattern_sweep_levels(path: str, stamp: float) -> list[float]:
+    """core.service.symmetry_view.pattern_sweep_levels: a pattern sweep's buoyancy differences."""
+    return symmetry_view.pattern_sweep_levels(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def pattern_sweep_view(path: str, stamp: float, level: float) -> dict[str, Any]:
+    """core.service.symmetry_view.pattern_sweep_view: one level of a pattern sweep, per pattern."""
+    return symmetry_view.pattern_sweep_view(path, level)
+
+
+@st.cache_data(show_spinner="Reading the relaxed models' weights...", max_entries=16)
+def pattern_spectra(path: str, stamp: float, level: float) -> dict[str, Any]:
+    """core.service.symmetry_view.pattern_spectra: the relaxed runs' irrep energies per pattern."""
+    return symmetry_view.pattern_spectra(path, level)

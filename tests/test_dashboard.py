@@ -256,14 +256,16 @@ def test_symmetry_page_plots_the_shipped_sweep(data_dir):
 def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):
     at = _app().switch_page("app_pages/data.py").run()
     assert not at.exception, at.exception
-    assert len(at.get("plotly_chart")) == 2
+    # the two plume animations, the per-rotation bars and the plume pictures of form and dataset
+    charts = {"data_anim", "data_map", "data_per_rotation_fig", "gen_pattern", "data_pattern"}
+    assert {c.key for c in at.get("plotly_chart")} == charts
     ee = next(m for m in at.metric if m.label == "Data EE, trajectory")
     one = next(m for m in at.metric if m.label == "Data EE, one step")
     assert 0 < float(one.value) < float(ee.value)  # the shipped Δb 0.3 set: one step is far smaller
     at.slider(key="gen_diff").set_value(0.5).run()
     assert not at.exception
     at.radio(key="data_view").set_value("speed").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 2
+    assert not at.exception and {c.key for c in at.get("plotly_chart")} == charts
 
 
 def test_train_and_compare_pages_render_the_shipped_runs(data_dir):

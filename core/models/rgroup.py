@@ -78,6 +78,20 @@ def lifted_fields(config: ModelConfig) -> int:
     return config.input_frames * (2 if config.smoke else 1)
 
 
+def group_irrep_parts(w: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Split relaxed weights ``w[..., h]`` over the four group elements h by how they change when
+    a quarter turn shifts h by one (the C4 Fourier transform over h).
+
+    Returns three orthogonal parts of the same shape that sum to ``w``: ``trivial`` (the mean over
+    h: the equivariant part), ``sign`` (alternating in h: breaks quarter turns, keeps the
+    half-turn) and ``rotation`` (the ±i pair: breaks the half-turn too).
+    """
+    trivial = w.mean(dim=-1, keepdim=True).expand_as(w)
+    alternate = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=w.dtype, device=w.device)
+    sign = (w * alternate).mean(dim=-1, keepdim=True) * alternate
+    return {"trivial": trivial, "sign": sign, "rotation": w - trivial - sign}
+
+
 class RGroup(VelocityModel):
     """Relaxed C4 group convolution model; ``forward(x)``: ``(B, C*input_frames, N, N)`` -> ``(B, C, N, N)``.
 
@@ -157,6 +171,33 @@ class RGroup(VelocityModel):
         with torch.no_grad():
             for w in self.relaxed_parameters():
                 w.copy_(self.relaxed_invariant_part(w))
+
+    def relaxation_summary(self) -> list[dict]:
+        """Where each layer's relaxed weights break symmetry, for display (RSteer's schema).
+
+        Returns one dict per layer: ``layer``, ``in``/``out`` (field descriptions),
+        ``relative_deviation`` (mean |w_l(h) - mean_h w_l| / mean |w|: 0 when tied) and
+        ``irrep_energy``: the fractions of ``sum w^2`` in the C4 Fourier parts of w_l(h) over the
+        four group elements h (:func:`group_irrep_parts`: ``trivial``, ``sign``, ``rotation``;
+        they sum to 1). No offset maps: RGroup's relaxed weights do not depend on the offset.
+        """
+        summary = []
+        for index, conv in enumerate(self.convs):
+            w = conv.relaxed_weights.detach().double().cpu()
+            scale = float(w.abs().mean()) or float("nan")
+            total = float(w.pow(2).sum()) or float("nan")
+            summary.append(
+                {
+                    "layer": index,
+                    "in": f"{conv.in_fields} regular",
+                    "out": f"{conv.out_fields} regular",
+                    "relative_deviation": float((w - w.mean(dim=-1, keepdim=True)).abs().mean()) / scale,
+                    "irrep_energy": {
+                        part: float(v.pow(2).sum()) / total for part, v in group_irrep_parts(w).items()
+                    },
+                }
+            )
+        return summary
 
     @staticmethod
     def parameter_bound(config: ModelConfig) -> int:

@@ -44,6 +44,7 @@ SWEEP_FORM_LABELS = {
 #: What the Data page's generation form calls each DataConfig field it sets.
 DATA_FORM_LABELS = {
     "buoyancy_diff": "Buoyancy difference",
+    "breaking": "Breaking pattern",
     "grid": "Grid",
     "frames": "Frames",
     "sims": "Sims per orientation",

@@ -651,14 +651,16 @@ def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
 def relaxation_maps(model: Any) -> list[dict[str, Any]]:
     """How far each relaxed layer's weights moved from equal values, per kernel offset.
 
-    Uses the model's ``relaxation_summary()`` (RSteer) and returns one dict per layer:
+    Uses the model's ``relaxation_summary()`` (RSteer, RGroup) and returns one dict per layer:
     ``name``; ``deviation`` ``(K, K)``, mean |w(y) - mean_y w| / mean |w| at offset y
     (0 everywhere = tied weights, exactly equivariant); ``asymmetry`` ``(K, K)``, the
     part of it that breaks C4 (distance to the rotation-orbit mean); and their means
     ``relative_deviation`` / ``relative_asymmetry``; ``irrep_energy``, the fractions of
     the weights' energy in the C4 irrep parts (trivial / sign / rotation). The maps are
     flipped to rows-up so a heatmap (row 0 at the bottom) shows offsets where they are in
-    space; the models read kernels rows-down (e2cnn's convention). Empty for models without relaxed weights.
+    space; the models read kernels rows-down (e2cnn's convention). A model whose relaxed weights
+    have no kernel offsets (RGroup: w_l(h) per group element) has ``deviation`` and ``asymmetry``
+    None. Empty for models without relaxed weights.
     """
     inner = getattr(model, "model", model)  # unwrap core.train.rollout.Scaled
     summary_fn = getattr(inner, "relaxation_summary", None)
@@ -666,15 +668,18 @@ def relaxation_maps(model: Any) -> list[dict[str, Any]]:
         return []
     out = []
     for i, layer in enumerate(summary_fn()):
-        if layer.get("deviation_map") is None:
+        maps = layer.get("deviation_map") is not None
+        if not maps and not layer.get("irrep_energy"):
             continue
         out.append(
             {
                 "name": f"layer {layer.get('layer', i)}",
-                "deviation": np.asarray(layer["deviation_map"], dtype=float)[::-1].copy(),
+                "deviation": np.asarray(layer["deviation_map"], dtype=float)[::-1].copy() if maps else None,
                 "asymmetry": np.asarray(layer.get("asymmetry_map", layer["deviation_map"]), dtype=float)[
                     ::-1
-                ].copy(),
+                ].copy()
+                if maps
+                else None,
                 "relative_deviation": float(layer.get("relative_deviation", np.nan)),
                 "relative_asymmetry": float(layer.get("relative_asymmetry", np.nan)),
                 "irrep_energy": {k: float(v) for k, v in (layer.get("irrep_energy") or {}).items()},

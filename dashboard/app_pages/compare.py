@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import views
-from dashboard import cache, figures, widgets
+from core.service import symmetry_view, views
+from dashboard import cache, figures, pattern_figures, widgets
 from dashboard.text import markdown_text
 
 st.title("Compare models")
@@ -174,12 +174,63 @@ st.dataframe(
     },
 )
 
+
+def _symmetry_kept(chosen: list) -> None:
+    """Each run's model EE per rotation beside the data's on the same states, and the symmetry
+    each kept, in words (from the runs' stored evaluations)."""
+    st.subheader("Which symmetry each model kept, beside the data's")
+    try:
+        kept = cache.run_symmetry(tuple((r.id, cache.mtime(r.paths["checkpoint"])) for r in chosen))
+    except Exception as exc:  # an unreadable run or dataset: a message, the rest of the page stays
+        widgets.show_problem("Could not read the runs' errors per rotation.", exc)
+        return
+    for note in kept["notes"]:
+        st.caption(markdown_text(note))
+    if not kept["models"]:
+        return
+    st.caption(
+        "One-step equivariance error per rotation on every Figure-4 state (each run's stored "
+        "evaluation), and the data's on the same states: a model that learnt the data's symmetry "
+        "and no more has bars like the data's. " + symmetry_view.threshold_text()
+    )
+    left, right = st.columns([3, 2])
+    left.plotly_chart(
+        figures.per_element_figure({**kept["models"], **kept["data"]}, kept["names"]),
+        key="cmp_kept",
+        width="stretch",
+        theme=None,
+    )
+    right.markdown("\n".join(f"- {markdown_text(sentence)}" for _, sentence in kept["sentences"]))
+
+
+_symmetry_kept(chosen)
+
+
+def _spectrum(name: str, layers: list) -> None:
+    """A relaxed run's symmetry-breaking energy per C4 irrep and layer, with what it means."""
+    energies = [d["irrep_energy"] for d in layers if d["irrep_energy"]]
+    if not energies:
+        return
+    st.plotly_chart(
+        pattern_figures.irrep_spectrum_figure(energies),
+        key=f"cmp_relax_spectrum_{name}",
+        width="stretch",
+        theme=None,
+    )
+    st.caption(
+        "Energy in the sign irrep breaks quarter-turns only; energy in the ±i pair breaks "
+        "half-turns too. On data that keeps the half-turn, a model that found the symmetry left "
+        "has its ±i bars far below its sign bars."
+    )
+
+
 relaxed = {name: layers for name, layers in result["relaxation"].items() if layers}
 if relaxed:
-    st.subheader("RSteer: where its relaxed weights left exact symmetry")
+    st.subheader("Relaxed models: where their relaxed weights left exact symmetry")
     st.caption(
-        "RSteer's kernel is Σ w_l(y)·Φ_l(y). Equal w_l at every kernel offset y means exact C4 "
-        "equivariance. *Deviation*: how far the learned weights moved from their mean over offsets; "
+        "RSteer's kernel is Σ w_l(y)·Φ_l(y), RGroup's Σ w_l(h)·Ψ_l(g⁻¹h). Equal w_l at every kernel "
+        "offset y (every group element h) means exact C4 equivariance. *Deviation*: how far the "
+        "learned weights moved from their mean over offsets; "
         "*asymmetry*: the part of that which differs between rotated offsets, i.e. what breaks C4. "
         "Both relative to the mean |w|, per layer, offsets drawn where they lie in space. "
         "*Energy*: the share of the weights in each C4 irrep part; weight outside *trivial* "
@@ -200,6 +251,10 @@ if relaxed:
             hide_index=True,
             key=f"cmp_relax_table_{name}",
         )
+        _spectrum(name, layers)
+        layers = [d for d in layers if d["deviation"] is not None]  # RGroup's weights have no offsets
+        if not layers:
+            continue
         st.plotly_chart(
             figures.relaxed_weights_figure(
                 [(d["name"], d["deviation"]) for d in layers], "deviation from tied weights", "|w − mean w|"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import actions, views
-from dashboard import cache, widgets
+from core.service import actions, symmetry_view, views
+from dashboard import cache, figures, pattern_figures, widgets
 from dashboard.text import markdown_text
 
 st.title("Data: four plumes, one broken symmetry")
@@ -16,7 +16,9 @@ st.caption(
 )
 
 with st.expander("Generate a new dataset", expanded=not views.dataset_entries()):
-    with st.form("gen_form"):
+    # The dial and the pattern sit outside the form, so the plume picture follows them at once.
+    dial, picture = st.columns([3, 1], vertical_alignment="center")
+    with dial:
         diff = st.slider(
             "Buoyancy difference",
             min_value=0.0,
@@ -26,6 +28,26 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             key="gen_diff",
             help="0 gives a perfectly C4-symmetric dataset; larger values break the symmetry more.",
         )
+        breaking = st.radio(
+            "Breaking pattern",
+            symmetry_view.pattern_options(),
+            format_func=symmetry_view.pattern_words,
+            horizontal=True,
+            key="gen_breaking",
+            help="Which plumes the buoyancy difference strengthens: all rotations broken (plume k "
+            "gets b·(1 + kΔb)); half-turn kept (opposite plumes equal, so the 180° turn is still a "
+            "symmetry); one plume differs (only the plume from the bottom wall).",
+        )
+        st.caption(
+            "The picture shows the four plumes seen from above: a dot for each inflow, an arrow "
+            "for its buoyancy, as long as its strength (×: over the base buoyancy)."
+        )
+    picture.plotly_chart(
+        pattern_figures.plume_pattern_figure(symmetry_view.strength_factors(float(diff), breaking)),
+        key="gen_pattern",
+        theme=None,
+    )
+    with st.form("gen_form"):
         c1, c2, c3, c4, c5 = st.columns(5)
         grid = c1.selectbox("Grid", [16, 32, 64], index=1, key="gen_grid", help="Cells per side.")
         # No bounds on the fields themselves: actions checks them and says what was wrong.
@@ -53,6 +75,7 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
         try:
             config = actions.dataset_config(
                 buoyancy_diff=float(diff),
+                breaking=breaking,
                 grid=int(grid),
                 frames=int(frames),
                 sims=int(sims),
@@ -75,7 +98,8 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             else:
                 st.session_state["gen_job"] = job_id
                 st.success(
-                    f"Generation started: {config.buoyancy_diff:g} buoyancy difference, {int(grid)}² grid."
+                    f"Generation started: {config.buoyancy_diff:g} buoyancy difference "
+                    f"({symmetry_view.pattern_words(config.breaking)}), {int(grid)}² grid."
                 )
 
 
@@ -102,6 +126,44 @@ def _generation_progress() -> None:
 
 
 _generation_progress()
+
+
+def _which_symmetry_is_left(entry) -> None:
+    """The dataset's breaking pattern, its data EE per rotation and the symmetry it keeps, in words."""
+    st.subheader("Which symmetry is left")
+    try:
+        left = cache.dataset_symmetry(str(entry.path), cache.mtime(entry.path))
+    except Exception as exc:  # a file without what this needs: say so, keep the page
+        widgets.show_problem("Could not read this dataset's per-rotation errors.", exc)
+        return
+    c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="center")
+    c1.plotly_chart(pattern_figures.plume_pattern_figure(left["factors"]), key="data_pattern", theme=None)
+    with c2:
+        st.markdown(markdown_text(f"Breaking pattern: {left['pattern']}. {left['sentence']}"))
+        st.dataframe(
+            [
+                {"data EE": "one step (matched)", **{f"{k}°": left["one_step"][k] for k in left["one_step"]}},
+                {"data EE": "trajectory", **{f"{k}°": left["trajectory"][k] for k in left["trajectory"]}},
+            ],
+            hide_index=True,
+            key="data_per_rotation",
+            column_config={
+                f"{k}°": st.column_config.NumberColumn(f"{k}°", format="%.3e") for k in left["one_step"]
+            },
+        )
+    c3.plotly_chart(
+        figures.per_element_figure({"data, one step (matched)": left["one_step"]}),
+        key="data_per_rotation_fig",
+        width="stretch",
+        theme=None,
+    )
+    st.caption(
+        "The error of rotation g (k quarter-turns) compares orientation k's physics with orientation "
+        "0's turned by g: one PhiFlow step from the same states (matched: the states the shipped "
+        "models are measured on) and whole trajectories. Zero means that turn is still a symmetry of "
+        "the data. " + symmetry_view.threshold_text()
+    )
+
 
 entries = views.dataset_entries()
 if not entries:
@@ -148,6 +210,8 @@ st.caption(
     "of the same grid and number of frames only (a 20-frame dataset at a larger Δb can show a "
     "smaller error than a 40-frame one)."
 )
+
+_which_symmetry_is_left(entry)
 
 c1, c2 = st.columns([1, 3])
 sims_here = list(range(max(int(summary["sims"]), 1)))

@@ -10,6 +10,7 @@ import streamlit as st
 from core.models.registry import model_label, model_names
 from core.service import actions, views
 from dashboard import cache, figures, widgets
+from dashboard.pattern_lesson import pattern_lesson
 from dashboard.text import markdown_text
 
 st.title("How much symmetry did each model learn?")
@@ -25,6 +26,7 @@ with st.container(border=True):
         "3. **Compare page**: roll ConvNet, E2CNN and RSteer out side by side and see which keeps "
         "the symmetry (or train your own on the **Train** page first)."
     )
+    pattern_lesson()  # the breaking-pattern lesson (dashboard/pattern_lesson.py)
 
 AXIS_TEXT = {
     "one_step": "x: data one-step EE (matched)",
