@@ -354,7 +354,9 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             key="sym_smoke",
             help=views.SMOKE_INPUT_HELP,
         )
-        seeds = c10.number_input("Training seeds", value=1, step=1, help=views.SWEEP_SEEDS_HELP)
+        seeds = c10.number_input(
+            "Training seeds", value=1, step=1, key="sym_seeds", help=views.SWEEP_SEEDS_HELP
+        )
         patterns = c11.multiselect(
             "Breaking patterns",
             views.breaking_patterns(),
