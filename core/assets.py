@@ -2,10 +2,14 @@
 
     python -m core.assets [--out DIR] [--quick]
 
+    python -m core.assets --only patterns    # just the pattern sweep
+
 Writes, in the data-directory layout: ``datasets/<name>.h5`` (the small default dataset),
 ``runs/<run_id>/`` for convnet, e2cnn and rsteer trained on it (checkpoint, history,
-metrics, evaluation), and ``sweeps/<sweep_id>/results.json`` (a finished small Figure-4
-sweep). Run paths in run.json are relative to the output folder, so the folder can move.
+metrics, evaluation), ``sweeps/<sweep_id>/results.json`` (a finished small Figure-4
+sweep) and the pattern sweep (issue 27: the ``patterns`` preset's sweep, three breaking
+patterns x Δb 0.6 x three models; a newer one replaces the pattern sweeps shipped before). Run paths
+in run.json are relative to the output folder, so the folder can move.
 ``--quick`` makes a tiny version (grid 16, 1 epoch) for tests. An existing output folder
 keeps its other files; items are replaced one by one, each write atomic.
 
@@ -38,27 +42,66 @@ QUICK: dict[str, Any] = {
     "train": {"epochs": 1, "batch_size": 8, "rollout_steps": 2, "eval_steps": 4, "max_train_windows": 8},
     "model_options": {m: _TINY for m in ("convnet", "e2cnn", "rsteer")},
 }
+#: The preset of the shipped pattern sweep (core.sweep.config.PRESETS; a page finds the sweep by it).
+PATTERNS_PRESET = "patterns"
+#: The pattern sweep's tiny version for tests: two patterns, one level, two models.
+QUICK_PATTERNS: dict[str, Any] = {
+    **QUICK,
+    "preset": PATTERNS_PRESET,
+    "levels": (0.6,),
+    "patterns": ("all", "half_turn"),
+    "models": ("convnet", "rsteer"),
+}
+#: What ``build_assets`` can make: the dataset, runs and Figure-4 sweep; the pattern sweep.
+PARTS = ("figure4", "patterns")
 
 
 def build_assets(
-    out: Path, quick: bool = False, progress: Progress | None = None, engine: str | None = None
+    out: Path,
+    quick: bool = False,
+    progress: Progress | None = None,
+    engine: str | None = None,
+    parts: tuple[str, ...] = PARTS,
 ) -> dict[str, Any]:
-    """Make the dataset, one trained run per model and a sweep under ``out``; return a summary dict.
+    """Make the ``parts`` (:data:`PARTS`) of the assets under ``out``; return a summary dict.
 
-    Everything follows one SweepConfig (the default one, or QUICK): the shipped dataset is
-    its level ``SHIPPED_LEVEL``, the runs use its train and model settings. ``engine`` runs
-    the sweep (core.sweep.ENGINES; None: ``ray`` for the full assets, ``local`` for the quick
+    ``figure4``: the dataset, one trained run per model and the Figure-4 sweep, all following
+    one SweepConfig (the default one, or QUICK): the shipped dataset is its level
+    ``SHIPPED_LEVEL``, the runs use its train and model settings. ``patterns``: the pattern
+    sweep (SweepConfig.of_preset(PATTERNS_PRESET), or QUICK_PATTERNS). ``engine`` runs the
+    sweeps (core.sweep.ENGINES; None: ``ray`` for the full assets, ``local`` for the quick
     ones, whose trainings are shorter than Ray's start). The summary has ``dataset`` (path),
-    ``runs`` ({model: run_id}), ``sweep`` (id), ``engine`` and ``seconds`` per part.
+    ``runs`` ({model: run_id}), ``sweep`` and ``pattern_sweep`` (ids) as made, ``engine`` and
+    ``seconds`` per part.
     """
-    from core.data import ensure_dataset
-    from core.sweep import SweepConfig, run_sweep
-
-    plan = SweepConfig.from_dict(QUICK if quick else FULL)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"parts must be from {', '.join(PARTS)}, got {', '.join(map(str, parts)) or 'none'}")
     engine = engine or ("local" if quick else "ray")
     report = progress or no_progress
     out = Path(out).resolve()
-    seconds: dict[str, float] = {}
+    summary: dict[str, Any] = {"engine": engine, "seconds": {}}
+    if "figure4" in parts:
+        summary.update(_build_figure4(out, quick, report, engine, summary["seconds"]))
+    if "patterns" in parts:
+        from core.sweep import SweepConfig
+
+        t0 = time.perf_counter()
+        report(0.99 if "figure4" in parts else 0.0, "running the pattern sweep")
+        plan = SweepConfig.from_dict(QUICK_PATTERNS) if quick else SweepConfig.of_preset(PATTERNS_PRESET)
+        summary["pattern_sweep"] = _ship_sweep(out, plan, engine, replaces=PATTERNS_PRESET)
+        summary["seconds"]["pattern sweep"] = time.perf_counter() - t0
+    report(1.0, "assets done")
+    return summary
+
+
+def _build_figure4(out: Path, quick: bool, report: Progress, engine: str, seconds: dict) -> dict[str, Any]:
+    """The dataset, the three shipped runs and the Figure-4 sweep under ``out``; return
+    ``{"dataset", "runs", "sweep"}`` and add each part's time to ``seconds``."""
+    from core.data import ensure_dataset
+    from core.sweep import SweepConfig
+
+    plan = SweepConfig.from_dict(QUICK if quick else FULL)
     t0 = time.perf_counter()
     cached = ensure_dataset(plan.data_config(SHIPPED_LEVEL))  # reuses data_dir()'s cache
     dataset = out / "datasets" / cached.name
@@ -74,18 +117,26 @@ def build_assets(
         seconds[name] = time.perf_counter() - t0
     t0 = time.perf_counter()
     report(len(plan.models) / (len(plan.models) + 1), "running the sweep")
+    sweep = _ship_sweep(out, plan, engine)
+    seconds["sweep"] = time.perf_counter() - t0
+    return {"dataset": str(dataset), "runs": runs, "sweep": sweep}
+
+
+def _ship_sweep(out: Path, plan, engine: str, replaces: str | None = None) -> str:
+    """Run sweep ``plan`` into ``out/sweeps`` and return its id; RuntimeError unless it ends
+    'done'. ``replaces``: a preset whose sweeps shipped before in ``out`` are removed after."""
+    from core.sweep import run_sweep
+    from core.sweep.results import read_record
+
     sweep = run_sweep(plan, root=out, engine=engine)
     if sweep.status != "done":
         raise RuntimeError(f"the assets' sweep ended {sweep.status}")
-    seconds["sweep"] = time.perf_counter() - t0
-    report(1.0, "assets done")
-    return {
-        "dataset": str(dataset),
-        "runs": runs,
-        "sweep": sweep.sweep_id,
-        "engine": engine,
-        "seconds": seconds,
-    }
+    for folder in (out / "sweeps").iterdir() if replaces else ():
+        if folder.name == sweep.sweep_id or not (folder / "results.json").is_file():
+            continue
+        if (read_record(folder).get("config") or {}).get("preset") == replaces:
+            shutil.rmtree(folder)
+    return sweep.sweep_id
 
 
 def _shipped_run(out: Path, dataset: Path, plan, name: str) -> str:
@@ -119,14 +170,21 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="where the sweep's trainings run (default: ray, or local with --quick)",
     )
+    p.add_argument("--only", choices=PARTS, help="make only this part (default: all of them)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    summary = build_assets(Path(args.out), quick=args.quick, progress=progress_bar(), engine=args.engine)
+    parts = (args.only,) if args.only else PARTS
+    summary = build_assets(
+        Path(args.out), quick=args.quick, progress=progress_bar(), engine=args.engine, parts=parts
+    )
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
     print(f"assets in {args.out}: {size / 1e6:.1f} MB, {time.perf_counter() - t0:.0f} s")
     for k, v in summary["seconds"].items():
         print(f"  {k}: {v:.0f} s")
-    print(f"  runs: {summary['runs']}\n  sweep: {summary['sweep']} (engine {summary['engine']})")
+    if "runs" in summary:
+        print(f"  runs: {summary['runs']}\n  sweep: {summary['sweep']} (engine {summary['engine']})")
+    if "pattern_sweep" in summary:
+        print(f"  pattern sweep: {summary['pattern_sweep']} (engine {summary['engine']})")
     return 0
 
 

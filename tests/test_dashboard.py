@@ -874,6 +874,20 @@ def test_the_sweep_form_sends_its_symmetric_start_with_the_epochs(data_dir, monk
     assert [s["train"] for s in sent] == [{"epochs": 4, "relaxed_hold": 2}]
 
 
+def test_the_sweep_form_sends_its_training_seeds_and_breaking_patterns(data_dir, monkeypatch):
+    from core.service import actions
+
+    sent = []
+    monkeypatch.setattr(actions, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
+    at = _app().run()
+    at.toggle(key="sym_setup").set_value(True).run()
+    at.number_input(key="sym_seeds").set_value(3)
+    at.multiselect(key="sym_patterns").set_value(["all", "half_turn"])
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert [(s["seeds"], s["patterns"]) for s in sent] == [(3, ["all", "half_turn"])]
+
+
 def test_a_symmetric_start_shows_in_rsteer_run_and_sweep_names_only():
     from core.service.names import run_label, sweep_config_label
 

@@ -131,7 +131,7 @@ def test_a_killed_cli_sweep_settles_interrupted_and_resume_gives_the_uninterrupt
     capsys.readouterr()
     assert main(["resume", folder.name]) == 2  # nothing left: one line, nothing run
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"error: sweep '{folder.name}' has finished: every (level, model) pair has its row"
+        f"error: sweep '{folder.name}' has finished: every (pattern, level, model, seed) has its row"
     ]
     assert not (folder / LOCK_FILE).exists()
 

@@ -162,8 +162,10 @@ def test_quick_assets_build_in_the_shipped_layout(data_env, tmp_path, monkeypatc
         again = evaluate_run(info.id, steps=4)  # finds the dataset through the relative path
         assert again["test_future"]["rmse"] == pytest.approx(info.metrics["test_future"]["rmse"], rel=1e-5)
         assert loaded.info.shipped
-    sweeps = [s for s in list_sweeps() if s["shipped"]]
+    shipped_sweeps = [s for s in list_sweeps() if s["shipped"]]
+    sweeps = [s for s in shipped_sweeps if s["config"]["preset"] == "cpu"]
     assert len(sweeps) == 1 and sweeps[0]["status"] == "done"
+    _check_quick_pattern_sweep([s for s in shipped_sweeps if s["config"]["preset"] == "patterns"])
     rows = sweeps[0]["rows"]
     assert sorted({r["level"] for r in rows}) == [0.0, 0.3] and len(rows) == 6
     data_ee = {r["level"]: r["data_ee_trajectory"] for r in rows}
@@ -172,6 +174,19 @@ def test_quick_assets_build_in_the_shipped_layout(data_env, tmp_path, monkeypatc
     e2 = [r["model_ee_mean"] for r in rows if r["model"] == "e2cnn"]
     assert max(e2) < 1e-4  # E2CNN is equivariant whatever the data
     assert (out / "sweeps" / sweeps[0]["sweep_id"] / "results.csv").read_text().startswith("level,")
+
+
+def _check_quick_pattern_sweep(sweeps: list[dict]) -> None:
+    """The quick assets' pattern sweep: one, finished, a row per pattern and model, the data's
+    per-rotation EE saying which rotation each pattern keeps."""
+    assert len(sweeps) == 1 and sweeps[0]["status"] == "done"
+    rows = sweeps[0]["rows"]
+    assert sorted((r["breaking"], r["model"]) for r in rows) == [
+        ("all", "convnet"), ("all", "rsteer"), ("half_turn", "convnet"), ("half_turn", "rsteer"),
+    ]  # fmt: skip
+    for r in rows:
+        keeps_half_turn = r["data_ee_by_element"]["180"] <= 1e-9 * r["data_ee_by_element"]["90"]
+        assert keeps_half_turn == (r["breaking"] == "half_turn")
 
 
 def test_window_weighting_keeps_rsteer_symmetric_on_symmetric_data(tmp_data_dir, tmp_path, monkeypatch):

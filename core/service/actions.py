@@ -38,6 +38,8 @@ SWEEP_FORM_LABELS = {
     "frames": "Frames per simulation",
     "preset": "Preset",
     "relaxed_hold": "RSteer symmetric start",
+    "seeds": "Training seeds",
+    "patterns": "Breaking patterns",
 }
 
 
@@ -71,7 +73,8 @@ TRAIN_FORM_RANGES = {
     "relaxed_hold": (0, 499),
 }
 #: A sweep's frames have no lower bound here: the SweepConfig says the exact minimum its models need.
-SWEEP_FORM_RANGES = {"epochs": (1, 200), "frames": (2, 200), "relaxed_hold": (0, 199)}
+#: Seeds: 1 to core.sweep.config.MAX_SEEDS.
+SWEEP_FORM_RANGES = {"epochs": (1, 200), "frames": (2, 200), "relaxed_hold": (0, 199), "seeds": (1, 10)}
 
 
 def check_ranges(values: Mapping[str, Any], ranges: Mapping[str, tuple], labels: Mapping[str, str]) -> None:
@@ -304,7 +307,9 @@ def submit_sweep(engine: str = "local", address: str | None = None, **settings: 
 
     if "models" in settings and not settings["models"]:
         raise ValueError("Models: pick at least one model")  # the Train form's words
-    flat = {**(settings.get("data") or {}), **(settings.get("train") or {})}
+    if "patterns" in settings and not settings["patterns"]:
+        raise ValueError("Breaking patterns: pick at least one pattern")
+    flat = {**(settings.get("data") or {}), **(settings.get("train") or {}), "seeds": settings.get("seeds")}
     check_ranges(flat, SWEEP_FORM_RANGES, SWEEP_FORM_LABELS)
     try:
         sweep_config = SweepConfig(**settings)

@@ -131,7 +131,8 @@ def _relaxed(name: Any) -> bool:
 def sweep_config_label(config: dict[str, Any]) -> str:
     """``"sweep Δb 0-0.9 (10 levels) · cpu"`` for a SweepConfig dict; up to three levels are listed
     (``"sweep Δb 0, 0.5 · cpu"``), then what the user set over the preset: models unless all three,
-    epochs, grid, frames, RSteer's symmetric start."""
+    breaking patterns unless only "all", training seeds when more than one, epochs, grid, frames,
+    RSteer's symmetric start."""
     levels = sorted(float(v) for v in config.get("levels") or ())
     if len(levels) <= 3:
         span = ", ".join(f"{v:g}" for v in levels)
@@ -141,6 +142,11 @@ def sweep_config_label(config: dict[str, Any]) -> str:
     models = config.get("models") or ()
     if models and len(models) != 3:
         parts.append(", ".join(model_label(m) for m in models))
+    patterns = list(config.get("patterns") or ["all"])
+    if patterns != ["all"]:
+        parts.append("patterns " + ", ".join(map(str, patterns)))
+    if int(config.get("seeds") or 1) > 1:
+        parts.append(f"{config['seeds']} seeds")
     train, data = config.get("train") or {}, config.get("data") or {}
     if "epochs" in train:
         parts.append(f"{train['epochs']} ep")

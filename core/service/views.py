@@ -594,6 +594,31 @@ SWEEP_ENGINE_HELP = (
 )
 
 
+#: The sweep form's words for each breaking pattern (core.data.config.BREAKING_PATTERNS).
+PATTERN_LABELS = {
+    "all": "every rotation broken",
+    "half_turn": "half-turn kept",
+    "one_plume": "one plume differs",
+}
+
+#: What the sweep form's seeds and patterns do.
+SWEEP_SEEDS_HELP = (
+    "Each model is trained with training seeds 0, 1, ... on every dataset; with more than one the "
+    "sweep's rows give a spread of each figure over seeds."
+)
+SWEEP_PATTERNS_HELP = (
+    "Which plumes the buoyancy difference strengthens: one dataset per pattern and level. "
+    "'Half-turn kept' leaves opposite plumes equal, so the data keeps the 180° rotation."
+)
+
+
+def breaking_patterns() -> list[str]:
+    """The breaking patterns a sweep may use (core.data.config.BREAKING_PATTERNS), the ramp first."""
+    from core.data.config import BREAKING_PATTERNS
+
+    return list(BREAKING_PATTERNS)
+
+
 def sweep_engines() -> list[str]:
     """Where a sweep's trainings can run: core.sweep.ENGINES (this machine, or Ray tasks)."""
     from core.sweep import ENGINES

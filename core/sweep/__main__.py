@@ -1,8 +1,12 @@
-"""``python -m core.sweep --levels 0,0.1,0.2 --models convnet,e2cnn,rsteer [--preset cpu|gpu]``.
+"""``python -m core.sweep --levels 0,0.1,0.2 --models convnet,e2cnn,rsteer [--preset NAME]
+[--seeds N] [--patterns all,half_turn,one_plume]``.
+
+Levels, models, patterns and seeds not given come from the preset's sweep (``--preset patterns``:
+the shipped pattern sweep; ``--preset table1``: the Table-1 build), else the defaults.
 
 ``--engine ray [--address HOST:PORT]`` runs each training as a Ray task (core/sweep/ray_engine.py).
 ``python -m core.sweep resume SWEEP_ID [--engine local|ray] [--address HOST:PORT]`` continues a
-stopped sweep: the (level, model) pairs with a row are kept, the others trained.
+stopped sweep: the (pattern, level, model, seed) items with a row are kept, the others trained.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import sys
 import time
 
 from core.cli import Parser, add_switch, fail, progress_bar
-from core.sweep.config import DEFAULT_LEVELS, PRESETS, SweepConfig
+from core.data.config import BREAKING_PATTERNS
+from core.sweep.config import DEFAULT_LEVELS, MAX_SEEDS, PRESETS, SweepConfig
 from core.sweep.run import ENGINES, SweepResult, resume_sweep, run_sweep
 
 
@@ -21,9 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["resume"]:
         return resume_main(argv[1:])
     p = Parser(prog="python -m core.sweep", description="Figure 4: model vs data equivariance error.")
-    p.add_argument("--levels", default=",".join(f"{v:g}" for v in DEFAULT_LEVELS), help="comma-separated")
-    p.add_argument("--models", default="convnet,e2cnn,rsteer", help="comma-separated model names")
+    levels = ",".join(f"{v:g}" for v in DEFAULT_LEVELS)
+    p.add_argument("--levels", help=f"comma-separated (default: the preset's, else {levels})")
+    models = ",".join(SweepConfig.models)
+    p.add_argument("--models", help=f"comma-separated model names (default: the preset's, else {models})")
     p.add_argument("--preset", default="cpu", choices=tuple(PRESETS))
+    p.add_argument("--seeds", type=int, help=f"training seeds 0..N-1 per model and dataset (1-{MAX_SEEDS})")
+    patterns = ", ".join(BREAKING_PATTERNS)
+    p.add_argument("--patterns", help=f"comma-separated breaking patterns from {patterns} (default: all)")
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
     p.add_argument("--grid", type=int, help="override the preset's grid size")
     p.add_argument("--frames", type=int, help="override the preset's frames per simulation")
@@ -38,20 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--address", help="with --engine ray: the Ray cluster to join (default: a local Ray)")
     args = p.parse_args(argv)
     _check_engine(p, args)
-    try:
-        levels = tuple(float(v) for v in args.levels.split(",") if v.strip())
-    except ValueError:
-        p.error(f"--levels: expected comma-separated numbers, got {args.levels!r}")
+    axes = _axes(p, args)
     data = {k: getattr(args, k) for k in ("grid", "frames", "sims") if getattr(args, k) is not None}
     train_keys = ("epochs", "max_train_windows", "eval_steps", "device")
     train = {k: getattr(args, k) for k in train_keys if getattr(args, k) is not None}
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    models = axes.get("models") or PRESETS[args.preset].get("sweep", {}).get("models") or SweepConfig.models
     options = {k: getattr(args, k) for k in ("hidden", "layers", "smoke") if getattr(args, k) is not None}
     try:
-        config = SweepConfig(
-            levels=levels,
-            models=models,
-            preset=args.preset,
+        config = SweepConfig.of_preset(
+            args.preset,
+            **axes,
             data=data,
             train=train,
             model_options={m: dict(options) for m in models} if options else {},
@@ -61,6 +67,23 @@ def main(argv: list[str] | None = None) -> int:
     return _report(
         lambda: run_sweep(config, progress=progress_bar(), engine=args.engine, address=args.address)
     )
+
+
+def _axes(p: Parser, args) -> dict:
+    """The sweep axes given on the command line (levels, models, patterns, seeds); a malformed
+    list is one line naming its option."""
+    axes: dict = {}
+    if args.levels is not None:
+        try:
+            axes["levels"] = tuple(float(v) for v in args.levels.split(",") if v.strip())
+        except ValueError:
+            p.error(f"--levels: expected comma-separated numbers, got {args.levels!r}")
+    for name in ("models", "patterns"):
+        if getattr(args, name) is not None:
+            axes[name] = tuple(v.strip() for v in getattr(args, name).split(",") if v.strip())
+    if args.seeds is not None:
+        axes["seeds"] = args.seeds
+    return axes
 
 
 def resume_main(argv: list[str]) -> int:
@@ -111,16 +134,21 @@ def _report(start, refusals: tuple = ()) -> int:
 
 
 def table_lines(rows: list[dict]) -> list[str]:
-    """The sweep's rows as a text table: both data EEs, model EE, RMSE beside persistence."""
+    """The sweep's rows as a text table: pattern, level, model and seed, both data EEs, model EE,
+    RMSE beside persistence."""
 
     def num(v) -> str:
         return f"{v:.4g}" if isinstance(v, int | float) else "-"
 
-    head = "level  model     data EE 1-step  data EE traj  model EE  RMSE fut (persist)  RMSE dom (persist)"
+    head = (
+        "pattern    level  model     seed  data EE 1-step  data EE traj  model EE  "
+        "RMSE fut (persist)  RMSE dom (persist)"
+    )
     lines = [head]
     for r in rows:
         lines.append(
-            f"{r['level']:<6g} {r['model']:<9s} {num(r.get('data_ee_one_step')):>14s}  "
+            f"{r.get('breaking', 'all'):<10s} {r['level']:<6g} {r['model']:<9s} {r.get('seed', 0):<4d}  "
+            f"{num(r.get('data_ee_one_step')):>14s}  "
             f"{num(r.get('data_ee_trajectory')):>12s}  {num(r.get('model_ee_mean')):>8s}  "
             f"{num(r.get('rmse_future')):>8s} ({num(r.get('rmse_persistence_future'))})  "
             f"{num(r.get('rmse_domain')):>8s} ({num(r.get('rmse_persistence_domain'))})"

@@ -1,8 +1,11 @@
-"""What a Figure-4 sweep is: levels of buoyancy difference, models, and a preset of sizes.
+"""What a Figure-4 sweep is: breaking patterns, levels of buoyancy difference, models, training
+seeds, and a preset of sizes; :func:`sweep_plan` lists its trainings once for every executor.
 
-Presets: ``cpu`` (default; sized for 3 models x 10 levels on 2 CPU cores) and ``gpu``
-(the paper-like larger settings). Every model in a preset has the same hidden width, so
-the comparison is at equal width.
+Presets: ``cpu`` (default; sized for 3 models x 10 levels on 2 CPU cores), ``gpu`` (the
+paper-like larger settings), ``patterns`` (the shipped pattern sweep: three breaking patterns x
+two levels) and ``table1`` (the paper's data design, all nine models, three seeds). Every model
+in a preset has the same hidden width, so the comparison is at equal width. A preset's
+``sweep`` entry holds the axes of the sweep it was sized for (:meth:`SweepConfig.of_preset`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.configs import check_fields
+from core.data.config import BREAKING_PATTERNS
 
 #: DataConfig field that sets the buoyancy difference between the orientations.
 LEVEL_FIELD = "buoyancy_diff"
+#: DataConfig field that sets which plumes the buoyancy difference strengthens.
+PATTERN_FIELD = "breaking"
 DEFAULT_LEVELS: tuple[float, ...] = tuple(round(0.1 * i, 2) for i in range(10))
+#: The most training seeds a sweep may ask for.
+MAX_SEEDS = 10
 
 PRESETS: dict[str, dict[str, Any]] = {
     # 3 models x 10 levels in about 10 minutes on 2 CPU cores (docs/RESULTS.md has the figures).
@@ -86,14 +94,77 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"hidden": 64, "input_frames": 2, "smoke": True},
     },
 }
+# The shipped pattern sweep (issue 27): the cpu preset's sizes, so its points sit beside the
+# Figure-4 sweep's, on the three breaking patterns at Δb 0.6 (where the data EE is large), the
+# three Figure-4 models: 9 trainings, a third of the Figure-4 sweep's 30.
+PRESETS["patterns"] = {
+    **PRESETS["cpu"],
+    "sweep": {
+        "patterns": tuple(BREAKING_PATTERNS),
+        "levels": (0.6,),
+        "models": ("convnet", "e2cnn", "rsteer"),
+    },
+}
+# Table 1 (issue 26): the paper's data design (every simulation its own buoyancy strength; 2 of
+# the 8 held out for test-domain, core.data.config.held_out_sims), one level, all nine models,
+# three training seeds; otherwise the cpu preset's sizes. Estimated, not run: one training of
+# each model at these sizes took (30 epochs, single-threaded CPU seconds extrapolated from 1 and
+# 2 epochs) CLCNN 498, RPP 183, Lift 127, RGroup 108, ConvNet 101, RSteer 95, E2CNN 93, Combo 89,
+# MLP under 15: 3 seeds on 2 cores about 33 minutes (patience may stop runs earlier).
+PRESETS["table1"] = {
+    **PRESETS["cpu"],
+    "data": {**PRESETS["cpu"]["data"], "design": "paper", "sims": 8},
+    "sweep": {
+        "levels": (0.3,),
+        "models": ("mlp", "convnet", "e2cnn", "rpp", "combo", "clcnn", "lift", "rgroup", "rsteer"),
+        "seeds": 3,
+    },
+}
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One training of a sweep: the data's breaking ``pattern`` and buoyancy difference ``level``,
+    the ``model`` and the training ``seed``."""
+
+    pattern: str
+    level: float
+    model: str
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, float, str, int]:
+        """``(pattern, level, model, seed)``: what a result row is matched on (results.row_key)."""
+        return (self.pattern, self.level, self.model, self.seed)
+
+    @property
+    def dataset(self) -> tuple[str, float]:
+        """``(pattern, level)``: the items sharing one dataset."""
+        return (self.pattern, self.level)
+
+
+def sweep_plan(config: SweepConfig) -> list[PlanItem]:
+    """Every training of ``config`` in the order its rows are kept: pattern, then level, then
+    model, then seed; the items of one dataset (pattern, level) next to each other. Both
+    executors (core/sweep/run.py, core/sweep/ray_engine.py) and resume work from this list."""
+    return [
+        PlanItem(pattern, level, model, seed)
+        for pattern in config.patterns
+        for level in config.levels
+        for model in config.models
+        for seed in range(config.seeds)
+    ]
 
 
 @dataclass(frozen=True)
 class SweepConfig:
     """A sweep: buoyancy-difference ``levels``, ``models``, and overrides of the preset.
 
-    ``data``: DataConfig fields (the level field is set per level); ``train``:
-    TrainConfig fields; ``model_options``: per-model build options.
+    ``data``: DataConfig fields (the level and the pattern are set per dataset); ``train``:
+    TrainConfig fields (the seed is set per training); ``model_options``: per-model build
+    options. ``seeds``: each model is trained with seeds 0..seeds-1 on every dataset;
+    ``patterns``: the breaking patterns (core.data.config.BREAKING_PATTERNS), one dataset per
+    (pattern, level).
     """
 
     levels: tuple[float, ...] = DEFAULT_LEVELS
@@ -102,6 +173,8 @@ class SweepConfig:
     data: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seeds: int = 1
+    patterns: tuple[str, ...] = ("all",)
 
     def __post_init__(self):
         from core.models import model_names
@@ -127,6 +200,7 @@ class SweepConfig:
         for name in ("data", "train", "model_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
+        self._check_axes()
         # Validate the resolved configs now rather than an hour into the sweep, the windows
         # every run cuts from each dataset included.
         from core.models.registry import model_label
@@ -145,10 +219,41 @@ class SweepConfig:
                     f"test-future blocks), got {frames}"
                 )
 
+    def _check_axes(self) -> None:
+        """Validate ``seeds`` and ``patterns``, and that no override sets what they set."""
+        seeds = self.seeds
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"seeds must be an integer from 1 to {MAX_SEEDS}, got {seeds!r}")
+        patterns = (self.patterns,) if isinstance(self.patterns, str) else tuple(self.patterns)
+        if not patterns or any(p not in BREAKING_PATTERNS for p in patterns):
+            raise ValueError(
+                f"patterns must be a non-empty list from {', '.join(BREAKING_PATTERNS)}, got {patterns!r}"
+            )
+        if len(set(patterns)) != len(patterns):
+            repeated = ", ".join(sorted({p for p in patterns if patterns.count(p) > 1}))
+            raise ValueError(f"patterns must not repeat: {repeated} given more than once")
+        object.__setattr__(self, "patterns", patterns)
+        if PATTERN_FIELD in self.data:
+            raise ValueError(f"data must not set {PATTERN_FIELD}: the sweep's patterns set it per dataset")
+        if "seed" in self.train:
+            raise ValueError("train must not set seed: the sweep trains seeds 0..seeds-1 (set seeds)")
+
+    @classmethod
+    def of_preset(cls, preset: str, **overrides: Any) -> SweepConfig:
+        """The sweep preset ``preset`` was sized for (its ``sweep`` entry: levels, models, patterns,
+        seeds; the defaults where it has none), with ``overrides`` of any field."""
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+        return cls(**{**PRESETS[preset].get("sweep", {}), "preset": preset, **overrides})
+
+    def plan(self) -> list[PlanItem]:
+        """:func:`sweep_plan` of this sweep."""
+        return sweep_plan(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         d = asdict(self)
-        d["levels"], d["models"] = list(self.levels), list(self.models)
+        d["levels"], d["models"], d["patterns"] = list(self.levels), list(self.models), list(self.patterns)
         return d
 
     @classmethod
@@ -156,22 +261,24 @@ class SweepConfig:
         """Build from :meth:`to_dict` output; unknown keys raise ValueError naming them."""
         check_fields(cls, d)
         d = dict(d)
-        for key in ("levels", "models"):
-            if key in d:
+        for key in ("levels", "models", "patterns"):
+            if isinstance(d.get(key), list | tuple):
                 d[key] = tuple(d[key])
         return cls(**d)
 
-    def data_config(self, level: float):
-        """The DataConfig of one level: preset data settings, overrides, and the level."""
+    def data_config(self, level: float, pattern: str = "all"):
+        """The DataConfig of one dataset: preset data settings, overrides, the level and the
+        breaking pattern."""
         from core.data import DataConfig
 
-        return DataConfig.from_dict({**PRESETS[self.preset]["data"], **self.data, LEVEL_FIELD: float(level)})
+        fixed = {LEVEL_FIELD: float(level), PATTERN_FIELD: pattern}
+        return DataConfig.from_dict({**PRESETS[self.preset]["data"], **self.data, **fixed})
 
-    def train_config(self):
-        """The TrainConfig used for every run of the sweep."""
+    def train_config(self, seed: int = 0):
+        """The TrainConfig of the sweep's trainings with training seed ``seed``."""
         from core.train.trainer import TrainConfig
 
-        return TrainConfig.from_dict({**PRESETS[self.preset]["train"], **self.train})
+        return TrainConfig.from_dict({**PRESETS[self.preset]["train"], **self.train, "seed": int(seed)})
 
     def model_config(self, name: str):
         """The ModelConfig of model ``name`` in this sweep."""
@@ -182,12 +289,13 @@ class SweepConfig:
 
     def resolved(self) -> dict[str, Any]:
         """The settings every run of the sweep gets, presets applied: ``{"data": DataConfig dict
-        without the level, "train": TrainConfig dict, "models": {name: ModelConfig dict}}``.
+        without the level and the pattern, "train": TrainConfig dict, "models": {name: ModelConfig dict}}``.
 
         Why: a preset may change in a later version; stored beside the results, this keeps a
         finished sweep describing itself.
         """
-        data = self.data_config(self.levels[0]).to_dict()
+        data = self.data_config(self.levels[0], self.patterns[0]).to_dict()
         data.pop(LEVEL_FIELD, None)
+        data.pop(PATTERN_FIELD, None)
         models = {name: self.model_config(name).to_dict() for name in self.models}
         return {"data": data, "train": self.train_config().to_dict(), "models": models}

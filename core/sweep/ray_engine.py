@@ -1,8 +1,8 @@
-"""Running a sweep on Ray: each (level, model) training is a Ray task; no shared file system.
+"""Running a sweep on Ray: each training of the sweep's plan is a Ray task; no shared file system.
 
-One task per level makes the dataset (skipped when the head's cache already holds it) and
+One task per (pattern, level) makes the dataset (skipped when the head's cache already holds it) and
 hands its file's bytes, with the data equivariance error, straight to the training tasks
-of that level. A training task asks for one GPU when the cluster has GPUs (one CPU
+of that dataset. A training task asks for one GPU when the cluster has GPUs (one CPU
 otherwise), trains in a temporary data directory on its worker, and returns the run
 folder's files as bytes with its TrainResult. The head (this process) writes the dataset
 and run folders into its own data directory (``datasets/``, ``runs/<run_id>/``) and the
@@ -25,12 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.models.registry import model_label
 from core.store.atomic import write_bytes
 from core.store.paths import DATA_DIR_ENV, PROJECT_ROOT, data_dir, inside
 from core.sweep.config import SweepConfig
 from core.sweep.results import OpenSweep, open_sweep, reopen_sweep, result_row, stopped_fields
-from core.sweep.run import SweepResult
+from core.sweep.run import SweepResult, item_label
 
 #: The run folder files a training task sends back (last.pt, the resume state, stays behind).
 RUN_FILES = ("run.json", "checkpoint.pt", "history.json", "metrics.json", "evaluation.npz")
@@ -275,7 +274,7 @@ def run_sweep_ray(
     ``progress`` is called as tasks finish; ``should_stop()`` is polled between
     completions (every ``POLL_S`` seconds) and cancels the remaining tasks. ``resume``:
     continue the stopped sweep ``sweep_id`` instead (``config`` None; its rows are kept and
-    only its missing pairs run). Ray is joined before the folder is touched, so an address
+    only its plan items without a row run). Ray is joined before the folder is touched, so an address
     that cannot be reached changes nothing.
     """
     import ray
@@ -293,29 +292,29 @@ def run_sweep_ray(
 
 
 def _submit(ray, sweep: OpenSweep, make, fit, tcfg) -> tuple[dict, dict, dict]:
-    """Submit the dataset and training tasks of every pair without a row; return
-    ``(pending trainings -> (level, model) index, level index -> dataset task, level index -> the
-    head's dataset path of a level already in its cache)``."""
+    """Submit the dataset and training tasks of every plan item without a row; return
+    ``(pending trainings -> plan item, (pattern, level) -> dataset task, (pattern, level) -> the
+    head's dataset path of one already in its cache)``. ``tcfg``: the TrainConfig dict, whose
+    seed each item replaces."""
     from core.data import dataset_path, load_dataset
 
     config = sweep.config
-    pending: dict[Any, tuple[int, int]] = {}
-    data_refs: dict[int, Any] = {}
-    levels: dict[int, Path] = {}
-    for i, level in enumerate(config.levels):
-        missing = [j for j, name in enumerate(config.models) if not sweep.has(level, name)]
-        if not missing:
-            continue
-        dcfg = config.data_config(level)
+    pending: dict[Any, Any] = {}
+    data_refs: dict[tuple, Any] = {}
+    datasets: dict[tuple, Path] = {}
+    missing = sweep.missing()
+    for key in dict.fromkeys(item.dataset for item in missing):
+        dcfg = config.data_config(key[1], key[0])
         cached = dataset_path(dcfg)
         if _valid(cached, dcfg, load_dataset):
             dataset = ray.put({"name": cached.name, "bytes": cached.read_bytes()})
-            levels[i] = cached
+            datasets[key] = cached
         else:
-            dataset = data_refs[i] = make.remote(dcfg.to_dict())
-        for j in missing:
-            pending[fit.remote(dataset, config.model_config(config.models[j]).to_dict(), tcfg)] = (i, j)
-    return pending, data_refs, levels
+            dataset = data_refs[key] = make.remote(dcfg.to_dict())
+        for item in (item for item in missing if item.dataset == key):
+            model = config.model_config(item.model).to_dict()
+            pending[fit.remote(dataset, model, {**tcfg, "seed": item.seed})] = item
+    return pending, data_refs, datasets
 
 
 def _run(ray, sweep: OpenSweep, report, should_stop) -> SweepResult:
@@ -326,23 +325,24 @@ def _run(ray, sweep: OpenSweep, report, should_stop) -> SweepResult:
         tcfg["device"] = "cuda"  # Ray shows each task only the GPU it was given
     make = ray.remote(num_cpus=1)(make_dataset_task)
     fit = ray.remote(num_gpus=1, num_cpus=0)(train_task) if use_gpu else ray.remote(num_cpus=1)(train_task)
-    pending, data_refs, levels = {}, {}, {}
+    pending, data_refs, datasets = {}, {}, {}
 
-    total = len(config.levels) * (1 + len(config.models))
-    done = [len(config.levels) * (1 + len(config.models))]
+    plan = config.plan()
+    total = len({item.dataset for item in plan}) + len(plan)
+    done = [total]
     status = "done"
 
-    def take_dataset(i: int) -> None:
-        value = ray.get(data_refs.pop(i))
+    def take_dataset(key: tuple) -> None:
+        value = ray.get(data_refs.pop(key))
         path = inside(data_dir(), "datasets", value["name"])
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(path, value["bytes"])
-        levels[i] = path
+        datasets[key] = path
         done[0] += 1
-        report(done[0] / total, f"dataset for buoyancy difference {config.levels[i]:g}: made")
+        report(done[0] / total, f"dataset for pattern {key[0]}, buoyancy difference {key[1]:g}: made")
 
     try:
-        pending, data_refs, levels = _submit(ray, sweep, make, fit, tcfg)
+        pending, data_refs, datasets = _submit(ray, sweep, make, fit, tcfg)
         done[0] -= len(pending) + len(data_refs)  # what is left to do
         report(done[0] / total, f"{len(pending) + len(data_refs)} Ray tasks submitted")
         while pending or data_refs:
@@ -351,20 +351,21 @@ def _run(ray, sweep: OpenSweep, report, should_stop) -> SweepResult:
                 break
             ready, _ = ray.wait([*data_refs.values(), *pending], num_returns=1, timeout=POLL_S)
             for ref in ready:
-                for i in [i for i, r in data_refs.items() if r == ref]:
-                    take_dataset(i)
+                for key in [key for key, r in data_refs.items() if r == ref]:
+                    take_dataset(key)
                 if ref not in pending:
                     continue
-                i, j = pending.pop(ref)
+                item = pending.pop(ref)
                 value = ray.get(ref)
-                if i in data_refs:  # its dataset finished first; store that before the run
-                    take_dataset(i)
-                path = levels[i]
+                if item.dataset in data_refs:  # its dataset finished first; store that before the run
+                    take_dataset(item.dataset)
+                path = datasets[item.dataset]
                 result = _store_run(value, path)
-                level, name = config.levels[i], config.models[j]
-                sweep.add(result_row(level, name, result, value["seconds"], path.name))
+                seconds, name = value["seconds"], path.name
+                sweep.add(result_row(item.level, item.model, result, seconds, name, seed=item.seed,
+                                     pattern=item.pattern))  # fmt: skip
                 done[0] += 1
-                report(done[0] / total, f"level {level:g}, {model_label(name)}: {result.status}")
+                report(done[0] / total, f"{item_label(item)}: {result.status}")
     except BaseException as exc:
         _cancel(ray, [*pending, *data_refs.values()])
         sweep.close(**stopped_fields(exc, should_stop))

@@ -1,12 +1,18 @@
-"""A sweep's results: one row per (level, model), written as results.json and results.csv.
+"""A sweep's results: one row per (pattern, level, model, seed), written as results.json and
+results.csv.
 
-Row fields (docs/ARCHITECTURE.md): ``level`` (buoyancy difference), ``model``, ``run_id``,
-``status``, ``data_ee_one_step`` (the matched one-step data EE on the model's states: the x
-axis of Figure 4), ``data_ee_trajectory`` (the paper's trajectory data EE), ``model_ee_mean``,
-``model_ee_relative``, ``model_ee_90/180/270``, ``rmse_future``, ``rmse_domain``,
-``rmse_persistence_future``, ``rmse_persistence_domain``, ``seconds``, ``dataset``; and in
-results.json only, ``ee_by_frame`` (the model and data EE frame by frame with the training /
-validation / test-future frame ranges, core.train.evaluate's ``equivariance_by_frame``).
+Row fields (docs/ARCHITECTURE.md): ``level`` (buoyancy difference), ``breaking`` (the data's
+breaking pattern; a row without it counts as "all"), ``model``, ``seed`` (the training seed; a
+row without it counts as 0), ``run_id``, ``status``, ``data_ee_one_step`` (the matched one-step
+data EE on the model's states: the x axis of Figure 4), ``data_ee_trajectory`` (the paper's
+trajectory data EE), ``model_ee_mean``, ``model_ee_relative``, ``model_ee_90/180/270``,
+``data_ee_90/180/270`` (the matched one-step data EE per rotation), ``rmse_future``,
+``rmse_domain``, ``rmse_persistence_future``, ``rmse_persistence_domain``, ``seconds``,
+``dataset``; and in results.json only, ``model_ee_by_element`` and ``data_ee_by_element``
+(``{"90", "180", "270"}``: the model's and the data's one-step EE per rotation on the same
+states), ``irrep_energy`` (a relaxed model's breaking energy per C4 irrep, or None) and
+``ee_by_frame`` (the model and data EE frame by frame with the training / validation /
+test-future frame ranges, core.train.evaluate's ``equivariance_by_frame``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ LOCK_FILE = "sweep.lock"
 CSV_COLUMNS = (
     "level",
     "model",
+    "breaking",
+    "seed",
     "data_ee_one_step",
     "data_ee_trajectory",
     "model_ee_mean",
@@ -38,6 +46,9 @@ CSV_COLUMNS = (
     "model_ee_90",
     "model_ee_180",
     "model_ee_270",
+    "data_ee_90",
+    "data_ee_180",
+    "data_ee_270",
     "rmse_future",
     "rmse_persistence_future",
     "rmse_domain",
@@ -48,15 +59,28 @@ CSV_COLUMNS = (
 )
 
 
-def result_row(level: float, model: str, result: Any, seconds: float, dataset: str) -> dict[str, Any]:
-    """The sweep row of one training: ``result`` is a core.train.trainer.TrainResult."""
+def result_row(
+    level: float,
+    model: str,
+    result: Any,
+    seconds: float,
+    dataset: str,
+    *,
+    seed: int = 0,
+    pattern: str = "all",
+) -> dict[str, Any]:
+    """The sweep row of one training (``result``: a core.train.trainer.TrainResult) of ``model``
+    with training seed ``seed`` on the data of breaking ``pattern`` at buoyancy difference ``level``."""
     m = result.metrics or {}
     ee = m.get("equivariance_error") or {}
     per = ee.get("per_element") or {}
+    data_per = m.get("data_ee_by_element") or {}
     future, domain = m.get("test_future") or {}, m.get("test_domain") or {}
     return {
+        "breaking": pattern,
         "level": float(level),
         "model": model,
+        "seed": int(seed),
         "run_id": result.run_id,
         "status": result.status,
         "error": result.error,
@@ -67,6 +91,12 @@ def result_row(level: float, model: str, result: Any, seconds: float, dataset: s
         "model_ee_90": per.get("90"),
         "model_ee_180": per.get("180"),
         "model_ee_270": per.get("270"),
+        "model_ee_by_element": dict(per) if per else None,
+        "data_ee_90": data_per.get("90"),
+        "data_ee_180": data_per.get("180"),
+        "data_ee_270": data_per.get("270"),
+        "data_ee_by_element": dict(data_per) if data_per else None,
+        "irrep_energy": m.get("irrep_energy"),
         "rmse_future": future.get("rmse"),
         "rmse_domain": domain.get("rmse"),
         "rmse_persistence_future": future.get("persistence_rmse"),
@@ -128,15 +158,20 @@ class OpenSweep:
         self.sweep_id, self.path, self.config, self.record, self.lock = sweep_id, out, config, record, lock
         self.rows = list(rows)
 
-    def has(self, level: float, model: str) -> bool:
-        """True if the (level, model) pair has its row already (a resumed sweep skips it)."""
-        return any(float(r["level"]) == float(level) and r["model"] == model for r in self.rows)
+    def has(self, item: Any) -> bool:
+        """True if plan item ``item`` (core.sweep.config.PlanItem) has its row already (a resumed
+        sweep skips it)."""
+        return any(row_key(r) == item.key for r in self.rows)
+
+    def missing(self) -> list[Any]:
+        """The items of the sweep's plan (core.sweep.config.sweep_plan) without a row, in order."""
+        return [item for item in self.config.plan() if not self.has(item)]
 
     def add(self, row: dict[str, Any]) -> None:
-        """Record one finished (level, model) row and rewrite results.json / results.csv."""
+        """Record one finished row and rewrite results.json / results.csv (rows in plan order)."""
         self.rows.append(row)
-        levels, models = list(self.config.levels), list(self.config.models)
-        self.rows.sort(key=lambda r: (levels.index(float(r["level"])), models.index(r["model"])))
+        order = {item.key: i for i, item in enumerate(self.config.plan())}
+        self.rows.sort(key=lambda r: order.get(row_key(r), len(order)))
         write_results(self.path, self.record, self.rows)
 
     def close(self, status: str, **fields: Any) -> None:
@@ -191,13 +226,13 @@ def reopen_sweep(sweep_id: str, root: Path | None = None, **extra: Any) -> OpenS
         if record.get("status") == "done":
             raise ValueError(f"sweep {sweep_id!r} {FINISHED}")
         config = SweepConfig.from_dict(record.get("config") or {})
-        if "resolved" in record and _as_json(config.resolved()) != _as_json(record["resolved"]):
+        if "resolved" in record and _as_json(config.resolved()) != _as_json(_completed(record["resolved"])):
             raise ValueError(
                 f"sweep {sweep_id!r} cannot be continued: its preset now gives other settings than "
                 "those it started with (results.json 'resolved')"
             )
-        pairs = {(float(v), m) for v in config.levels for m in config.models}
-        rows = [r for r in record.pop("rows", []) if isinstance(r, dict) and _pair(r) in pairs]
+        keys = {item.key for item in config.plan()}
+        rows = [r for r in record.pop("rows", []) if isinstance(r, dict) and row_key(r) in keys]
         for key in ("finished", "error", "engine", "address"):
             record.pop(key, None)
         resumes = [*record.get("resumes", []), {"started": time.time(), "kept_rows": len(rows)}]
@@ -211,7 +246,7 @@ def reopen_sweep(sweep_id: str, root: Path | None = None, **extra: Any) -> OpenS
 
 
 #: Why a finished sweep is not resumed.
-FINISHED = "has finished: every (level, model) pair has its row"
+FINISHED = "has finished: every (pattern, level, model, seed) has its row"
 
 
 def resume_refusal(sweep_id: str, root: Path | None = None) -> str | None:
@@ -273,12 +308,37 @@ def sweep_folder(sweep_id: str, root: Path | None = None) -> Path:
     return inside(Path(root or data_dir()) / "sweeps", check_name(sweep_id, "sweep id"))
 
 
-def _pair(row: dict[str, Any]) -> tuple[float, Any] | None:
-    """A row's ``(level, model)``, or None for a row without a numeric level."""
+def row_key(row: dict[str, Any]) -> tuple[Any, float, Any, Any] | None:
+    """A row's ``(pattern, level, model, seed)`` (core.sweep.config.PlanItem.key); a row from
+    before patterns and seeds counts as pattern "all", seed 0. None for a row without a numeric
+    level."""
     try:
-        return float(row.get("level")), row.get("model")
+        return row.get("breaking", "all"), float(row.get("level")), row.get("model"), row.get("seed", 0)
     except (TypeError, ValueError):
         return None
+
+
+def _completed(resolved: Any) -> Any:
+    """A stored ``resolved`` record with the fields its configs gained since filled with their
+    defaults (and the per-dataset pattern dropped), as :meth:`SweepConfig.resolved` writes it now.
+
+    Why: a sweep started before a field existed (the data's breaking pattern or design) ran with
+    its default, so it may continue. A record the configs refuse is returned as it is.
+    """
+    from core.data import DataConfig
+    from core.models import ModelConfig
+    from core.sweep.config import LEVEL_FIELD, PATTERN_FIELD
+    from core.train.trainer import TrainConfig
+
+    try:
+        data = DataConfig.from_dict(resolved["data"]).to_dict()
+        data.pop(LEVEL_FIELD, None)
+        data.pop(PATTERN_FIELD, None)
+        models = {name: ModelConfig.from_dict(m).to_dict() for name, m in resolved["models"].items()}
+        train = TrainConfig.from_dict(resolved["train"]).to_dict()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return resolved
+    return {**resolved, "data": data, "train": train, "models": models}
 
 
 def _as_json(value: Any) -> str:

@@ -1,9 +1,11 @@
-"""Run a Figure-4 sweep on this machine: one dataset per level, every model trained on it in turn.
+"""Run a Figure-4 sweep on this machine: one dataset per (pattern, level), every model trained
+on it in turn with each training seed.
 
-For each buoyancy difference (0 included) the dataset is made or reused from the cache,
-each chosen model is trained on it, and one row per (level, model) (core/sweep/results.py)
-goes into ``sweeps/<sweep_id>/results.json`` and ``results.csv``, rewritten after every row.
-A stopped sweep continues with :func:`resume_sweep`: the pairs with a row are skipped.
+The trainings are the sweep's plan (core.sweep.config.sweep_plan). For each breaking pattern and
+buoyancy difference (0 included) the dataset is made or reused from the cache, each (model,
+seed) is trained on it, and one row per plan item (core/sweep/results.py) goes into
+``sweeps/<sweep_id>/results.json`` and ``results.csv``, rewritten after every row. A stopped
+sweep continues with :func:`resume_sweep`: the items with a row are skipped.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def resume_sweep(
     address: str | None = None,
 ) -> SweepResult:
     """Continue a stopped sweep (interrupted, cancelled or failed) of ``root or data_dir()``:
-    its finished (level, model) rows are kept as they are and only the missing pairs are trained,
+    its finished rows are kept as they are and only the plan items without one are trained,
     with the settings it started with; return the SweepResult of the whole sweep.
 
     ``engine`` None continues on the engine it last ran on ('ray' keeps its address unless
@@ -102,19 +104,22 @@ def resume_sweep(
 
 
 def _run_local(sweep: OpenSweep, report: Progress, should_stop) -> SweepResult:
-    """Train the sweep's missing (level, model) pairs in this process, one after another."""
-    config = sweep.config
-    total = len(config.levels) * (1 + len(config.models))
+    """Train the sweep's plan items without a row in this process, one after another, one
+    dataset per (pattern, level) made just before its first training."""
+    plan = sweep.config.plan()
+    datasets = list(dict.fromkeys(item.dataset for item in plan))
+    total = len(datasets) + len(plan)
     status = "done"
     try:
-        for i, level in enumerate(config.levels):
+        for i, dataset in enumerate(datasets):
             if should_stop is not None and should_stop():
                 status = "cancelled"
                 break
-            if all(sweep.has(level, name) for name in config.models):
+            items = [item for item in sweep.missing() if item.dataset == dataset]
+            if not items:
                 continue  # finished before a resume: not even its dataset is needed
-            units = i * (1 + len(config.models))
-            status = _run_level(sweep, level, units / total, 1 / total, report, should_stop)
+            done = i + sum(1 for item in plan if item.dataset in datasets[:i])
+            status = _run_dataset(sweep, items, done / total, 1 / total, report, should_stop)
             if status == "cancelled":
                 break
     except BaseException as exc:
@@ -124,29 +129,33 @@ def _run_local(sweep: OpenSweep, report: Progress, should_stop) -> SweepResult:
     return SweepResult(sweep_id=sweep.sweep_id, path=sweep.path, status=status, rows=sweep.rows)
 
 
-def _run_level(sweep: OpenSweep, level, start, unit, report, should_stop) -> str:
-    """Make the level's dataset and train every model without a row on it; add the rows;
-    return 'done' or 'cancelled'."""
+def item_label(item) -> str:
+    """How progress messages name a plan item: "all, level 0.3, RSteer, seed 1"."""
+    return f"{item.pattern}, level {item.level:g}, {model_label(item.model)}, seed {item.seed}"
+
+
+def _run_dataset(sweep: OpenSweep, items: list, start, unit, report, should_stop) -> str:
+    """Make the dataset of ``items`` (plan items of one pattern and level, without rows) and
+    train each on it; add their rows; return 'done' or 'cancelled'."""
     from core.data import ensure_dataset
     from core.train.trainer import train
 
     config = sweep.config
-    report(start, f"dataset for buoyancy difference {level:g}")
-    path = ensure_dataset(config.data_config(level))
-    for j, name in enumerate(config.models):
+    pattern, level = items[0].dataset
+    report(start, f"dataset for pattern {pattern}, buoyancy difference {level:g}")
+    path = ensure_dataset(config.data_config(level, pattern))
+    for j, item in enumerate(items):
         base = start + (1 + j) * unit
-        if sweep.has(level, name):
-            continue
 
-        def sub(fraction, message="", _base=base, _name=name, **info):
-            report(_base + fraction * unit, f"level {level:g}, {model_label(_name)}: {message}", **info)
+        def sub(fraction, message="", _base=base, _item=item, **info):
+            report(_base + fraction * unit, f"{item_label(_item)}: {message}", **info)
 
         t0 = time.perf_counter()
-        result = train(
-            path, config.model_config(name), config.train_config(), progress=sub, should_stop=should_stop
-        )
+        model_config, train_config = config.model_config(item.model), config.train_config(item.seed)
+        result = train(path, model_config, train_config, progress=sub, should_stop=should_stop)
         if result.status == "cancelled":
             return "cancelled"
-        sweep.add(result_row(level, name, result, time.perf_counter() - t0, path.name))
-        report(base + unit, f"level {level:g}, {model_label(name)}: {result.status}")
+        seconds = time.perf_counter() - t0
+        sweep.add(result_row(level, item.model, result, seconds, path.name, seed=item.seed, pattern=pattern))
+        report(base + unit, f"{item_label(item)}: {result.status}")
     return "done"

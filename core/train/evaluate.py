@@ -18,10 +18,11 @@ from core.symmetry import (
     EE_SIMULATIONS,
     data_equivariance_error,
     equivariance_by_frame,
+    matched_data_equivariance_by_element,
     matched_data_equivariance_error,
 )
 from core.train.baseline import Persistence
-from core.train.rollout import DEFAULT_STEPS, rollout
+from core.train.rollout import DEFAULT_STEPS, Scaled, rollout
 
 EVAL_SPLITS = ("test_future", "test_domain")
 #: The mark every view of a run whose test RMSE is above persistence's carries.
@@ -64,6 +65,7 @@ def evaluate_model(
     steps: int = DEFAULT_STEPS,
     device="cpu",
     one_step_ee: np.ndarray | None = None,
+    one_step_by_element: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Evaluate a model (physical units, e.g. a loaded checkpoint) on a dataset's test splits.
 
@@ -71,7 +73,9 @@ def evaluate_model(
     smoke, velocity and smoke (C = 3; core.train.samples.frames_for). Every error is of the
     predicted velocity: a smoke model's smoke is an input it carries forward, not a score.
     ``splits``: the run's core.train.samples.Splits;
-    ``one_step_ee``: the dataset's matched one-step data EE ``(4, S, T-1)`` if it has one.
+    ``one_step_ee``: the dataset's matched one-step data EE ``(4, S, T-1)`` if it has one;
+    ``one_step_by_element``: the same per rotation ``(4, S, 3, T-1)``
+    (Dataset.data_ee_one_step_by_element) if it has one.
     Returns ``(metrics, arrays)``. ``metrics[split]`` (split in test_future, test_domain;
     None when empty) has ``rmse`` (over all steps), ``rmse_per_step``,
     ``rmse_per_orientation`` (4), ``steps``, ``start``, and the persistence baseline's
@@ -82,6 +86,9 @@ def evaluate_model(
     over core.symmetry.equivariance_states; ``metrics["data_ee_one_step"]``: the dataset's
     matched one-step data EE on the same states (None without ``one_step_ee``);
     ``metrics["data_ee_trajectory"]``: the paper's trajectory data EE;
+    ``metrics["data_ee_by_element"]``: ``{"90", "180", "270"}``, the matched one-step data EE per
+    rotation on the same states (None without ``one_step_by_element``);
+    ``metrics["irrep_energy"]``: :func:`relaxed_irrep_energy` of the model;
     ``metrics["equivariance_by_frame"]``: the same model and data EE frame by frame
     (core.symmetry.EquivarianceByFrame.to_dict) with ``regions``, Splits.frame_regions. ``arrays`` holds
     ``<split>_mae`` ``(steps, N, N)`` (mean |error| per step and pixel, velocity units),
@@ -106,7 +113,26 @@ def evaluate_model(
     has_one_step = one_step_ee is not None
     metrics["data_ee_one_step"] = matched_data_equivariance_error(one_step_ee, f) if has_one_step else None
     metrics["data_ee_trajectory"] = data_equivariance_error(frames[:, :, :, :2])
+    metrics["data_ee_by_element"] = (
+        None
+        if one_step_by_element is None
+        else {f"{90 * k}": v for k, v in matched_data_equivariance_by_element(one_step_by_element, f).items()}
+    )
+    metrics["irrep_energy"] = relaxed_irrep_energy(model)
     return metrics, arrays
+
+
+def relaxed_irrep_energy(model: nn.Module) -> dict[str, float] | None:
+    """``{"trivial", "sign", "rotation"}``: the shares of each layer's relaxed weight energy in
+    the C4 irreps (the model's ``relaxation_summary()`` ``irrep_energy``), summed over layers;
+    None for a model without them. ``rotation`` (the ±i pair) over ``sign`` says whether the
+    relaxation broke the half-turn too."""
+    inner = model.model if isinstance(model, Scaled) else model  # a checkpoint's physical-units wrapper
+    summary = getattr(inner, "relaxation_summary", None)
+    layers = [layer.get("irrep_energy") for layer in summary()] if callable(summary) else []
+    if not layers or any(not energy for energy in layers):
+        return None
+    return {part: float(sum(energy[part] for energy in layers)) for part in layers[0]}
 
 
 def _split_metrics(model, frames, splits, split: str, steps: int, device, arrays: dict) -> dict | None:
@@ -239,7 +265,9 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
     dataset = load_dataset(dataset_path_of(info))
     frames = frames_for(loaded.model.config, dataset)
     one_step = getattr(dataset, "data_ee_one_step", None)
-    metrics, arrays = evaluate_model(loaded.model, frames, splits_of_run(info), steps, "cpu", one_step)
+    by_element = getattr(dataset, "data_ee_one_step_by_element", None)
+    splits = splits_of_run(info)
+    metrics, arrays = evaluate_model(loaded.model, frames, splits, steps, "cpu", one_step, by_element)
     if not info.shipped:
         old = info.metrics or {}
         for key in ("best_epoch", "best_val_loss", "epochs_run"):

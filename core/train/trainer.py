@@ -279,6 +279,7 @@ class _Session:
     best_epoch: int = 0
     bad_epochs: int = 0
     start_epoch: int = 1
+    one_step_by_element: np.ndarray | None = None  # (4, S, 3, T-1): the data EE per rotation
 
 
 def train(
@@ -331,8 +332,9 @@ def _run_session(session: _Session, config: TrainConfig, report: Progress, shoul
     if status != "cancelled" and (session.run_dir / "checkpoint.pt").is_file():
         report(EVALUATION_FRACTION, "evaluating the best weights")
         metrics = evaluate_run_dir(
-            session.run_dir, session.frames, session.splits, config, session.device, session.one_step_ee
-        )
+            session.run_dir, session.frames, session.splits, config, session.device, session.one_step_ee,
+            session.one_step_by_element,
+        )  # fmt: skip
         extra = {"best_epoch": session.best_epoch, "best_val_loss": session.best_val}
         metrics.update({**extra, "epochs_run": len(session.history)})
         write_evaluation(session.run_dir, metrics, None)
@@ -421,6 +423,7 @@ def _open_session(dataset_path, model_config, config, run_dir, resume: bool, job
         run_dir.name, run_dir, config, mcfg, device, frames, splits, scale, delta, unit, one_step,
         model, optimiser, scheduler,
     )  # fmt: skip
+    session.one_step_by_element = getattr(dataset, "data_ee_one_step_by_element", None)
     if resume:
         _restore(session)
     session.model = _training_module(session)
@@ -622,16 +625,24 @@ def _save_epoch(s: _Session, epoch: int, val_loss: float) -> None:
 
 
 def evaluate_run_dir(
-    run_dir: Path, frames: np.ndarray, splits: Splits, config: TrainConfig, device, one_step_ee=None
+    run_dir: Path,
+    frames: np.ndarray,
+    splits: Splits,
+    config: TrainConfig,
+    device,
+    one_step_ee=None,
+    one_step_by_element=None,
 ) -> dict[str, Any]:
     """Evaluate ``run_dir/checkpoint.pt`` (core.train.evaluate.evaluate_model) on ``frames``
     (core.train.samples.model_frames, physical units); write evaluation.npz; return the
-    metrics dict. ``one_step_ee``: the dataset's matched one-step data EE, if any."""
+    metrics dict. ``one_step_ee``: the dataset's matched one-step data EE, if any;
+    ``one_step_by_element``: the same per rotation, if any."""
     from core.store.runs import load_checkpoint
     from core.train.evaluate import evaluate_model
 
     model = load_checkpoint(run_dir / "checkpoint.pt").to(device)
-    metrics, arrays = evaluate_model(model, frames, splits, config.eval_steps, device, one_step_ee)
+    steps = config.eval_steps
+    metrics, arrays = evaluate_model(model, frames, splits, steps, device, one_step_ee, one_step_by_element)
     write_evaluation(run_dir, None, arrays)
     return metrics
 

@@ -345,7 +345,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             if engines
             else None
         )
-        c8, c9 = st.columns(4)[:2]
+        c8, c9, c10, c11 = st.columns(4)
         hold = c8.number_input(
             "RSteer symmetric start",
             value=0,
@@ -359,9 +359,21 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             key="sym_smoke",
             help=views.SMOKE_INPUT_HELP,
         )
+        seeds = c10.number_input(
+            "Training seeds", value=1, step=1, key="sym_seeds", help=views.SWEEP_SEEDS_HELP
+        )
+        patterns = c11.multiselect(
+            "Breaking patterns",
+            views.breaking_patterns(),
+            default=["all"],
+            format_func=views.PATTERN_LABELS.get,
+            key="sym_patterns",
+            help=views.SWEEP_PATTERNS_HELP,
+        )
         st.caption(views.sweep_form_hint(int(epochs), int(frames)))
         ranges = actions.SWEEP_FORM_RANGES, actions.SWEEP_FORM_LABELS
-        st.caption("Ranges: " + actions.ranges_text(*ranges, ["epochs", "frames", "relaxed_hold"]) + ".")
+        ranged = ["epochs", "frames", "relaxed_hold", "seeds"]
+        st.caption("Ranges: " + actions.ranges_text(*ranges, ranged) + ".")
         submitted = st.form_submit_button("Start sweep", type="primary")
     if submitted:
         try:
@@ -374,6 +386,8 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
                 data={"grid": int(grid), "frames": int(frames)},
                 train={"epochs": int(epochs), "relaxed_hold": int(hold)},
                 model_options={name: {"smoke": bool(smoke)} for name in models},
+                seeds=int(seeds),
+                patterns=patterns,
                 **extra,
             )
         except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
