@@ -169,19 +169,20 @@ def test_the_ray_executor_submits_the_plan_items_without_rows_with_their_seeds(d
         def put(self, value):
             return value
 
-    config = tiny(models=("convnet", "rsteer"), seeds=2, patterns=("all", "one_plume"))
+    # A level no other test makes a dataset of: none is in the cache, so each gets its task.
+    config = tiny(levels=(0.45,), models=("convnet", "rsteer"), seeds=2, patterns=("all", "one_plume"))
     sweep = open_sweep(config, root=tmp_path)
     try:
-        sweep.rows = [{"breaking": "all", "level": 0.6, "model": "rsteer", "seed": 1}]
+        sweep.rows = [{"breaking": "all", "level": 0.45, "model": "rsteer", "seed": 1}]
         make, fit = Remote(), Remote()
         tcfg = config.train_config().to_dict()
-        pending, data_refs, _ = ray_engine._submit(FakeRay(), sweep, make, fit, tcfg)
+        pending, data_refs, cached = ray_engine._submit(FakeRay(), sweep, make, fit, tcfg)
     finally:
         sweep.close("cancelled")
-    assert sorted(data_refs) == [("all", 0.6), ("one_plume", 0.6)]  # one dataset task each
+    assert not cached and sorted(data_refs) == [("all", 0.45), ("one_plume", 0.45)]  # one task each
     assert sorted(c[0]["breaking"] for c in make.calls) == ["all", "one_plume"]
     submitted = sorted(item.key for item in pending.values())
-    assert submitted == sorted(item.key for item in config.plan() if item.key != ("all", 0.6, "rsteer", 1))
+    assert submitted == sorted(item.key for item in config.plan() if item.key != ("all", 0.45, "rsteer", 1))
     # Each training task gets its item's seed; the rest of its TrainConfig is the sweep's.
     for (_, model, train), item in zip(fit.calls, pending.values(), strict=True):
         assert train == {**tcfg, "seed": item.seed} and model["name"] == item.model
