@@ -215,3 +215,29 @@ def test_the_sentence_for_no_rotation_kept():
     assert named.sentence("ConvNet", {1: 0.3, 2: 0.4, 3: 0.3}) == (
         "ConvNet keeps no rotation; every rotation is broken (EE 0.3, 0.4, 0.3)."
     )
+
+
+@pytest.mark.parametrize("per_irrep_floor", [True, False])
+def test_the_presets_breaking_step_keeps_the_half_turn_only_with_the_floor_per_irrep(
+    tmp_data_dir, monkeypatch, per_irrep_floor
+):
+    """At the cpu preset's symmetry-breaking step (0.4, floor 1e-2, clip 2, input noise, smoke) the
+    ±i round-off of the breaking gradient grew until the half-turn broke; the optimiser's noise
+    floor applied to each C4 irrep part keeps it (core/train/optim.py)."""
+    from core.sweep.config import SweepConfig
+    from core.train import optim
+    from core.train.trainer import TrainConfig, train
+
+    if not per_irrep_floor:  # the floor on the whole breaking gradient only, as before
+        monkeypatch.setattr(optim, "c4_irrep_parts", lambda g: {"trivial": 0 * g, "whole": g})
+    sweep = SweepConfig.of_preset("patterns")
+    config = TrainConfig.from_dict(
+        {**sweep.train_config().to_dict(), "epochs": 3, "patience": 3, "max_train_windows": 32}
+    )
+    data = DataConfig.from_dict(
+        {**sweep.data_config(0.6, "half_turn").to_dict(), "grid": 16, "frames": 24, "sims": 2}
+    )
+    run = train(ensure_dataset(data), sweep.model_config("rsteer"), config)
+    per = run.metrics["equivariance_error"]["per_element"]
+    kept = per["180"] <= 1e-3 * per["90"]
+    assert kept == per_irrep_floor, per

@@ -85,7 +85,8 @@ def test_a_run_with_a_truncated_run_json_is_listed_by_its_id(own):
 def test_a_sweep_with_a_corrupt_results_json_is_listed_damaged_and_deletable(own):
     sweep_dir = _one(own / "sweeps")
     (sweep_dir / "results.json").write_bytes(b"\xff\xfe not json")
-    (entry,) = views.sweep_entries()
+    entry = next(e for e in views.sweep_entries() if e.name == sweep_dir.name)
+    assert views.sweep_entries()[0] == entry  # a damaged sweep has no preset: listed first, not hidden
     assert entry.damaged == "damaged: results.json: not a UTF-8 text file (invalid start byte)"
     assert entry.label == f"{sweep_dir.name} (damaged)"
     with pytest.raises(ValueError) as refused:

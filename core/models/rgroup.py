@@ -166,6 +166,9 @@ class RGroup(VelocityModel):
         the model equivariant: its mean over the group elements h."""
         return w.mean(dim=-1, keepdim=True).expand_as(w)
 
+    #: The split of relaxed weights (or a gradient) by C4 irrep, for the optimiser's noise floor.
+    relaxed_irrep_parts = staticmethod(group_irrep_parts)
+
     def tie_weights(self) -> None:
         """Set every w_l(h) to its mean over h: the model becomes exactly equivariant."""
         with torch.no_grad():

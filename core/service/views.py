@@ -154,22 +154,31 @@ def dataset_title(name: str | None) -> str:
 
 
 def sweep_entries() -> list[Entry]:
-    """Every sweep with a results.json (core.sweep.list_sweeps), the shipped ones first.
+    """Every sweep with a results.json (core.sweep.list_sweeps), the shipped ones first, and of
+    each the Figure-4 sweeps before the pattern and Table-1 sweeps (which have pages of their own).
 
-    The shipped sweep is the landing page's default, so it leads the list. Titles come
+    The shipped Figure-4 sweep is the landing page's default, so it leads the list. Titles come
     from each sweep's config (or the user's label); a sweep whose results.json cannot be read
     is listed by its id, marked "(damaged)", with ``damaged`` saying why.
     """
     from core.service.names import sweep_label, unique_labels
     from core.sweep import list_sweeps
 
-    records = list_sweeps()
-    records = [r for r in records if r["shipped"]] + [r for r in records if not r["shipped"]]
+    records = sorted(list_sweeps(), key=lambda r: (not r["shipped"], _is_special_sweep(r)))
     named = [f"{Path(r['path']).name} (damaged)" if r.get("damaged") else sweep_label(r) for r in records]
     return [
         Entry(Path(r["path"]).name, Path(r["path"]), bool(r["shipped"]), t, str(r.get("damaged") or ""))
         for r, t in zip(records, unique_labels(named), strict=True)
     ]
+
+
+#: Sweep presets drawn on pages of their own (the landing lesson, the Table 1 page), not as Figure 4.
+SPECIAL_SWEEP_PRESETS = ("patterns", "table1")
+
+
+def _is_special_sweep(record: dict[str, Any]) -> bool:
+    config = record.get("config")
+    return isinstance(config, dict) and config.get("preset") in SPECIAL_SWEEP_PRESETS
 
 
 def _read_sweep(folder: str | Path) -> list[dict[str, Any]]:
