@@ -48,6 +48,15 @@ def no_assets(tmp_path, monkeypatch):
     return empty
 
 
+def _figure4_sweep(assets: Path) -> Path:
+    """The shipped Figure-4 sweep (not the pattern sweep beside it)."""
+    return next(
+        p
+        for p in sorted((assets / "sweeps").iterdir())
+        if json.loads((p / "results.json").read_text())["config"].get("preset") != "patterns"
+    )
+
+
 def _app() -> AppTest:
     return AppTest.from_file(APP, default_timeout=120)
 
@@ -245,7 +254,7 @@ def test_home_and_symmetry_addresses_reach_the_landing_page_with_its_item_lit(da
 def test_symmetry_page_plots_the_shipped_sweep(data_dir):
     at = _app().run()
     assert not at.exception, at.exception
-    charts = at.get("plotly_chart")
+    charts = [c for c in at.get("plotly_chart") if not str(c.key).startswith("lesson_")]
     assert charts, "no plot on the landing page"
     fig = json.loads(charts[0].proto.spec)
     names = [t.get("name", "") for t in fig["data"]]
@@ -649,7 +658,7 @@ def test_ee_by_frame_of_a_shipped_run_averages_to_its_recorded_figure_4_point(da
 
 def test_symmetry_page_shows_ee_by_frame_only_when_asked(data_dir):
     def frame_charts():
-        return [c for c in at.get("plotly_chart") if not str(c.key).startswith("sym_accuracy")]
+        return [c for c in at.get("plotly_chart") if not str(c.key).startswith(("sym_accuracy", "lesson_"))]
 
     at = _app().run()
     assert not at.exception and len(frame_charts()) == 1
@@ -1108,7 +1117,7 @@ def test_compare_sets_your_run_beside_the_shipped_ones_and_opens_on_a_run_sent_f
 
 
 def test_frame_by_frame_says_why_symmetric_data_has_no_ratio_panel(shipped):
-    sweep = next((shipped / "sweeps").iterdir())
+    sweep = _figure4_sweep(shipped)
     levels = sorted({r["level"] for r in json.loads((sweep / "results.json").read_text())["rows"]})
     assert levels[0] == 0.0
     note = "exactly symmetric"
@@ -1117,7 +1126,7 @@ def test_frame_by_frame_says_why_symmetric_data_has_no_ratio_panel(shipped):
 
 
 def test_accuracy_ratios_name_who_leads_each_split_and_what_symmetry_costs(shipped):
-    sweep = next((shipped / "sweeps").iterdir())
+    sweep = _figure4_sweep(shipped)
     rows = [
         r
         for r in json.loads((sweep / "results.json").read_text())["rows"]
@@ -1147,7 +1156,7 @@ def test_accuracy_ratios_name_who_leads_each_split_and_what_symmetry_costs(shipp
 
 
 def test_a_one_model_sweep_is_not_ranked_against_itself(shipped, tmp_path):
-    sweep = next((shipped / "sweeps").iterdir())
+    sweep = _figure4_sweep(shipped)
     record = json.loads((sweep / "results.json").read_text())
     record["rows"] = [r for r in record["rows"] if r["model"] == "rsteer"]
     (tmp_path / "results.json").write_text(json.dumps(record))

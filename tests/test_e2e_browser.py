@@ -195,7 +195,7 @@ def _cycle(url, page, data) -> None:
     # 4. compare page: the shipped runs, then the new one-simulation dataset (no test-domain split)
     _visit(page, url, "compare")
     assert e2e.wait_plots(page, 4) >= 4
-    page.get_by_text("test-domain", exact=True).click()
+    page.get_by_text("test-domain (unseen buoyancy strengths)", exact=True).click()
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 4) >= 4
     _no_raw_ids(page, "4-compare")
@@ -203,7 +203,7 @@ def _cycle(url, page, data) -> None:
     _pick(page, "Dataset", "Δb 0.6 · 16² · 1 sim × 16 frames: 1 run")
     e2e.wait_idle(page)
     assert e2e.wait_plots(page, 2) >= 2
-    page.get_by_text("test-domain needs a dataset with 2 or more").wait_for()
+    page.get_by_text("test-domain (unseen buoyancy strengths) needs a dataset with 2 or more").wait_for()
     _no_raw_ids(page, "4-compare-one-sim")
     _check_clean(page, "4-compare-one-sim")
 

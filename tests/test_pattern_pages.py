@@ -27,10 +27,19 @@ def shipped(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch, shipped):
-    """A fresh, empty data directory for the app, with the shipped assets beside it."""
-    d = tmp_path / "data"
+    """A fresh, empty data directory for the app, with the shipped assets beside it less the
+    shipped pattern sweep (the lesson tests bring their own, or none)."""
+    import shutil
+
+    d, assets = tmp_path / "data", tmp_path / "assets"
+    shutil.copytree(shipped, assets, ignore=shutil.ignore_patterns("*.h5"))
+    for h5 in (shipped / "datasets").glob("*.h5"):
+        (assets / "datasets" / h5.name).symlink_to(h5)
+    for sweep in (assets / "sweeps").iterdir():
+        if json.loads((sweep / "results.json").read_text())["config"].get("preset") == "patterns":
+            shutil.rmtree(sweep)
     monkeypatch.setenv("APPROXSYM_DATA_DIR", str(d))
-    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(shipped))
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(assets))
     return d
 
 
