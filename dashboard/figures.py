@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.models.registry import model_names, model_spec
+from core.models.registry import FALLBACK_COLORS, model_names, model_spec
 from dashboard.text import plotly_text
 
 
@@ -36,14 +36,7 @@ class _RegistryColors(Mapping):
 
 #: One colour per model, the same on every page: the registry's.
 MODEL_COLORS: Mapping[str, str] = _RegistryColors()
-_FALLBACK_COLORS = (
-    "#7f7f7f",
-    "#393b79",
-    "#637939",
-    "#8c6d31",
-    "#843c39",
-    "#7b4173",
-)  # none of them a registered model's
+_FALLBACK_COLORS = FALLBACK_COLORS
 #: Animations keep at most this many frames so a figure stays a few MB in the browser.
 MAX_FRAMES = 40
 #: Every figure uses this template: the pages draw them with theme=None so colour scales stay as set.

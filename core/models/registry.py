@@ -92,15 +92,11 @@ def model_label(name: str) -> str:
     return spec.label if spec else str(name)
 
 
+#: Colours for names that are no registered model's (none of them a registered model's colour).
+FALLBACK_COLORS = ("#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+
+
 def model_color(name: str, index: int = 0) -> str:
     """Plot colour of a model name; a fallback from a fixed palette for unknown names."""
     spec = _MODELS.get(name)
-    palette = (
-        "#7f7f7f",
-        "#393b79",
-        "#637939",
-        "#8c6d31",
-        "#843c39",
-        "#7b4173",
-    )  # none of them a registered model's
-    return spec.color if spec else palette[index % len(palette)]
+    return spec.color if spec else FALLBACK_COLORS[index % len(FALLBACK_COLORS)]
