@@ -57,7 +57,7 @@ def plume_pattern_figure(strength_factors: Sequence[float], title: str = "") -> 
                 hovertemplate=f"plume {k} ({90 * k}°): buoyancy b × {factors[k]:.3g}<extra></extra>",
             )
         )
-    axis = {"range": [-0.6, 0.6], "visible": False, "fixedrange": True}
+    axis = {"range": [-0.72, 0.72], "visible": False, "fixedrange": True}  # room for a side label
     fig.update_layout(
         template=TEMPLATE,
         title=title or None,
