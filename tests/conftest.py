@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,15 @@ def _approx_takes_plain_numbers(monkeypatch):
         return real(expected, *args, **kwargs)
 
     monkeypatch.setattr(pytest, "approx", approx)
+
+
+def wait_until(predicate, timeout: float, what: str, step: float = 0.2):
+    """Poll ``predicate()`` every ``step`` s until it returns something true; return that, or fail
+    naming ``what`` after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,10 @@ from core.store.atomic import write_json
 from core.store.paths import PROJECT_ROOT
 from core.store.registry import Registry
 from core.store.runs import read_run, runs_root
+from tests.conftest import wait_until as _wait
 
 SMALL_MODEL = {"name": "convnet", "input_frames": 1, "hidden": 8, "layers": 2, "kernel_size": 3, "alpha": 0.0}
 SMALL_TRAINING = {"batch_size": 4, "rollout_steps": 2, "eval_steps": 3, "max_train_windows": 8}
-
-
-def _wait(predicate, timeout, what, step=0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _status(run_dir: Path) -> str:

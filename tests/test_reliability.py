@@ -31,6 +31,7 @@ from core.store.runs import (
     load_checkpoint_file,
     read_run,
 )
+from tests.conftest import wait_until as _wait
 
 SMALL_MODEL = {"name": "convnet", "input_frames": 1, "hidden": 8, "layers": 2, "kernel_size": 3, "alpha": 0.0}
 
@@ -38,16 +39,6 @@ SMALL_MODEL = {"name": "convnet", "input_frames": 1, "hidden": 8, "layers": 2, "
 def _train_params(path, **train):
     cfg = {"batch_size": 4, "rollout_steps": 2, "eval_steps": 3, "max_train_windows": 8, "patience": 100}
     return {"data_path": str(path), "model_config": SMALL_MODEL, "train_config": {**cfg, **train}}
-
-
-def _wait(predicate, timeout, what, step=0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _run_status(run_id: str) -> str:
