@@ -52,8 +52,21 @@ QUICK_PATTERNS: dict[str, Any] = {
     "patterns": ("all", "half_turn"),
     "models": ("convnet", "rsteer"),
 }
-#: What ``build_assets`` can make: the dataset, runs and Figure-4 sweep; the pattern sweep.
-PARTS = ("figure4", "patterns")
+#: The preset of the shipped Table-1 build (issue 26), and the folder it is shipped in.
+TABLE1_PRESET = "table1"
+TABLE1_FOLDER = "table1"
+#: Its tiny version for tests: two models, two seeds, the paper design at grid 16.
+QUICK_TABLE1: dict[str, Any] = {
+    **QUICK,
+    "preset": TABLE1_PRESET,
+    "levels": (0.3,),
+    "data": {"grid": 16, "frames": 12, "sims": 4, "design": "paper"},
+    "models": ("convnet", "rsteer"),
+    "seeds": 2,
+}
+#: What ``build_assets`` can make: the dataset, runs and Figure-4 sweep; the pattern sweep;
+#: the Table-1 build.
+PARTS = ("figure4", "patterns", TABLE1_PRESET)
 
 
 def build_assets(
@@ -91,6 +104,11 @@ def build_assets(
         plan = SweepConfig.from_dict(QUICK_PATTERNS) if quick else SweepConfig.of_preset(PATTERNS_PRESET)
         summary["pattern_sweep"] = _ship_sweep(out, plan, engine, replaces=PATTERNS_PRESET)
         summary["seconds"]["pattern sweep"] = time.perf_counter() - t0
+    if TABLE1_PRESET in parts:
+        t0 = time.perf_counter()
+        report(0.0, "building Table 1")
+        summary["table1"] = _ship_table1(out, quick, engine)
+        summary["seconds"]["table 1"] = time.perf_counter() - t0
     report(1.0, "assets done")
     return summary
 
@@ -139,6 +157,23 @@ def _ship_sweep(out: Path, plan, engine: str, replaces: str | None = None) -> st
     return sweep.sweep_id
 
 
+def _ship_table1(out: Path, quick: bool, engine: str) -> str:
+    """Run the Table-1 sweep (the ``table1`` preset, or QUICK_TABLE1) and ship its results as
+    ``out/table1/results.json`` and ``results.csv``; return the sweep id it was built as."""
+    from core.sweep import SweepConfig
+
+    plan = SweepConfig.from_dict(QUICK_TABLE1) if quick else SweepConfig.of_preset(TABLE1_PRESET)
+    sweep_id = _ship_sweep(out, plan, engine)
+    built, shipped = out / "sweeps" / sweep_id, out / TABLE1_FOLDER
+    shipped.mkdir(parents=True, exist_ok=True)
+    for name in ("results.json", "results.csv"):
+        if (built / name).is_file():
+            with atomic_path(shipped / name) as tmp:
+                shutil.copyfile(built / name, tmp)
+    shutil.rmtree(built)
+    return sweep_id
+
+
 def _shipped_run(out: Path, dataset: Path, plan, name: str) -> str:
     """Train model ``name`` on the shipped dataset into ``out/runs``; return the run id."""
     from core.store.runs import new_run_dir, update_run_json
@@ -185,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  runs: {summary['runs']}\n  sweep: {summary['sweep']} (engine {summary['engine']})")
     if "pattern_sweep" in summary:
         print(f"  pattern sweep: {summary['pattern_sweep']} (engine {summary['engine']})")
+    if "table1" in summary:
+        print(f"  table 1: built as {summary['table1']}, in {TABLE1_FOLDER}/ (engine {summary['engine']})")
     return 0
 
 

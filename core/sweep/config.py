@@ -118,6 +118,12 @@ PRESETS["table1"] = {
         "levels": (0.3,),
         "models": ("mlp", "convnet", "e2cnn", "rpp", "combo", "clcnn", "lift", "rgroup", "rsteer"),
         "seeds": 3,
+        # Widths at ConvNet's parameter budget (30,371 at hidden 32) within 20% where the
+        # architecture allows: RGroup 36 -> 32,178, Combo 40 -> 33,671, RSteer 28 -> 35,182
+        # (RPP +17% and Lift -8% at 32). Not matched: E2CNN (5,073 at 32; hidden 72 would
+        # reach 24,373 at 4x the time per step, past the 40-minute build), MLP and CLCNN
+        # (dense or unshared weights grow with the grid: 301,184 and 141,964).
+        "model_options": {"rgroup": {"hidden": 36}, "combo": {"hidden": 40}, "rsteer": {"hidden": 28}},
     },
 }
 
