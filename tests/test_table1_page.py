@@ -221,18 +221,20 @@ def test_without_a_table1_build_the_page_says_how_to_build_one_and_offers_the_jo
     assert sent == [1] and any("job-t1" in s.value for s in at.success)
 
 
-def test_build_table1_submits_a_sweep_with_the_table1_preset(monkeypatch):
-    """The preset comes with the sweep-axes work; here a stand-in preset checks what is sent."""
+def test_build_table1_submits_the_table1_presets_own_plan(monkeypatch):
+    """What is sent is the preset's plan: its level (not a default 0), all its models, its seeds
+    and its per-model widths (an earlier version read the levels from the wrong place and sent
+    Δb 0)."""
     from core.service import actions, table1_view
     from core.sweep import PRESETS
 
-    monkeypatch.setitem(
-        PRESETS, "table1", {**PRESETS["cpu"], "levels": [0.6], "models": ["convnet", "e2cnn"]}
-    )
+    plan = PRESETS["table1"]["sweep"]
     sent = {}
     monkeypatch.setattr(actions, "submit_sweep", lambda **s: sent.update(s) or "job-1")
     assert table1_view.submit_table1() == "job-1"
-    assert sent["preset"] == "table1" and sent["levels"] == (0.6,) and sent["models"] == ("convnet", "e2cnn")
+    assert sent["preset"] == "table1" and sent["levels"] == tuple(plan["levels"]) != (0.0,)
+    assert sent["models"] == tuple(plan["models"]) and len(sent["models"]) == 9
+    assert sent["seeds"] == plan["seeds"] == 3 and sent["model_options"] == plan["model_options"]
     monkeypatch.delitem(PRESETS, "table1")
     with pytest.raises(ValueError, match="no 'table1' sweep preset"):
         table1_view.submit_table1()

@@ -166,6 +166,7 @@ def test_quick_assets_build_in_the_shipped_layout(data_env, tmp_path, monkeypatc
     sweeps = [s for s in shipped_sweeps if s["config"]["preset"] == "cpu"]
     assert len(sweeps) == 1 and sweeps[0]["status"] == "done"
     _check_quick_pattern_sweep([s for s in shipped_sweeps if s["config"]["preset"] == "patterns"])
+    _check_quick_table1(out)
     rows = sweeps[0]["rows"]
     assert sorted({r["level"] for r in rows}) == [0.0, 0.3] and len(rows) == 6
     data_ee = {r["level"]: r["data_ee_trajectory"] for r in rows}
@@ -242,3 +243,20 @@ def test_the_release_from_the_hold_starts_the_early_stopping_record_afresh():
         seen.append((s.optimiser.breaking, s.best_val, s.bad_epochs))
         s.best_val, s.bad_epochs = 0.4, 1  # what the epoch itself would record
     assert seen == [(False, 0.5, 1), (False, 0.4, 1), (True, float("inf"), 0), (True, 0.4, 1)]
+
+
+def _check_quick_table1(out):
+    """The Table-1 part ships one results.json under table1/ (not as a sweep), one row per
+    (model, seed), each with the fields the Table-1 page and the issue's checks read."""
+    import json
+
+    from core.service.table1_view import table1_sources
+
+    assert not [p for p in out.glob("sweeps/*/results.json") if "table1" in p.read_text()]
+    rows = json.loads((out / "table1" / "results.json").read_text())["rows"]
+    expected = [(model, seed) for model in ("convnet", "rsteer") for seed in (0, 1)]
+    assert sorted((r["model"], r["seed"]) for r in rows) == expected
+    need = ("rmse_future", "rmse_domain", "rmse_persistence_future", "rmse_persistence_domain")
+    assert all(r["status"] == "done" and all(r[k] > 0 for k in need) for r in rows)
+    assert all("model_ee_mean" in r and r["data_ee_one_step"] > 0 for r in rows)
+    assert [e.title for e in table1_sources() if e.shipped] == ["Table 1, shipped build"]

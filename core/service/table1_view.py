@@ -66,25 +66,21 @@ def build_hint() -> str:
 
 def submit_table1() -> str:
     """Start a Table-1 build as a background sweep job (core.service.actions.submit_sweep with
-    preset ``table1``, the preset's levels, models and seeds, else one level, every model and
-    three seeds); returns the job id. ValueError when this build has no ``table1`` preset."""
-    from dataclasses import fields
-
-    from core.models import model_names
+    the ``table1`` preset's levels, models and seeds); returns the job id. ValueError when this
+    build has no ``table1`` preset."""
     from core.service import actions
     from core.sweep import PRESETS, SweepConfig
 
-    preset = PRESETS.get(TABLE1_PRESET)
-    if preset is None:
+    if TABLE1_PRESET not in PRESETS:
         raise ValueError(f"this version has no '{TABLE1_PRESET}' sweep preset to build Table 1 with")
-    settings: dict[str, Any] = {
-        "preset": TABLE1_PRESET,
-        "levels": tuple(preset.get("levels", (0.0,))),
-        "models": tuple(preset.get("models", model_names())),
-    }
-    if "seeds" in {f.name for f in fields(SweepConfig)}:
-        settings["seeds"] = int(preset.get("seeds", DEFAULT_SEEDS))
-    return actions.submit_sweep(**settings)
+    plan = SweepConfig.of_preset(TABLE1_PRESET)
+    return actions.submit_sweep(
+        preset=TABLE1_PRESET,
+        levels=plan.levels,
+        models=plan.models,
+        seeds=plan.seeds,
+        model_options=plan.model_options,
+    )
 
 
 def table1_view(folder: str | Path) -> dict[str, Any]:
