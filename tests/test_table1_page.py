@@ -302,3 +302,28 @@ def test_the_symmetry_page_draws_a_two_seed_sweep_with_error_bars(page_env):
     assert figure4["RSteer"]["error_y"]["array"] == pytest.approx([0.001, 0.001])
     ratios = {t["name"]: t for t in charts["sym_accuracy_test-future"]["data"]}
     assert "error_y" in ratios["E2CNN"] and "error_y" not in ratios["persistence (= 1)"]
+
+
+def test_parameters_are_counted_from_the_builds_own_settings():
+    """The parameters column counts the models as the build resolved them: a wider model has
+    more, a per-cell model is sized by the data's grid, and a config that no longer builds is
+    left out rather than breaking the page."""
+    from core.sweep.table1 import parameter_counts
+
+    base = {"input_frames": 2, "layers": 2, "kernel_size": 3, "smoke": True, "alpha": 0.0}
+    resolved = {
+        "data": {"grid": 16},
+        "models": {
+            "convnet": {**base, "name": "convnet", "hidden": 8},
+            "rgroup": {**base, "name": "rgroup", "hidden": 8},
+            "mlp": {**base, "name": "mlp", "hidden": 8},
+            "e2cnn": {**base, "name": "e2cnn", "hidden": 7},  # not a multiple of 4: refused
+        },
+    }
+    counts = parameter_counts(resolved)
+    assert set(counts) == {"convnet", "rgroup", "mlp"}
+    assert counts["convnet"] == 6 * 8 * 9 + 8 + 8 * 3 * 9 + 3  # two 3x3 layers with biases
+    wider = {**resolved, "models": {"rgroup": {**base, "name": "rgroup", "hidden": 12}}}
+    assert parameter_counts(wider)["rgroup"] > counts["rgroup"]
+    bigger = parameter_counts({**resolved, "data": {"grid": 32}})
+    assert bigger["mlp"] > counts["mlp"] and bigger["convnet"] == counts["convnet"]

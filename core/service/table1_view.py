@@ -22,6 +22,13 @@ TABLE1_PRESET = "table1"
 SHIPPED_TABLE1 = "table1"
 #: The command that builds one.
 BUILD_COMMAND = "python -m core.sweep --preset table1"
+#: What the parameters column says about the budget (the table1 preset's widths, core.sweep.config).
+BUDGET_CAPTION = (
+    "Parameters: learnable numbers at the widths this build trained. The table1 preset sets the "
+    "widths so that each model has ConvNet's parameter count within 20% where its architecture "
+    "allows; E2CNN's equivariance constraint leaves it far fewer weights at the same width (a "
+    "matched one is about 4x slower per step), and MLP and CLCNN have weights per grid cell."
+)
 #: The issue's time budget for the build on 2 CPU cores (nine models x three seeds).
 BUILD_MINUTES = 40
 #: Seeds per model when the preset does not say.
@@ -92,7 +99,7 @@ def table1_view(folder: str | Path) -> dict[str, Any]:
     levels, an unfinished build) and ``status``. ValueError for a file that is not a sweep record."""
     from core.models.registry import model_label
     from core.sweep.results import read_record
-    from core.sweep.table1 import paper_rank_agreement, ranking_sentences, summarise
+    from core.sweep.table1 import paper_rank_agreement, parameter_counts, ranking_sentences, summarise
 
     try:
         record = read_record(Path(folder))
@@ -111,8 +118,9 @@ def table1_view(folder: str | Path) -> dict[str, Any]:
     if record.get("status") not in (None, "done"):
         notes.append(f"This build is {record['status']}: {len(rows)} of its trainings are in the table.")
     splits = {key: split_title(key) for key in ("future", "domain")}
+    params = parameter_counts(record.get("resolved") or {})
     return {
-        "rows": [_table_row(r, splits, model_label) for r in table],
+        "rows": [_table_row(r, splits, model_label, params.get(r.model)) for r in table],
         "sentences": {
             title: ranking_sentences(table, key, label=model_label) if seeds > 1 else []
             for key, title in splits.items()
@@ -124,9 +132,9 @@ def table1_view(folder: str | Path) -> dict[str, Any]:
     }
 
 
-def _table_row(row: Any, splits: dict[str, str], label) -> dict[str, Any]:
+def _table_row(row: Any, splits: dict[str, str], label, params: int | None) -> dict[str, Any]:
     """One model's line of the page's table (texts, so mean ± std reads as one cell)."""
-    out: dict[str, Any] = {"model": label(row.model), "seeds": len(row.seeds)}
+    out: dict[str, Any] = {"model": label(row.model), "parameters": params, "seeds": len(row.seeds)}
     for key, title in splits.items():
         out[f"RMSE {title}"] = row.rmse[key].text()
         out[f"RMSE / persistence {title}"] = row.ratio[key].text()

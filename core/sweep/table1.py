@@ -145,3 +145,23 @@ def paper_rank_agreement(table: list[ModelRow], split: str) -> float | None:
 
     ours, theirs = zip(*pairs, strict=True)
     return float(spearmanr(ours, theirs).statistic)  # ties (the paper has some) get average ranks
+
+
+def parameter_counts(resolved: dict[str, Any]) -> dict[str, int]:
+    """Learnable parameters of each model a build trained: ``{model: count}``, from a sweep
+    record's ``resolved`` settings (``models``: each model's ModelConfig dict; ``data``: the
+    DataConfig, whose grid sizes the models with weights per cell). Models are built on the CPU;
+    one whose config no longer builds is left out."""
+    from core.models import ModelConfig, model_from_config, model_spec
+
+    grid = int((resolved.get("data") or {}).get("grid", 0))
+    counts = {}
+    for name, options in (resolved.get("models") or {}).items():
+        try:
+            if "grid" in model_spec(name).defaults and not options.get("grid"):
+                options = {**options, "grid": grid}
+            model = model_from_config(ModelConfig.from_dict(options))
+        except (ValueError, KeyError, TypeError):
+            continue
+        counts[name] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return counts

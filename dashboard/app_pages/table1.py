@@ -47,6 +47,7 @@ def _show(entry) -> None:
         st.info(note)
     st.dataframe(view["rows"], hide_index=True, width="stretch", key="t1_table")
     st.caption(table1_view.PAPER_CAPTION)
+    st.caption(table1_view.BUDGET_CAPTION)
     for split, sentences in view["sentences"].items():
         if sentences:
             st.markdown(f"**{split}**: " + " ".join(sentences))
