@@ -54,13 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     train = {k: getattr(args, k) for k in train_keys if getattr(args, k) is not None}
     models = axes.get("models") or PRESETS[args.preset].get("sweep", {}).get("models") or SweepConfig.models
     options = {k: getattr(args, k) for k in ("hidden", "layers", "smoke") if getattr(args, k) is not None}
+    # The preset's own per-model widths (table1: the parameter budget) unless an option replaces them.
+    preset_options = PRESETS[args.preset].get("sweep", {}).get("model_options", {})
+    per_model = {m: {**preset_options.get(m, {}), **options} for m in models}
     try:
         config = SweepConfig.of_preset(
             args.preset,
             **axes,
             data=data,
             train=train,
-            model_options={m: dict(options) for m in models} if options else {},
+            model_options={m: o for m, o in per_model.items() if o},
         )
     except ValueError as exc:
         p.error(str(exc))
