@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.data import load_dataset  # noqa: E402
 from core.store.paths import assets_dir  # noqa: E402
-from core.store.runs import dataset_path_of, load_run  # noqa: E402
+from core.store.runs import dataset_path_of  # noqa: E402
 from core.train.baseline import Persistence  # noqa: E402
+from core.train.checkpoints import load_run  # noqa: E402
 from core.train.evaluate import splits_of_run  # noqa: E402
 from core.train.rollout import rollout  # noqa: E402
 from core.train.samples import frames_for  # noqa: E402

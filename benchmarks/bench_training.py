@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from core.models import MODEL_NAMES, ModelConfig, model_from_config  # noqa: E402
-from core.train.trainer import resolve_device, step_loss  # noqa: E402
+from core.train.config import resolve_device  # noqa: E402
+from core.train.trainer import step_loss  # noqa: E402
 
 
 def bench_model(name: str, grid: int, batch: int, steps: int, iters: int, device, options: dict) -> dict:

@@ -178,8 +178,9 @@ def test_rsteer_trained_on_half_turn_data_keeps_the_half_turn_to_round_off(tmp_d
     """Whole C4 orbits per batch on half-turn-symmetric data: the loss is half-turn invariant, so
     from an equivariant start the gradient has no ±i part and the 180° EE stays at round-off."""
     from core.models import ModelConfig
-    from core.store.runs import load_run
-    from core.train.trainer import TrainConfig, train
+    from core.train.checkpoints import load_run
+    from core.train.config import TrainConfig
+    from core.train.trainer import train
 
     path = ensure_dataset(DataConfig(grid=16, frames=10, sims=1, buoyancy_diff=0.6, breaking="half_turn"))
     run = train(
@@ -226,7 +227,8 @@ def test_the_presets_breaking_step_keeps_the_half_turn_only_with_the_floor_per_i
     floor applied to each C4 irrep part keeps it (core/train/optim.py)."""
     from core.sweep.config import SweepConfig
     from core.train import optim
-    from core.train.trainer import TrainConfig, train
+    from core.train.config import TrainConfig
+    from core.train.trainer import train
 
     if not per_irrep_floor:  # the floor on the whole breaking gradient only, as before
         monkeypatch.setattr(optim, "c4_irrep_parts", lambda g: {"trivial": 0 * g, "whole": g})

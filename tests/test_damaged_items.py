@@ -59,7 +59,7 @@ def test_a_run_with_a_corrupt_metrics_json_is_listed_damaged_refused_when_opened
     assert title.startswith("ConvNet") and title.endswith("(damaged)")  # still named by its run.json
     row = next(r for r in views.run_rows(list(runs.values())) if r["id"] == run.id)
     assert row["status"] == run.damaged
-    from core.store.runs import load_run
+    from core.train.checkpoints import load_run
 
     with pytest.raises(DamagedError) as refused:
         load_run(run.id)

@@ -306,7 +306,7 @@ def test_a_runs_metrics_csv_says_which_run_it_is(data_dir):
     import csv
     import io
 
-    from core.service.names import run_label
+    from core.names import run_label
 
     run = next(r for r in views.list_runs() if r.metrics)
     rows = list(csv.DictReader(io.StringIO(views.run_metrics_csv(run).decode())))
@@ -359,7 +359,7 @@ def test_cancel_button_stops_a_running_training_job(data_dir, shipped):
     from core.jobs import JobRunner
     from core.models import ModelConfig
     from core.store.registry import Registry
-    from core.train.trainer import TrainConfig
+    from core.train.config import TrainConfig
 
     dataset = next((shipped / "datasets").glob("*.h5"))
     job_id = JobRunner().submit(
@@ -470,7 +470,7 @@ def test_sweep_form_says_when_its_values_are_a_quick_look():
 
 
 def test_names_describe_settings_and_number_repeats():
-    from core.service.names import clean_label, data_config_label, unique_labels
+    from core.names import clean_label, data_config_label, unique_labels
 
     assert data_config_label({"buoyancy_diff": 0.5, "grid": 64, "sims": 1, "frames": 25, "seed": 0}) == (
         "Δb 0.5 · 64² · 1 sim × 25 frames"
@@ -482,7 +482,7 @@ def test_names_describe_settings_and_number_repeats():
     assert data_config_label(late).endswith("25 frames · after 70 steps")
     assert unique_labels(["a", "b", "a"]) == ["a", "b", "a (2)"]
     assert clean_label("  my\nrun\x00 ") == "my run" and len(clean_label("x" * 500)) == 500
-    from core.service.names import file_stem
+    from core.names import file_stem
 
     assert file_stem("RSteer 32 ch · 30 ep · Δb 0.3 (shipped)") == "RSteer-32-ch_30-ep_db-0.3-shipped"
     assert file_stem("../../etc/passwd") == "etc-passwd" and file_stem("·· //") == "download"
@@ -813,7 +813,8 @@ def test_ee_by_frame_shades_no_frames_when_the_runs_splits_differ(data_dir):
     validation and test-future frames would mislabel the other's, so neither is shaded."""
     from core.data import DataConfig, ensure_dataset
     from core.models import ModelConfig
-    from core.train.trainer import TrainConfig, train
+    from core.train.config import TrainConfig
+    from core.train.trainer import train
 
     tiny = ensure_dataset(DataConfig(grid=16, frames=12, sims=2, buoyancy_diff=0.2))
     cfg = TrainConfig(epochs=1, batch_size=8, rollout_steps=2, eval_steps=3, max_train_windows=8)
@@ -898,7 +899,7 @@ def test_the_sweep_form_sends_its_training_seeds_and_breaking_patterns(data_dir,
 
 
 def test_a_symmetric_start_shows_in_rsteer_run_and_sweep_names_only():
-    from core.service.names import run_label, sweep_config_label
+    from core.names import run_label, sweep_config_label
 
     data = {"config": {"buoyancy_diff": 0.3}}
     held = {"epochs": 30, "relaxed_hold": 5}
@@ -943,7 +944,7 @@ def test_both_forms_send_whether_the_models_see_the_smoke(data_dir, monkeypatch,
 
 
 def test_a_sweep_record_resolves_its_presets_and_names_a_smoke_sweep():
-    from core.service.names import sweep_label
+    from core.names import sweep_label
     from core.sweep import SweepConfig
     from core.sweep.results import new_record
 
@@ -1083,7 +1084,7 @@ def test_compare_leaves_out_runs_whose_dataset_was_deleted_and_names_no_hash(dat
     assert box.options and not any("smoke-" in t for t in box.options), box.options  # shown as named
     assert any("1 run not listed: trained on a dataset that was deleted" in c for c in _texts(at.caption))
     row = next(r for r in views.run_rows(views.list_runs()) if r["id"] == mine.name)
-    from core.service.names import data_config_label
+    from core.names import data_config_label
 
     deleted = f"{data_config_label(record['dataset']['config'])} (deleted)"
     assert row["dataset"] == deleted and deleted.startswith("Δb "), row  # the Train page's table

@@ -51,9 +51,10 @@ def test_split_spec_takes_held_out_simulations_and_checks_them():
 
 def test_a_training_on_the_paper_design_never_trains_on_a_test_domain_strength(tmp_data_dir):
     from core.models import ModelConfig
-    from core.store.runs import load_run
+    from core.train.checkpoints import load_run
+    from core.train.config import TrainConfig
     from core.train.evaluate import splits_of_run
-    from core.train.trainer import TrainConfig, train
+    from core.train.trainer import train
 
     config = DataConfig(design="paper", grid=16, frames=12, sims=6, buoyancy_diff=0.3)
     path = ensure_dataset(config)

@@ -17,9 +17,11 @@ import pytest
 from core.models import ModelConfig
 from core.service import views
 from core.store.paths import PROJECT_ROOT
-from core.store.runs import load_run, read_run
+from core.store.runs import read_run
+from core.train.checkpoints import load_run
+from core.train.config import TrainConfig
 from core.train.evaluate import persistence_warning, worse_than_persistence
-from core.train.trainer import TrainConfig, train
+from core.train.trainer import train
 from tests.conftest import TINY_CONFIG, TINY_TRAINING
 
 SMALL = {"hidden": 8, "layers": 2}

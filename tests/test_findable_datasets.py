@@ -13,7 +13,8 @@ from core.data.store import load_dataset
 from core.models import ModelConfig
 from core.service import views
 from core.store.paths import DATA_DIR_ENV
-from core.train.trainer import TrainConfig, train
+from core.train.config import TrainConfig
+from core.train.trainer import train
 from tests.conftest import TINY_TRAINING
 
 SMALL_DATA = ["--grid", "16", "--frames", "3", "--sims", "1", "--buoyancy-diff", "0.2", "--quiet"]

@@ -239,8 +239,8 @@ def own_data(tmp_path, monkeypatch) -> Path:
 
 
 def test_a_rename_takes_exactly_label_limit_characters_and_refuses_one_more(own_data):
+    from core.names import LABEL_LIMIT
     from core.service import views
-    from core.service.names import LABEL_LIMIT
 
     run = _own_run(own_data)
     longest = "n" * LABEL_LIMIT

@@ -134,7 +134,8 @@ def test_a_live_cli_training_survives_a_dashboard_start_and_is_not_resumed_twice
 
 def _resume_in_process(data_path, run_dir: Path, epochs: int):
     from core.models import ModelConfig
-    from core.train.trainer import TrainConfig, train
+    from core.train.config import TrainConfig
+    from core.train.trainer import train
 
     record = read_run(run_dir).config
     config = TrainConfig.from_dict({**record["train_config"], "epochs": epochs})

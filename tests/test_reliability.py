@@ -23,14 +23,8 @@ from core.jobs.__main__ import main as jobs_cli
 from core.store.atomic import clean_stale_tmp, write_json, write_text
 from core.store.paths import PROJECT_ROOT
 from core.store.registry import Registry
-from core.store.runs import (
-    CHECKPOINT_FORMAT,
-    CheckpointError,
-    find_run_dir,
-    list_runs,
-    load_checkpoint_file,
-    read_run,
-)
+from core.store.runs import CHECKPOINT_FORMAT, CheckpointError, find_run_dir, list_runs, read_run
+from core.train.checkpoints import load_checkpoint_file
 from tests.conftest import wait_until as _wait
 
 SMALL_MODEL = {"name": "convnet", "input_frames": 1, "hidden": 8, "layers": 2, "kernel_size": 3, "alpha": 0.0}
@@ -224,7 +218,7 @@ def test_oversize_checkpoint_is_refused_before_any_model_is_built():
 
 def test_budget_counts_parameters_exactly_without_building():
     from core.models import build_model, model_names, model_spec
-    from core.store.runs import model_budget
+    from core.models.budget import model_budget
 
     for name in model_names():
         grid = {"grid": 16} if "grid" in model_spec(name).defaults else {}

@@ -11,11 +11,12 @@ import torch
 
 from core.models import build_model
 from core.store.registry import Registry
-from core.store.runs import CheckpointError, load_checkpoint, load_checkpoint_file, save_checkpoint
+from core.store.runs import CheckpointError, save_checkpoint
 from core.symmetry import rotate_stacked_velocity
+from core.train.checkpoints import load_checkpoint, load_checkpoint_file
+from core.train.config import TrainConfig
 from core.train.rollout import Scaled, rollout
 from core.train.samples import SplitSpec, WindowDataset, make_splits, velocity_scale
-from core.train.trainer import TrainConfig
 
 
 @pytest.fixture(autouse=True)

@@ -17,9 +17,10 @@ from core.symmetry import (
     rotate_stacked_frames,
     rotate_velocity,
 )
+from core.train.config import TrainConfig
 from core.train.rollout import Scaled, rollout
 from core.train.samples import frames_for, model_frames, smoke_unit
-from core.train.trainer import TrainConfig, step_loss, train
+from core.train.trainer import step_loss, train
 from tests.conftest import TINY_TRAINING
 
 SMALL = {"hidden": 8, "layers": 2, "smoke": True}
@@ -167,7 +168,7 @@ def test_figure4_ee_of_a_smoke_model_is_of_its_velocity_alone():
 
 def test_a_smoke_run_trains_reloads_and_scores_the_velocity_against_the_same_persistence(data_env):
     from core.data import load_dataset
-    from core.store.runs import load_checkpoint, load_run
+    from core.train.checkpoints import load_checkpoint, load_run
     from core.train.evaluate import display_rollout, evaluate_run
 
     smoke = train(data_env, ModelConfig.for_model("rsteer", input_frames=2, **SMALL), _cfg())
@@ -203,7 +204,7 @@ def test_rsteer_with_smoke_stays_symmetric_on_symmetric_data(tmp_data_dir, tmp_p
 
 
 def test_a_model_that_sees_the_smoke_says_so_in_its_name():
-    from core.service.names import run_label
+    from core.names import run_label
 
     record = {
         "model_config": {"name": "e2cnn", "hidden": 32, "input_frames": 2, "smoke": True},
@@ -216,7 +217,8 @@ def test_a_model_that_sees_the_smoke_says_so_in_its_name():
 
 
 def test_a_smoke_checkpoint_without_a_valid_smoke_unit_is_refused_by_name(tmp_path):
-    from core.store.runs import CheckpointError, load_checkpoint_file, save_checkpoint
+    from core.store.runs import CheckpointError, save_checkpoint
+    from core.train.checkpoints import load_checkpoint_file
 
     model = build_model("convnet", input_frames=2, **SMALL)
     path = tmp_path / "smoke.pt"

@@ -214,8 +214,8 @@ def reopen_or_open_old(config: SweepConfig, root):
 
 def test_the_sweep_job_and_form_take_seeds_and_patterns_and_name_bad_ones(data):
     from core.jobs.kinds import KINDS
+    from core.names import sweep_config_label
     from core.service import actions
-    from core.service.names import sweep_config_label
 
     config = tiny(seeds=3, patterns=("half_turn",))
     params = KINDS["sweep"].validate({"sweep_config": config.to_dict(), "engine": "local"})

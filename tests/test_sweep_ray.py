@@ -36,9 +36,10 @@ from test_sweep_resume import (  # noqa: E402
 
 from core.service import views  # noqa: E402
 from core.store.paths import PROJECT_ROOT  # noqa: E402
-from core.store.runs import dataset_path_of, load_run  # noqa: E402
+from core.store.runs import dataset_path_of  # noqa: E402
 from core.sweep import CSV_COLUMNS, SweepConfig, list_sweeps, resume_sweep, run_sweep  # noqa: E402
 from core.sweep.ray_engine import connect  # noqa: E402
+from core.train.checkpoints import load_run  # noqa: E402
 
 MODELS = ("convnet", "rsteer")
 SMALL = {"hidden": 8, "layers": 2}

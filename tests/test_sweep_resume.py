@@ -211,3 +211,45 @@ def test_a_cancelled_sweep_job_ends_cancelled_and_its_results_say_so(runner, dat
     (listed,) = [s for s in list_sweeps() if s["sweep_id"] == folder.name]
     assert listed["status"] in ("cancelled", "interrupted")
     assert json.loads((folder / "results.json").read_text())["status"] == listed["status"]
+
+
+def test_the_shared_sweep_loop_stops_its_executor_and_keeps_the_rows_it_finished(data, tmp_path):
+    """core.sweep.executor.run_plan, with an executor that trains nothing: a stop asked between
+    its events closes the executor (the Ray executor then cancels its tasks) before the sweep is
+    closed 'cancelled' with the finished item's row kept; resuming runs only the rest."""
+    from types import SimpleNamespace
+
+    from core.sweep.executor import DatasetReady, Trained, run_plan
+    from core.sweep.results import open_sweep, reopen_sweep, row_key
+
+    def fake(ran: list, closed: list):
+        def execute(sweep, items, within, should_stop):
+            try:
+                for item in items:
+                    yield DatasetReady(item.dataset, tmp_path / "d.h5")
+                    within(item)(0.5, "halfway")
+                    ran.append(item.key)
+                    done = SimpleNamespace(status="done", run_id=f"run-{len(ran)}", metrics=None, error=None)
+                    yield Trained(item, done, 1.0, tmp_path / "d.h5")
+                    yield None
+            finally:  # the sweep's status when the executor was closed
+                closed.append(json.loads((sweep.path / "results.json").read_text())["status"])
+
+        return execute
+
+    config = tiny_config()
+    plan = [item.key for item in config.plan()]
+    ran, closed, seen = [], [], []
+    sweep = open_sweep(config, root=tmp_path)
+    stop = lambda: len(ran) == 1  # noqa: E731  (asked after the first training's row)
+    result = run_plan(sweep, fake(ran, closed), lambda f, m="", **k: seen.append(f), stop)
+    assert result.status == "cancelled" and closed == ["running"]  # stopped before it said cancelled
+    assert [row_key(r) for r in result.rows] == plan[:1]
+    stored = json.loads((result.path / "results.json").read_text())
+    assert stored["status"] == "cancelled" and len(stored["rows"]) == 1
+    assert all(0 < a <= b <= 1 for a, b in zip(seen, seen[1:], strict=False))
+
+    ran.clear()
+    resumed = run_plan(reopen_sweep(result.sweep_id, tmp_path), fake(ran, []), lambda *a, **k: None)
+    assert resumed.status == "done" and ran == plan[1:]
+    assert [row_key(r) for r in resumed.rows] == plan

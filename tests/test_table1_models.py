@@ -289,7 +289,9 @@ def test_grid_belongs_to_per_cell_models_only():
 
 @pytest.mark.parametrize("name", model_names())
 def test_checkpoint_round_trip_rebuilds_the_model(name, tmp_path):
-    from core.store.runs import load_checkpoint_file, model_budget, save_checkpoint
+    from core.models.budget import model_budget
+    from core.store.runs import save_checkpoint
+    from core.train.checkpoints import load_checkpoint_file
 
     torch.manual_seed(0)
     model = build(name, input_frames=2, smoke=True)
@@ -320,7 +322,7 @@ def test_a_training_step_is_finite_and_reaches_the_weights(name):
 
 
 def test_presets_fit_the_checkpoint_budget():
-    from core.store.runs import check_model_budget
+    from core.models.budget import check_model_budget
     from core.sweep import PRESETS
     from core.sweep.config import SweepConfig
 
@@ -332,8 +334,9 @@ def test_presets_fit_the_checkpoint_budget():
 
 def test_training_builds_a_per_cell_model_for_the_data_grid(data_env):
     from core.models import ModelConfig
-    from core.store.runs import load_checkpoint
-    from core.train.trainer import TrainConfig, train
+    from core.train.checkpoints import load_checkpoint
+    from core.train.config import TrainConfig
+    from core.train.trainer import train
 
     result = train(
         data_env, ModelConfig.for_model("mlp", hidden=8), TrainConfig(**{**TINY_TRAINING, "epochs": 1})

@@ -13,9 +13,11 @@ import torch
 
 from core.models import ModelConfig
 from core.store.paths import PROJECT_ROOT
-from core.store.runs import list_runs, load_run
+from core.store.runs import list_runs
+from core.train.checkpoints import load_run
+from core.train.config import TrainConfig
 from core.train.evaluate import display_rollout, evaluate_run
-from core.train.trainer import TrainConfig, train
+from core.train.trainer import train
 from tests.conftest import TINY_TRAINING
 
 SMALL = {"hidden": 8, "layers": 2}

@@ -59,7 +59,7 @@ def _data_run(ctx: JobContext) -> dict[str, Any]:
 
 
 def _data_title(params: dict[str, Any]) -> str:
-    from core.service.names import data_config_label
+    from core.names import data_config_label
 
     return f"generate {data_config_label(params.get('data_config') or {})}"
 
@@ -69,7 +69,7 @@ def _data_title(params: dict[str, Any]) -> str:
 
 def _train_validate(params: dict[str, Any]) -> dict[str, Any]:
     from core.models import ModelConfig
-    from core.train.trainer import TrainConfig
+    from core.train.config import TrainConfig
 
     if "data_path" not in params:
         raise ValueError("params: train needs 'data_path' (a dataset .h5 file)")
@@ -84,7 +84,7 @@ def _train_run(ctx: JobContext) -> dict[str, Any]:
     from core.models import ModelConfig
     from core.store.ownership import acquire
     from core.store.runs import new_run_dir
-    from core.train.trainer import TrainConfig
+    from core.train.config import TrainConfig
 
     mcfg = ModelConfig.from_dict(ctx.params["model_config"])
     run_dir = new_run_dir(f"run-{mcfg.name}")[1]
@@ -95,7 +95,8 @@ def _train_run(ctx: JobContext) -> dict[str, Any]:
 
 def _train_in(ctx: JobContext, data_path, mcfg, config, run_dir: Path, resume: bool) -> dict[str, Any]:
     from core.jobs.devices import pin_this_process
-    from core.train.trainer import resolve_device, train
+    from core.train.config import resolve_device
+    from core.train.trainer import train
 
     pinned = pin_this_process(ctx.job_id, config.device)  # None without CUDA: nothing changes
     ctx.record(run_id=run_dir.name, device=pinned or str(resolve_device(config.device)))
@@ -107,7 +108,7 @@ def _train_in(ctx: JobContext, data_path, mcfg, config, run_dir: Path, resume: b
 
 
 def _train_title(params: dict[str, Any]) -> str:
-    from core.service.names import model_config_label
+    from core.names import model_config_label
 
     return f"train {model_config_label(params.get('model_config') or {})}"
 
@@ -131,7 +132,7 @@ def _resume_run(ctx: JobContext) -> dict[str, Any]:
     from core.models import ModelConfig
     from core.store.ownership import acquire
     from core.store.runs import find_run_dir, read_run, update_run_json
-    from core.train.trainer import TrainConfig
+    from core.train.config import TrainConfig
 
     run_dir, _ = find_run_dir(ctx.params["run_id"])
     acquire(run_dir)  # RunOwned while another live process trains it; held up to the final write
@@ -197,7 +198,7 @@ def _sweep_run(ctx: JobContext) -> dict[str, Any]:
 
 
 def _sweep_title(params: dict[str, Any]) -> str:
-    from core.service.names import sweep_config_label
+    from core.names import sweep_config_label
 
     label = sweep_config_label(params.get("sweep_config") or {})
     return f"resume {label}" if params.get("resume") else label

@@ -41,6 +41,6 @@ class RPP(VelocityModel):
     @staticmethod
     def parameter_bound(config: ModelConfig) -> int:
         """Return the parameter count of an RPP of ``config``, computed without building it."""
-        from core.store.runs import model_budget
+        from core.models.budget import model_budget
 
         return sum(model_budget(path_config(config, name))["params"] for name in ("e2cnn", "convnet"))

@@ -1,10 +1,10 @@
 """The service layer: everything the dashboard pages need, without Streamlit.
 
 ``views`` reads (listings, summaries, comparisons), ``actions`` starts and stops
-background jobs, ``names`` turns configs into names a person reads. Pages call these
+background jobs (the names a person reads are ``core.names``). Pages call these
 (through ``dashboard/cache.py`` where a result is worth caching) and only draw.
 """
 
-from core.service import actions, names, views
+from core.service import actions, views
 
-__all__ = ["actions", "names", "views"]
+__all__ = ["actions", "views"]

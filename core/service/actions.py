@@ -240,7 +240,7 @@ def submit_training(
     running is not started again; :class:`AlreadyQueued` when that leaves nothing to start.
     """
     from core.models import ModelConfig, model_spec
-    from core.train.trainer import TrainConfig
+    from core.train.config import TrainConfig
 
     if not models:
         raise ValueError("Models: pick at least one model")
@@ -284,8 +284,8 @@ def _check_windows(dataset_path: str | Path, model_config: dict, train_config: d
     """Raise ValueError (before any job starts) if the dataset is too short for these windows."""
     from core.models import ModelConfig
     from core.service.views import dataset_config_of
+    from core.train.config import TrainConfig, split_spec
     from core.train.samples import make_splits
-    from core.train.trainer import TrainConfig, split_spec
 
     stored = dataset_config_of(dataset_path)
     if stored is None:

@@ -279,7 +279,8 @@ def pattern_spectra(folder: str | Path, level: float) -> dict[str, dict[str, lis
     one are left out."""
     from core.models.registry import model_label, model_spec
     from core.service.views import relaxation_maps
-    from core.store.runs import CheckpointError, load_run
+    from core.store.runs import CheckpointError
+    from core.train.checkpoints import load_run
 
     out: dict[str, dict[str, list[dict[str, float]]]] = {}
     rows = [r for r in _pattern_rows(folder) if r.get("run_id") and np.isclose(float(r["level"]), level)]

@@ -47,7 +47,7 @@ def table1_sources() -> list[Entry]:
     shipped ones, as core.sweep.list_sweeps orders them; damaged ones left out), then the
     shipped ``assets/table1`` build when it has a results.json. Each an Entry whose ``path`` is
     the folder of its results.json."""
-    from core.service.names import sweep_label, unique_labels
+    from core.names import sweep_label, unique_labels
     from core.sweep import list_sweeps
 
     found = [

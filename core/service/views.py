@@ -45,7 +45,7 @@ class Entry:
     @property
     def label(self) -> str:
         """Name for a select box: the title (or, lacking one, the id), marking shipped entries."""
-        from core.service.names import shipped_suffix
+        from core.names import shipped_suffix
 
         return shipped_suffix(self.title or self.name, self.shipped)
 
@@ -132,7 +132,7 @@ def dataset_entries() -> list[Entry]:
     file's stored config (or the user's label); equal titles are numbered. A file that fails
     the header checks is listed too, its title marked "(damaged)" and ``damaged`` saying why.
     """
-    from core.service.names import dataset_label, unique_labels
+    from core.names import dataset_label, unique_labels
 
     found: list[tuple[Path, bool, str, str]] = []
     for root, shipped in _roots(DATASETS):
@@ -161,7 +161,7 @@ def sweep_entries() -> list[Entry]:
     from each sweep's config (or the user's label); a sweep whose results.json cannot be read
     is listed by its id, marked "(damaged)", with ``damaged`` saying why.
     """
-    from core.service.names import sweep_label, unique_labels
+    from core.names import sweep_label, unique_labels
     from core.sweep import list_sweeps
 
     records = sorted(list_sweeps(), key=lambda r: (not r["shipped"], _is_special_sweep(r)))
@@ -547,7 +547,7 @@ def training_defaults() -> dict[str, Any]:
     """
     from core.models import ModelConfig
     from core.sweep import PRESETS
-    from core.train.trainer import TrainConfig
+    from core.train.config import TrainConfig
 
     preset = PRESETS["cpu"]
     rsteer = ModelConfig.for_model("rsteer", **preset["model"])
@@ -782,7 +782,7 @@ def compare_runs(
     Raises ValueError for a bad split/orientation, FileNotFoundError if no run names a dataset.
     """
     from core.data import load_dataset
-    from core.store.runs import load_run
+    from core.train.checkpoints import load_run
 
     if split not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)}, got {split!r}")
@@ -882,10 +882,10 @@ def equivariance_by_frame(run_ids: list[str], use_stored: bool = True) -> dict[s
     - ``notes``: runs that could not be measured, and held-out simulations among the states.
     """
     from core.data import load_dataset
-    from core.service.names import run_label
-    from core.store.runs import load_run
+    from core.names import run_label
     from core.symmetry import EE_SIMULATIONS
     from core.symmetry import equivariance_by_frame as by_frame
+    from core.train.checkpoints import load_run
     from core.train.evaluate import splits_of_run
     from core.train.samples import frames_for
 
@@ -985,7 +985,8 @@ def import_checkpoint(name: str, data: bytes) -> str:
     rejected upload.
     """
     from core.store.paths import check_name
-    from core.store.runs import load_checkpoint_file, new_run_dir, save_payload, write_run_json
+    from core.store.runs import new_run_dir, save_payload, write_run_json
+    from core.train.checkpoints import load_checkpoint_file
 
     name = check_name(Path(str(name)).name, "uploaded file name")
     _model, payload = load_checkpoint_file(bytes(data), name=f"uploaded file {name!r}")
@@ -1018,7 +1019,7 @@ def dataset_summary(path: str | Path) -> dict[str, Any]:
     default x), None for a file without it.
     """
     from core.data import load_dataset
-    from core.service.names import data_config_label
+    from core.names import data_config_label
     from core.sweep import PRESETS
     from core.symmetry import matched_data_equivariance_error
 
@@ -1075,7 +1076,7 @@ def run_titles(runs: list) -> list[str]:
     """Names of ``runs`` for select boxes: run_label, numbered where equal, shipped ones marked;
     a damaged run (its ``damaged`` set) is marked "(damaged)", named by its id when its run.json
     cannot be read."""
-    from core.service.names import run_label, shipped_suffix, unique_labels
+    from core.names import run_label, shipped_suffix, unique_labels
 
     def title(run: Any) -> str:
         text = run_label(run.config) if run.config else run.id
@@ -1159,7 +1160,7 @@ def run_rows(runs: list) -> list[dict[str, Any]]:
 def _run_dataset_title(config: dict[str, Any], here: dict[str, str]) -> str:
     """The name of the dataset a run was trained on as the Data page shows it now (renames
     included), ``"… (deleted)"`` when its file is gone, '' for a run that records none."""
-    from core.service.names import data_config_label
+    from core.names import data_config_label
 
     name = run_dataset_name(config)
     if name in here:
@@ -1174,7 +1175,7 @@ def run_metric_rows(run: Any) -> list[dict[str, Any]]:
     Accuracy rows carry the persistence baseline ("next frame = this frame") beside them
     when the run recorded it; numbers have 3 significant digits.
     """
-    from core.service.names import significant
+    from core.names import significant
 
     m = run.metrics or {}
     rows: list[dict[str, Any]] = []
@@ -1209,7 +1210,7 @@ def run_metric_rows(run: Any) -> list[dict[str, Any]]:
 def run_metrics_csv(run: Any) -> bytes:
     """The run's scalar metrics (nested keys joined by '.') as a two-column CSV, led by rows
     that say which run it is (name, id, model, dataset), so the file describes itself."""
-    from core.service.names import run_label
+    from core.names import run_label
 
     here = {e.name: e.label for e in dataset_entries()}
     flat: list[dict[str, Any]] = [
@@ -1235,7 +1236,7 @@ def run_metrics_csv(run: Any) -> bytes:
 
 def download_name(title: str, suffix: str) -> str:
     """The file name a download of the item called ``title`` gets, e.g. ``"RSteer-32-ch_30-ep.pt"``."""
-    from core.service.names import file_stem
+    from core.names import file_stem
 
     return f"{file_stem(title)}{suffix}"
 
@@ -1264,7 +1265,7 @@ def loss_overlay(runs: list, which: str = "validation") -> dict[str, list[float]
 def run_model_summary(run_id: str) -> dict[str, Any]:
     """Rebuild a run's model from its checkpoint (weights only); return its name, parameter count, config."""
     from core.store.paths import check_name
-    from core.store.runs import load_run
+    from core.train.checkpoints import load_run
 
     loaded = load_run(check_name(run_id, "run id"))
     return {
@@ -1312,7 +1313,7 @@ def rename_item(kind: str, item_id: str, label: str) -> str:
     ``datasets/labels.json`` for datasets. Shipped items raise FileNotFoundError; a name that
     is too long, ends in "(shipped)" or is another item's of the same kind raises ValueError.
     """
-    from core.service.names import clean_label
+    from core.names import clean_label
     from core.store.atomic import write_json
 
     path = _own_item(kind, item_id)
@@ -1334,7 +1335,7 @@ def rename_item(kind: str, item_id: str, label: str) -> str:
 
 def _check_new_label(kind: str, item_id: str, text: str) -> None:
     """Raise ValueError, in the rename form's words, for a name a person should not give."""
-    from core.service.names import LABEL_LIMIT, shipped_suffix
+    from core.names import LABEL_LIMIT, shipped_suffix
 
     if len(text) > LABEL_LIMIT:
         raise ValueError(f"New name: at most {LABEL_LIMIT} characters, got {len(text)}")
@@ -1432,7 +1433,7 @@ def job_title(job: Any) -> str:
 
     params = job.params or {}
     if job.kind == "train" and isinstance(params.get("model_config"), dict):
-        from core.service.names import run_label
+        from core.names import run_label
 
         data = dataset_config_of(str(params.get("data_path", "")))
         record = {
@@ -1442,7 +1443,7 @@ def job_title(job: Any) -> str:
         }
         return f"train {run_label(record)}"
     if job.kind == "resume":
-        from core.service.names import run_label
+        from core.names import run_label
         from core.store.runs import find_run_dir, read_run
 
         try:
@@ -1529,7 +1530,7 @@ def can_resume(job: Any) -> bool:
 
 def job_made(job: Any) -> str:
     """What a finished job produced, named for a person ('' if nothing yet)."""
-    from core.service.names import run_label, sweep_label
+    from core.names import run_label, sweep_label
 
     result = job.result or {}
     try:

@@ -292,136 +292,6 @@ def _head(source: str | os.PathLike | bytes) -> bytes:
         return b""
 
 
-def load_checkpoint_file(
-    source: str | os.PathLike | bytes, expected_model: str | None = None, name: str | None = None
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a model from a checkpoint file or its bytes (e.g. an upload).
-
-    Returns ``(model, payload)``: the model in eval mode on CPU with the saved
-    weights, wrapped in :class:`core.train.rollout.Scaled` so it works in physical units,
-    and the checkpoint dict. ``expected_model`` (a model name) rejects a checkpoint
-    of another architecture. Raises CheckpointError with a clear message naming the file
-    (``name``, e.g. an upload's file name, else its path, else "uploaded file").
-    """
-    from core.models import model_from_config
-
-    where = name or ("uploaded file" if isinstance(source, bytes | bytearray) else str(source))
-    payload = read_payload(source, where)
-    if payload.get("format") not in (CHECKPOINT_FORMAT, RESUME_FORMAT):
-        raise CheckpointError(
-            f"{where}: not an approxsym checkpoint (format {payload.get('format')!r}, "
-            f"expected {CHECKPOINT_FORMAT!r})"
-        )
-    cfg = payload.get("model_config")
-    state = payload.get("state_dict")
-    if not isinstance(cfg, dict) or not isinstance(state, dict):
-        raise CheckpointError(f"{where}: checkpoint lacks model_config or state_dict")
-    name = cfg.get("name")
-    if expected_model is not None and name != expected_model:
-        raise CheckpointError(f"{where}: checkpoint is for model {name!r}, expected {expected_model!r}")
-    scale = payload.get("scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < float("inf"):
-        raise CheckpointError(f"{where}: field 'scale' must be a finite number > 0, got {scale!r}")
-    # Everything below the file's own claims is checked before a single weight is allocated.
-    try:
-        check_model_budget(cfg)
-        model = model_from_config(cfg)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{where}: its model_config cannot build a model ({exc})") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(
-            f"{where}: weights do not fit model {name!r} (another architecture or size?): {first[:300]}"
-        ) from None
-    model.eval()
-    from core.train.rollout import Scaled, check_skip
-
-    delta, unit = payload.get("delta_scale"), payload.get("smoke_unit")
-    for key, value in (("delta_scale", delta), ("smoke_unit", unit)):
-        bad = isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf")
-        if value is not None and bad:
-            raise CheckpointError(f"{where}: field {key!r} must be a finite number > 0, got {value!r}")
-    skip = payload.get("skip", "last")  # checkpoints from before the linear skip have none
-    try:
-        check_skip(skip, model.config.input_frames)
-        return Scaled(model, float(scale), delta, skip=skip, smoke_unit=unit).eval(), payload
-    except ValueError as exc:
-        raise CheckpointError(f"{where}: {exc}") from None
-
-
-#: Largest model a checkpoint may ask for: learnable parameters, and bytes to hold it and run it.
-MAX_MODEL_PARAMS = 5_000_000
-MAX_MODEL_BYTES = 1 << 30
-#: Grid side assumed for the activation estimate (the largest the dashboard evaluates on).
-BUDGET_GRID = 128
-
-
-def model_budget(config: Any) -> dict[str, int]:
-    """Size of the model a config describes, computed without building it.
-
-    Returns ``params`` (learnable numbers), ``kernel`` (numbers of the dense convolution
-    kernels a forward pass uses: steerable models expand theirs every call), ``basis``
-    (steerable basis buffers), ``activations`` (floats of one sample's feature maps on a
-    BUDGET_GRID square grid, or the model's own ``grid``) and ``bytes`` (float32 memory of all
-    of them, weights twice for their gradients). ``config``: a ModelConfig or its dict (checked first).
-    """
-    from core.models import ModelConfig, model_spec
-
-    cfg = ModelConfig.from_dict(config)
-    k = cfg.kernel_size
-    widths = [cfg.in_channels] + [cfg.hidden] * (cfg.layers - 1) + [cfg.frame_channels]
-    kernel = sum(a * b * k * k + b for a, b in zip(widths[:-1], widths[1:], strict=True))
-    params, basis = kernel, 0
-    if cfg.name in ("e2cnn", "rsteer"):
-        from core.models.basis import field_size, layer_plan, steerable_basis
-
-        params = 0
-        for in_kind, in_fields, out_kind, out_fields in layer_plan(
-            cfg.input_frames, cfg.hidden, cfg.layers, cfg.smoke
-        ):
-            size = steerable_basis(in_kind, out_kind, k).shape[0]  # one field pair: small, cached
-            per_offset = k * k if cfg.name == "rsteer" else 1
-            params += out_fields * in_fields * size * per_offset
-            # e2cnn biases every field with a trivial part (the smoke too); RSteer only regular ones.
-            biased = ("regular", "vector+scalar") if cfg.name == "e2cnn" else ("regular",)
-            params += out_fields if out_kind in biased else 0
-            basis += size * field_size(out_kind) * field_size(in_kind) * k * k
-    bound = getattr(model_spec(cfg.name).builder(), "parameter_bound", None)
-    if bound is not None:  # the models that know their own size (core.models, one per module)
-        params = bound(cfg)
-    activations = sum(widths) * (cfg.grid or BUDGET_GRID) ** 2
-    total = 4 * (2 * params + 2 * kernel + basis + 2 * activations)
-    return {"params": params, "kernel": kernel, "basis": basis, "activations": activations, "bytes": total}
-
-
-def check_model_budget(config: Any) -> dict[str, int]:
-    """Refuse (ValueError naming the fields and the budget) a model config above
-    MAX_MODEL_PARAMS parameters or MAX_MODEL_BYTES of memory; return :func:`model_budget`."""
-    from core.models import ModelConfig
-
-    budget = model_budget(config)
-    cfg = ModelConfig.from_dict(config).to_dict()
-    sizes = ", ".join(f"{f}={cfg.get(f)}" for f in ("hidden", "layers", "kernel_size", "input_frames"))
-    if budget["params"] > MAX_MODEL_PARAMS:
-        raise ValueError(
-            f"model_config ({sizes}) gives {budget['params'] / 1e6:.1f} M parameters; "
-            f"the budget is {MAX_MODEL_PARAMS / 1e6:.0f} M"
-        )
-    if budget["bytes"] > MAX_MODEL_BYTES:
-        raise ValueError(
-            f"model_config ({sizes}) needs about {budget['bytes'] / 2**20:.0f} MiB; "
-            f"the budget is {MAX_MODEL_BYTES / 2**20:.0f} MiB"
-        )
-    return budget
-
-
-def load_checkpoint(path: str | os.PathLike, expected_model: str | None = None) -> nn.Module:
-    """Return the model rebuilt from the checkpoint at ``path`` (see load_checkpoint_file)."""
-    return load_checkpoint_file(path, expected_model)[0]
-
-
 # ------------------------------------------------------------------ listing
 
 
@@ -451,14 +321,6 @@ class RunInfo:
     def model_name(self) -> str | None:
         """The model's registry name (e.g. "rsteer"), from run.json."""
         return (self.config.get("model_config") or {}).get("name")
-
-
-@dataclass(frozen=True)
-class LoadedRun:
-    """A run and its model rebuilt from checkpoint.pt (physical units, eval mode, CPU)."""
-
-    info: RunInfo
-    model: nn.Module
 
 
 _FILES = {
@@ -573,18 +435,3 @@ def dataset_path_of(info: RunInfo) -> Path:
         if raw.name and c.is_file():
             return c
     raise FileNotFoundError(f"dataset {raw.name or '?'} of run {info.id} is in none of {candidates}")
-
-
-def load_run(run_id: str) -> LoadedRun:
-    """Load a run by id and rebuild its model from ``checkpoint.pt`` alone.
-
-    Raises ValueError for an unsafe id, FileNotFoundError for an unknown run or a
-    run without checkpoint, and CheckpointError for an unusable checkpoint.
-    """
-    run_dir, shipped = find_run_dir(run_id)
-    info = read_run(run_dir, shipped)
-    ckpt = run_dir / "checkpoint.pt"
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"run {run_id!r} has no checkpoint.pt (status {info.status})")
-    model, _ = load_checkpoint_file(ckpt, expected_model=info.model_name)
-    return LoadedRun(info=info, model=model)

@@ -8,8 +8,9 @@ sweep holds a lock in its folder; a sweep found 'running' with the lock free is 
 """
 
 from core.sweep.config import DEFAULT_LEVELS, LEVEL_FIELD, PRESETS, SweepConfig
+from core.sweep.executor import SweepResult
 from core.sweep.results import CSV_COLUMNS, list_sweeps, result_row
-from core.sweep.run import ENGINES, SweepResult, resume_sweep, run_sweep
+from core.sweep.run import ENGINES, resume_sweep, run_sweep
 
 __all__ = [
     "CSV_COLUMNS",

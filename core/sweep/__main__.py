@@ -17,7 +17,8 @@ import time
 from core.cli import Parser, add_switch, fail, progress_bar
 from core.data.config import BREAKING_PATTERNS
 from core.sweep.config import DEFAULT_LEVELS, MAX_SEEDS, PRESETS, SweepConfig
-from core.sweep.run import ENGINES, SweepResult, resume_sweep, run_sweep
+from core.sweep.executor import SweepResult
+from core.sweep.run import ENGINES, resume_sweep, run_sweep
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -210,8 +210,8 @@ class SweepConfig:
         # Validate the resolved configs now rather than an hour into the sweep, the windows
         # every run cuts from each dataset included.
         from core.models.registry import model_label
+        from core.train.config import split_spec
         from core.train.samples import min_frames
-        from core.train.trainer import split_spec
 
         train = self.train_config()
         frames = self.data_config(levels[0]).frames
@@ -282,7 +282,7 @@ class SweepConfig:
 
     def train_config(self, seed: int = 0):
         """The TrainConfig of the sweep's trainings with training seed ``seed``."""
-        from core.train.trainer import TrainConfig
+        from core.train.config import TrainConfig
 
         return TrainConfig.from_dict({**PRESETS[self.preset]["train"], **self.train, "seed": int(seed)})
 

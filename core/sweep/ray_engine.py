@@ -22,14 +22,16 @@ import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.progress import no_progress
 from core.store.atomic import write_bytes
 from core.store.paths import DATA_DIR_ENV, PROJECT_ROOT, data_dir, inside
 from core.sweep.config import SweepConfig
-from core.sweep.results import OpenSweep, open_sweep, reopen_sweep, result_row, stopped_fields
-from core.sweep.run import SweepResult, item_label
+from core.sweep.executor import DatasetReady, SweepResult, Trained, run_plan
+from core.sweep.results import OpenSweep, open_sweep, reopen_sweep
 
 #: The run folder files a training task sends back (last.pt, the resume state, stays behind).
 RUN_FILES = ("run.json", "checkpoint.pt", "history.json", "metrics.json", "evaluation.npz")
@@ -70,7 +72,8 @@ def train_task(dataset: dict[str, Any], model_config: dict[str, Any], train_conf
     """Ray task: train one model on ``dataset`` (make_dataset_task's output) in a temporary
     data directory; return ``{"result": TrainResult, "files": {name: bytes}, "seconds"}``."""
     from core.models import ModelConfig
-    from core.train.trainer import TrainConfig, train
+    from core.train.config import TrainConfig
+    from core.train.trainer import train
 
     with _TempDataDir() as tmp:
         path = inside(tmp, "datasets", dataset["name"])
@@ -285,7 +288,7 @@ def run_sweep_ray(
             sweep = reopen_sweep(sweep_id, root, engine="ray", address=address)
         else:
             sweep = open_sweep(config, root, sweep_id, engine="ray", address=address)
-        return _run(ray, sweep, progress or (lambda *a, **k: None), should_stop)
+        return run_plan(sweep, _executor(ray), progress or no_progress, should_stop)
     finally:
         if started:
             ray.shutdown()
@@ -317,63 +320,62 @@ def _submit(ray, sweep: OpenSweep, make, fit, tcfg) -> tuple[dict, dict, dict]:
     return pending, data_refs, datasets
 
 
-def _run(ray, sweep: OpenSweep, report, should_stop) -> SweepResult:
-    config = sweep.config
+def _executor(ray):
+    """The Ray executor for core.sweep.executor.run_plan: every item's dataset and training
+    submitted at once, events yielded as tasks finish (None every POLL_S while none has)."""
+
+    def ray_items(sweep: OpenSweep, items: list, within, should_stop) -> Iterator[Any]:
+        make, fit, tcfg = _tasks(ray, sweep.config)
+        pending, data_refs, datasets = {}, {}, {}
+        try:
+            pending, data_refs, datasets = _submit(ray, sweep, make, fit, tcfg)
+            for key, path in datasets.items():
+                yield DatasetReady(key, path)  # already in the head's cache
+            while pending or data_refs:
+                ready, _ = ray.wait([*data_refs.values(), *pending], num_returns=1, timeout=POLL_S)
+                if not ready:
+                    yield None  # nothing finished: the loop asks should_stop again
+                for ref in ready:
+                    yield from _finished(ray, ref, pending, data_refs, datasets)
+        finally:
+            _cancel(ray, [*pending, *data_refs.values()])  # nothing left after a full run
+
+    return ray_items
+
+
+def _tasks(ray, config) -> tuple[Any, Any, dict[str, Any]]:
+    """The dataset and training remote functions and the TrainConfig dict of the sweep ``config``:
+    a training asks for one GPU where the cluster has GPUs and the config allows CUDA."""
     tcfg = config.train_config().to_dict()
     use_gpu = ray.cluster_resources().get("GPU", 0) >= 1 and tcfg["device"].split(":")[0] in ("auto", "cuda")
     if use_gpu:
         tcfg["device"] = "cuda"  # Ray shows each task only the GPU it was given
     make = ray.remote(num_cpus=1)(make_dataset_task)
     fit = ray.remote(num_gpus=1, num_cpus=0)(train_task) if use_gpu else ray.remote(num_cpus=1)(train_task)
-    pending, data_refs, datasets = {}, {}, {}
+    return make, fit, tcfg
 
-    plan = config.plan()
-    total = len({item.dataset for item in plan}) + len(plan)
-    done = [total]
-    status = "done"
 
-    def take_dataset(key: tuple) -> None:
+def _finished(ray, ref, pending: dict, data_refs: dict, datasets: dict) -> Iterator[Any]:
+    """The events of one finished task: its dataset written to the head's data directory, or its
+    training's run folder (its dataset first, if that task finished too but was not taken yet)."""
+
+    def take_dataset(key: tuple) -> DatasetReady:
         value = ray.get(data_refs.pop(key))
         path = inside(data_dir(), "datasets", value["name"])
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(path, value["bytes"])
         datasets[key] = path
-        done[0] += 1
-        report(done[0] / total, f"dataset for pattern {key[0]}, buoyancy difference {key[1]:g}: made")
+        return DatasetReady(key, path)
 
-    try:
-        pending, data_refs, datasets = _submit(ray, sweep, make, fit, tcfg)
-        done[0] -= len(pending) + len(data_refs)  # what is left to do
-        report(done[0] / total, f"{len(pending) + len(data_refs)} Ray tasks submitted")
-        while pending or data_refs:
-            if should_stop is not None and should_stop():
-                status = "cancelled"
-                break
-            ready, _ = ray.wait([*data_refs.values(), *pending], num_returns=1, timeout=POLL_S)
-            for ref in ready:
-                for key in [key for key, r in data_refs.items() if r == ref]:
-                    take_dataset(key)
-                if ref not in pending:
-                    continue
-                item = pending.pop(ref)
-                value = ray.get(ref)
-                if item.dataset in data_refs:  # its dataset finished first; store that before the run
-                    take_dataset(item.dataset)
-                path = datasets[item.dataset]
-                result = _store_run(value, path)
-                seconds, name = value["seconds"], path.name
-                sweep.add(result_row(item.level, item.model, result, seconds, name, seed=item.seed,
-                                     pattern=item.pattern))  # fmt: skip
-                done[0] += 1
-                report(done[0] / total, f"{item_label(item)}: {result.status}")
-    except BaseException as exc:
-        _cancel(ray, [*pending, *data_refs.values()])
-        sweep.close(**stopped_fields(exc, should_stop))
-        raise
-    if status == "cancelled":
-        _cancel(ray, [*pending, *data_refs.values()])
-    sweep.close(status)
-    return SweepResult(sweep_id=sweep.sweep_id, path=sweep.path, status=status, rows=sweep.rows)
+    for key in [key for key, r in data_refs.items() if r == ref]:
+        yield take_dataset(key)
+    if ref in pending:
+        item = pending.pop(ref)
+        value = ray.get(ref)
+        if item.dataset in data_refs:  # its dataset finished first; store that before the run
+            yield take_dataset(item.dataset)
+        path = datasets[item.dataset]
+        yield Trained(item, _store_run(value, path), value["seconds"], path)
 
 
 def _valid(path: Path, dcfg, load_dataset) -> bool:

@@ -328,7 +328,7 @@ def _completed(resolved: Any) -> Any:
     from core.data import DataConfig
     from core.models import ModelConfig
     from core.sweep.config import LEVEL_FIELD, PATTERN_FIELD
-    from core.train.trainer import TrainConfig
+    from core.train.config import TrainConfig
 
     try:
         data = DataConfig.from_dict(resolved["data"]).to_dict()

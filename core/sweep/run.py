@@ -1,45 +1,29 @@
 """Run a Figure-4 sweep on this machine: one dataset per (pattern, level), every model trained
 on it in turn with each training seed.
 
-The trainings are the sweep's plan (core.sweep.config.sweep_plan). For each breaking pattern and
-buoyancy difference (0 included) the dataset is made or reused from the cache, each (model,
-seed) is trained on it, and one row per plan item (core/sweep/results.py) goes into
-``sweeps/<sweep_id>/results.json`` and ``results.csv``, rewritten after every row. A stopped
-sweep continues with :func:`resume_sweep`: the items with a row are skipped.
+The trainings are the sweep's plan (core.sweep.config.sweep_plan), run by the one sweep loop
+(core.sweep.executor.run_plan) with an executor: here the local one (:func:`local_items`), or Ray's
+(core/sweep/ray_engine.py). For each breaking pattern and buoyancy difference (0 included) the
+dataset is made or reused from the cache, each (model, seed) is trained on it, and one row per plan
+item (core/sweep/results.py) goes into ``sweeps/<sweep_id>/results.json`` and ``results.csv``,
+rewritten after every row. A stopped sweep continues with :func:`resume_sweep`: the items with a
+row are skipped.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.models.registry import model_label
 from core.progress import Progress, no_progress
-from core.sweep.config import SweepConfig
-from core.sweep.results import (
-    OpenSweep,
-    open_sweep,
-    read_record,
-    reopen_sweep,
-    result_row,
-    stopped_fields,
-    sweep_folder,
-)
+from core.sweep.config import PlanItem, SweepConfig
+from core.sweep.executor import DatasetReady, SweepResult, Trained, run_plan
+from core.sweep.results import OpenSweep, open_sweep, read_record, reopen_sweep, sweep_folder
 
 #: Where a sweep's trainings run: one after another in this process, or as Ray tasks.
 ENGINES = ("local", "ray")
-
-
-@dataclass
-class SweepResult:
-    """A finished (or stopped) sweep: its id, folder, status and result rows."""
-
-    sweep_id: str
-    path: Path
-    status: str
-    rows: list[dict[str, Any]]
 
 
 def run_sweep(
@@ -104,58 +88,24 @@ def resume_sweep(
 
 
 def _run_local(sweep: OpenSweep, report: Progress, should_stop) -> SweepResult:
-    """Train the sweep's plan items without a row in this process, one after another, one
-    dataset per (pattern, level) made just before its first training."""
-    plan = sweep.config.plan()
-    datasets = list(dict.fromkeys(item.dataset for item in plan))
-    total = len(datasets) + len(plan)
-    status = "done"
-    try:
-        for i, dataset in enumerate(datasets):
-            if should_stop is not None and should_stop():
-                status = "cancelled"
-                break
-            items = [item for item in sweep.missing() if item.dataset == dataset]
-            if not items:
-                continue  # finished before a resume: not even its dataset is needed
-            done = i + sum(1 for item in plan if item.dataset in datasets[:i])
-            status = _run_dataset(sweep, items, done / total, 1 / total, report, should_stop)
-            if status == "cancelled":
-                break
-    except BaseException as exc:
-        sweep.close(**stopped_fields(exc, should_stop))
-        raise
-    sweep.close(status)
-    return SweepResult(sweep_id=sweep.sweep_id, path=sweep.path, status=status, rows=sweep.rows)
+    """Run the sweep's plan items without a row in this process (core.sweep.executor.run_plan)."""
+    return run_plan(sweep, local_items, report, should_stop)
 
 
-def item_label(item) -> str:
-    """How progress messages name a plan item: "all, level 0.3, RSteer, seed 1"."""
-    return f"{item.pattern}, level {item.level:g}, {model_label(item.model)}, seed {item.seed}"
-
-
-def _run_dataset(sweep: OpenSweep, items: list, start, unit, report, should_stop) -> str:
-    """Make the dataset of ``items`` (plan items of one pattern and level, without rows) and
-    train each on it; add their rows; return 'done' or 'cancelled'."""
+def local_items(sweep: OpenSweep, items: list[PlanItem], within, should_stop) -> Iterator[Any]:
+    """The local executor: one dataset per (pattern, level) made (or taken from the cache) just
+    before its first training, then its items trained one after another in this process, each
+    polling ``should_stop`` between batches."""
     from core.data import ensure_dataset
     from core.train.trainer import train
 
     config = sweep.config
-    pattern, level = items[0].dataset
-    report(start, f"dataset for pattern {pattern}, buoyancy difference {level:g}")
-    path = ensure_dataset(config.data_config(level, pattern))
-    for j, item in enumerate(items):
-        base = start + (1 + j) * unit
-
-        def sub(fraction, message="", _base=base, _item=item, **info):
-            report(_base + fraction * unit, f"{item_label(_item)}: {message}", **info)
-
-        t0 = time.perf_counter()
-        model_config, train_config = config.model_config(item.model), config.train_config(item.seed)
-        result = train(path, model_config, train_config, progress=sub, should_stop=should_stop)
-        if result.status == "cancelled":
-            return "cancelled"
-        seconds = time.perf_counter() - t0
-        sweep.add(result_row(level, item.model, result, seconds, path.name, seed=item.seed, pattern=pattern))
-        report(base + unit, f"{item_label(item)}: {result.status}")
-    return "done"
+    for key in dict.fromkeys(item.dataset for item in items):
+        pattern, level = key
+        path = ensure_dataset(config.data_config(level, pattern))
+        yield DatasetReady(key, path)
+        for item in (item for item in items if item.dataset == key):
+            t0 = time.perf_counter()
+            model_config, train_config = config.model_config(item.model), config.train_config(item.seed)
+            result = train(path, model_config, train_config, progress=within(item), should_stop=should_stop)
+            yield Trained(item, result, time.perf_counter() - t0, path)

@@ -21,7 +21,7 @@ MODEL_OPTIONS = ("input_frames", "hidden", "layers", "kernel_size", "alpha", "sm
 def build_parser() -> Parser:
     """Return the argument parser of ``python -m core.train``."""
     from core.models import model_names
-    from core.train.trainer import TrainConfig
+    from core.train.config import TrainConfig
 
     p = Parser(prog="python -m core.train", description="Train one model on one dataset file.")
     p.add_argument(
@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from core.data.cache import find_dataset
     from core.models import ModelConfig
+    from core.train.config import TrainConfig
     from core.train.evaluate import summary_lines
-    from core.train.trainer import TrainConfig, train
+    from core.train.trainer import train
 
     data = find_dataset(args.data)
     if not data.is_file():

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +24,10 @@ from core.symmetry import (
 )
 from core.train.baseline import Persistence
 from core.train.rollout import DEFAULT_STEPS, Scaled, rollout
+
+if TYPE_CHECKING:  # annotations only
+    from core.train.config import TrainConfig
+    from core.train.samples import Splits
 
 EVAL_SPLITS = ("test_future", "test_domain")
 #: The mark every view of a run whose test RMSE is above persistence's carries.
@@ -199,7 +204,7 @@ def display_rollout(
 ) -> DisplayRollout:
     """Roll a model out on one simulation of a dataset, for the dashboard.
 
-    ``run_or_model``: a core.store.runs.LoadedRun (its recorded split decides the start
+    ``run_or_model``: a core.train.checkpoints.LoadedRun (its recorded split decides the start
     frame and which simulations belong to ``split``) or a model in physical units
     (then the rollout starts at frame 0 and any simulation is allowed).
     ``dataset``: a core.data Dataset or an array ``(4, S, T, C, N, N)`` in the model's
@@ -249,13 +254,37 @@ def display_rollout(
     )
 
 
+def evaluate_run_dir(
+    run_dir: Path,
+    frames: np.ndarray,
+    splits: Splits,
+    config: TrainConfig,
+    device,
+    one_step_ee=None,
+    one_step_by_element=None,
+) -> dict[str, Any]:
+    """Evaluate ``run_dir/checkpoint.pt`` (core.train.evaluate.evaluate_model) on ``frames``
+    (core.train.samples.model_frames, physical units); write evaluation.npz; return the
+    metrics dict. ``one_step_ee``: the dataset's matched one-step data EE, if any;
+    ``one_step_by_element``: the same per rotation, if any."""
+    from core.store.runs import write_evaluation
+    from core.train.checkpoints import load_checkpoint
+
+    model = load_checkpoint(run_dir / "checkpoint.pt").to(device)
+    steps = config.eval_steps
+    metrics, arrays = evaluate_model(model, frames, splits, steps, device, one_step_ee, one_step_by_element)
+    write_evaluation(run_dir, None, arrays)
+    return metrics
+
+
 def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
     """Re-evaluate a stored run from its checkpoint and dataset; return the metrics dict.
 
     Writes nothing into shipped runs; for a run in data_dir() it refreshes
     metrics.json and evaluation.npz.
     """
-    from core.store.runs import dataset_path_of, load_run, write_evaluation
+    from core.store.runs import dataset_path_of, write_evaluation
+    from core.train.checkpoints import load_run
 
     loaded = load_run(run_id)
     from core.data import load_dataset
