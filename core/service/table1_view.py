@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.service.views import Entry
+from core.service.common import Entry
 from core.store.paths import assets_dir
 from core.sweep.aggregate import ONE_SEED, split_title
 
@@ -65,13 +65,13 @@ def build_hint() -> str:
 
 
 def submit_table1() -> str:
-    """Start a Table-1 build as a background sweep job (core.service.actions.submit_sweep with
+    """Start a Table-1 build as a background sweep job (core.service.sweeps.submit_sweep with
     preset ``table1``, the preset's levels, models and seeds, else one level, every model and
     three seeds); returns the job id. ValueError when this build has no ``table1`` preset."""
     from dataclasses import fields
 
     from core.models import model_names
-    from core.service import actions
+    from core.service import sweeps
     from core.sweep import PRESETS, SweepConfig
 
     preset = PRESETS.get(TABLE1_PRESET)
@@ -84,7 +84,7 @@ def submit_table1() -> str:
     }
     if "seeds" in {f.name for f in fields(SweepConfig)}:
         settings["seeds"] = int(preset.get("seeds", DEFAULT_SEEDS))
-    return actions.submit_sweep(**settings)
+    return sweeps.submit_sweep(**settings)
 
 
 def table1_view(folder: str | Path) -> dict[str, Any]:
