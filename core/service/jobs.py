@@ -191,12 +191,12 @@ def job_card(job_id: str) -> JobCard:
     return card_of(job, active)
 
 
-def job_cards(jobs: list) -> list[JobCard]:
-    """The cards of ``jobs`` (as :func:`core.service.queue.list_jobs` returned them, newest
-    first), with no further registry read: the queued and running jobs among them stand for
-    every active one (the list holds the newest hundred)."""
-    active = [j for j in jobs if not j.finished_state]
-    return [card_of(j, active) for j in jobs]
+def job_cards(listed: list, shown: list | None = None) -> list[JobCard]:
+    """The cards of the jobs ``shown`` (default: all) of ``listed`` (as
+    :func:`core.service.queue.list_jobs` returned them), with no further registry read: the
+    queued and running jobs listed stand for every active one (the list holds the newest hundred)."""
+    active = [j for j in listed if not j.finished_state]
+    return [card_of(j, active) for j in (listed if shown is None else shown)]
 
 
 def job_rows(jobs: list) -> list[dict[str, Any]]:

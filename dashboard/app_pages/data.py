@@ -107,11 +107,11 @@ with st.expander("Generate a new dataset", expanded=not datasets.dataset_entries
 def _generation_progress() -> None:
     listed = [j for j in jobs.list_jobs() if j.kind == "data"]
     active = [j for j in listed if not j.finished_state]
-    cards = {card.id: card for card in jobs.job_cards(listed)}
-    for job in active:
-        widgets.job_card(cards[job.id], key="_data")
     mine = st.session_state.get("gen_job")
     job = next((j for j in listed if j.id == mine), None)
+    cards = {card.id: card for card in jobs.job_cards(listed, active + ([job] if job else []))}
+    for job_shown in active:
+        widgets.job_card(cards[job_shown.id], key="_data")
     if job is not None and job.finished_state:
         if job.status == "done":
             st.success(markdown_text(f"Finished: {jobs.job_made(job) or 'the new dataset'} is shown below."))

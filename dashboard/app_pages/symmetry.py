@@ -405,7 +405,7 @@ else:
 @st.fragment(run_every=3)
 def _sweep_jobs() -> None:
     listed = [j for j in jobs.list_jobs() if j.kind == "sweep"]
-    cards = {card.id: card for card in jobs.job_cards(listed)}
+    cards = {card.id: card for card in jobs.job_cards(listed, listed[:3])}
     for job in listed[:3]:
         recent = time.time() - (job.finished or 0) < 1800
         if not job.finished_state or recent:

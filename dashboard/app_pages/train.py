@@ -176,10 +176,11 @@ def _announce_finished(listed: list, recent: list) -> None:
 @st.fragment(run_every=2)
 def _live_jobs() -> None:
     listed = jobs.list_jobs()
-    cards = {card.id: card for card in jobs.job_cards(listed)}  # one value per card, no further read
     mine = [j for j in listed if j.kind in ("train", "resume")]
     recent = [j for j in mine[:10] if time.time() - (j.finished or 0) < 1800]
-    for job in [j for j in mine if not j.finished_state]:
+    live, stopped = [j for j in mine if not j.finished_state], _stopped_cards(mine, recent)[:3]
+    cards = {card.id: card for card in jobs.job_cards(listed, live + stopped)}  # no further read
+    for job in live:
         with st.container(border=True):
             card = cards[job.id]
             widgets.job_card(card, key="_train")
@@ -197,7 +198,7 @@ def _live_jobs() -> None:
                     width="stretch",
                     theme=None,
                 )
-    for job in _stopped_cards(mine, recent)[:3]:
+    for job in stopped:
         # the error, and Resume where it can continue; a resumed run's job is followed like a new one
         widgets.job_card(cards[job.id], key="_train_stopped", on_resume=_follow)
     _announce_finished(listed, recent)
