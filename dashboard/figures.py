@@ -107,7 +107,7 @@ def equivariance_figure(
     equal-length sequences (one point per symmetry-breaking level, a mean over seeds), in
     velocity units; a point with a std (over seeds; None for one seed) gets ± std error bars.
     With levels, hovering a point shows its buoyancy difference. A point with a note
-    (core.service.views.sweep_curves: "worse than persistence ...", "training diverged") is a
+    (core.service.sweeps.sweep_curves: "worse than persistence ...", "training diverged") is a
     large cross, its hover shows the note, and a legend entry says what the crosses mean. With
     ``diagonal`` a dashed y = x line is drawn for reference: a model on it is exactly as
     symmetric as its data. Leave it out where x is not the same kind of error as y (the paper's
@@ -202,7 +202,7 @@ def ee_by_frame_figure(
     """Model and data one-step EE frame by frame (top) and their ratio (bottom).
 
     ``runs``: dicts with ``label``, ``frames`` (T',), ``ee`` (T',), ``data`` (T',) or None
-    and ``level`` (core.service.views.equivariance_by_frame); one solid line per run, one
+    and ``level`` (core.service.comparison.equivariance_by_frame); one solid line per run, one
     dashed black line per distinct data curve. ``regions``: ``(name, first, last)`` frame
     ranges to shade (validation grey, test-future orange) and name above the plot.
     """
@@ -251,7 +251,7 @@ def frame_split_figure(
     (solid) and on the untrained validation and test-future frames (dotted); 1 = follows the data.
 
     ``curves[model] = (levels, training ratios, untrained ratios[, stds])``
-    (core.service.views.sweep_frame_split): means over seeds; ``stds`` per level a pair
+    (core.service.sweeps.sweep_frame_split): means over seeds; ``stds`` per level a pair
     (training, untrained) of seed stds, drawn as ± error bars, or None for one seed.
     """
     fig = go.Figure()

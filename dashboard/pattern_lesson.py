@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import symmetry_view, views
+from core.service import sweeps, symmetry_view
 from dashboard import cache, figures, pattern_figures, widgets
 from dashboard.text import markdown_text, plotly_text
 
@@ -33,11 +33,7 @@ def pattern_lesson() -> None:
     (one panel per pattern) with each one's named symmetry, or a note when no pattern sweep exists."""
     with st.expander(f"Lesson: {LESSON_TITLE}", expanded=False):
         st.markdown(LESSON_TEXT)
-        entries = [
-            e
-            for e in views.sweep_entries()
-            if not e.damaged and cache.is_pattern_sweep(str(e.path), cache.mtime(e.path))
-        ]
+        entries = [e for e in sweeps.sweep_entries() if not e.damaged and cache.is_pattern_sweep(str(e.path))]
         if not entries:
             st.info(
                 "No pattern sweep is available yet: a sweep over breaking patterns (the 'patterns' "
@@ -47,22 +43,21 @@ def pattern_lesson() -> None:
         entry = entries[0]
         if len(entries) > 1:
             entry = widgets.pick_entry("Pattern sweep", entries, key="lesson_sweep")
-        stamp = cache.mtime(entry.path)
         try:
-            levels = cache.pattern_sweep_levels(str(entry.path), stamp)
+            levels = cache.pattern_sweep_levels(str(entry.path))
             level = levels[-1]
             if len(levels) > 1:  # one level needs no slider
                 level = st.select_slider("Buoyancy difference Δb", levels, value=level, key="lesson_level")
             else:
                 st.caption(f"Buoyancy difference Δb {level:g}, the sweep's one level.")
-            view = cache.pattern_sweep_view(str(entry.path), stamp, float(level))
+            view = cache.pattern_sweep_view(str(entry.path), float(level))
         except Exception as exc:  # an unreadable sweep: one line, the page stays
             widgets.show_problem("Could not read this pattern sweep.", exc)
             return
         _panels(view)
         if st.toggle("Figure 4 per rotation", key="lesson_fig4"):
             _figure4_per_rotation(view)
-        _spectra(cache.pattern_spectra(str(entry.path), stamp, float(level)), view["order"])
+        _spectra(cache.pattern_spectra(str(entry.path), float(level)), view["order"])
         st.caption(symmetry_view.threshold_text())
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from core.service import views
+from core.service import items, jobs
 from dashboard.text import markdown_text
 
 
@@ -16,7 +16,7 @@ def status_label(status: str) -> str:
 
     (Plain text: emoji are missing from many servers' fonts and show as boxes.)
     """
-    return status.upper() if status in views.FAILURES else status
+    return status.upper() if status in jobs.FAILURES else status
 
 
 def ago(t: float | None) -> str:
@@ -62,12 +62,12 @@ def show_damaged(kind: str, line: str) -> None:
     )
 
 
-def jobs_table(jobs: Sequence, key: str) -> None:
+def jobs_table(listed: Sequence, key: str) -> None:
     """Draw the jobs as a table (what each does, status, progress, what it made); nothing if none."""
-    if not jobs:
+    if not listed:
         st.caption("No jobs yet.")
         return
-    rows = views.job_rows(jobs)
+    rows = jobs.job_rows(listed)
     for row in rows:
         row["status"] = status_label(row["status"])
     st.dataframe(
@@ -92,29 +92,26 @@ def jobs_table(jobs: Sequence, key: str) -> None:
     )
 
 
-def progress_text(job) -> str:
-    """``"running · train RSteer 32 ch · epoch 3/20 · cpu · 1 min 5 s elapsed, about 4 min left"``."""
-    elapsed, left = views.job_times(job)
-    parts = [status_label(views.shown_status(job)), views.job_title(job)]
-    message = views.job_message(job)
-    if message:
-        parts.append(message)
-    if job.device:
-        parts.append(f"on {job.device}")
-    if elapsed is not None:
-        parts.append(f"{views.duration_text(elapsed)} {'elapsed' if not job.finished_state else 'in all'}")
-    if left is not None:
-        parts[-1] += f", about {views.duration_text(left)} left"
+def progress_text(card) -> str:
+    """``"running · train RSteer 32 ch · epoch 3/20 · cpu · 1 min 5 s elapsed, about 4 min left"``
+    of a job card (core.service.jobs.JobCard)."""
+    parts = [status_label(card.state), card.title]
+    if card.message:
+        parts.append(card.message)
+    if card.device:
+        parts.append(f"on {card.device}")
+    if card.elapsed is not None:
+        parts.append(f"{jobs.duration_text(card.elapsed)} {'elapsed' if not card.finished else 'in all'}")
+    if card.remaining is not None:
+        parts[-1] += f", about {jobs.duration_text(card.remaining)} left"
     return " · ".join(parts)
 
 
-def job_progress(job) -> None:
-    """Draw one job's progress bar (what, device, elapsed time, estimate) and any error."""
-    fraction = min(max(float(job.fraction or 0.0), 0.0), 1.0)
-    st.progress(fraction, text=markdown_text(progress_text(job)))  # names a run: plain text
-    if job.status in views.FAILURES:
-        detail = (job.error or job.message or "no error text recorded").strip().splitlines()
-        st.error(markdown_text(f"{views.job_title(job)} {job.status}: {detail[-1][:500] if detail else ''}"))
+def job_progress(card) -> None:
+    """Draw one job card's progress bar (what, device, elapsed time, estimate) and any error."""
+    st.progress(card.fraction, text=markdown_text(progress_text(card)))  # names a run: plain text
+    if card.failed:
+        st.error(markdown_text(f"{card.title} {card.state}: {card.problem}"))
 
 
 def _act(action, verb: str, done: str) -> None:
@@ -127,40 +124,38 @@ def _act(action, verb: str, done: str) -> None:
         st.toast(markdown_text(done))
 
 
-def job_card(job, key: str, on_resume=None) -> None:
-    """One job in a bordered card: progress, Cancel (while it runs), Resume (stopped training), log.
+def job_card(card, key: str, on_resume=None) -> None:
+    """One job in a bordered card (core.service.jobs.JobCard): progress, Cancel (while it runs),
+    Resume (stopped training), log.
 
     ``on_resume``: called with the new job's id after Resume queued it (the page follows it)."""
-    from core.service import actions
 
     def resume() -> None:
-        new_id = actions.resume_job(job.id)
+        new_id = jobs.resume_job(card.id)
         if on_resume is not None:
             on_resume(new_id)
 
     with st.container(border=True):
-        job_progress(job)
-        made = views.job_made(job)
-        if made:
-            st.caption(f"{'Made' if job.status == 'done' else 'Makes'}: **{markdown_text(made)}**")
+        job_progress(card)
+        if card.made:
+            st.caption(f"{'Made' if card.state == 'done' else 'Makes'}: **{markdown_text(card.made)}**")
         c1, c2, c3 = st.columns([1, 1, 4])
-        if not job.finished_state and c1.button("Cancel", key=f"cancel_{job.id}{key}"):
-            _act(lambda: actions.cancel_job(job.id), "cancel", f"Cancel requested: {views.job_title(job)}")
-        if views.can_resume(job) and c2.button(
-            "Resume", key=f"resume_{job.id}{key}", help="Continue training from the last saved epoch."
+        if card.can_cancel and c1.button("Cancel", key=f"cancel_{card.id}{key}"):
+            _act(lambda: jobs.cancel_job(card.id), "cancel", f"Cancel requested: {card.title}")
+        if card.can_resume and c2.button(
+            "Resume", key=f"resume_{card.id}{key}", help="Continue training from the last saved epoch."
         ):
-            _act(resume, "resume", f"Resuming: {views.job_title(job)}")
+            _act(resume, "resume", f"Resuming: {card.title}")
         with c3.popover("Log and id", help="The job's log file (last lines) and its id."):
-            st.caption(f"job id: `{job.id}`")
+            st.caption(f"job id: `{card.id}`")
             try:
-                text = views.job_log_tail(job)
+                text = jobs.job_log_tail(card)
             except ValueError as exc:
                 show_problem("The log cannot be shown.", exc)
             else:
                 st.code(text or "(no log lines yet)", language=None, height=300)
-        warning = views.job_warning(job)  # a finished training whose model is worse than persistence
-        if warning:
-            st.warning(warning)
+        if card.warning:  # a finished training whose model is worse than persistence
+            st.warning(card.warning)
 
 
 def item_picker(label: str, titles: Sequence[str], ids: Sequence[str], key: str, **kwargs) -> int:
@@ -180,7 +175,7 @@ def item_picker(label: str, titles: Sequence[str], ids: Sequence[str], key: str,
 
 
 def pick_entry(label: str, entries: Sequence, key: str, **kwargs):
-    """:func:`item_picker` over views' entries (named ``.label``, known by ``.name``); returns
+    """:func:`item_picker` over the service's entries (named ``.label``, known by ``.name``); returns
     the entry picked."""
     return entries[item_picker(label, [e.label for e in entries], [e.name for e in entries], key, **kwargs)]
 
@@ -213,7 +208,7 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
         )
         if c2.button("Rename", key=f"{key}_rename"):
             try:
-                given = views.rename_item(kind, item_id, label)
+                given = items.rename_item(kind, item_id, label)
             except Exception as exc:
                 show_problem(f"Could not rename this {kind}.", exc)
             else:
@@ -228,7 +223,7 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
             st.caption(note)
         if st.button(f"Delete {kind}", key=f"{key}_delete", disabled=not sure, type="secondary"):
             try:
-                views.delete_item(kind, item_id)
+                items.delete_item(kind, item_id)
             except Exception as exc:
                 show_problem(f"Could not delete this {kind}.", exc)
             else:

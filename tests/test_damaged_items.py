@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.service import views
+from core.service import comparison, datasets, items, runs, sweeps
 from core.store.damage import DamagedError
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -50,55 +50,55 @@ def test_a_run_with_a_corrupt_metrics_json_is_listed_damaged_refused_when_opened
     text = (run_dir / "metrics.json").read_text()
     (run_dir / "metrics.json").write_text(text[: len(text) // 2])
     line = "damaged: metrics.json: truncated or not valid JSON ("
-    runs = {r.id: r for r in views.list_runs()}
-    assert len(runs) == 3  # nothing hidden
-    run = runs[run_dir.name]
+    listed = {r.id: r for r in runs.list_runs()}
+    assert len(listed) == 3  # nothing hidden
+    run = listed[run_dir.name]
     assert run.status == "damaged" and run.damaged.startswith(line) and "\n" not in run.damaged
     assert str(run_dir) not in run.damaged  # the file named inside its run, not by its full path
-    title = views.run_titles([run])[0]
+    title = runs.run_titles([run])[0]
     assert title.startswith("ConvNet") and title.endswith("(damaged)")  # still named by its run.json
-    row = next(r for r in views.run_rows(list(runs.values())) if r["id"] == run.id)
-    assert row["status"] == run.damaged
+    row = next(r for r in runs.run_rows(list(listed.values())) if r.id == run.id)
+    assert row.status == run.damaged
     from core.train.checkpoints import load_run
 
     with pytest.raises(DamagedError) as refused:
         load_run(run.id)
     assert str(refused.value) == run.damaged
-    other = next(r for r in runs if r != run.id)
+    other = next(r for r in listed if r != run.id)
     with pytest.raises(ValueError, match=r"^damaged: metrics\.json: truncated"):
-        views.compare_runs([run.id, other], "test-future", 0, 0)
-    views.delete_item("run", run.id)
-    assert not run_dir.exists() and run.id not in {r.id for r in views.list_runs()}
+        comparison.compare_runs([run.id, other], "test-future", 0, 0)
+    items.delete_item("run", run.id)
+    assert not run_dir.exists() and run.id not in {r.id for r in runs.list_runs()}
 
 
 def test_a_run_with_a_truncated_run_json_is_listed_by_its_id(own):
     run_dir = _one(own / "runs", "rsteer")
     (run_dir / "run.json").write_text('{"run_id": "x", "stat')
     (history := run_dir / "history.json").write_text('{"not": "a list"}')
-    run = next(r for r in views.list_runs() if r.id == run_dir.name)
+    run = next(r for r in runs.list_runs() if r.id == run_dir.name)
     assert run.damaged.startswith("damaged: run.json: truncated or not valid JSON (")
-    assert run.config == {} and views.run_titles([run]) == [f"{run_dir.name} (damaged)"]
+    assert run.config == {} and runs.run_titles([run]) == [f"{run_dir.name} (damaged)"]
     (run_dir / "run.json").write_text(json.dumps({"run_id": run_dir.name, "status": "done"}))
-    run = next(r for r in views.list_runs() if r.id == run_dir.name)
+    run = next(r for r in runs.list_runs() if r.id == run_dir.name)
     assert run.damaged == "damaged: history.json: expected a JSON list, found dict", history
-    views.delete_item("run", run.id)
+    items.delete_item("run", run.id)
     assert not run_dir.exists()
 
 
 def test_a_sweep_with_a_corrupt_results_json_is_listed_damaged_and_deletable(own):
     sweep_dir = _one(own / "sweeps")
     (sweep_dir / "results.json").write_bytes(b"\xff\xfe not json")
-    entry = next(e for e in views.sweep_entries() if e.name == sweep_dir.name)
-    assert views.sweep_entries()[0] == entry  # a damaged sweep has no preset: listed first, not hidden
+    entry = next(e for e in sweeps.sweep_entries() if e.name == sweep_dir.name)
+    assert sweeps.sweep_entries()[0] == entry  # a damaged sweep has no preset: listed first, not hidden
     assert entry.damaged == "damaged: results.json: not a UTF-8 text file (invalid start byte)"
     assert entry.label == f"{sweep_dir.name} (damaged)"
     with pytest.raises(ValueError) as refused:
-        views.sweep_curves(entry.path)
+        sweeps.sweep_curves(entry.path)
     assert str(refused.value) == entry.damaged
     (sweep_dir / "results.json").write_text('{"sweep_id": "s", "status": "done"}')
-    assert views.sweep_entries()[0].damaged == "damaged: results.json: expected a 'rows' list"
-    views.delete_item("sweep", entry.name)
-    assert views.sweep_entries() == []
+    assert sweeps.sweep_entries()[0].damaged == "damaged: results.json: expected a 'rows' list"
+    items.delete_item("sweep", entry.name)
+    assert sweeps.sweep_entries() == []
 
 
 def test_a_dataset_with_a_field_of_the_wrong_kind_is_listed_damaged_and_deletable(own):
@@ -107,14 +107,14 @@ def test_a_dataset_with_a_field_of_the_wrong_kind_is_listed_damaged_and_deletabl
         shape = f["velocity"].shape
         del f["velocity"]
         f.create_dataset("velocity", data=np.zeros(shape, dtype=np.complex64))
-    (entry,) = views.dataset_entries()
+    (entry,) = datasets.dataset_entries()
     assert (
         entry.damaged
         == f"damaged: {path.name}: velocity has dtype <c8 (complex), expected real floating point"
     )
     assert entry.label.endswith("(damaged)")
-    views.delete_item("dataset", entry.name)
-    assert views.dataset_entries() == []
+    items.delete_item("dataset", entry.name)
+    assert datasets.dataset_entries() == []
 
 
 def _app() -> AppTest:

@@ -15,7 +15,17 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.service import views
+from core.service import (
+    common,
+    comparison,
+    datasets,
+    items,
+    jobs,
+    queue,
+    runs,
+    sweep_ratios,
+    sweeps,
+)
 from dashboard import figures
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -182,7 +192,7 @@ def test_symmetry_map_figure_shows_the_time_average():
     assert len(fig.frames) == 2
 
 
-# ---------------------------------------------------------------- core.service.views
+# ---------------------------------------------------------------- core.service (reads)
 
 
 def test_views_list_data_and_sweeps_from_both_places(data_dir, tmp_path, monkeypatch):
@@ -193,7 +203,7 @@ def test_views_list_data_and_sweeps_from_both_places(data_dir, tmp_path, monkeyp
     (data_dir / "datasets" / "mine.h5").write_bytes(b"")
     (data_dir / "datasets" / ".partial.h5.tmp").write_bytes(b"")
     monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(shipped))
-    entries = views.dataset_entries()
+    entries = datasets.dataset_entries()
     assert [(e.name, e.shipped) for e in entries] == [("mine.h5", False), ("ship.h5", True)]
     # unreadable files are listed, named as such (never by their hash), numbered if alike
     assert entries[1].label.endswith("(shipped)") and "ship.h5" not in entries[1].label
@@ -204,19 +214,19 @@ def test_history_series_reads_losses():
         {"epoch": 1, "train_loss": 2.0, "val_loss": 3.0},
         {"epoch": 2, "train_loss": 1.0, "val_loss": 1.5},
     ]
-    assert views.history_series(hist) == {"train": [2.0, 1.0], "validation": [3.0, 1.5]}
-    assert views.history_series([]) == {}
+    assert runs.history_series(hist) == {"train": [2.0, 1.0], "validation": [3.0, 1.5]}
+    assert runs.history_series([]) == {}
 
 
 def test_uploaded_garbage_is_rejected_and_leaves_nothing(data_dir):
     from core.store.runs import CheckpointError
 
     with pytest.raises(CheckpointError):
-        views.import_checkpoint("model.pt", b"not a checkpoint at all")
+        runs.import_checkpoint("model.pt", b"not a checkpoint at all")
     with pytest.raises(ValueError, match="uploaded file name"):
-        views.import_checkpoint("..", b"x")
-    runs = data_dir / "runs"
-    assert not runs.exists() or not any(runs.iterdir())
+        runs.import_checkpoint("..", b"x")
+    folder = data_dir / "runs"
+    assert not folder.exists() or not any(folder.iterdir())
 
 
 # ------------------------------------------------------------------- AppTest
@@ -308,14 +318,14 @@ def test_a_runs_metrics_csv_says_which_run_it_is(data_dir):
 
     from core.names import run_label
 
-    run = next(r for r in views.list_runs() if r.metrics)
-    rows = list(csv.DictReader(io.StringIO(views.run_metrics_csv(run).decode())))
+    run = next(r for r in runs.list_runs() if r.metrics)
+    rows = list(csv.DictReader(io.StringIO(runs.run_metrics_csv(run).decode())))
     head = {r["metric"]: r["value"] for r in rows[:4]}
     assert head == {
         "run": run_label(run.config),
         "run_id": run.id,
         "model": run.model_name,
-        "dataset": views.dataset_title(views.run_dataset_name(run.config)),
+        "dataset": datasets.dataset_title(datasets.run_dataset_name(run.config)),
     }
     assert any(r["metric"] == "test_future.rmse" and float(r["value"]) > 0 for r in rows)
 
@@ -324,9 +334,7 @@ def test_a_valid_uploaded_checkpoint_becomes_a_run(data_dir):
     from core.store.runs import list_runs
 
     shipped = next(r for r in list_runs() if r.shipped and "checkpoint" in r.paths)
-    run_id = views.import_checkpoint(
-        "my model.pt".replace(" ", "_"), shipped.paths["checkpoint"].read_bytes()
-    )
+    run_id = runs.import_checkpoint("my model.pt".replace(" ", "_"), shipped.paths["checkpoint"].read_bytes())
     mine = [r for r in list_runs() if r.id == run_id]
     assert mine and not mine[0].shipped and mine[0].model_name == shipped.model_name
     assert (data_dir / "runs" / run_id / "checkpoint.pt").is_file()
@@ -347,9 +355,9 @@ def test_relaxation_maps_flip_rsteer_kernels_to_rows_up():
             m = np.array([[1.0, 0, 0], [0, 0, 0], [0, 0, 0]])  # kernel row 0 = top row
             return [{"layer": 0, "deviation_map": m, "asymmetry_map": m, "relative_deviation": 0.1}]
 
-    (layer,) = views.relaxation_maps(Fake())
+    (layer,) = comparison.relaxation_maps(Fake())
     assert layer["name"] == "layer 0" and layer["deviation"][2, 0] == 1.0 and layer["deviation"][0, 0] == 0
-    assert views.relaxation_maps(object()) == []
+    assert comparison.relaxation_maps(object()) == []
 
 
 def test_cancel_button_stops_a_running_training_job(data_dir, shipped):
@@ -413,10 +421,10 @@ def test_sweep_curves_plot_against_the_matched_one_step_error_when_the_file_has_
         },
     ]
     folder = _sweep_dir(tmp_path, new)
-    assert views.sweep_axes(folder) == ["one_step", "trajectory"]
-    assert views.sweep_curves(folder, "one_step") == {"RSteer": ([0.0, 0.02], [0.001, 0.01], [0.0, 0.5])}
-    assert views.sweep_curves(folder, "trajectory")["RSteer"][0] == [0.0, 0.1]
-    fig = figures.equivariance_figure(views.sweep_curves(folder, "one_step"), x_title="data one-step EE")
+    assert sweeps.sweep_axes(folder) == ["one_step", "trajectory"]
+    assert sweeps.sweep_curves(folder, "one_step") == {"RSteer": ([0.0, 0.02], [0.001, 0.01], [0.0, 0.5])}
+    assert sweeps.sweep_curves(folder, "trajectory")["RSteer"][0] == [0.0, 0.1]
+    fig = figures.equivariance_figure(sweeps.sweep_curves(folder, "one_step"), x_title="data one-step EE")
     assert "buoyancy difference" in fig.data[0].hovertemplate and list(fig.data[0].customdata) == [0.0, 0.5]
     old = tmp_path / "old"
     old.mkdir()
@@ -429,44 +437,44 @@ def test_sweep_curves_plot_against_the_matched_one_step_error_when_the_file_has_
             }
         )
     )
-    assert views.sweep_axes(old) == ["trajectory"]
-    assert views.sweep_curves(old) == {"E2CNN": ([0.05], [1e-8], [0.1])}
+    assert sweeps.sweep_axes(old) == ["trajectory"]
+    assert sweeps.sweep_curves(old) == {"E2CNN": ([0.05], [1e-8], [0.1])}
     with pytest.raises(ValueError, match="axis"):
-        views.sweep_curves(old, "sideways")
+        sweeps.sweep_curves(old, "sideways")
 
 
 def test_sweep_accuracy_puts_persistence_beside_each_rmse(tmp_path):
     row = {"level": 0.2, "model": "convnet", "model_ee_mean": 0.01, "rmse_future": 0.123456}
     folder = _sweep_dir(tmp_path, [{**row, "rmse_persistence_future": 0.3}])
-    (acc,) = views.sweep_accuracy(folder)
+    (acc,) = sweeps.sweep_accuracy(folder)
     assert acc == {
         "Δb": 0.2,
         "model": "ConvNet",
         "RMSE test-future (later frames)": 0.123,
         "persistence test-future (later frames)": 0.3,
     }
-    assert b"rmse_persistence_future" in views.sweep_csv(folder)
+    assert b"rmse_persistence_future" in sweeps.sweep_csv(folder)
 
 
 def test_sweep_levels_are_checked_against_the_data_pages_range():
-    assert views.parse_levels("0, 0.25;1") == [0.0, 0.25, 1.0]
+    assert sweeps.parse_levels("0, 0.25;1") == [0.0, 0.25, 1.0]
     with pytest.raises(ValueError, match="outside 0..1"):
-        views.parse_levels("0, 5")
+        sweeps.parse_levels("0, 5")
     with pytest.raises(ValueError, match="not a number"):
-        views.parse_levels("0, lots")
+        sweeps.parse_levels("0, lots")
     with pytest.raises(ValueError, match="^Buoyancy differences: give at least one"):
-        views.parse_levels(" , ")
+        sweeps.parse_levels(" , ")
 
 
 def test_sweep_form_says_when_its_values_are_a_quick_look():
     from core.sweep import PRESETS
 
     full = PRESETS["cpu"]["train"]["epochs"], PRESETS["cpu"]["data"]["frames"]
-    assert "may not beat persistence" in views.sweep_form_hint(4, 24)
-    assert "may not beat persistence" in views.sweep_form_hint(full[0], full[1] - 1)
-    assert "persistence" not in views.sweep_form_hint(*full)
-    assert f"{full[0]} epochs" in views.sweep_form_hint(*full)
-    assert views.sweep_form_hint(1, 24).startswith("1 epoch on 24 frames")
+    assert "may not beat persistence" in sweeps.sweep_form_hint(4, 24)
+    assert "may not beat persistence" in sweeps.sweep_form_hint(full[0], full[1] - 1)
+    assert "persistence" not in sweeps.sweep_form_hint(*full)
+    assert f"{full[0]} epochs" in sweeps.sweep_form_hint(*full)
+    assert sweeps.sweep_form_hint(1, 24).startswith("1 epoch on 24 frames")
 
 
 def test_names_describe_settings_and_number_repeats():
@@ -486,12 +494,12 @@ def test_names_describe_settings_and_number_repeats():
 
     assert file_stem("RSteer 32 ch · 30 ep · Δb 0.3 (shipped)") == "RSteer-32-ch_30-ep_db-0.3-shipped"
     assert file_stem("../../etc/passwd") == "etc-passwd" and file_stem("·· //") == "download"
-    csv_name = views.download_name("Δb 0.5 · 32² · 4 sims × 40 frames", ".csv")
+    csv_name = common.download_name("Δb 0.5 · 32² · 4 sims × 40 frames", ".csv")
     assert csv_name == "db-0.5_32x32_4-sims-x-40-frames.csv"
 
 
 def test_dataset_entries_are_named_by_their_stored_settings(data_dir, shipped):
-    entries = views.dataset_entries()
+    entries = datasets.dataset_entries()
     assert entries and all(e.title.startswith("Δb ") for e in entries)
     assert all(".h5" not in e.label for e in entries)
 
@@ -501,23 +509,23 @@ def test_rename_and_delete_own_items_but_never_shipped_or_outside_ones(data_dir,
 
     ship = next((shipped / "datasets").glob("*.h5"))
     with pytest.raises(FileNotFoundError, match="read-only"):
-        views.rename_item("dataset", ship.name, "mine now")
+        items.rename_item("dataset", ship.name, "mine now")
     run = next((shipped / "runs").iterdir())
     with pytest.raises(FileNotFoundError, match="read-only"):
-        views.delete_item("run", run.name)
+        items.delete_item("run", run.name)
     for bad in ("../registry.sqlite", "..", "/etc/passwd", ".hidden"):
         with pytest.raises(ValueError):
-            views.rename_item("run", bad, "x")
+            items.rename_item("run", bad, "x")
     (data_dir / "datasets").mkdir(parents=True)
     mine = data_dir / "datasets" / ship.name
     shutil.copy(ship, mine)
-    views.rename_item("dataset", mine.name, "  lesson 1  ")
-    assert views.dataset_entries()[0].label == "lesson 1"
+    items.rename_item("dataset", mine.name, "  lesson 1  ")
+    assert datasets.dataset_entries()[0].label == "lesson 1"
     shutil.copytree(run, data_dir / "runs" / run.name)
-    views.rename_item("run", run.name, "my favourite")
+    items.rename_item("run", run.name, "my favourite")
     assert json.loads((data_dir / "runs" / run.name / "run.json").read_text())["label"] == "my favourite"
     # Names that would mislead are refused, in the form's words, and the stored name is kept.
-    shipped_title = next(t for t in views.run_titles(views.list_runs()) if t.endswith("(shipped)"))
+    shipped_title = next(t for t in runs.run_titles(runs.list_runs()) if t.endswith("(shipped)"))
     for bad, why in (
         ("x" * 81, "at most 80 characters, got 81"),
         (shipped_title, '"(shipped)" marks'),
@@ -526,18 +534,18 @@ def test_rename_and_delete_own_items_but_never_shipped_or_outside_ones(data_dir,
         (shipped_title.removesuffix(" (shipped)").upper(), f'another run is already called "{shipped_title}'),
     ):
         with pytest.raises(ValueError, match=re.escape(why)):
-            views.rename_item("run", run.name, bad)
-    assert views.run_titles(views.list_runs())[0] == "my favourite"
-    views.rename_item("dataset", mine.name, "lesson 2")
+            items.rename_item("run", run.name, bad)
+    assert runs.run_titles(runs.list_runs())[0] == "my favourite"
+    items.rename_item("dataset", mine.name, "lesson 2")
     other = data_dir / "datasets" / ("copy-" + ship.name)
     shutil.copy(ship, other)
     with pytest.raises(ValueError, match='another dataset is already called "lesson 2"'):
-        views.rename_item("dataset", other.name, "LESSON 2")
-    views.rename_item("dataset", mine.name, "lesson 2")  # its own name again is fine
+        items.rename_item("dataset", other.name, "LESSON 2")
+    items.rename_item("dataset", mine.name, "lesson 2")  # its own name again is fine
     other.unlink()
-    assert views.run_titles(views.list_runs())[0] == "my favourite"
-    views.delete_item("run", run.name)
-    views.delete_item("dataset", mine.name)
+    assert runs.run_titles(runs.list_runs())[0] == "my favourite"
+    items.delete_item("run", run.name)
+    items.delete_item("dataset", mine.name)
     assert not (data_dir / "runs" / run.name).exists() and not mine.exists()
     assert json.loads((data_dir / "datasets" / "labels.json").read_text()) == {}
 
@@ -550,35 +558,36 @@ def test_job_helpers_title_time_and_read_only_their_own_log(data_dir):
         params={"model_config": {"name": "rsteer", "hidden": 32}}, log_path=None, result=None, run_id=None,
         finished_state=False,
     )  # fmt: skip
-    assert views.job_title(job) == "train RSteer 32 ch"
-    shipped_data = views.dataset_entries()[-1].path
-    delta = views.dataset_config_of(shipped_data)["buoyancy_diff"]
+    assert queue.job_title(job) == "train RSteer 32 ch"
+    shipped_data = datasets.dataset_entries()[-1].path
+    delta = common.dataset_config_of(shipped_data)["buoyancy_diff"]
     full = SimpleNamespace(
         kind="train",
         params={**job.params, "train_config": {"epochs": 30}, "data_path": str(shipped_data)},
     )
-    assert views.job_title(full) == f"train RSteer 32 ch · 30 ep · Δb {delta:g}"  # named as its run will be
-    assert views.job_times(job, now=160.0) == (60.0, 180.0)
+    assert queue.job_title(full) == f"train RSteer 32 ch · 30 ep · Δb {delta:g}"  # named as its run will be
+    assert jobs.job_times(job, now=160.0) == (60.0, 180.0)
     job.progressed = 140.0  # a quarter done 40 s in: 120 s to go then, 100 s twenty seconds on
-    assert views.job_times(job, now=160.0) == (60.0, 100.0)
-    assert views.job_times(job, now=300.0) == (200.0, None)  # overdue: no estimate, never a growing one
+    assert jobs.job_times(job, now=160.0) == (60.0, 100.0)
+    assert jobs.job_times(job, now=300.0) == (200.0, None)  # overdue: no estimate, never a growing one
     del job.progressed
-    assert views.duration_text(180.0) == "3 min 0 s" and views.duration_text(3700) == "1 h 01 min"
-    assert views.job_log_tail(job) == ""
+    assert jobs.duration_text(180.0) == "3 min 0 s" and jobs.duration_text(3700) == "1 h 01 min"
+    assert jobs.job_log_tail(job) == ""
     (data_dir / "logs").mkdir(parents=True)
     (data_dir / "logs" / "job-train-1.log").write_text("epoch 1\n" * 5000)
     job.log_path = str(data_dir / "logs" / "job-train-1.log")
-    tail = views.job_log_tail(job)
-    assert tail.startswith("…") and tail.endswith("epoch 1\n") and len(tail) <= views.LOG_TAIL_BYTES + 1
+    tail = jobs.job_log_tail(job)
+    assert tail.startswith("…") and tail.endswith("epoch 1\n") and len(tail) <= jobs.LOG_TAIL_BYTES + 1
     job.log_path = str(data_dir / "registry.sqlite")
     with pytest.raises(ValueError, match="outside"):
-        views.job_log_tail(job)
+        jobs.job_log_tail(job)
     job.message = "epoch 3/20"
-    assert views.shown_status(job) == "running" and views.job_message(job) == "epoch 3/20"
+    assert jobs.shown_status(job) == "running" and jobs.job_message(job) == "epoch 3/20"
     job.status, job.message = "queued", ""
-    assert views.shown_status(job) == "waiting" and views.job_message(job) == ""
+    assert jobs.shown_status(job) == "waiting" and jobs.job_message(job) == ""
     job.message = "waiting for a free cpu slot"  # its worker started and waits for the slot
-    assert views.shown_status(job) == "waiting for a free cpu slot" and views.job_message(job) == ""
+    assert jobs.shown_status(job) == "waiting"  # a state, whatever the message says
+    assert jobs.job_message(job) == "waiting for a free cpu slot"
 
 
 def test_log_axes_label_every_tick_with_its_exponent_and_tiny_bars_say_zero():
@@ -618,25 +627,27 @@ def test_error_maps_scale_follows_the_errors_and_open_on_the_last_step():
 
 
 def test_data_page_settings_sit_over_the_cpu_presets_data():
-    from core.service import actions
+    from core.service import (
+        datasets,
+    )
     from core.sweep import PRESETS
 
-    config = actions.dataset_config(buoyancy_diff=0.3, grid=16, frames=20, sims=1, warmup=0, seed=0)
+    config = datasets.dataset_config(buoyancy_diff=0.3, grid=16, frames=20, sims=1, warmup=0, seed=0)
     assert config.buoyancy == PRESETS["cpu"]["data"]["buoyancy"] != 0.1  # not DataConfig's default
     assert (config.grid, config.frames, config.sims) == (16, 20, 1)  # the page's values win
     with pytest.raises(ValueError, match="Frames must be between 8 and 300, got 1"):
-        actions.dataset_config(frames=1)
+        datasets.dataset_config(frames=1)
 
 
 def test_ee_by_frame_of_a_shipped_run_averages_to_its_recorded_figure_4_point(data_dir):
     """The frame-by-frame view takes apart exactly the numbers training recorded: its means
     over frames are the run's model EE and matched data EE in metrics.json."""
-    run = next(r for r in views.list_runs() if r.model_name == "rsteer" and "checkpoint" in r.paths)
+    run = next(r for r in runs.list_runs() if r.model_name == "rsteer" and "checkpoint" in r.paths)
     ids = [run.id, "run-nonexistent-20200101-000000-00000000"]
-    out = views.equivariance_by_frame(ids, use_stored=False)  # measured now, from the checkpoint
+    out = comparison.equivariance_by_frame(ids, use_stored=False)  # measured now, from the checkpoint
     assert len(out["runs"]) == 1 and any("nonexistent" in n for n in out["notes"])
     measured = out["runs"][0]
-    stored = views.equivariance_by_frame(ids)["runs"][0]  # what the evaluation wrote, if it did
+    stored = comparison.equivariance_by_frame(ids)["runs"][0]  # what the evaluation wrote, if it did
     assert stored["label"] == measured["label"] and list(stored["frames"]) == list(measured["frames"])
     assert np.allclose(stored["ee"], measured["ee"], rtol=1e-3) and np.allclose(
         stored["data"], measured["data"]
@@ -706,7 +717,7 @@ def test_sweep_frame_split_divides_model_by_data_ee_on_each_block(tmp_path):
         },
     ]
     (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
-    split = views.sweep_frame_split(tmp_path)
+    split = sweeps.sweep_frame_split(tmp_path)
     assert split == {"RSteer": ([0.5], [0.5], [2.0], [None])}  # one seed: no spread
     fig = figures.frame_split_figure(split)
     assert [t.name for t in fig.data] == ["RSteer, training frames", "RSteer, untrained frames"]
@@ -780,7 +791,8 @@ def test_the_generation_form_names_a_number_out_of_range(data_dir):
 
 
 def test_form_ranges_name_the_field_and_refuse_what_is_not_a_number():
-    from core.service.actions import DATA_FORM_LABELS, DATA_FORM_RANGES, check_ranges
+    from core.service.common import check_ranges
+    from core.service.datasets import DATA_FORM_LABELS, DATA_FORM_RANGES
 
     check_ranges({"frames": 8, "sims": 16, "seed": None}, DATA_FORM_RANGES, DATA_FORM_LABELS)
     for values, said in (
@@ -795,7 +807,9 @@ def test_form_ranges_name_the_field_and_refuse_what_is_not_a_number():
 
 
 def test_form_errors_name_form_labels_whole_words_only():
-    from core.service.actions import SWEEP_FORM_LABELS, TRAIN_FORM_LABELS, in_form_words
+    from core.service.common import in_form_words
+    from core.service.sweeps import SWEEP_FORM_LABELS
+    from core.service.training import TRAIN_FORM_LABELS
 
     assert (
         in_form_words("max_train_windows must be an integer >= 4, got 2", TRAIN_FORM_LABELS)
@@ -819,11 +833,11 @@ def test_ee_by_frame_shades_no_frames_when_the_runs_splits_differ(data_dir):
     tiny = ensure_dataset(DataConfig(grid=16, frames=12, sims=2, buoyancy_diff=0.2))
     cfg = TrainConfig(epochs=1, batch_size=8, rollout_steps=2, eval_steps=3, max_train_windows=8)
     small = train(tiny, ModelConfig.for_model("convnet", hidden=8, layers=2), cfg)
-    shipped = next(r for r in views.list_runs() if r.model_name == "rsteer" and "checkpoint" in r.paths)
-    both = views.equivariance_by_frame([small.run_id, shipped.id])
+    shipped = next(r for r in runs.list_runs() if r.model_name == "rsteer" and "checkpoint" in r.paths)
+    both = comparison.equivariance_by_frame([small.run_id, shipped.id])
     assert len(both["runs"]) == 2 and both["regions"] == []
     assert any("differ" in note for note in both["notes"]), both["notes"]
-    assert views.equivariance_by_frame([shipped.id])["regions"]  # one split: shaded
+    assert comparison.equivariance_by_frame([shipped.id])["regions"]  # one split: shaded
     fig = figures.ee_by_frame_figure(both["runs"], both["regions"])
     data_dashes = [t.line.dash for t in fig.data if t.name.startswith("data (PhiFlow)")]
     assert len(data_dashes) == 2 and len(set(data_dashes)) == 2  # the two datasets' data tell apart
@@ -832,21 +846,24 @@ def test_ee_by_frame_shades_no_frames_when_the_runs_splits_differ(data_dir):
 def test_an_uploaded_checkpoint_becomes_one_run_however_often_the_page_reruns(data_dir):
     """The uploader keeps its file across reruns; importing on each rerun made a new run each
     time the user touched any widget."""
-    shipped = next(r for r in views.list_runs() if r.shipped and "checkpoint" in r.paths)
+    shipped = next(r for r in runs.list_runs() if r.shipped and "checkpoint" in r.paths)
     payload = Path(shipped.paths["checkpoint"]).read_bytes()
-    before = len(views.list_runs())
+    before = len(runs.list_runs())
     at = _app().switch_page("app_pages/train.py").run()
     at.file_uploader(key="train_upload").set_value(("mine.pt", payload, "application/octet-stream")).run()
     assert not at.exception, at.exception
     assert any("Loaded mine.pt" in s for s in _texts(at.success))
     at.run()
     at.run()
-    assert len(views.list_runs()) == before + 1
+    assert len(runs.list_runs()) == before + 1
     assert any("Loaded mine.pt" in s for s in _texts(at.success))  # still said, not redone
 
 
 def test_submitted_training_carries_the_symmetric_start_to_every_job(monkeypatch, tiny_dataset_path):
-    from core.service import actions
+    from core.service import (
+        queue,
+        training,
+    )
 
     submitted = []
 
@@ -855,27 +872,32 @@ def test_submitted_training_carries_the_symmetric_start_to_every_job(monkeypatch
             submitted.append((kind, params))
             return f"job-{len(submitted)}"
 
-    monkeypatch.setattr(actions, "runner", lambda: Recorder())
-    ids = actions.submit_training(tiny_dataset_path, ["convnet", "rsteer"], epochs=6, relaxed_hold=2)
+    monkeypatch.setattr(queue, "runner", lambda: Recorder())
+    ids = training.submit_training(tiny_dataset_path, ["convnet", "rsteer"], epochs=6, relaxed_hold=2)
     assert ids == ["job-1", "job-2"]
     assert [p["train_config"]["relaxed_hold"] for _, p in submitted] == [2, 2]
     assert [p["model_config"]["name"] for _, p in submitted] == ["convnet", "rsteer"]
 
 
 def test_a_sweep_whose_symmetric_start_never_ends_is_refused_in_the_forms_words(monkeypatch):
-    from core.service import actions
+    from core.service import (
+        queue,
+        sweeps,
+    )
 
-    monkeypatch.setattr(actions, "runner", lambda: pytest.fail("no job may start"))
+    monkeypatch.setattr(queue, "runner", lambda: pytest.fail("no job may start"))
     with pytest.raises(ValueError) as refused:
-        actions.submit_sweep(levels=[0.0, 0.5], models=["rsteer"], train={"epochs": 3, "relaxed_hold": 3})
+        sweeps.submit_sweep(levels=[0.0, 0.5], models=["rsteer"], train={"epochs": 3, "relaxed_hold": 3})
     assert str(refused.value).startswith("RSteer symmetric start (3) must be smaller than Epochs (3)")
 
 
 def test_the_sweep_form_sends_its_symmetric_start_with_the_epochs(data_dir, monkeypatch):
-    from core.service import actions
+    from core.service import (
+        sweeps,
+    )
 
     sent = []
-    monkeypatch.setattr(actions, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
+    monkeypatch.setattr(sweeps, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
     at = _app().run()  # the landing page is the Symmetry page
     at.toggle(key="sym_setup").set_value(True).run()
     at.number_input(key="sym_hold").set_value(2)
@@ -885,10 +907,12 @@ def test_the_sweep_form_sends_its_symmetric_start_with_the_epochs(data_dir, monk
 
 
 def test_the_sweep_form_sends_its_training_seeds_and_breaking_patterns(data_dir, monkeypatch):
-    from core.service import actions
+    from core.service import (
+        sweeps,
+    )
 
     sent = []
-    monkeypatch.setattr(actions, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
+    monkeypatch.setattr(sweeps, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
     at = _app().run()
     at.toggle(key="sym_setup").set_value(True).run()
     at.number_input(key="sym_seeds").set_value(3)
@@ -917,13 +941,17 @@ def test_a_symmetric_start_shows_in_rsteer_run_and_sweep_names_only():
 
 
 def test_both_forms_send_whether_the_models_see_the_smoke(data_dir, monkeypatch, tiny_dataset_path):
-    from core.service import actions
+    from core.service import (
+        queue,
+        sweeps,
+        training,
+    )
 
     sent = []
-    monkeypatch.setattr(actions, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
+    monkeypatch.setattr(sweeps, "submit_sweep", lambda **settings: sent.append(settings) or "job-1")
     at = _app().run()
     at.toggle(key="sym_setup").set_value(True).run()
-    preset = views.training_defaults()["smoke"]
+    preset = training.training_defaults()["smoke"]
     assert at.checkbox(key="sym_smoke").value is preset
     at.checkbox(key="sym_smoke").set_value(not preset)
     at.button[0].click().run()
@@ -938,8 +966,8 @@ def test_both_forms_send_whether_the_models_see_the_smoke(data_dir, monkeypatch,
             submitted.append(params)
             return f"job-{len(submitted)}"
 
-    monkeypatch.setattr(actions, "runner", lambda: Recorder())
-    actions.submit_training(tiny_dataset_path, ["convnet", "e2cnn"], epochs=2, smoke=True)
+    monkeypatch.setattr(queue, "runner", lambda: Recorder())
+    training.submit_training(tiny_dataset_path, ["convnet", "e2cnn"], epochs=2, smoke=True)
     assert [p["model_config"]["smoke"] for p in submitted] == [True, True]
 
 
@@ -973,7 +1001,7 @@ def test_a_renamed_run_stays_picked_and_a_deleted_one_leaves_nothing_armed(
     assert len(picker.options) == 2, picker.options
     target = picker.options[1]
     picker.set_value(target).run()
-    run_id = next(r.id for r in views.list_runs() if views.run_titles([r])[0] == target)
+    run_id = next(r.id for r in runs.list_runs() if runs.run_titles([r])[0] == target)
     at.text_input(key=f"train_manage_label_{run_id}").input("lesson run").run()
     at.button(key="train_manage_rename").click().run()
     assert not at.exception, at.exception
@@ -996,12 +1024,14 @@ def test_a_dataset_made_with_the_same_settings_is_found_not_made_again(tmp_data_
     from dataclasses import replace
 
     from core.data import DataConfig
-    from core.service import actions
+    from core.service import (
+        datasets,
+    )
     from tests.conftest import TINY_CONFIG
 
     config = DataConfig(**TINY_CONFIG)
-    assert actions.existing_dataset(config) == Path(tiny_dataset_path).name
-    assert actions.existing_dataset(replace(config, seed=config.seed + 1)) is None
+    assert datasets.existing_dataset(config) == Path(tiny_dataset_path).name
+    assert datasets.existing_dataset(replace(config, seed=config.seed + 1)) is None
 
 
 class _WorkerNotStarted:
@@ -1017,46 +1047,54 @@ class _WorkerNotStarted:
 
 
 def test_a_double_click_on_start_training_starts_one_job(tmp_data_dir, tiny_dataset_path, monkeypatch):
-    from core.service import actions
+    from core.service import (
+        items,
+        queue,
+        training,
+    )
 
     # Only the queue is tested: no worker process trains the 500 epochs.
     monkeypatch.setattr("core.jobs.runner.subprocess.Popen", _WorkerNotStarted)
-    first = actions.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
+    first = training.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
     other: list[str] = []
     try:
-        with pytest.raises(actions.AlreadyQueued) as refused:
-            actions.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
+        with pytest.raises(queue.AlreadyQueued) as refused:
+            training.submit_training(tiny_dataset_path, ["convnet"], epochs=500, max_train_windows=8)
         assert str(refused.value).startswith("Not started twice: train ConvNet 32 ch")
         assert "job-" not in str(refused.value)  # named, not an id
-        live = [j.id for j in actions.list_jobs() if j.kind == "train" and not j.finished_state]
-        epochs = {i: actions.runner().status(i).params["train_config"]["epochs"] for i in live}
+        live = [j.id for j in queue.list_jobs() if j.kind == "train" and not j.finished_state]
+        epochs = {i: queue.runner().status(i).params["train_config"]["epochs"] for i in live}
         assert [i for i in live if epochs[i] == 500] == first
         # Its dataset is in use: deleting it is refused, the job named by what it does.
         with pytest.raises(ValueError) as refused:
-            views.delete_item("dataset", Path(tiny_dataset_path).name)
+            items.delete_item("dataset", Path(tiny_dataset_path).name)
         assert str(refused.value).startswith("It is in use: train ConvNet 32 ch")
         assert "job-" not in str(refused.value) and Path(tiny_dataset_path).is_file()
         # Other settings are other work.
-        other = actions.submit_training(tiny_dataset_path, ["convnet"], epochs=499, max_train_windows=8)
+        other = training.submit_training(tiny_dataset_path, ["convnet"], epochs=499, max_train_windows=8)
         assert len(other) == 1 and other != first
     finally:
         for job_id in first + other:
-            actions.runner().cancel(job_id, grace_s=0)
-            actions.runner()._procs.pop(job_id, None)
+            queue.runner().cancel(job_id, grace_s=0)
+            queue.runner()._procs.pop(job_id, None)
 
 
 def test_windows_a_dataset_cannot_hold_are_refused_before_any_job_starts(monkeypatch, tiny_dataset_path):
-    from core.service import actions
+    from core.service import (
+        queue,
+        sweeps,
+        training,
+    )
     from core.train.samples import SplitSpec, make_splits, min_frames
 
-    monkeypatch.setattr(actions, "runner", lambda: pytest.fail("no job may start"))
+    monkeypatch.setattr(queue, "runner", lambda: pytest.fail("no job may start"))
     with pytest.raises(ValueError) as refused:  # the tiny dataset has 12 frames
-        actions.submit_training(tiny_dataset_path, ["convnet"], input_frames=4, rollout_steps=4)
+        training.submit_training(tiny_dataset_path, ["convnet"], input_frames=4, rollout_steps=4)
     text = str(refused.value)
     assert text.startswith("dataset has 12 frames per simulation; Input frames 4 with Loss steps (K) 4")
     assert "lower Input frames or Loss steps" in text and "K=" not in text
     with pytest.raises(ValueError) as refused:
-        actions.submit_sweep(levels=[0.0], data={"frames": 10})
+        sweeps.submit_sweep(levels=[0.0], data={"frames": 10})
     assert str(refused.value) == (
         "Frames per simulation must be at least 11 for ConvNet (2 inputs and 2 loss steps per "
         "window, and the validation and test-future blocks), got 10"
@@ -1083,11 +1121,11 @@ def test_compare_leaves_out_runs_whose_dataset_was_deleted_and_names_no_hash(dat
     box = at.selectbox(key="cmp_dataset")
     assert box.options and not any("smoke-" in t for t in box.options), box.options  # shown as named
     assert any("1 run not listed: trained on a dataset that was deleted" in c for c in _texts(at.caption))
-    row = next(r for r in views.run_rows(views.list_runs()) if r["id"] == mine.name)
+    row = next(r for r in runs.run_rows(runs.list_runs()) if r.id == mine.name)
     from core.names import data_config_label
 
     deleted = f"{data_config_label(record['dataset']['config'])} (deleted)"
-    assert row["dataset"] == deleted and deleted.startswith("Δb "), row  # the Train page's table
+    assert row.dataset == deleted and deleted.startswith("Δb "), row  # the Train page's table
 
 
 def test_compare_sets_your_run_beside_the_shipped_ones_and_opens_on_a_run_sent_from_train(data_dir, shipped):
@@ -1122,8 +1160,8 @@ def test_frame_by_frame_says_why_symmetric_data_has_no_ratio_panel(shipped):
     levels = sorted({r["level"] for r in json.loads((sweep / "results.json").read_text())["rows"]})
     assert levels[0] == 0.0
     note = "exactly symmetric"
-    assert any(note in n for n in views.sweep_ee_by_frame(sweep, levels[0])["notes"])
-    assert not any(note in n for n in views.sweep_ee_by_frame(sweep, levels[-1])["notes"])
+    assert any(note in n for n in sweeps.sweep_ee_by_frame(sweep, levels[0])["notes"])
+    assert not any(note in n for n in sweeps.sweep_ee_by_frame(sweep, levels[-1])["notes"])
 
 
 def test_accuracy_ratios_name_who_leads_each_split_and_what_symmetry_costs(shipped):
@@ -1133,7 +1171,7 @@ def test_accuracy_ratios_name_who_leads_each_split_and_what_symmetry_costs(shipp
         for r in json.loads((sweep / "results.json").read_text())["rows"]
         if r.get("model_ee_mean") is not None
     ]
-    out = views.sweep_accuracy_ratios(sweep)
+    out = sweep_ratios.sweep_accuracy_ratios(sweep)
     future = out["test-future"]
     assert sum(future["best"].values()) == len(future["levels"])
     top = max(future["levels"])
@@ -1161,7 +1199,7 @@ def test_a_one_model_sweep_is_not_ranked_against_itself(shipped, tmp_path):
     record = json.loads((sweep / "results.json").read_text())
     record["rows"] = [r for r in record["rows"] if r["model"] == "rsteer"]
     (tmp_path / "results.json").write_text(json.dumps(record))
-    summary = views.sweep_accuracy_ratios(tmp_path)["summary"]
+    summary = sweep_ratios.sweep_accuracy_ratios(tmp_path)["summary"]
     assert not any(line.startswith("Lowest RMSE") for line in summary), summary
     assert any(
         line.startswith("Only RSteer in this sweep: on test-future (later frames) its RMSE / persistence is")
@@ -1170,7 +1208,10 @@ def test_a_one_model_sweep_is_not_ranked_against_itself(shipped, tmp_path):
 
 
 def test_a_sweep_left_running_by_a_dead_process_reads_interrupted_and_resumes(data_dir, monkeypatch):
-    from core.service import actions
+    from core.service import (
+        queue,
+        sweeps,
+    )
     from core.sweep import SweepConfig
     from core.sweep.results import new_record, write_results
 
@@ -1188,7 +1229,7 @@ def test_a_sweep_left_running_by_a_dead_process_reads_interrupted_and_resumes(da
         def list(self, limit=100):
             return []
 
-    monkeypatch.setattr(actions, "runner", lambda: Recorder())
+    monkeypatch.setattr(queue, "runner", lambda: Recorder())
     at = _app().run()  # the shipped sweep is shown first: nothing of it can be resumed
     assert not at.exception, at.exception
     assert not [b for b in at.button if b.label == "Resume this sweep"]
@@ -1211,7 +1252,7 @@ def test_a_sweep_left_running_by_a_dead_process_reads_interrupted_and_resumes(da
     assert any("resumed" in s for s in _texts(at.success))
     write_results(folder, {**new_record(folder.name, config), "status": "done"}, [])
     with pytest.raises(ValueError, match="has finished"):
-        actions.resume_sweep(folder.name)
+        sweeps.resume_sweep(folder.name)
 
 
 # ------------------------------------------------------------- names are text
@@ -1251,7 +1292,7 @@ def test_markdown_and_plotly_escapes_show_a_name_as_its_own_characters():
         drawn = plotly_text(name)
         assert not set("<>$%") & set(drawn) and "&" not in re.sub(r"&(amp|lt|gt|#37|#36);", "", drawn)
         assert html.unescape(drawn) == name
-        assert re.fullmatch(r"[A-Za-z0-9._-]+\.pt", views.download_name(name, ".pt"))  # a plain file name
+        assert re.fullmatch(r"[A-Za-z0-9._-]+\.pt", common.download_name(name, ".pt"))  # a plain file name
     # Every figure builder that names a series or a panel after a run escapes it.
     name = NAME_PAYLOADS[2]
     line = figures.line_figure({name: [1.0, 2.0]}, title=f"loss: {name}", xaxis_title="x", yaxis_title="y")
@@ -1283,10 +1324,10 @@ def test_a_run_renamed_to_markdown_html_or_a_link_is_shown_as_text(data_dir, shi
 
     _own_runs_and_dataset(data_dir, shipped, monkeypatch, tmp_path)
     at = _app().switch_page("app_pages/train.py").run()
-    runs = views.list_runs()
-    titles = views.run_titles(runs)
+    listed = runs.list_runs()
+    titles = runs.run_titles(listed)
     before = at.selectbox(key="train_run_pick").value
-    run_id, other = runs[titles.index(before)].id, runs[1 - titles.index(before)].id
+    run_id, other = listed[titles.index(before)].id, listed[1 - titles.index(before)].id
     other_title = titles[1 - titles.index(before)]
     for name in NAME_PAYLOADS:
         at.text_input(key=f"train_manage_label_{run_id}").input(name).run()
@@ -1317,7 +1358,7 @@ def test_a_dataset_renamed_to_markdown_html_or_a_link_is_shown_as_text(
     from dashboard.text import markdown_text
 
     _own_runs_and_dataset(data_dir, shipped, monkeypatch, tmp_path)
-    name_of = next(e.name for e in views.dataset_entries())
+    name_of = next(e.name for e in datasets.dataset_entries())
     at = _app().switch_page("app_pages/data.py").run()
     for name in NAME_PAYLOADS:
         at.text_input(key=f"data_manage_label_{name_of}").input(name).run()
@@ -1353,4 +1394,4 @@ def test_a_job_title_names_the_width_its_model_is_built_with(data_dir):
     class Job:
         kind, params = "train", {"model_config": {"name": "rsteer", "input_frames": 2}, "data_path": ""}
 
-    assert views.job_title(Job()) == "train RSteer 32 ch · 2 frames in"
+    assert queue.job_title(Job()) == "train RSteer 32 ch · 2 frames in"

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from core.models import ModelConfig
-from core.service import views
+from core.service import jobs, runs, sweeps
 from core.store.paths import PROJECT_ROOT
 from core.store.runs import read_run
 from core.train.checkpoints import load_run
@@ -130,8 +130,8 @@ def test_a_diverged_training_in_a_sweep_is_a_diverged_row(data_env, tmp_data_dir
     assert stored["status"] == "done" and stored["rows"][0]["status"] == "diverged"
     assert ",diverged," in (result.path / "results.csv").read_text()
     assert read_run(tmp_data_dir / "runs" / row["run_id"]).status == "diverged"
-    assert views.sweep_curves(result.path, "one_step", notes=True) == {}  # no checkpoint: no point
-    views.sweep_accuracy(result.path)
+    assert sweeps.sweep_curves(result.path, "one_step", notes=True) == {}  # no checkpoint: no point
+    sweeps.sweep_accuracy(result.path)
 
 
 # ------------------------------------------------------- worse than persistence
@@ -172,13 +172,13 @@ def test_a_model_worse_than_persistence_is_marked_in_metrics_views_and_the_cli(d
     from core.train.evaluate import main as evaluate_main
 
     assert bad_run.metrics["worse_than_persistence"] == ["test_future", "test_domain"]
-    run = next(r for r in views.list_runs() if r.id == bad_run.run_id)
-    row = next(r for r in views.run_rows(views.list_runs()) if r["id"] == bad_run.run_id)
-    assert row["vs persistence"] == "worse than persistence: test-future, test-domain"
-    assert views.run_warning(run).startswith("worse than persistence (predicting no change): test-future")
+    run = next(r for r in runs.list_runs() if r.id == bad_run.run_id)
+    row = next(r for r in runs.run_rows(runs.list_runs()) if r.id == bad_run.run_id)
+    assert row.vs_persistence == "worse than persistence: test-future, test-domain"
+    assert runs.run_warning(run).startswith("worse than persistence (predicting no change): test-future")
     job = SimpleNamespace(kind="train", finished_state=True, run_id=bad_run.run_id, params={}, result={})
-    assert views.job_warning(job) == views.run_warning(run)  # the job card's line
-    assert views.job_warning(SimpleNamespace(**{**vars(job), "finished_state": False})) == ""
+    assert jobs.job_warning(job) == runs.run_warning(run)  # the job card's line
+    assert jobs.job_warning(SimpleNamespace(**{**vars(job), "finished_state": False})) == ""
     assert evaluate_main([bad_run.run_id, "--steps", "4"]) == 0
     out = capsys.readouterr().out
     assert "WARNING: worse than persistence (predicting no change): test-future RMSE" in out, out
@@ -201,9 +201,9 @@ def test_models_that_beat_persistence_carry_no_mark():
     for folder in sorted((PROJECT_ROOT / "assets" / "runs").iterdir()):
         info = read_run(folder, shipped=True)
         assert worse_than_persistence(info.metrics) == [], folder.name  # 0.47-0.63 x persistence
-        assert views.persistence_mark(info.metrics) == "beats persistence"
-        assert views.run_warning(info) == ""
-    assert views.persistence_mark(None) == ""  # no test metrics (e.g. diverged before a checkpoint)
+        assert runs.persistence_mark(info.metrics) == "beats persistence"
+        assert runs.run_warning(info) == ""
+    assert runs.persistence_mark(None) == ""  # no test metrics (e.g. diverged before a checkpoint)
 
 
 def test_figure_4_marks_points_worse_than_persistence_or_diverged(tmp_path):
@@ -217,12 +217,12 @@ def test_figure_4_marks_points_worse_than_persistence_or_diverged(tmp_path):
     (tmp_path / "results.json").write_text(
         json.dumps({"rows": [row(0.0, 0.5), row(0.5, 2.0), row(0.9, 0.8, "diverged")]})
     )
-    curves = views.sweep_curves(tmp_path, "one_step", notes=True)
+    curves = sweeps.sweep_curves(tmp_path, "one_step", notes=True)
     notes = curves["RSteer"][3]
     assert notes[0] == ""
     assert notes[1] == "worse than persistence (predicting no change): test-future RMSE 2 x persistence's"
     assert notes[2] == "training diverged"
-    assert len(views.sweep_curves(tmp_path, "one_step")["RSteer"]) == 3  # without notes: as before
+    assert len(sweeps.sweep_curves(tmp_path, "one_step")["RSteer"]) == 3  # without notes: as before
     fig = figures.equivariance_figure(curves, x_title="data one-step EE")
     line = fig.data[0]
     assert list(line.marker.symbol) == ["circle", "x", "x"]

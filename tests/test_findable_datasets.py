@@ -11,7 +11,7 @@ from core.data.__main__ import main as data_main
 from core.data.cache import find_dataset
 from core.data.store import load_dataset
 from core.models import ModelConfig
-from core.service import views
+from core.service import common, datasets, items, runs
 from core.store.paths import DATA_DIR_ENV
 from core.train.config import TrainConfig
 from core.train.trainer import train
@@ -32,8 +32,8 @@ def own_data_dir(tmp_path, monkeypatch):
     return data
 
 
-def _listed() -> dict[str, views.Entry]:
-    return {e.name: e for e in views.dataset_entries()}
+def _listed() -> dict[str, common.Entry]:
+    return {e.name: e for e in datasets.dataset_entries()}
 
 
 def test_cli_out_name_lands_in_the_data_directory_and_is_listed(own_data_dir, capsys):
@@ -60,10 +60,10 @@ def test_cli_out_path_is_listed_and_deleting_it_on_the_dashboard_keeps_the_file(
     assert data_main([*SMALL_DATA, "--out", str(outside)]) == 0
     entry = _listed()["lesson.h5"]
     assert not entry.damaged and load_dataset(entry.path).config.buoyancy_diff == 0.2
-    views.rename_item("dataset", "lesson.h5", "my lesson")
+    items.rename_item("dataset", "lesson.h5", "my lesson")
     assert _listed()["lesson.h5"].title == "my lesson"
-    assert f"Its file is {outside.resolve()}" in views.dataset_delete_note("lesson.h5")
-    views.delete_item("dataset", "lesson.h5")
+    assert f"Its file is {outside.resolve()}" in datasets.dataset_delete_note("lesson.h5")
+    items.delete_item("dataset", "lesson.h5")
     assert "lesson.h5" not in _listed() and outside.is_file()
 
 
@@ -85,9 +85,9 @@ def test_a_foreign_named_hdf5_file_is_listed_and_its_run_names_it(own_data_dir, 
     assert not entry.damaged
     model = ModelConfig.for_model("convnet", hidden=8, layers=2)
     result = train(entry.path, model, TrainConfig(**{**TINY_TRAINING, "epochs": 1}))
-    run = next(r for r in views.list_runs() if r.id == result.run_id)
-    [row] = views.run_rows([run])
-    assert row["dataset"] == entry.label and "(deleted)" not in row["dataset"]
+    run = next(r for r in runs.list_runs() if r.id == result.run_id)
+    [row] = runs.run_rows([run])
+    assert row.dataset == entry.label and "(deleted)" not in row.dataset
 
 
 def test_a_listed_file_that_is_gone_is_shown_damaged_and_can_be_taken_off_the_list(own_data_dir):
@@ -96,5 +96,5 @@ def test_a_listed_file_that_is_gone_is_shown_damaged_and_can_be_taken_off_the_li
     outside.unlink()
     entry = _listed()["moved_away.h5"]
     assert entry.damaged.startswith("damaged: moved_away.h5:") and entry.title.endswith("(damaged)")
-    views.delete_item("dataset", "moved_away.h5")
+    items.delete_item("dataset", "moved_away.h5")
     assert "moved_away.h5" not in _listed()

@@ -240,13 +240,13 @@ def own_data(tmp_path, monkeypatch) -> Path:
 
 def test_a_rename_takes_exactly_label_limit_characters_and_refuses_one_more(own_data):
     from core.names import LABEL_LIMIT
-    from core.service import views
+    from core.service import items
 
     run = _own_run(own_data)
     longest = "n" * LABEL_LIMIT
-    assert views.rename_item("run", run.name, longest) == longest
+    assert items.rename_item("run", run.name, longest) == longest
     with pytest.raises(ValueError, match=f"at most {LABEL_LIMIT} characters, got {LABEL_LIMIT + 1}"):
-        views.rename_item("run", run.name, "m" * (LABEL_LIMIT + 1))
+        items.rename_item("run", run.name, "m" * (LABEL_LIMIT + 1))
     assert json.loads((run / "run.json").read_text())["label"] == longest  # the old name is kept
     assert 20 <= LABEL_LIMIT <= 200  # a name fits a select box, and a limit exists at all
 
@@ -269,16 +269,16 @@ def test_inside_refuses_a_symlink_that_leaves_the_folder_and_keeps_one_that_stay
 
 
 def test_a_run_folder_linked_out_of_the_data_folder_can_be_neither_renamed_nor_deleted(own_data, tmp_path):
-    from core.service import views
+    from core.service import items
 
     outside = _own_run(tmp_path / "elsewhere", "run-theirs")
     (own_data / "runs").mkdir(parents=True)
     (own_data / "runs" / "run-link").symlink_to(outside, target_is_directory=True)
     before = (outside / "run.json").read_text()
     with pytest.raises(ValueError, match="outside"):
-        views.rename_item("run", "run-link", "mine now")
+        items.rename_item("run", "run-link", "mine now")
     with pytest.raises(ValueError, match="outside"):
-        views.delete_item("run", "run-link")
+        items.delete_item("run", "run-link")
     assert (outside / "run.json").read_text() == before
 
 

@@ -81,7 +81,7 @@ def test_a_live_cli_training_survives_a_dashboard_start_and_is_not_resumed_twice
     """Issue 28.2: starting the dashboard (or `python -m core.jobs list`) during a
     `python -m core.train` run marked it interrupted, and Resume then trained it twice."""
     from core.jobs.__main__ import main as jobs_cli
-    from core.service import actions, views
+    from core.service import items, queue
 
     before = set(runs_root().iterdir())
     options = [f"--{k.replace('_', '-')}={v}" for k, v in SMALL_TRAINING.items()]
@@ -109,7 +109,7 @@ def test_a_live_cli_training_survives_a_dashboard_start_and_is_not_resumed_twice
         with pytest.raises(ValueError, match="Cannot resume: the run is " + live):
             runner.resume_run(run_dir.name)
         with pytest.raises(ValueError, match="It is in use: the run is " + live):
-            views.delete_item("run", run_dir.name)  # the dashboard's own runner starts here too
+            items.delete_item("run", run_dir.name)  # the dashboard's own runner starts here too
         assert not registry.active_jobs() and _status(run_dir) == "running"
         with pytest.raises(ownership.RunOwned, match=f"pid {train.pid}"):
             _resume_in_process(data_env, run_dir, epochs=2)  # the trainer itself refuses too
@@ -121,7 +121,7 @@ def test_a_live_cli_training_survives_a_dashboard_start_and_is_not_resumed_twice
     assert run_dir.name in runner.reconcile_runs()  # its owner is gone now
     assert _status(run_dir) == "interrupted"
     assert resume_refusal(registry, run_dir.name) is None
-    assert run_dir.name not in actions.runner().reconcile_runs()  # settled once
+    assert run_dir.name not in queue.runner().reconcile_runs()  # settled once
     import torch
 
     saved = torch.load(run_dir / "last.pt", weights_only=True)["epoch"]

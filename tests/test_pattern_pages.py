@@ -77,7 +77,7 @@ def _arrow_lengths(at: AppTest) -> list[float]:
 
 
 def test_data_page_pattern_reaches_the_job_and_the_picture_follows_dial_and_pattern(data_dir, monkeypatch):
-    from core.service import actions
+    from core.service import queue
 
     submitted = []
 
@@ -85,7 +85,7 @@ def test_data_page_pattern_reaches_the_job_and_the_picture_follows_dial_and_patt
         submitted.append((kind, params))
         return "job-test"
 
-    monkeypatch.setattr(actions, "_submit", record)
+    monkeypatch.setattr(queue, "submit", record)
     at = _app().switch_page("app_pages/data.py").run()
     assert not at.exception, at.exception
     assert _plume_labels(at) == ["×1", "×1.6", "×2.2", "×2.8"]  # the default: every rotation broken
@@ -107,17 +107,17 @@ def test_data_page_pattern_reaches_the_job_and_the_picture_follows_dial_and_patt
 
 
 def test_a_bad_breaking_pattern_is_named_in_the_forms_words():
-    from core.service import actions
+    from core.service import datasets
 
-    config = actions.dataset_config(buoyancy_diff=0.6, breaking="half_turn")
+    config = datasets.dataset_config(buoyancy_diff=0.6, breaking="half_turn")
     assert config.strength_factors() == (1, 1.6, 1, 1.6)
     with pytest.raises(ValueError, match="^Breaking pattern must be one of all, half_turn, one_plume"):
-        actions.dataset_config(buoyancy_diff=0.6, breaking="twist")
+        datasets.dataset_config(buoyancy_diff=0.6, breaking="twist")
 
 
 def test_data_page_names_the_pattern_and_the_symmetry_left_for_four_tiny_datasets(data_dir):
     from core.data import DataConfig, ensure_dataset
-    from core.service import views
+    from core.service import datasets
     from core.service.symmetry_view import pattern_words
 
     made = {}
@@ -129,7 +129,7 @@ def test_data_page_names_the_pattern_and_the_symmetry_left_for_four_tiny_dataset
     }.items():
         config = DataConfig(**{**TINY_CONFIG, "sims": 1, "frames": 8, **settings})
         made[name] = ensure_dataset(config).name
-    titles = {e.name: e.label for e in views.dataset_entries()}
+    titles = {e.name: e.label for e in datasets.dataset_entries()}
     at = _app().switch_page("app_pages/data.py").run()
     assert not at.exception, at.exception
     expected = {"half_turn": "This data keeps half-turns", "all": "This data keeps no rotation"}
@@ -176,7 +176,7 @@ def test_rgroup_relaxed_weights_split_into_c4_irreps_and_reach_the_compare_view(
     import torch
 
     from core.models import build_model
-    from core.service.views import relaxation_maps
+    from core.service.comparison import relaxation_maps
 
     model = build_model("rgroup", hidden=8, layers=2)
     assert all(layer["irrep_energy"]["trivial"] == pytest.approx(1.0) for layer in model.relaxation_summary())

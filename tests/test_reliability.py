@@ -1,6 +1,6 @@
 """Faults from outside: killed workers, dead pids, a broken registry, oversize uploads,
 half-written files, and where the server listens. Each goes through the functions the
-dashboard (core.service.actions) and the CLI (python -m core.jobs) call."""
+dashboard (core.service.jobs) and the CLI (python -m core.jobs) call."""
 
 from __future__ import annotations
 
@@ -50,31 +50,31 @@ def no_assets(monkeypatch, tmp_path):
 def test_kill_9_frees_the_slot_on_the_next_look_and_the_run_resumes(
     tmp_data_dir, tiny_dataset_path, no_assets
 ):
-    from core.service import actions, views
+    from core.service import jobs, queue
 
-    runner = actions.runner()  # the dashboard's one runner: no new JobRunner below
+    runner = queue.runner()  # the dashboard's one runner: no new JobRunner below
     job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=500))
     # Epoch 2 reported: epoch 1's last.pt is surely on disk (it is written after the report).
     _wait(lambda: (runner.status(job_id).epoch or 0) >= 2, 120, "two epochs")
     pid = runner.status(job_id).pid
     os.killpg(pid, signal.SIGKILL)
     t0 = time.monotonic()
-    job = _wait(lambda: next(j for j in actions.list_jobs() if j.id == job_id).finished_state and
-                next(j for j in actions.list_jobs() if j.id == job_id), 10, "list() to notice")  # fmt: skip
+    job = _wait(lambda: next(j for j in queue.list_jobs() if j.id == job_id).finished_state and
+                next(j for j in queue.list_jobs() if j.id == job_id), 10, "list() to notice")  # fmt: skip
     freed_s = time.monotonic() - t0
     print(f"slot freed {freed_s:.2f} s after kill -9")
-    assert job.status == "interrupted" and "SIGKILL" in actions.job_problem(job)
+    assert job.status == "interrupted" and "SIGKILL" in jobs.job_problem(job)
     assert not [j for j in runner.registry.active_jobs() if j.slot == "compute"]  # slot free
     assert _run_status(job.run_id) == "interrupted"
-    assert views.can_resume(job)
+    assert jobs.can_resume(job)
     assert not Path(f"/proc/{pid}").exists()  # reaped, not a zombie
 
     saved = torch.load(find_run_dir(job.run_id)[0] / "last.pt", weights_only=True)["epoch"]
-    resumed = actions.resume_job(job_id, epochs=saved + 1)
+    resumed = jobs.resume_job(job_id, epochs=saved + 1)
     # A second click on the old card while the first resume is queued or running starts nothing.
-    assert not views.can_resume(job)
+    assert not jobs.can_resume(job)
     with pytest.raises(ValueError, match="already queued or running"):
-        actions.resume_job(job_id, epochs=saved + 1)
+        jobs.resume_job(job_id, epochs=saved + 1)
     final = _wait(lambda: (j := runner.status(resumed)).finished_state and j, 120, "the resumed job")
     assert final.status == "done", final.error
     assert _run_status(job.run_id) == "done"
@@ -82,13 +82,13 @@ def test_kill_9_frees_the_slot_on_the_next_look_and_the_run_resumes(
     assert [h["epoch"] for h in run.history] == list(range(1, saved + 2))  # continued, not restarted
     assert run.config["resumed_from_epoch"] == saved and run.metrics is not None
     # Finished: the old card offers no Resume, and asking anyway says why (its record is kept).
-    assert not views.can_resume(job)
+    assert not jobs.can_resume(job)
     with pytest.raises(ValueError, match="finished"):
-        actions.resume_job(job_id)
-    assert [j.id for j in actions.list_jobs() if j.kind == "resume"] == [resumed]
+        jobs.resume_job(job_id)
+    assert [j.id for j in queue.list_jobs() if j.kind == "resume"] == [resumed]
     # Once the worker exits, the next look reaps it: no zombie left until the server stops.
     gone = Path(f"/proc/{final.pid}")
-    _wait(lambda: actions.list_jobs() and not gone.exists(), 15, "the finished worker to be reaped")
+    _wait(lambda: queue.list_jobs() and not gone.exists(), 15, "the finished worker to be reaped")
 
 
 def test_a_waiting_worker_frees_a_slot_held_by_a_dead_one(

@@ -163,7 +163,7 @@ def test_a_refused_checkpoint_is_one_line_naming_the_file_and_never_torchs_unsaf
     and the cause in one line, never torch's text (which advises weights_only=False)."""
     import io
 
-    from core.service import views
+    from core.service import runs
 
     monkeypatch.setenv("APPROXSYM_DATA_DIR", str(tmp_path / "data"))
     marker = tmp_path / "pwned"
@@ -180,7 +180,7 @@ def test_a_refused_checkpoint_is_one_line_naming_the_file_and_never_torchs_unsaf
         (b"not a checkpoint", "not a torch checkpoint"),
     ):
         with pytest.raises(CheckpointError) as refused:
-            views.import_checkpoint("mine.pt", data)
+            runs.import_checkpoint("mine.pt", data)
         said = str(refused.value)
         assert said.startswith("uploaded file 'mine.pt': ") and why in said, said
         assert "\n" not in said and "weights_only" not in said and "trust" not in said.lower(), said

@@ -215,7 +215,7 @@ def reopen_or_open_old(config: SweepConfig, root):
 def test_the_sweep_job_and_form_take_seeds_and_patterns_and_name_bad_ones(data):
     from core.jobs.kinds import KINDS
     from core.names import sweep_config_label
-    from core.service import actions
+    from core.service import sweeps
 
     config = tiny(seeds=3, patterns=("half_turn",))
     params = KINDS["sweep"].validate({"sweep_config": config.to_dict(), "engine": "local"})
@@ -224,11 +224,11 @@ def test_the_sweep_job_and_form_take_seeds_and_patterns_and_name_bad_ones(data):
     assert "half_turn" in sweep_config_label(config.to_dict())
     settings = {"levels": [0.6], "models": ["convnet"], "data": TINY_DATA, "train": TINY_TRAIN}
     with pytest.raises(ValueError, match="^Training seeds must be between 1 and 10, got 0$"):
-        actions.submit_sweep(**settings, seeds=0, patterns=["all"])
+        sweeps.submit_sweep(**settings, seeds=0, patterns=["all"])
     with pytest.raises(ValueError, match="^Breaking patterns: pick at least one pattern$"):
-        actions.submit_sweep(**settings, seeds=1, patterns=[])
+        sweeps.submit_sweep(**settings, seeds=1, patterns=[])
     with pytest.raises(ValueError, match="^Breaking patterns must not repeat"):
-        actions.submit_sweep(**settings, seeds=1, patterns=["all", "all"])
+        sweeps.submit_sweep(**settings, seeds=1, patterns=["all", "all"])
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ from test_sweep_resume import (  # noqa: E402
     wait_for,
 )
 
-from core.service import views  # noqa: E402
+from core.service import sweeps  # noqa: E402
 from core.store.paths import PROJECT_ROOT  # noqa: E402
 from core.store.runs import dataset_path_of  # noqa: E402
 from core.sweep import CSV_COLUMNS, SweepConfig, list_sweeps, resume_sweep, run_sweep  # noqa: E402
@@ -96,10 +96,10 @@ def test_ray_sweep_writes_what_the_local_engine_writes(local_ray, env):
         assert np.mean(by_frame["model"]) == pytest.approx(row["model_ee_mean"], rel=1e-4)
         assert np.mean(by_frame["data"]) == pytest.approx(row["data_ee_one_step"], rel=1e-4, abs=1e-12)
         assert [name for name, _, _ in by_frame["regions"]] == ["training", "validation", "test-future"]
-    assert views.sweep_frame_levels(result.path) == [0.0, 0.3]
-    shown = views.sweep_ee_by_frame(result.path, 0.3)
+    assert sweeps.sweep_frame_levels(result.path) == [0.0, 0.3]
+    shown = sweeps.sweep_ee_by_frame(result.path, 0.3)
     assert [r["label"] for r in shown["runs"]] == ["ConvNet", "RSteer"] and shown["regions"]
-    assert "ee_by_frame" not in views.sweep_csv(result.path).decode().splitlines()[0]
+    assert "ee_by_frame" not in sweeps.sweep_csv(result.path).decode().splitlines()[0]
 
     # The local engine, on one (level, model) of the same sweep, writes rows with the same fields
     # and the same data equivariance error (the dataset is the one the Ray task made).

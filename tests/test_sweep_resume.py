@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.service.views import job_title
+from core.service.queue import job_title
 from core.store.paths import PROJECT_ROOT
 from core.sweep import SweepConfig, list_sweeps, run_sweep
 from core.sweep.results import LOCK_FILE

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.service import views
+from core.service import comparison, runs, sweep_ratios, sweeps
 from core.sweep.aggregate import by_level, leader, seed_count, split_title
 from core.sweep.table1 import Spread
 from dashboard import figures
@@ -62,7 +62,7 @@ def test_figure_4_draws_mean_and_std_bars_over_seeds_and_none_for_one_seed(tmp_p
         _row("convnet", 0.9, 0, 0.04),
     ]
     folder = _write(tmp_path / "sweep-seeds", rows)
-    curves = views.sweep_curves(folder, "one_step", notes=True)
+    curves = sweeps.sweep_curves(folder, "one_step", notes=True)
     xs, ys, levels, notes, x_std, y_std = curves["RSteer"]
     assert levels == [0.5, 0.9] and ys == [pytest.approx(0.012), pytest.approx(0.022)]
     assert y_std == [pytest.approx(0.002), pytest.approx(0.002)] and x_std == [0.0, 0.0]
@@ -82,7 +82,7 @@ def test_rmse_over_persistence_curves_carry_the_seed_spread_as_error_bars(tmp_pa
         _row("e2cnn", 0.5, 1, 1e-9, future=0.64),
         _row("convnet", 0.5, 0, 0.02, future=0.80),
     ]
-    ratios = views.sweep_accuracy_ratios(_write(tmp_path / "s", rows))
+    ratios = sweep_ratios.sweep_accuracy_ratios(_write(tmp_path / "s", rows))
     future = ratios["test-future"]
     assert future["title"] == "test-future (later frames)"
     assert future["ratios"]["E2CNN"] == [pytest.approx(0.62)]
@@ -103,7 +103,7 @@ def test_rmse_over_persistence_curves_carry_the_seed_spread_as_error_bars(tmp_pa
 
 
 def _summary(tmp_path, rows) -> list[str]:
-    return views.sweep_accuracy_ratios(_write(tmp_path / "sweep", rows))["summary"]
+    return sweep_ratios.sweep_accuracy_ratios(_write(tmp_path / "sweep", rows))["summary"]
 
 
 def test_a_lead_beyond_both_seed_spreads_is_said_and_a_smaller_gap_is_a_tie(tmp_path):
@@ -225,12 +225,12 @@ def test_build_table1_submits_the_table1_presets_own_plan(monkeypatch):
     """What is sent is the preset's plan: its level (not a default 0), all its models, its seeds
     and its per-model widths (an earlier version read the levels from the wrong place and sent
     Δb 0)."""
-    from core.service import actions, table1_view
+    from core.service import sweeps, table1_view
     from core.sweep import PRESETS
 
     plan = PRESETS["table1"]["sweep"]
     sent = {}
-    monkeypatch.setattr(actions, "submit_sweep", lambda **s: sent.update(s) or "job-1")
+    monkeypatch.setattr(sweeps, "submit_sweep", lambda **s: sent.update(s) or "job-1")
     assert table1_view.submit_table1() == "job-1"
     assert sent["preset"] == "table1" and sent["levels"] == tuple(plan["levels"]) != (0.0,)
     assert sent["models"] == tuple(plan["models"]) and len(sent["models"]) == 9
@@ -246,7 +246,7 @@ def test_build_table1_submits_the_table1_presets_own_plan(monkeypatch):
 def test_the_splits_are_named_by_what_they_hold():
     assert split_title("future") == "test-future (later frames)"
     assert split_title("test_domain") == "test-domain (unseen buoyancy strengths)"
-    assert views.split_title("test-future") == "test-future (later frames)"
+    assert comparison.split_title("test-future") == "test-future (later frames)"
     with pytest.raises(ValueError, match="split must be"):
         split_title("sideways")
 
@@ -258,7 +258,7 @@ def test_run_metrics_and_the_compare_split_choice_name_the_splits(tmp_path, monk
     monkeypatch.delenv("APPROXSYM_ASSETS_DIR", raising=False)  # the shipped runs
 
     run = SimpleNamespace(metrics={"test_domain": {"rmse": 0.1, "persistence_rmse": 0.2}})
-    assert views.run_metric_rows(run)[0]["what"] == "rollout RMSE, test-domain (unseen buoyancy strengths)"
+    assert runs.run_metric_rows(run)[0]["what"] == "rollout RMSE, test-domain (unseen buoyancy strengths)"
     at = AppTest.from_file(APP, default_timeout=120).run()
     at = at.switch_page("app_pages/compare.py").run()
     assert not at.exception, at.exception
@@ -279,14 +279,14 @@ def _framed(model, level, seed, trained_ee):
 def test_frame_split_averages_seeds_with_bars_and_frame_curves_name_their_seed(tmp_path):
     rows = [_framed("rsteer", 0.5, 0, 0.6), _framed("rsteer", 0.5, 1, 1.0), _framed("convnet", 0.5, 0, 0.7)]
     folder = _write(tmp_path / "s", rows)
-    split = views.sweep_frame_split(folder)
+    split = sweeps.sweep_frame_split(folder)
     assert split["RSteer"] == ([0.5], [pytest.approx(0.8)], [2.0], [(pytest.approx(0.2), 0.0)])
     assert split["ConvNet"][3] == [None]
     fig = figures.frame_split_figure(split)
     bars = {t.name: t.error_y.array for t in fig.data}
     assert list(bars["RSteer, training frames"]) == pytest.approx([0.2])
     assert bars["ConvNet, training frames"] is None
-    labels = [r["label"] for r in views.sweep_ee_by_frame(folder, 0.5)["runs"]]
+    labels = [r["label"] for r in sweeps.sweep_ee_by_frame(folder, 0.5)["runs"]]
     assert labels == ["RSteer, seed 0", "ConvNet, seed 0", "RSteer, seed 1"]
 
 

@@ -326,12 +326,15 @@ def same_work(kind: str, params: dict[str, Any]):
     return clashes
 
 
-def resume_refusal(registry: Registry, run_id: str, epochs: int | None = None) -> str | None:
+def resume_refusal(
+    registry: Registry, run_id: str, epochs: int | None = None, active: list[JobRecord] | None = None
+) -> str | None:
     """Why run ``run_id`` cannot be continued now (a sentence for the user), or None if it can.
 
     It can when it is one of this data directory's runs, no queued or running job trains it,
     no live process owns it (core.store.ownership: e.g. a ``python -m core.train``), it has a
     last.pt, and it is not finished, unless ``epochs`` asks for more than it has done.
+    ``active``: the queued and running jobs when the caller has already read them.
     """
     from core.store.ownership import owner_note
     from core.store.runs import find_run_dir, read_run
@@ -342,7 +345,7 @@ def resume_refusal(registry: Registry, run_id: str, epochs: int | None = None) -
         return "the run does not exist"
     if shipped:
         return "shipped runs are read-only"
-    if any(job_run_id(job) == run_id for job in registry.active_jobs()):
+    if any(job_run_id(job) == run_id for job in (registry.active_jobs() if active is None else active)):
         return "a job training this run is already queued or running"
     live = owner_note(run_dir)
     if live:

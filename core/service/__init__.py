@@ -1,10 +1,8 @@
 """The service layer: everything the dashboard pages need, without Streamlit.
 
-``views`` reads (listings, summaries, comparisons), ``actions`` starts and stops
-background jobs (the names a person reads are ``core.names``). Pages call these
-(through ``dashboard/cache.py`` where a result is worth caching) and only draw.
+One module per thing the pages handle, each with its reads and its actions: ``datasets``,
+``runs``, ``training`` (the Train form), ``sweeps`` (+ ``sweep_ratios``), ``comparison``,
+``jobs``, ``items`` (rename, delete); below them ``queue`` (the one job runner) and
+``common``; the names a person reads are ``core.names``. Pages call these (through
+``dashboard/cache.py`` where a result is worth caching) and only draw.
 """
-
-from core.service import actions, views
-
-__all__ = ["actions", "views"]

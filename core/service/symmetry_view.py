@@ -100,14 +100,15 @@ def run_symmetry(run_ids: list[str]) -> dict[str, Any]:
     """Each run's model EE per rotation beside the data's on the same states, and the symmetry
     each kept, named as on the Data page.
 
-    Runs are named as in the pickers (core.service.views.run_titles). Returns ``models``
+    Runs are named as in the pickers (core.service.runs.run_titles). Returns ``models``
     (``{label: {"90": e, ...}}``: metrics.json's matched one-step model EE), ``data``
     (``{series: {"90": e, ...}}``: the matched one-step data EE on the same states, "data", or
     "data (F input frames)" where the runs' input frames differ), ``names`` (``{label: model
     registry name}``), ``sentences`` (``[(label, sentence)]``: the models', then the data's) and
     ``notes`` (runs without stored metrics).
     """
-    from core.service.views import _dataset_file, run_titles
+    from core.service.comparison import dataset_file_of
+    from core.service.runs import run_titles
     from core.store.runs import find_run_dir, read_run
     from core.symmetry import EquivarianceError
 
@@ -126,7 +127,7 @@ def run_symmetry(run_ids: list[str]) -> dict[str, Any]:
         out["sentences"].append((label, model_ee.residual_symmetry().sentence(label, model_ee.per_element)))
         frames_in = int((info.config.get("model_config") or {}).get("input_frames", 1))
         if frames_in not in data_by_frames:
-            found = _data_side(info, frames_in, _dataset_file(info))
+            found = _data_side(info, frames_in, dataset_file_of(info))
             if found is not None:
                 data_by_frames[frames_in], data_sentences[frames_in] = found
     several = len(data_by_frames) > 1
@@ -165,11 +166,11 @@ def _data_side(info: Any, frames_in: int, path: Path | None) -> tuple[dict[int, 
 
 def _pattern_rows(folder: str | Path) -> list[dict[str, Any]]:
     """A sweep's finished rows that carry both per-rotation EE (rows without ``breaking`` are "all")."""
-    from core.service.views import _read_sweep
+    from core.service.sweeps import read_sweep
 
     return [
         r
-        for r in _read_sweep(folder)
+        for r in read_sweep(folder)
         if isinstance(r.get("model_ee_by_element"), dict) and isinstance(r.get("data_ee_by_element"), dict)
     ]
 
@@ -183,8 +184,8 @@ def is_pattern_sweep(folder: str | Path) -> bool:
 
 
 def pattern_sweeps() -> list[Any]:
-    """The sweeps (core.service.views.Entry) a pattern lesson can read, the shipped ones first."""
-    from core.service.views import sweep_entries
+    """The sweeps (core.service.sweeps.SweepEntry) a pattern lesson can read, the shipped ones first."""
+    from core.service.sweeps import sweep_entries
 
     return [e for e in sweep_entries() if not e.damaged and is_pattern_sweep(e.path)]
 
@@ -274,11 +275,11 @@ def _pattern_points(rows: list[dict[str, Any]]) -> dict[str, dict[str, tuple[lis
 
 def pattern_spectra(folder: str | Path, level: float) -> dict[str, dict[str, list[dict[str, float]]]]:
     """How the relaxed models broke symmetry under each pattern, at one level of a pattern sweep:
-    ``{pattern: {model label: [irrep_energy per layer]}}`` (core.service.views.relaxation_maps),
+    ``{pattern: {model label: [irrep_energy per layer]}}`` (core.service.comparison.relaxation_maps),
     from each relaxed model's lowest-seed run whose folder is here; patterns and models without
     one are left out."""
     from core.models.registry import model_label, model_spec
-    from core.service.views import relaxation_maps
+    from core.service.comparison import relaxation_maps
     from core.store.runs import CheckpointError
     from core.train.checkpoints import load_run
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.service.views import Entry
+from core.service.common import Entry
 from core.store.paths import assets_dir
 from core.sweep.aggregate import ONE_SEED, split_title
 
@@ -72,16 +72,16 @@ def build_hint() -> str:
 
 
 def submit_table1() -> str:
-    """Start a Table-1 build as a background sweep job (core.service.actions.submit_sweep with
+    """Start a Table-1 build as a background sweep job (core.service.sweeps.submit_sweep with
     the ``table1`` preset's levels, models and seeds); returns the job id. ValueError when this
     build has no ``table1`` preset."""
-    from core.service import actions
+    from core.service import sweeps
     from core.sweep import PRESETS, SweepConfig
 
     if TABLE1_PRESET not in PRESETS:
         raise ValueError(f"this version has no '{TABLE1_PRESET}' sweep preset to build Table 1 with")
     plan = SweepConfig.of_preset(TABLE1_PRESET)
-    return actions.submit_sweep(
+    return sweeps.submit_sweep(
         preset=TABLE1_PRESET,
         levels=plan.levels,
         models=plan.models,

@@ -279,6 +279,17 @@ class Registry:
         )
         return [_job(r) for r in rows]
 
+    def job_and_active(self, job_id: str) -> tuple[JobRecord | None, list[JobRecord]]:
+        """Return the job's record (None if there is no such job) and the queued and running
+        jobs, in one read (a job card needs both)."""
+        rows = self._run(
+            lambda con: con.execute(
+                "SELECT * FROM jobs WHERE id = ? OR status IN ('queued', 'running')", (job_id,)
+            ).fetchall()
+        )
+        jobs = [_job(r) for r in rows]
+        return next((j for j in jobs if j.id == job_id), None), [j for j in jobs if j.status in ACTIVE]
+
     def update_job(self, job_id: str, _only_active: bool = False, **fields: Any) -> bool:
         """Set columns of a job (names from the jobs table; ``params`` may be a dict).
 

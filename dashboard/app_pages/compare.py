@@ -4,35 +4,35 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import symmetry_view, views
+from core.service import comparison, datasets, runs, symmetry_view
 from dashboard import cache, figures, pattern_figures, widgets
 from dashboard.text import markdown_text
 
 st.title("Compare models")
 
-listed = views.list_runs()
-runs = [r for r in listed if "checkpoint" in r.paths and not r.damaged]
+listed = runs.list_runs()
+usable = [r for r in listed if "checkpoint" in r.paths and not r.damaged]
 damaged = sum(1 for r in listed if r.damaged)
 if damaged:  # never hidden without a word: the Train page lists them with their line, and deletes them
     st.caption(
         f"{damaged} damaged run{'s' if damaged != 1 else ''} not offered (a file of "
         f"{'theirs' if damaged != 1 else 'its'} cannot be read): see and delete them on the Train page."
     )
-if not runs:
+if not usable:
     st.error("No trained run with a checkpoint yet: train one on the Train page.")
     st.stop()
 
 # Runs are compared on one dataset: the one they were trained on (uploads fit any).
-here = {e.name for e in views.dataset_entries() if not e.damaged}
+here = {e.name for e in datasets.dataset_entries() if not e.damaged}
 by_dataset: dict[str, list] = {}
 orphans = 0
-for r in runs:
-    name = views.run_dataset_name(r.config)
+for r in usable:
+    name = datasets.run_dataset_name(r.config)
     if name in here:
         by_dataset.setdefault(name, []).append(r)
     elif name is not None:
         orphans += 1  # its dataset was deleted: nothing to roll it out on
-uploads = [r for r in runs if views.run_dataset_name(r.config) is None]
+uploads = [r for r in usable if datasets.run_dataset_name(r.config) is None]
 if orphans:
     st.caption(
         f"{orphans} run{'s' if orphans != 1 else ''} not listed: trained on a dataset that was "
@@ -42,7 +42,7 @@ if not by_dataset:
     st.error("None of the runs' datasets is here: generate one and train on it (Data and Train pages).")
     st.stop()
 names = sorted(by_dataset, key=lambda n: (-len(by_dataset[n]), n))
-titles = {n: views.dataset_title(n) for n in names}
+titles = {n: datasets.dataset_title(n) for n in names}
 # A run sent here from the Train page ("Load this run's model") is shown on its own dataset.
 focus = st.session_state.pop("cmp_focus", None)
 focus_dataset = next((n for n in names if focus in {r.id for r in by_dataset[n]}), None)
@@ -56,10 +56,10 @@ dataset = st.selectbox(
     help="Runs trained on this dataset (and uploaded checkpoints) can be compared on it.",
 )
 candidates = by_dataset[dataset] + uploads
-labels = views.run_titles(candidates)
+labels = runs.run_titles(candidates)
 ids = [r.id for r in candidates]
 runs_key = f"cmp_runs_{dataset}"  # one remembered selection per dataset: switching back keeps it
-remembered = st.session_state.get(runs_key, views.compare_defaults(candidates))
+remembered = st.session_state.get(runs_key, runs.compare_defaults(candidates))
 shown = [label for label in remembered if label in labels]
 if focus in ids:
     sent = labels[ids.index(focus)]
@@ -73,7 +73,9 @@ picked = st.multiselect(
     "were trained on: to set your own run beside the shipped ones, train it on the shipped dataset.",
 )
 chosen = [candidates[labels.index(p)] for p in picked]
-available = views.split_choices([r.id for r in chosen]) if chosen else {"test-future": 1, "test-domain": 1}
+available = (
+    comparison.split_choices([r.id for r in chosen]) if chosen else {"test-future": 1, "test-domain": 1}
+)
 splits = [name for name, n in available.items() if n > 0] or ["test-future"]
 c2, c3, c4 = st.columns([2, 1, 1])
 split = c2.radio(
@@ -81,13 +83,13 @@ split = c2.radio(
     splits,
     horizontal=True,
     key="cmp_split",
-    format_func=views.split_title,
+    format_func=comparison.split_title,
     help="test-future: later frames of the training simulations; test-domain: held-out simulations "
     "whose buoyancy strengths were never trained on.",
 )
 if available.get("test-domain", 0) == 0:
     c2.caption(
-        f"{views.split_title('domain')} needs a dataset with 2 or more simulations per orientation "
+        f"{comparison.split_title('domain')} needs a dataset with 2 or more simulations per orientation "
         "(this one holds none out)."
     )
 n_sims = max(available.get(split, 1), 1)
@@ -110,7 +112,7 @@ if len(picked) < 2:
 
 try:
     key = (
-        tuple((r.id, cache.mtime(r.paths["checkpoint"])) for r in chosen),
+        tuple(r.id for r in chosen),
         split,
         int(sim),
         int(orientation),
@@ -180,7 +182,7 @@ def _symmetry_kept(chosen: list) -> None:
     each kept, in words (from the runs' stored evaluations)."""
     st.subheader("Which symmetry each model kept, beside the data's")
     try:
-        kept = cache.run_symmetry(tuple((r.id, cache.mtime(r.paths["checkpoint"])) for r in chosen))
+        kept = cache.run_symmetry(tuple(r.id for r in chosen))
     except Exception as exc:  # an unreadable run or dataset: a message, the rest of the page stays
         widgets.show_problem("Could not read the runs' errors per rotation.", exc)
         return

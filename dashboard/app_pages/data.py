@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import actions, symmetry_view, views
+from core.service import common, datasets, jobs, symmetry_view
 from dashboard import cache, figures, pattern_figures, widgets
 from dashboard.text import markdown_text
 
@@ -15,7 +15,7 @@ st.caption(
     "C4 symmetry."
 )
 
-with st.expander("Generate a new dataset", expanded=not views.dataset_entries()):
+with st.expander("Generate a new dataset", expanded=not datasets.dataset_entries()):
     # The dial and the pattern sit outside the form, so the plume picture follows them at once.
     dial, picture = st.columns([3, 1], vertical_alignment="center")
     with dial:
@@ -50,7 +50,7 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
     with st.form("gen_form"):
         c1, c2, c3, c4, c5 = st.columns(5)
         grid = c1.selectbox("Grid", [16, 32, 64], index=1, key="gen_grid", help="Cells per side.")
-        # No bounds on the fields themselves: actions checks them and says what was wrong.
+        # No bounds on the fields themselves: datasets.dataset_config checks them and says what was wrong.
         frames = c2.number_input("Frames", value=40, step=1, key="gen_frames")
         sims = c3.number_input(
             "Sims per orientation",
@@ -68,12 +68,12 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             "accelerates until it reaches the lid.",
         )
         seed = c5.number_input("Seed", value=0, step=1, key="gen_seed")
-        ranges = actions.DATA_FORM_RANGES, actions.DATA_FORM_LABELS
-        st.caption("Ranges: " + actions.ranges_text(*ranges, ["frames", "sims", "warmup"]) + ".")
+        ranges = datasets.DATA_FORM_RANGES, datasets.DATA_FORM_LABELS
+        st.caption("Ranges: " + common.ranges_text(*ranges, ["frames", "sims", "warmup"]) + ".")
         generate = st.form_submit_button("Generate", type="primary")
     if generate:
         try:
-            config = actions.dataset_config(
+            config = datasets.dataset_config(
                 buoyancy_diff=float(diff),
                 breaking=breaking,
                 grid=int(grid),
@@ -82,9 +82,9 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
                 warmup=int(warmup),
                 seed=int(seed),
             )
-            made = actions.existing_dataset(config)
-            job_id = None if made else actions.submit_dataset(config)
-        except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+            made = datasets.existing_dataset(config)
+            job_id = None if made else datasets.submit_dataset(config)
+        except jobs.AlreadyQueued as exc:  # a second click: the first one's job runs
             st.info(markdown_text(exc))
         except ValueError as exc:
             widgets.show_problem("These generation settings are not valid.", exc)
@@ -92,7 +92,7 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
             widgets.show_problem("Could not start the generation job.", exc)
         else:
             if made:  # nothing to simulate: show the one there is
-                title = views.dataset_title(made)
+                title = datasets.dataset_title(made)
                 st.info(markdown_text(f"A dataset with these settings exists already, shown below: {title}."))
                 widgets.follow_item("data_choice", made)
             else:
@@ -105,21 +105,22 @@ with st.expander("Generate a new dataset", expanded=not views.dataset_entries())
 
 @st.fragment(run_every=2)
 def _generation_progress() -> None:
-    jobs = [j for j in actions.list_jobs() if j.kind == "data"]
-    active = [j for j in jobs if not j.finished_state]
-    for job in active:
-        widgets.job_card(job, key="_data")
+    listed = [j for j in jobs.list_jobs() if j.kind == "data"]
+    active = [j for j in listed if not j.finished_state]
     mine = st.session_state.get("gen_job")
-    job = next((j for j in jobs if j.id == mine), None)
+    job = next((j for j in listed if j.id == mine), None)
+    cards = {card.id: card for card in jobs.job_cards(listed, active + ([job] if job else []))}
+    for job_shown in active:
+        widgets.job_card(cards[job_shown.id], key="_data")
     if job is not None and job.finished_state:
         if job.status == "done":
-            st.success(markdown_text(f"Finished: {views.job_made(job) or 'the new dataset'} is shown below."))
+            st.success(markdown_text(f"Finished: {jobs.job_made(job) or 'the new dataset'} is shown below."))
         else:
-            widgets.job_card(job, key="_data_done")
+            widgets.job_card(cards[job.id], key="_data_done")
         if st.session_state.get("gen_seen") != job.id:
             st.session_state["gen_seen"] = job.id
-            made = actions.job_dataset_path(job)
-            entry = next((e for e in views.dataset_entries() if e.path == made), None)
+            made = jobs.job_dataset_path(job)
+            entry = next((e for e in datasets.dataset_entries() if e.path == made), None)
             if entry is not None:
                 widgets.follow_item("data_choice", entry.name)  # show the new dataset
             st.rerun()  # refresh the dataset list outside this fragment
@@ -132,7 +133,7 @@ def _which_symmetry_is_left(entry) -> None:
     """The dataset's breaking pattern, its data EE per rotation and the symmetry it keeps, in words."""
     st.subheader("Which symmetry is left")
     try:
-        left = cache.dataset_symmetry(str(entry.path), cache.mtime(entry.path))
+        left = cache.dataset_symmetry(str(entry.path))
     except Exception as exc:  # a file without what this needs: say so, keep the page
         widgets.show_problem("Could not read this dataset's per-rotation errors.", exc)
         return
@@ -165,7 +166,7 @@ def _which_symmetry_is_left(entry) -> None:
     )
 
 
-entries = views.dataset_entries()
+entries = datasets.dataset_entries()
 if not entries:
     st.info("No dataset yet: generate one above (the shipped dataset lives in the assets folder).")
     st.stop()
@@ -173,7 +174,7 @@ if not entries:
 entry = widgets.pick_entry(
     "Dataset", entries, key="data_choice", help="Named by their settings: Δb · grid · simulations × frames."
 )
-note = views.dataset_delete_note(entry.name)
+note = datasets.dataset_delete_note(entry.name)
 if widgets.manage_item("dataset", entry.name, entry.shipped, entry.title, key="data_manage", note=note):
     widgets.follow_item("data_choice", entry.name)  # renamed: still shown; deleted: the first
     st.rerun()
@@ -181,7 +182,7 @@ if entry.damaged:
     widgets.show_damaged("dataset", entry.damaged)
     st.stop()
 try:
-    summary = cache.dataset_summary(str(entry.path), cache.mtime(entry.path))
+    summary = cache.dataset_summary(str(entry.path))
 except Exception as exc:  # a damaged file: say so, keep the page
     widgets.show_problem("Could not read this dataset.", exc)
     st.stop()
@@ -226,7 +227,7 @@ view = c2.radio(
     format_func=lambda v: "smoke density + velocity arrows" if v == "smoke" else "velocity magnitude |v|",
 )
 st.plotly_chart(
-    cache.orientations_figure(str(entry.path), cache.mtime(entry.path), int(sim), view),
+    cache.orientations_figure(str(entry.path), int(sim), view),
     key="data_anim",
     width="stretch",
     theme=None,
@@ -239,7 +240,7 @@ st.caption(
     "the dataset is exactly C4-symmetric."
 )
 st.plotly_chart(
-    cache.symmetry_map_figure(str(entry.path), cache.mtime(entry.path)),
+    cache.symmetry_map_figure(str(entry.path)),
     key="data_map",
     width="stretch",
     theme=None,

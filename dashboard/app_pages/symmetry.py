@@ -8,7 +8,7 @@ import time
 import streamlit as st
 
 from core.models.registry import model_label, model_names
-from core.service import actions, views
+from core.service import common, jobs, runs, sweeps, training
 from dashboard import cache, figures, widgets
 from dashboard.pattern_lesson import pattern_lesson
 from dashboard.text import markdown_text
@@ -34,9 +34,9 @@ AXIS_TEXT = {
 }
 
 
-def _accuracy(entry, stamp: float, accuracy: list[dict]) -> None:
+def _accuracy(entry, accuracy: list[dict]) -> None:
     """The sweep's accuracy: RMSE / persistence against Δb on both splits, who leads, the table."""
-    ratios = cache.sweep_accuracy_ratios(str(entry.path), stamp)
+    ratios = cache.sweep_accuracy_ratios(str(entry.path))
     if not ratios:
         st.caption("This sweep predates the persistence baseline; newer sweeps show it beside each RMSE.")
         st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy")
@@ -81,8 +81,8 @@ def _resume(entry) -> None:
     if not c2.button("Resume this sweep", key="sym_resume"):
         return
     try:
-        job_id = actions.resume_sweep(entry.name)
-    except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+        job_id = sweeps.resume_sweep(entry.name)
+    except jobs.AlreadyQueued as exc:  # a second click: the first one's job runs
         st.info(str(exc))
     except Exception as exc:  # refused (ValueError says why), or a job that cannot start
         widgets.show_problem("Could not resume the sweep.", exc)
@@ -91,8 +91,8 @@ def _resume(entry) -> None:
         st.success("Sweep resumed in the background: its job is listed below.")
 
 
-sweeps = views.sweep_entries()
-if not sweeps:
+listed_sweeps = sweeps.sweep_entries()
+if not listed_sweeps:
     st.warning(
         "No finished sweep found: neither shipped results in the assets folder nor a sweep of "
         "yours. Start one below."
@@ -101,15 +101,14 @@ else:
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     with c1:
         entry = widgets.pick_entry(
-            "Sweep", sweeps, key="sym_sweep", help="The shipped sweep, or any sweep you ran."
+            "Sweep", listed_sweeps, key="sym_sweep", help="The shipped sweep, or any sweep you ran."
         )
-    if not entry.shipped and actions.sweep_resume_refusal(entry.name) is None:
+    if entry.resume_refusal is None:
         _resume(entry)
-    stamp = cache.mtime(entry.path)
     try:
         if entry.damaged:
             raise ValueError(entry.damaged)  # refused in its one line, not read
-        axes = cache.sweep_axes(str(entry.path), stamp)
+        axes = cache.sweep_axes(str(entry.path))
         axis = c2.radio(
             "Data error on the x axis",
             axes,
@@ -119,7 +118,7 @@ else:
             help="One-step: the true simulator's own one-step error on the states the models are "
             "tested on (comparable with the models). Trajectory: the paper's whole-trajectory error.",
         )
-        curves = cache.sweep_curves(str(entry.path), stamp, axis or axes[0])
+        curves = cache.sweep_curves(str(entry.path), axis or axes[0])
     except (OSError, ValueError, KeyError) as exc:
         if entry.damaged:
             widgets.show_damaged("sweep", entry.damaged)
@@ -132,7 +131,7 @@ else:
             "paper's trajectory error is available as x (the models' one-step errors sit below it)."
         )
     if curves:
-        x_title = views.SWEEP_AXES[axis or "trajectory"][1]
+        x_title = sweeps.SWEEP_AXES[axis or "trajectory"][1]
         matched = axis == "one_step"  # y = x means "as symmetric as the data" only on matched axes
         st.plotly_chart(
             figures.equivariance_figure(curves, x_title=x_title, diagonal=matched),
@@ -149,18 +148,18 @@ else:
             )
     elif axes:
         st.info("This sweep has no finished points yet.")
-    accuracy = cache.sweep_accuracy(str(entry.path), stamp) if curves else []
+    accuracy = cache.sweep_accuracy(str(entry.path)) if curves else []
     if accuracy:
         with st.expander(
             "Accuracy per level: each model's rollout error over persistence's, and who leads where"
         ):
-            _accuracy(entry, stamp, accuracy)
+            _accuracy(entry, accuracy)
     c3, c4 = st.columns([1, 3])
     if not entry.damaged:  # a damaged sweep's rows cannot be read: nothing to download
         c3.download_button(
             "Download sweep (CSV)",
-            data=views.sweep_csv(entry.path),
-            file_name=views.download_name(entry.title, ".csv"),
+            data=sweeps.sweep_csv(entry.path),
+            file_name=common.download_name(entry.title, ".csv"),
             mime="text/csv",
             key="sym_csv",
         )
@@ -174,7 +173,7 @@ def _ee_by_frame(sweep) -> None:
     """Figure 4's points taken apart frame by frame: a level of ``sweep`` (its rows carry the
     per-frame errors) or trained runs whose checkpoints are here."""
     try:
-        levels = cache.sweep_frame_levels(str(sweep.path), cache.mtime(sweep.path)) if sweep else []
+        levels = cache.sweep_frame_levels(str(sweep.path)) if sweep else []
     except (OSError, ValueError, KeyError) as exc:
         widgets.show_problem("Could not read this sweep's frame-by-frame errors.", exc)
         levels = []
@@ -203,9 +202,8 @@ def _ee_by_frame(sweep) -> None:
 def _sweep_by_frame(sweep, levels: list[float]):
     """Every level's split into training and untrained frames, then one chosen level frame by
     frame (from the sweep's rows); None when the file cannot be read."""
-    stamp = cache.mtime(sweep.path)
     try:
-        split = cache.sweep_frame_split(str(sweep.path), stamp)
+        split = cache.sweep_frame_split(str(sweep.path))
     except (OSError, ValueError, KeyError) as exc:
         widgets.show_problem("Could not read this sweep's frame-by-frame errors.", exc)
         return None
@@ -221,7 +219,7 @@ def _sweep_by_frame(sweep, levels: list[float]):
         "Buoyancy difference Δb", levels, value=levels[-1], key="sym_frame_level", format_func="{:g}".format
     )
     try:
-        return cache.sweep_ee_by_frame(str(sweep.path), stamp, level)
+        return cache.sweep_ee_by_frame(str(sweep.path), level)
     except (OSError, ValueError, KeyError) as exc:
         widgets.show_problem("Could not read this sweep's frame-by-frame errors.", exc)
         return None
@@ -229,11 +227,11 @@ def _sweep_by_frame(sweep, levels: list[float]):
 
 def _runs_by_frame():
     """Pick runs with a checkpoint and measure them (cached); None when there is nothing to show."""
-    runs = [r for r in views.list_runs() if "checkpoint" in r.paths and not r.damaged]
-    if not runs:
+    usable = [r for r in runs.list_runs() if "checkpoint" in r.paths and not r.damaged]
+    if not usable:
         st.caption("No run with a checkpoint here yet: train one on the Train page.")
         return None
-    labels = views.run_titles(runs)
+    labels = runs.run_titles(usable)
     picked = st.multiselect(
         "Runs",
         labels,
@@ -241,12 +239,11 @@ def _runs_by_frame():
         key="sym_frame_runs",
         help="Runs with a checkpoint; each is measured on the states of its own dataset.",
     )
-    chosen = [runs[labels.index(p)] for p in picked]
+    chosen = [usable[labels.index(p)] for p in picked]
     if not chosen:
         return None
-    stamp = max(cache.mtime(r.paths["checkpoint"]) for r in chosen)
     try:
-        return cache.equivariance_by_frame(tuple(r.id for r in chosen), stamp)
+        return cache.equivariance_by_frame(tuple(r.id for r in chosen))
     except (OSError, ValueError, KeyError) as exc:
         widgets.show_problem("Could not measure these runs.", exc)
         return None
@@ -271,7 +268,7 @@ if st.toggle(
         "frames a model can read each plume's buoyancy from its last change (a stronger plume "
         "speeds up more), so a symmetric rule can account for some of the difference."
     )
-    _ee_by_frame(entry if sweeps else None)
+    _ee_by_frame(entry if listed_sweeps else None)
 
 with st.expander("What the axes measure, and why they must be matched", expanded=False):
     st.markdown(
@@ -316,7 +313,7 @@ seeds, calling one more accurate only where the gap exceeds the two seed spreads
 
 st.divider()
 st.subheader("Run a new sweep in the background")
-engines = views.sweep_engines()
+engines = sweeps.sweep_engines()
 if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's settings."):
     with st.form("sweep_form"):
         c1, c2, c3 = st.columns(3)
@@ -340,7 +337,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
                 "Run on",
                 engines,
                 format_func={"local": "one run at a time", "ray": "Ray, one run per core"}.get,
-                help=views.SWEEP_ENGINE_HELP,
+                help=sweeps.SWEEP_ENGINE_HELP,
             )
             if engines
             else None
@@ -351,35 +348,35 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
             value=0,
             step=1,
             key="sym_hold",
-            help=views.SYMMETRIC_START_HELP,
+            help=training.SYMMETRIC_START_HELP,
         )
         smoke = c9.checkbox(
             "Models see the smoke",
-            value=views.training_defaults()["smoke"],
+            value=training.training_defaults()["smoke"],
             key="sym_smoke",
-            help=views.SMOKE_INPUT_HELP,
+            help=training.SMOKE_INPUT_HELP,
         )
         seeds = c10.number_input(
-            "Training seeds", value=1, step=1, key="sym_seeds", help=views.SWEEP_SEEDS_HELP
+            "Training seeds", value=1, step=1, key="sym_seeds", help=sweeps.SWEEP_SEEDS_HELP
         )
         patterns = c11.multiselect(
             "Breaking patterns",
-            views.breaking_patterns(),
+            sweeps.breaking_patterns(),
             default=["all"],
-            format_func=views.PATTERN_LABELS.get,
+            format_func=sweeps.PATTERN_LABELS.get,
             key="sym_patterns",
-            help=views.SWEEP_PATTERNS_HELP,
+            help=sweeps.SWEEP_PATTERNS_HELP,
         )
-        st.caption(views.sweep_form_hint(int(epochs), int(frames)))
-        ranges = actions.SWEEP_FORM_RANGES, actions.SWEEP_FORM_LABELS
+        st.caption(sweeps.sweep_form_hint(int(epochs), int(frames)))
+        ranges = sweeps.SWEEP_FORM_RANGES, sweeps.SWEEP_FORM_LABELS
         ranged = ["epochs", "frames", "relaxed_hold", "seeds"]
-        st.caption("Ranges: " + actions.ranges_text(*ranges, ranged) + ".")
+        st.caption("Ranges: " + common.ranges_text(*ranges, ranged) + ".")
         submitted = st.form_submit_button("Start sweep", type="primary")
     if submitted:
         try:
-            levels = views.parse_levels(levels_text)
+            levels = sweeps.parse_levels(levels_text)
             extra = {"engine": engine} if engine else {}
-            job_id = actions.submit_sweep(
+            job_id = sweeps.submit_sweep(
                 levels=levels,
                 models=models,
                 preset=preset,
@@ -390,7 +387,7 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
                 patterns=patterns,
                 **extra,
             )
-        except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+        except jobs.AlreadyQueued as exc:  # a second click: the first one's job runs
             st.info(markdown_text(exc))
         except ValueError as exc:
             widgets.show_problem("The sweep settings are not valid.", exc)
@@ -407,18 +404,19 @@ else:
 
 @st.fragment(run_every=3)
 def _sweep_jobs() -> None:
-    jobs = [j for j in actions.list_jobs() if j.kind == "sweep"]
-    for job in jobs[:3]:
+    listed = [j for j in jobs.list_jobs() if j.kind == "sweep"]
+    cards = {card.id: card for card in jobs.job_cards(listed, listed[:3])}
+    for job in listed[:3]:
         recent = time.time() - (job.finished or 0) < 1800
         if not job.finished_state or recent:
-            widgets.job_card(job, key="_sym")
+            widgets.job_card(cards[job.id], key="_sym")
             sweep_id = (job.result or {}).get("sweep_id")
             if sweep_id and st.button("Show this sweep", key=f"show_{job.id}"):
                 widgets.follow_item("sym_sweep", sweep_id)
                 st.rerun(scope="app")
-    if jobs:
+    if listed:
         with st.expander("All sweep jobs"):
-            widgets.jobs_table(jobs, key="sym_jobs")
+            widgets.jobs_table(listed, key="sym_jobs")
 
 
 _sweep_jobs()

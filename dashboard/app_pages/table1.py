@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import actions, table1_view
+from core.service import jobs, table1_view
 from dashboard import cache, widgets
 from dashboard.text import markdown_text
 
@@ -25,7 +25,7 @@ def _build_button() -> None:
         return
     try:
         job_id = table1_view.submit_table1()
-    except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+    except jobs.AlreadyQueued as exc:  # a second click: the first one's job runs
         st.info(str(exc))
     except Exception as exc:  # no preset yet, or a job that cannot start
         widgets.show_problem("Could not start the Table-1 build.", exc)
@@ -39,7 +39,7 @@ def _build_button() -> None:
 def _show(entry) -> None:
     """One Table-1 build: the table, the paper's ranking beside it, and what the spread allows."""
     try:
-        view = cache.table1_view(str(entry.path), cache.mtime(entry.path))
+        view = cache.table1_view(str(entry.path))
     except (OSError, ValueError, KeyError) as exc:
         widgets.show_problem("Could not read this Table-1 build.", exc)
         return

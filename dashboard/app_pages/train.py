@@ -7,18 +7,18 @@ import time
 import streamlit as st
 
 from core.models.registry import model_label, model_names
-from core.service import actions, views
+from core.service import common, datasets, jobs, runs, training
 from dashboard import cache, figures, widgets
 from dashboard.text import markdown_text
 
 st.title("Train models in the background")
 st.caption(f"Jobs run as separate processes. This machine trains on: **{cache.device_name()}**.")
 
-entries = [e for e in views.dataset_entries() if not e.damaged]  # damaged: shown on the Data page
+entries = [e for e in datasets.dataset_entries() if not e.damaged]  # damaged: shown on the Data page
 if not entries:
     st.error("No dataset found. Generate one on the Data page first.")
 else:
-    start = views.training_defaults()  # the cpu preset: what the shipped runs used
+    start = training.training_defaults()  # the cpu preset: what the shipped runs used
     with st.form("train_form"):
         labels = [e.label for e in entries]
         choice = st.selectbox("Dataset", labels, key="train_dataset")
@@ -31,7 +31,7 @@ else:
             help="One background job per model; they share the settings below.",
         )
         c1, c2 = st.columns(2)
-        # No bounds on the number fields: actions.submit_training checks them and says what was wrong.
+        # No bounds on the number fields: training.submit_training checks them and says what was wrong.
         epochs = c1.number_input("Epochs", value=start["epochs"], key="train_epochs")
         hidden = c2.number_input(
             "Hidden channels",
@@ -42,7 +42,7 @@ else:
             "E2CNN and RSteer need a multiple of 4.",
         )
         with st.expander("Advanced settings"):
-            st.caption(views.advanced_training_words(start))
+            st.caption(training.advanced_training_words(start))
             c3, c4, c5 = st.columns(3)
             batch = c3.number_input(
                 "Batch size",
@@ -93,10 +93,13 @@ else:
                 "RSteer symmetric start",
                 value=start["relaxed_hold"],
                 key="train_hold",
-                help=views.SYMMETRIC_START_HELP,
+                help=training.SYMMETRIC_START_HELP,
             )
             smoke = c11.checkbox(
-                "Models see the smoke", value=start["smoke"], key="train_smoke", help=views.SMOKE_INPUT_HELP
+                "Models see the smoke",
+                value=start["smoke"],
+                key="train_smoke",
+                help=training.SMOKE_INPUT_HELP,
             )
         submitted = st.form_submit_button("Start training", type="primary")
     if submitted:
@@ -105,7 +108,7 @@ else:
             st.error("Pick at least one model.")
         else:
             try:
-                ids = actions.submit_training(
+                ids = training.submit_training(
                     entry.path,
                     models=models,
                     epochs=int(epochs),
@@ -120,7 +123,7 @@ else:
                     relaxed_hold=int(hold),
                     smoke=bool(smoke),
                 )
-            except actions.AlreadyQueued as exc:  # a second click: the first one's job runs
+            except jobs.AlreadyQueued as exc:  # a second click: the first one's job runs
                 st.info(markdown_text(exc))
             except ValueError as exc:
                 widgets.show_problem("These training settings are not valid.", exc)
@@ -144,61 +147,64 @@ def _stopped_cards(mine: list, recent: list) -> list:
     taken_over: set[str] = set()
     cards = []
     for job in mine:  # newest first
-        run_id = actions.job_run_id(job)
-        if job in recent and job.status in views.FAILURES | {"cancelled"} and run_id not in taken_over:
+        run_id = jobs.job_run_id(job)
+        if job in recent and job.status in jobs.FAILURES | {"cancelled"} and run_id not in taken_over:
             cards.append(job)
         if run_id:
             taken_over.add(run_id)
     return cards
 
 
-def _announce_finished(jobs: list, recent: list) -> None:
+def _announce_finished(listed: list, recent: list) -> None:
     """Say which of the trainings started here finished lately (``recent``: the last half hour's),
     and show the newest one's run below."""
     started = st.session_state.get("train_started", [])
     done = [j for j in recent if j.id in started and j.status == "done"]
     for job in done[:3]:  # newest first
-        made = markdown_text(views.job_made(job) or "the run")
+        made = markdown_text(jobs.job_made(job) or "the run")
         st.success(f"Finished: **{made}**. It is listed under Runs below.")
     seen = st.session_state.setdefault("train_seen", [])
-    fresh = [j for j in jobs if j.id in started and j.finished_state and j.id not in seen]
+    fresh = [j for j in listed if j.id in started and j.finished_state and j.id not in seen]
     if fresh:
         seen.extend(j.id for j in fresh)
         newest = next((j for j in fresh if j.status == "done"), None)
-        if newest is not None and actions.job_run_id(newest):
-            widgets.follow_item("train_run_pick", actions.job_run_id(newest))  # show the new run
+        if newest is not None and jobs.job_run_id(newest):
+            widgets.follow_item("train_run_pick", jobs.job_run_id(newest))  # show the new run
         st.rerun()  # the runs list and table lie outside this fragment
 
 
 @st.fragment(run_every=2)
 def _live_jobs() -> None:
-    jobs = actions.list_jobs()
-    mine = [j for j in jobs if j.kind in ("train", "resume")]
+    listed = jobs.list_jobs()
+    mine = [j for j in listed if j.kind in ("train", "resume")]
     recent = [j for j in mine[:10] if time.time() - (j.finished or 0) < 1800]
-    for job in [j for j in mine if not j.finished_state]:
+    live, stopped = [j for j in mine if not j.finished_state], _stopped_cards(mine, recent)[:3]
+    cards = {card.id: card for card in jobs.job_cards(listed, live + stopped)}  # no further read
+    for job in live:
         with st.container(border=True):
-            widgets.job_card(job, key="_train")
-            history = actions.job_history(job)
+            card = cards[job.id]
+            widgets.job_card(card, key="_train")
+            history = jobs.job_history(card)
             if history:
                 st.plotly_chart(
                     figures.line_figure(
                         history,
-                        title=f"loss per epoch: {views.job_title(job)}",
+                        title=f"loss per epoch: {card.title}",
                         xaxis_title="epoch",
-                        yaxis_title=views.LOSS_AXIS_TITLE,
+                        yaxis_title=training.LOSS_AXIS_TITLE,
                         log_y=True,
                     ),
                     key=f"loss_{job.id}",
                     width="stretch",
                     theme=None,
                 )
-    for job in _stopped_cards(mine, recent)[:3]:
+    for job in stopped:
         # the error, and Resume where it can continue; a resumed run's job is followed like a new one
-        widgets.job_card(job, key="_train_stopped", on_resume=_follow)
-    _announce_finished(jobs, recent)
-    if jobs:
-        with st.expander(f"All jobs ({len(jobs)})"):
-            widgets.jobs_table(jobs, key="train_jobs")
+        widgets.job_card(cards[job.id], key="_train_stopped", on_resume=_follow)
+    _announce_finished(listed, recent)
+    if listed:
+        with st.expander(f"All jobs ({len(listed)})"):
+            widgets.jobs_table(listed, key="train_jobs")
     else:
         st.caption("No jobs yet.")
 
@@ -209,7 +215,8 @@ _live_jobs()
 @st.fragment(run_every=5)
 def _runs_table() -> None:
     st.dataframe(
-        views.run_rows(views.list_runs()),  # re-read each tick: status and losses stay current
+        # re-read each tick: status and losses stay current
+        [row.cells() for row in runs.run_rows(runs.list_runs())],
         hide_index=True,
         width="stretch",
         key="train_runs",
@@ -226,25 +233,25 @@ def _runs_table() -> None:
 
 def _run_details(run, title: str) -> None:
     """What one run learned: its loss curve, metrics beside persistence, downloads, the model."""
-    series = views.history_series(run.history)
+    series = runs.history_series(run.history)
     if series:
         st.plotly_chart(
             figures.line_figure(
                 series,
                 title="loss per epoch",
                 xaxis_title="epoch",
-                yaxis_title=views.LOSS_AXIS_TITLE,
+                yaxis_title=training.LOSS_AXIS_TITLE,
                 log_y=True,
             ),
             key="train_run_loss",
             width="stretch",
             theme=None,
         )
-        st.caption(views.LOSS_EXPLAINED)
-    warning = views.run_warning(run)
+        st.caption(training.LOSS_EXPLAINED)
+    warning = runs.run_warning(run)
     if warning:
         st.warning(f"This run's model is {warning}.")
-    rows = views.run_metric_rows(run)
+    rows = runs.run_metric_rows(run)
     if rows:
         st.markdown("**Metrics of this run** (persistence: predicting 'next frame = this frame')")
         st.dataframe(rows, hide_index=True, key="train_metrics")
@@ -252,16 +259,16 @@ def _run_details(run, title: str) -> None:
     if "checkpoint" in run.paths:
         c1.download_button(
             "Download checkpoint (.pt)",
-            data=views.run_file(run.id, "checkpoint"),
-            file_name=views.download_name(title, ".pt"),
+            data=runs.run_file(run.id, "checkpoint"),
+            file_name=common.download_name(title, ".pt"),
             key="train_dl_ckpt",
             help="Weights and model settings; load it again below or on another machine.",
         )
     if run.metrics:
         c2.download_button(
             "Download metrics (CSV)",
-            data=views.run_metrics_csv(run),
-            file_name=views.download_name(f"{title} metrics", ".csv"),
+            data=runs.run_metrics_csv(run),
+            file_name=common.download_name(f"{title} metrics", ".csv"),
             mime="text/csv",
             key="train_dl_metrics",
         )
@@ -271,8 +278,7 @@ def _run_details(run, title: str) -> None:
         help="Rebuild the model from its checkpoint (weights only).",
     ):
         try:
-            stamp = cache.mtime(run.paths["checkpoint"])
-            st.session_state["train_loaded"] = (run.id, cache.run_model_summary(run.id, stamp))
+            st.session_state["train_loaded"] = (run.id, cache.run_model_summary(run.id))
             st.session_state["cmp_focus"] = run.id  # Compare opens on this run and its dataset
         except Exception as exc:  # CheckpointError, FileNotFoundError: a message, not a traceback
             widgets.show_problem("Could not load this run's checkpoint.", exc)
@@ -287,31 +293,31 @@ def _run_details(run, title: str) -> None:
 
 
 st.subheader("Runs")
-runs = views.list_runs()
-if not runs:
+listed_runs = runs.list_runs()
+if not listed_runs:
     st.caption("No runs yet.")
 else:
     _runs_table()
-    titles = views.run_titles(runs)
+    titles = runs.run_titles(listed_runs)
     with st.expander("Loss curves of several runs, overlaid"):
         chosen = st.multiselect("Runs to overlay", titles, default=titles[:3], key="train_overlay")
         which = st.radio("Loss", ["validation", "train"], horizontal=True, key="train_overlay_which")
-        overlay = views.loss_overlay([runs[titles.index(t)] for t in chosen], which)
+        overlay = runs.loss_overlay([listed_runs[titles.index(t)] for t in chosen], which)
         if overlay:
             st.plotly_chart(
                 figures.line_figure(
                     overlay,
                     title=f"{which} loss per epoch",
                     xaxis_title="epoch",
-                    yaxis_title=views.LOSS_AXIS_TITLE,
+                    yaxis_title=training.LOSS_AXIS_TITLE,
                     log_y=True,
                 ),
                 key="train_overlay_chart",
                 width="stretch",
                 theme=None,
             )
-    picked = widgets.item_picker("Look at a run", titles, [r.id for r in runs], key="train_run_pick")
-    run = runs[picked]
+    picked = widgets.item_picker("Look at a run", titles, [r.id for r in listed_runs], key="train_run_pick")
+    run = listed_runs[picked]
     if widgets.manage_item("run", run.id, run.shipped, titles[picked], key="train_manage"):
         widgets.follow_item("train_run_pick", run.id)  # renamed: still shown; deleted: the first
         st.rerun()
@@ -332,7 +338,7 @@ if upload is not None:
     imported = st.session_state.setdefault("train_imported", {})
     if upload.file_id not in imported:
         try:
-            imported[upload.file_id] = views.import_checkpoint(upload.name, upload.getvalue())
+            imported[upload.file_id] = runs.import_checkpoint(upload.name, upload.getvalue())
         except Exception as exc:  # CheckpointError, ValueError: a clear message, nothing saved
             imported[upload.file_id] = exc
     outcome = imported[upload.file_id]
