@@ -729,10 +729,14 @@ def test_train_form_starts_from_the_shipped_runs_settings_and_names_a_bad_one(da
 
     at = _app().switch_page("app_pages/train.py").run()
     assert not at.exception, at.exception
-    # The form's defaults are what the shipped runs used: equal width, RSteer's own alpha.
+    # The form's defaults are what the shipped runs used: equal width, each model's own alpha.
     shipped_rsteer = ModelConfig.for_model("rsteer", **PRESETS["cpu"]["model"])
     assert at.number_input(key="train_hidden").value == shipped_rsteer.hidden == 32
-    assert at.number_input(key="train_alpha").value == shipped_rsteer.alpha
+    assert at.number_input(key="train_alpha").value is None
+    assert (
+        "RSteer 1e-05" in at.number_input(key="train_alpha").help
+        and "RPP 0.001" in at.number_input(key="train_alpha").help
+    )
     assert at.number_input(key="train_epochs").value == PRESETS["cpu"]["train"]["epochs"]
     assert at.number_input(key="train_weighting").value == 0.0
     # Window weighting with a one-step loss is refused by name, and no job starts.
@@ -877,6 +881,26 @@ def test_submitted_training_carries_the_symmetric_start_to_every_job(monkeypatch
     assert ids == ["job-1", "job-2"]
     assert [p["train_config"]["relaxed_hold"] for _, p in submitted] == [2, 2]
     assert [p["model_config"]["name"] for _, p in submitted] == ["convnet", "rsteer"]
+
+
+def test_each_relaxed_model_keeps_its_own_alpha_unless_the_form_sets_one(monkeypatch, tiny_dataset_path):
+    """An empty alpha field leaves RPP and CLCNN at their 1e-3 and RSteer at its 1e-5 (one
+    RSteer value used to be sent to all of them); a number given applies to every relaxed model."""
+    from core.models import model_spec
+    from core.service import queue, training
+
+    sent = []
+    monkeypatch.setattr(queue, "submit", lambda kind, params: sent.append(params) or f"job-{len(sent)}")
+    models = ["rsteer", "rpp", "convnet"]
+    training.submit_training(tiny_dataset_path, models, epochs=1, max_train_windows=8)
+    own = {p["model_config"]["name"]: p["model_config"]["alpha"] for p in sent}
+    assert own == {m: model_spec(m).defaults.get("alpha", 0.0) for m in models}
+    assert own["rpp"] == 1e-3 != own["rsteer"]
+    sent.clear()
+    training.submit_training(tiny_dataset_path, models, epochs=1, max_train_windows=8, alpha=0.01)
+    assert {p["model_config"]["name"]: p["model_config"]["alpha"] for p in sent} == {
+        "rsteer": 0.01, "rpp": 0.01, "convnet": 0.0
+    }  # fmt: skip
 
 
 def test_a_sweep_whose_symmetric_start_never_ends_is_refused_in_the_forms_words(monkeypatch):

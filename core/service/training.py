@@ -17,7 +17,7 @@ TRAIN_FORM_LABELS = {
     "hidden": "Hidden channels",
     "input_frames": "Input frames",
     "rollout_steps": "Loss steps",
-    "alpha": "RSteer alpha",
+    "alpha": "Regulariser weight (alpha)",
     "max_train_windows": "Max training windows",
     "window_weighting": "Window weighting",
     "relaxed_hold": "RSteer symmetric start",
@@ -43,7 +43,8 @@ def training_defaults() -> dict[str, Any]:
     """The Train page's starting values: the ``cpu`` sweep preset (the shipped runs' settings).
 
     Every TrainConfig field (the preset's value, else TrainConfig's default), plus the preset
-    models' ``input_frames``, ``hidden``, ``smoke`` and RSteer's ``alpha``.
+    models' ``input_frames``, ``hidden`` and ``smoke``; ``alpha`` None: each model keeps its
+    own regulariser weight (:func:`own_alphas`).
     """
     from core.models import ModelConfig
     from core.sweep import PRESETS
@@ -51,9 +52,32 @@ def training_defaults() -> dict[str, Any]:
 
     preset = PRESETS["cpu"]
     rsteer = ModelConfig.for_model("rsteer", **preset["model"])
-    model = {"input_frames": rsteer.input_frames, "hidden": rsteer.hidden, "alpha": rsteer.alpha}
+    model = {"input_frames": rsteer.input_frames, "hidden": rsteer.hidden, "alpha": None}
     model["smoke"] = rsteer.smoke
     return {**TrainConfig.from_dict(preset["train"]).to_dict(), **model}
+
+
+def own_alphas() -> dict[str, float]:
+    """Each model with a regulariser and its own default weight: ``{label: alpha}`` (RSteer and
+    RGroup pull their relaxed weights together, RPP's prior and CLCNN's hinge weigh more)."""
+    from core.models import model_names, model_spec
+
+    return {
+        model_spec(n).label: model_spec(n).defaults.get("alpha", 0.0)
+        for n in model_names()
+        if model_spec(n).relaxed
+    }
+
+
+def width_words() -> str:
+    """The Hidden channels field's help: which models need a multiple of their channel group."""
+    from core.models import model_names, model_spec
+
+    strict = [model_spec(n).label for n in model_names() if model_spec(n).hidden_multiple > 1]
+    return (
+        "Every model gets the same width, as in the shipped runs; "
+        f"{', '.join(strict)} need a multiple of 4 (C4 regular fields)."
+    )
 
 
 def advanced_training_words(start: dict[str, Any]) -> str:
@@ -66,7 +90,9 @@ def advanced_training_words(start: dict[str, Any]) -> str:
         f"learning rate {start['lr']:g}",
         _count(start["input_frames"], "input frame"),
         _count(start["rollout_steps"], "autoregressive step") + " in the loss",
-        f"RSteer alpha {start['alpha']:g}",
+        "each model's own regulariser weight"
+        if start["alpha"] is None
+        else f"regulariser weight {start['alpha']:g}",
         "every training window",
         f"windows weighted by their one-step change (c = {weighting:g})" if weighting else "a plain loss",
         f"RSteer held symmetric for {_count(hold, 'epoch')}" if hold else "RSteer free to break symmetry",
@@ -115,13 +141,14 @@ def submit_training(
     *,
     hidden: int = 0,
     input_frames: int = 1,
-    alpha: float = 0.0,
+    alpha: float | None = None,
     smoke: bool = False,
     **train_options: Any,
 ) -> list[str]:
     """Start one background training job per model on the dataset file; return the job ids.
 
-    ``hidden`` 0 keeps each model's default width; ``alpha`` applies to relaxed models only;
+    ``hidden`` 0 keeps each model's default width; ``alpha`` (the regulariser weight) applies
+    to relaxed models only, None keeping each one's own (:func:`own_alphas`);
     ``smoke``: the models see the smoke (core.models.ModelConfig.smoke);
     ``train_options`` are core.train.trainer.TrainConfig fields, over the ``cpu`` sweep preset's.
     Every config is built (and so validated) before any job starts: bad settings raise
@@ -149,7 +176,7 @@ def submit_training(
             options: dict[str, Any] = {"input_frames": int(input_frames), "smoke": smoke}
             if hidden:
                 options["hidden"] = int(hidden)
-            if model_spec(name).relaxed:
+            if model_spec(name).relaxed and alpha is not None:
                 options["alpha"] = float(alpha)
             model_config = ModelConfig.for_model(name, **options).to_dict()
             params.append(

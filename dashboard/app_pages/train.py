@@ -38,8 +38,7 @@ else:
             value=start["hidden"],
             step=4,
             key="train_hidden",
-            help="Every model gets the same width, as in the shipped runs; "
-            "E2CNN and RSteer need a multiple of 4.",
+            help=training.width_words(),
         )
         with st.expander("Advanced settings"):
             st.caption(training.advanced_training_words(start))
@@ -66,12 +65,14 @@ else:
                 help="Autoregressive steps in the training loss.",
             )
             alpha = c7.number_input(
-                "RSteer alpha",
+                "Regulariser weight (alpha)",
                 value=start["alpha"],
                 format="%.0e",
+                placeholder="each model's own",
                 key="train_alpha",
-                help="Weight of the regulariser that pulls RSteer's relaxed weights toward equal values "
-                "(starts at the shipped runs' value).",
+                help="Left empty, each model keeps its own: "
+                + ", ".join(f"{label} {value:g}" for label, value in training.own_alphas().items())
+                + ". A number here applies to all of them.",
             )
             max_windows = c8.number_input(
                 "Max training windows",
@@ -117,7 +118,7 @@ else:
                     hidden=int(hidden),
                     input_frames=int(input_frames),
                     rollout_steps=int(loss_steps),
-                    alpha=float(alpha),
+                    alpha=None if alpha is None else float(alpha),
                     max_train_windows=int(max_windows) or None,
                     window_weighting=float(weighting),
                     relaxed_hold=int(hold),
