@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from core.service import symmetry_view, views
-from dashboard import figures
+from dashboard import ee_figures, field_figures, figures
 
 
 def mtime(path: str | os.PathLike) -> float:
@@ -79,7 +79,7 @@ def orientations_figure(path: str, stamp: float, sim: int, view: str):
     """Animated four-orientation figure of simulation ``sim`` (cached per file version)."""
     ds = _dataset(path, stamp)
     sim = min(max(int(sim), 0), ds.velocity.shape[1] - 1)
-    return figures.orientations_figure(ds.smoke[:, sim], ds.velocity[:, sim], view=view)
+    return field_figures.orientations_figure(ds.smoke[:, sim], ds.velocity[:, sim], view=view)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -87,7 +87,7 @@ def symmetry_map_figure(path: str, stamp: float):
     """Animated map of where the rotated-back orientations differ."""
     from core.symmetry import data_equivariance_map
 
-    return figures.symmetry_map_figure(data_equivariance_map(_dataset(path, stamp).velocity))
+    return field_figures.symmetry_map_figure(data_equivariance_map(_dataset(path, stamp).velocity))
 
 
 @st.cache_data(show_spinner="Loading the checkpoint...", max_entries=32)
@@ -105,8 +105,8 @@ def compare_figures(
     if not result["predictions"]:
         return {}
     return {
-        "rollout": figures.rollout_figure(result["truth"], result["predictions"]),
-        "errors": figures.error_maps_figure(result["truth"], result["predictions"]),
+        "rollout": field_figures.rollout_figure(result["truth"], result["predictions"]),
+        "errors": field_figures.error_maps_figure(result["truth"], result["predictions"]),
         "rmse": figures.line_figure(
             result["rmse"],
             title="RMSE per rollout step",
@@ -114,7 +114,7 @@ def compare_figures(
             yaxis_title="RMSE",
             models=result["models"],
         ),
-        "equivariance": figures.per_element_figure(result["equivariance"], result["models"]),
+        "equivariance": ee_figures.per_element_figure(result["equivariance"], result["models"]),
     }
 
 

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.service import views
-from dashboard import figures
+from dashboard import ee_figures, field_figures, figures
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGES = ("app_pages/symmetry.py", "app_pages/data.py", "app_pages/train.py", "app_pages/compare.py")
@@ -80,7 +80,7 @@ def _texts(elements) -> list[str]:
 
 def test_equivariance_figure_has_a_line_per_model_and_the_diagonal():
     curves = {"convnet": ([0.0, 0.3, 0.1], [0.05, 0.2, 0.1]), "e2cnn": ([0.0, 0.1, 0.3], [0.0, 0.0, 0.0])}
-    fig = figures.equivariance_figure(curves)
+    fig = ee_figures.equivariance_figure(curves)
     names = [t.name for t in fig.data]
     assert names[:2] == ["convnet", "e2cnn"] and names[2].startswith("y = x")
     # points are drawn in order of data error, so the line does not zig-zag
@@ -89,8 +89,8 @@ def test_equivariance_figure_has_a_line_per_model_and_the_diagonal():
     assert diag.x[0] == diag.y[0] == 0 and diag.x[1] == diag.y[1] >= 0.3
     assert "%{y" in fig.data[0].hovertemplate
     with pytest.raises(ValueError, match="convnet"):
-        figures.equivariance_figure({"convnet": ([0.0, 0.1], [0.0])})
-    unmatched = figures.equivariance_figure(curves, diagonal=False)  # the trajectory axis
+        ee_figures.equivariance_figure({"convnet": ([0.0, 0.1], [0.0])})
+    unmatched = ee_figures.equivariance_figure(curves, diagonal=False)  # the trajectory axis
     assert [tr.name for tr in unmatched.data] == [tr.name for tr in fig.data][:-1]
 
 
@@ -101,7 +101,7 @@ def test_two_runs_of_one_model_get_two_shades_of_its_colour():
     assert len(set(colors)) == 4  # the second ConvNet is a lighter blue, not the same one
     r, g, b = (int(colors[1][k : k + 2], 16) for k in (1, 3, 5))
     assert b > max(r, g) and colors[1] > colors[0]  # still blue, lighter
-    fig = figures.per_element_figure({n: {1: 0.1, 2: 0.2, 3: 0.3} for n in names[:2]})
+    fig = ee_figures.per_element_figure({n: {1: 0.1, 2: 0.2, 3: 0.3} for n in names[:2]})
     assert fig.data[0].marker.color != fig.data[1].marker.color
     # A run renamed by its user keeps its model's colour when the figure is told the model.
     renamed = figures.series_colors(["my lesson run"], {"my lesson run": "rsteer"})
@@ -123,8 +123,8 @@ def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
     t, n = 60, 8
     rng = np.random.default_rng(0)
     a, b = rng.random((t, n, n)), 2 + rng.random((t, n, n))
-    fig = figures.animated_panels([a, b], ["a", "b"])
-    assert len(fig.frames) <= figures.MAX_FRAMES
+    fig = field_figures.animated_panels([a, b], ["a", "b"])
+    assert len(fig.frames) <= field_figures.MAX_FRAMES
     assert fig.frames[0].name == "0" and fig.frames[-1].name == str(t - 1)
     first = fig.data[0]
     # row 0 of the data is row 0 of the heatmap (drawn at the bottom): no flip
@@ -134,9 +134,9 @@ def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
     assert len(steps) == len(fig.frames) and steps[-1].label == f"t = {t - 1}"
     assert [btn.label for btn in fig.layout.updatemenus[0].buttons] == ["▶", "❚❚"]
     with pytest.raises(ValueError, match="frame counts"):
-        figures.animated_panels([a, b[:5]], ["a", "b"])
+        field_figures.animated_panels([a, b[:5]], ["a", "b"])
     with pytest.raises(ValueError, match="titles"):
-        figures.animated_panels([a], ["a", "b"])
+        field_figures.animated_panels([a], ["a", "b"])
 
 
 def test_orientation_figure_draws_four_panels_with_arrows_that_point_along_the_flow():
@@ -145,7 +145,7 @@ def test_orientation_figure_draws_four_panels_with_arrows_that_point_along_the_f
     vel = np.zeros((4, t, 2, n, n))
     vel[:, :, 1] = 1.0  # straight up
     smoke[:, -1] = 1.0  # the developed plume: the figure opens on the last frame
-    fig = figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
+    fig = field_figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
     assert np.asarray(fig.data[0].z).min() == 1.0 and fig.layout.sliders[0].active == t - 1
     heat = [tr for tr in fig.data if tr.type == "heatmap"]
     arrows = [tr for tr in fig.data if tr.type == "scatter"]
@@ -153,23 +153,23 @@ def test_orientation_figure_draws_four_panels_with_arrows_that_point_along_the_f
     xs, ys = np.asarray(arrows[0].x, dtype=float), np.asarray(arrows[0].y, dtype=float)
     # first arrow: shaft from (x0, y0) to (x0, y0 + length), i.e. upward in the picture
     assert xs[1] == pytest.approx(xs[0]) and ys[1] > ys[0]
-    speed_fig = figures.orientations_figure(smoke, vel, view="speed")
+    speed_fig = field_figures.orientations_figure(smoke, vel, view="speed")
     assert all(tr.type == "heatmap" for tr in speed_fig.data)
     np.testing.assert_allclose(np.asarray(speed_fig.data[0].z), 1.0)
     with pytest.raises(ValueError, match="view"):
-        figures.orientations_figure(smoke, vel, view="nope")
+        field_figures.orientations_figure(smoke, vel, view="nope")
 
 
 def test_error_maps_and_rmse_and_per_element_figures():
     truth = np.zeros((4, 2, 6, 6))
     pred = np.ones((4, 2, 6, 6))
     pred[:, 1] = 3.0
-    fig = figures.error_maps_figure(truth, {"convnet": pred})
+    fig = field_figures.error_maps_figure(truth, {"convnet": pred})
     np.testing.assert_allclose(np.asarray(fig.data[0].z), 2.0)  # mean over components of |1|, |3|
-    roll = figures.rollout_figure(truth, {"convnet": pred, "rsteer": pred})
+    roll = field_figures.rollout_figure(truth, {"convnet": pred, "rsteer": pred})
     assert [a.text for a in roll.layout.annotations] == ["ground truth", "convnet", "rsteer"]
     assert roll.layout.sliders[0].steps[0].label == "step 1"
-    bars = figures.per_element_figure({"rsteer": {1: 0.1, 2: 0.2, 3: 0.3}, "e2cnn": {"90": 0.0}})
+    bars = ee_figures.per_element_figure({"rsteer": {1: 0.1, 2: 0.2, 3: 0.3}, "e2cnn": {"90": 0.0}})
     assert list(bars.data[0].x) == ["90°", "180°", "270°"] and list(bars.data[1].x) == ["90°"]
     line = figures.line_figure({"train": [3, 2, 1]}, title="t", xaxis_title="x", yaxis_title="y", log_y=True)
     assert list(line.data[0].x) == [1, 2, 3] and line.layout.yaxis.type == "log"
@@ -177,7 +177,7 @@ def test_error_maps_and_rmse_and_per_element_figures():
 
 def test_symmetry_map_figure_shows_the_time_average():
     m = np.stack([np.zeros((4, 4)), 2 * np.ones((4, 4))])
-    fig = figures.symmetry_map_figure(m)
+    fig = field_figures.symmetry_map_figure(m)
     np.testing.assert_allclose(np.asarray(fig.data[1].z), 1.0)
     assert len(fig.frames) == 2
 
@@ -334,11 +334,11 @@ def test_a_valid_uploaded_checkpoint_becomes_a_run(data_dir):
 
 def test_relaxed_weights_figure_shares_a_scale_from_zero():
     a, b = np.zeros((3, 3)), np.arange(9.0).reshape(3, 3)
-    fig = figures.relaxed_weights_figure([("layer 0", a), ("layer 1", b)], "dev", "|w|")
+    fig = field_figures.relaxed_weights_figure([("layer 0", a), ("layer 1", b)], "dev", "|w|")
     assert [t.zmin for t in fig.data] == [0, 0] and fig.data[0].zmax == fig.data[1].zmax == 8.0
     assert list(fig.data[1].x) == [-1, 0, 1]
     with pytest.raises(ValueError):
-        figures.relaxed_weights_figure([], "dev", "|w|")
+        field_figures.relaxed_weights_figure([], "dev", "|w|")
 
 
 def test_relaxation_maps_flip_rsteer_kernels_to_rows_up():
@@ -416,7 +416,7 @@ def test_sweep_curves_plot_against_the_matched_one_step_error_when_the_file_has_
     assert views.sweep_axes(folder) == ["one_step", "trajectory"]
     assert views.sweep_curves(folder, "one_step") == {"RSteer": ([0.0, 0.02], [0.001, 0.01], [0.0, 0.5])}
     assert views.sweep_curves(folder, "trajectory")["RSteer"][0] == [0.0, 0.1]
-    fig = figures.equivariance_figure(views.sweep_curves(folder, "one_step"), x_title="data one-step EE")
+    fig = ee_figures.equivariance_figure(views.sweep_curves(folder, "one_step"), x_title="data one-step EE")
     assert "buoyancy difference" in fig.data[0].hovertemplate and list(fig.data[0].customdata) == [0.0, 0.5]
     old = tmp_path / "old"
     old.mkdir()
@@ -605,7 +605,7 @@ def test_epoch_and_step_axes_label_whole_numbers_only():
     assert long.layout.xaxis.dtick == 4 and float(long.layout.xaxis.dtick).is_integer()
     fractional = figures.line_figure({"a": [1, 2]}, x=[0.5, 1.0], title="t", xaxis_title="x", yaxis_title="y")
     assert fractional.layout.xaxis.dtick is None
-    bars = figures.per_element_figure({"ConvNet": {1: 0.02}, "E2CNN": {1: 1e-8}})
+    bars = ee_figures.per_element_figure({"ConvNet": {1: 0.02}, "E2CNN": {1: 1e-8}})
     assert list(bars.data[0].text) == [""] and list(bars.data[1].text) == ["≈0"]  # only the invisible bar
     assert "%{y:.3g}" in bars.data[0].hovertemplate  # the others say their value on hover
 
@@ -613,7 +613,7 @@ def test_epoch_and_step_axes_label_whole_numbers_only():
 def test_error_maps_scale_follows_the_errors_and_open_on_the_last_step():
     truth = np.zeros((5, 2, 6, 6))
     pred = np.linspace(0, 0.1, 5)[:, None, None, None] * np.ones((5, 2, 6, 6))
-    fig = figures.error_maps_figure(truth, {"ConvNet": pred})
+    fig = field_figures.error_maps_figure(truth, {"ConvNet": pred})
     assert fig.data[0].zmax == pytest.approx(0.1, rel=0.01) and fig.layout.sliders[0].active == 4
 
 
@@ -649,7 +649,7 @@ def test_ee_by_frame_of_a_shipped_run_averages_to_its_recorded_figure_4_point(da
     bounds = [(a, b) for _, a, b in out["regions"]]
     assert bounds[0][0] == measured["frames"][0] and bounds[-1][1] == measured["frames"][-1]
     assert all(b + 1 == c for (_, b), (c, _) in zip(bounds, bounds[1:], strict=False))
-    fig = figures.ee_by_frame_figure(out["runs"], out["regions"])
+    fig = ee_figures.ee_by_frame_figure(out["runs"], out["regions"])
     assert [t.name for t in fig.data][:2] == [
         measured["label"],
         f"data (PhiFlow), Δb {measured['level']:.2g}",
@@ -708,7 +708,7 @@ def test_sweep_frame_split_divides_model_by_data_ee_on_each_block(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
     split = views.sweep_frame_split(tmp_path)
     assert split == {"RSteer": ([0.5], [0.5], [2.0], [None])}  # one seed: no spread
-    fig = figures.frame_split_figure(split)
+    fig = ee_figures.frame_split_figure(split)
     assert [t.name for t in fig.data] == ["RSteer, training frames", "RSteer, untrained frames"]
 
 
@@ -823,7 +823,7 @@ def test_ee_by_frame_shades_no_frames_when_the_runs_splits_differ(data_dir):
     assert len(both["runs"]) == 2 and both["regions"] == []
     assert any("differ" in note for note in both["notes"]), both["notes"]
     assert views.equivariance_by_frame([shipped.id])["regions"]  # one split: shaded
-    fig = figures.ee_by_frame_figure(both["runs"], both["regions"])
+    fig = ee_figures.ee_by_frame_figure(both["runs"], both["regions"])
     data_dashes = [t.line.dash for t in fig.data if t.name.startswith("data (PhiFlow)")]
     assert len(data_dashes) == 2 and len(set(data_dashes)) == 2  # the two datasets' data tell apart
 
@@ -1254,8 +1254,8 @@ def test_markdown_and_plotly_escapes_show_a_name_as_its_own_characters():
     # Every figure builder that names a series or a panel after a run escapes it.
     name = NAME_PAYLOADS[2]
     line = figures.line_figure({name: [1.0, 2.0]}, title=f"loss: {name}", xaxis_title="x", yaxis_title="y")
-    panels = figures.rollout_figure(np.zeros((2, 2, 4, 4)), {name: np.zeros((2, 2, 4, 4))})
-    bars = figures.per_element_figure({name: {1: 0.1, 2: 0.2, 3: 0.3}})
+    panels = field_figures.rollout_figure(np.zeros((2, 2, 4, 4)), {name: np.zeros((2, 2, 4, 4))})
+    bars = ee_figures.per_element_figure({name: {1: 0.1, 2: 0.2, 3: 0.3}})
     texts = [line.data[0].name, line.data[0].hovertemplate, line.layout.title.text, bars.data[0].name]
     texts += [a.text for a in panels.layout.annotations]
     assert not any("<img" in t for t in texts), texts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.service import symmetry_view, views
-from dashboard import cache, figures, pattern_figures, widgets
+from dashboard import cache, ee_figures, field_figures, pattern_figures, widgets
 from dashboard.text import markdown_text
 
 st.title("Compare models")
@@ -195,7 +195,7 @@ def _symmetry_kept(chosen: list) -> None:
     )
     left, right = st.columns([3, 2])
     left.plotly_chart(
-        figures.per_element_figure({**kept["models"], **kept["data"]}, kept["names"]),
+        ee_figures.per_element_figure({**kept["models"], **kept["data"]}, kept["names"]),
         key="cmp_kept",
         width="stretch",
         theme=None,
@@ -256,7 +256,7 @@ if relaxed:
         if not layers:
             continue
         st.plotly_chart(
-            figures.relaxed_weights_figure(
+            field_figures.relaxed_weights_figure(
                 [(d["name"], d["deviation"]) for d in layers], "deviation from tied weights", "|w − mean w|"
             ),
             key=f"cmp_relax_dev_{name}",
@@ -264,7 +264,7 @@ if relaxed:
             theme=None,
         )
         st.plotly_chart(
-            figures.relaxed_weights_figure(
+            field_figures.relaxed_weights_figure(
                 [(d["name"], d["asymmetry"]) for d in layers], "C4-breaking part", "|w − orbit mean|"
             ),
             key=f"cmp_relax_asym_{name}",

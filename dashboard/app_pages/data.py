@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.service import actions, symmetry_view, views
-from dashboard import cache, figures, pattern_figures, widgets
+from dashboard import cache, ee_figures, pattern_figures, widgets
 from dashboard.text import markdown_text
 
 st.title("Data: four plumes, one broken symmetry")
@@ -152,7 +152,7 @@ def _which_symmetry_is_left(entry) -> None:
             },
         )
     c3.plotly_chart(
-        figures.per_element_figure({"data, one step (matched)": left["one_step"]}),
+        ee_figures.per_element_figure({"data, one step (matched)": left["one_step"]}),
         key="data_per_rotation_fig",
         width="stretch",
         theme=None,

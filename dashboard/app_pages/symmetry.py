@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.models.registry import model_label, model_names
 from core.service import actions, views
-from dashboard import cache, figures, widgets
+from dashboard import cache, ee_figures, figures, widgets
 from dashboard.pattern_lesson import pattern_lesson
 from dashboard.text import markdown_text
 
@@ -135,7 +135,7 @@ else:
         x_title = views.SWEEP_AXES[axis or "trajectory"][1]
         matched = axis == "one_step"  # y = x means "as symmetric as the data" only on matched axes
         st.plotly_chart(
-            figures.equivariance_figure(curves, x_title=x_title, diagonal=matched),
+            ee_figures.equivariance_figure(curves, x_title=x_title, diagonal=matched),
             key="sym_plot",
             width="stretch",
             theme=None,
@@ -193,7 +193,7 @@ def _ee_by_frame(sweep) -> None:
         st.caption(markdown_text(note))  # names runs: plain text
     if result["runs"]:
         st.plotly_chart(
-            figures.ee_by_frame_figure(result["runs"], result["regions"]),
+            ee_figures.ee_by_frame_figure(result["runs"], result["regions"]),
             key="sym_frame_plot",
             width="stretch",
             theme=None,
@@ -216,7 +216,9 @@ def _sweep_by_frame(sweep, levels: list[float]):
             "to divide by, so it is not drawn (there the data is exactly symmetric: see Figure 4). "
             "Below: one level, frame by frame."
         )
-        st.plotly_chart(figures.frame_split_figure(split), key="sym_split_plot", width="stretch", theme=None)
+        st.plotly_chart(
+            ee_figures.frame_split_figure(split), key="sym_split_plot", width="stretch", theme=None
+        )
     level = st.select_slider(
         "Buoyancy difference Δb", levels, value=levels[-1], key="sym_frame_level", format_func="{:g}".format
     )
