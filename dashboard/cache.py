@@ -82,12 +82,26 @@ def orientations_figure(path: str, stamp: float, sim: int, view: str):
     return field_figures.orientations_figure(ds.smoke[:, sim], ds.velocity[:, sim], view=view)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def symmetry_map_figure(path: str, stamp: float):
-    """Animated map of where the rotated-back orientations differ."""
-    from core.symmetry import data_equivariance_map
+@st.cache_data(show_spinner=False, max_entries=8)
+def _disagreement(path: str, stamp: float) -> tuple[Any, float]:
+    """core.symmetry's disagreement map of a dataset and the top of its fixed colour scale."""
+    from core.symmetry import data_equivariance_map, disagreement_scale
 
-    return field_figures.symmetry_map_figure(data_equivariance_map(_dataset(path, stamp).velocity))
+    velocity = _dataset(path, stamp).velocity
+    return data_equivariance_map(velocity), disagreement_scale(velocity)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def symmetry_map_figure(path: str, stamp: float, beside: tuple[str, float, str, str] | None = None):
+    """Animated map of where the rotated-back orientations differ, on a fixed colour scale;
+    ``beside`` = (its path, its mtime, this dataset's title, its title): the two side by side,
+    on one scale."""
+    error_map, top = _disagreement(path, stamp)
+    if beside is None:
+        return field_figures.symmetry_map_figure(error_map, top)
+    other_path, other_stamp, title, other_title = beside
+    other_map, other_top = _disagreement(other_path, other_stamp)
+    return field_figures.symmetry_maps_figure({title: error_map, other_title: other_map}, max(top, other_top))
 
 
 @st.cache_data(show_spinner="Loading the checkpoint...", max_entries=32)

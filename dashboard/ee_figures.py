@@ -9,8 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import TEMPLATE, error_bars, model_color, series_colors
-from dashboard.text import plotly_text
+from dashboard.figures import TEMPLATE, error_bars, model_color, series_colors, title_margin, wrapped_title
+from dashboard.text import plotly_text, short_names
 
 
 def equivariance_figure(
@@ -118,10 +118,11 @@ def ee_by_frame_figure(
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06)
     seen_data: list[np.ndarray] = []
     colors = series_colors([run["label"] for run in runs], {run["label"]: run.get("model") for run in runs})
+    legend = short_names([run["label"] for run in runs])
     for i, run in enumerate(runs):
         t, ee = np.asarray(run["frames"]), np.asarray(run["ee"], dtype=float)
         color = colors[i]
-        fig.add_trace(_frame_line(t, ee, run["label"], color), row=1, col=1)
+        fig.add_trace(_frame_line(t, ee, run["label"], color, legend=legend[i]), row=1, col=1)
         if run.get("data") is None:
             continue
         data = np.asarray(run["data"], dtype=float)
@@ -197,13 +198,16 @@ def frame_split_figure(
     return fig
 
 
-def _frame_line(t, y, name: str, color: str, dash: str = "solid", digits: str = ".3g") -> go.Scatter:
-    """One named line over frames, its hover showing the frame and the value."""
+def _frame_line(
+    t, y, name: str, color: str, dash: str = "solid", digits: str = ".3g", legend: str | None = None
+) -> go.Scatter:
+    """One named line over frames (``legend``: a shorter name for the legend), its hover showing
+    the full name, the frame and the value."""
     return go.Scatter(
         x=t,
         y=y,
         mode="lines",
-        name=plotly_text(name),
+        name=plotly_text(legend or name),
         line={"color": color, "dash": dash},
         hovertemplate=f"<b>{plotly_text(name)}</b><br>frame %{{x}}<br>%{{y:{digits}}}<extra></extra>",
     )
@@ -223,7 +227,9 @@ def _shade_regions(fig: go.Figure, regions: Sequence[tuple[str, int, int]]) -> N
 
 
 def per_element_figure(
-    errors: Mapping[str, Mapping[int | str, float]], models: Mapping[str, str | None] | None = None
+    errors: Mapping[str, Mapping[int | str, float]],
+    models: Mapping[str, str | None] | None = None,
+    title: str = "Equivariance error per rotation",
 ) -> go.Figure:
     """Grouped bars: each model's equivariance error per rotation (90, 180, 270 degrees).
 
@@ -235,6 +241,7 @@ def per_element_figure(
     fig = go.Figure()
     top = max((abs(float(v)) for per in errors.values() for v in per.values()), default=0.0)
     colors = series_colors(list(errors), models)
+    legend = short_names(list(errors))  # the full name on hover
     for i, (name, per) in enumerate(errors.items()):
         labels, values = [], []
         for key, value in per.items():
@@ -247,7 +254,7 @@ def per_element_figure(
             go.Bar(
                 x=labels,
                 y=values,
-                name=plotly_text(name),
+                name=plotly_text(legend[i]),
                 marker_color=colors[i],
                 text=text,
                 textposition="outside",
@@ -258,12 +265,12 @@ def per_element_figure(
     fig.update_layout(
         template=TEMPLATE,
         barmode="group",
-        title="Equivariance error per rotation",
+        title=wrapped_title(title),
         xaxis_title="rotation g",
         yaxis_title="mean |f(g·x) − g·f(x)|",
         yaxis={"exponentformat": "e"},  # "5e-6" beside "0.01", never plotly's "5µ"
         height=360,
-        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        margin={"l": 60, "r": 20, "t": title_margin(title), "b": 40},
         legend={"orientation": "h", "y": -0.25},
     )
     return fig

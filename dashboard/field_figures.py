@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.figures import TEMPLATE
-from dashboard.text import plotly_text
+from dashboard.text import plotly_text, short_names
 
 #: Animations keep at most this many frames so a figure stays a few MB in the browser.
 MAX_FRAMES = 40
@@ -106,8 +106,11 @@ def _panel_traces(fields, t: int, zrange, style: dict, velocities=None, stride: 
         )
         if velocities is not None:
             xs, ys = _quiver_xy(np.asarray(velocities[p][t]), stride, style["arrow_scale"])
+            # WebGL lines, not go.Scatter: plotly animates an SVG scatter trace by a transition that
+            # redraws only it, leaving the heat maps blank until the redraw after (Play flickered,
+            # about half the frames with arrows only); with no such trace every frame is one redraw.
             out.append(
-                go.Scatter(
+                go.Scattergl(
                     x=xs,
                     y=ys,
                     mode="lines",
@@ -174,16 +177,17 @@ def animated_panels(
     height: int = 360,
     title: str | None = None,
     start_at_end: bool = False,
+    hover_titles: Sequence[str] | None = None,
 ) -> go.Figure:
     """Side-by-side heatmaps that play over time, with play/pause and a time slider.
 
     ``fields``: one array ``(T, N, N)`` per panel (all the same T). Row 0 is drawn at
     the bottom. ``velocities`` (optional, one ``(T, 2, N, N)`` per panel) adds a
     subsampled arrow field every ``quiver_stride`` cells (0 = no arrows). All panels
-    share one colour range (``zrange`` or the data's min/max) so they compare.
-    ``frame_labels`` names each time step on the slider (default "t = i").
-    ``start_at_end`` shows the last frame first (Play then runs from the start).
-    Returns a figure with ``frames``; it animates in the browser with no rerun.
+    share one colour range (``zrange`` or the data's min/max) so they compare. ``frame_labels``
+    names each time step on the slider (default "t = i"). ``start_at_end`` shows the last frame
+    first (Play then runs from the start). ``hover_titles``: each panel's full title, shown on
+    hovering its short one. Returns a figure with ``frames``, animated with no rerun.
     """
     fields = _check_fields(fields, titles)
     n_t, n = fields[0].shape[0], fields[0].shape[-1]
@@ -203,6 +207,8 @@ def animated_panels(
     wrapped = [_wrap(t) for t in titles]
     fig = make_subplots(rows=1, cols=len(fields), subplot_titles=wrapped, horizontal_spacing=0.02)
     fig.update_annotations(font_size=12)
+    for note, full in zip(fig.layout.annotations, hover_titles or (), strict=False):
+        note.hovertext = plotly_text(full)
     per_panel = 1 if velocities is None else 2
     shown = len(keep) - 1 if start_at_end else 0
     for i, trace in enumerate(
@@ -266,36 +272,69 @@ def orientations_figure(
     )
 
 
-def symmetry_map_figure(error_map: np.ndarray) -> go.Figure:
+def symmetry_map_figure(error_map: np.ndarray, zmax: float | None = None) -> go.Figure:
     """Where rotated-back orientations differ from orientation 0, animated over time.
 
     ``error_map``: ``(T, N, N)`` from ``core.symmetry.data_equivariance_map`` (or
-    ``(N, N)``, shown as one frame). Also shows the time average beside it.
+    ``(N, N)``, shown as one frame). Also shows the time average beside it. ``zmax``: the top
+    of the colour scale (``core.symmetry.disagreement_scale``), fixed so that datasets compare;
+    None: the map's own maximum.
     """
-    error_map = np.asarray(error_map, dtype=float)
-    if error_map.ndim == 2:
-        error_map = error_map[None]
+    error_map = _as_frames(error_map)
     mean_map = np.broadcast_to(error_map.mean(axis=0), error_map.shape)
     return animated_panels(
         [error_map, mean_map],
         ["|g⁻¹·orientation k − orientation 0| at time t", "averaged over time"],
         colorscale="YlOrRd",
         colorbar_title="|Δv|",
+        zrange=None if zmax is None else (0.0, float(zmax)),
         height=380,
         start_at_end=True,
     )
 
 
+def symmetry_maps_figure(maps: Mapping[str, np.ndarray], zmax: float) -> go.Figure:
+    """Two or more datasets' disagreement maps side by side on one colour scale ``(0, zmax)``,
+    animated together over their common frames (the shorter dataset's length).
+
+    ``maps[title]``: ``(T, N, N)`` from ``core.symmetry.data_equivariance_map``.
+    """
+    fields = [_as_frames(m) for m in maps.values()]
+    n_t = min(f.shape[0] for f in fields)
+    return animated_panels(
+        [f[:n_t] for f in fields],
+        list(maps),
+        colorscale="YlOrRd",
+        colorbar_title="|Δv|",
+        zrange=(0.0, float(zmax)),
+        height=400,
+        start_at_end=True,
+    )
+
+
+def _as_frames(error_map: np.ndarray) -> np.ndarray:
+    """A map as ``(T, N, N)`` floats: one ``(N, N)`` map becomes one frame."""
+    error_map = np.asarray(error_map, dtype=float)
+    return error_map[None] if error_map.ndim == 2 else error_map
+
+
 def rollout_figure(truth: np.ndarray, predictions: Mapping[str, np.ndarray]) -> go.Figure:
-    """Ground truth and each model's rollout, |v| heatmaps side by side, over the steps.
+    """Ground truth and each model's rollout, |v| heatmaps side by side, over the steps; each
+    panel titled by the run's short name (dashboard.text.short_names), its full name on hover.
 
     ``truth`` ``(T, 2, N, N)``; ``predictions[name]`` the same shape.
     """
     fields = [speed(truth)] + [speed(p) for p in predictions.values()]
-    titles = ["ground truth"] + list(predictions)
+    names = list(predictions)
     labels = [f"step {t + 1}" for t in range(fields[0].shape[0])]
     return animated_panels(
-        fields, titles, colorscale="Viridis", colorbar_title="|v|", frame_labels=labels, start_at_end=True
+        fields,
+        ["ground truth"] + short_names(names),
+        colorscale="Viridis",
+        colorbar_title="|v|",
+        frame_labels=labels,
+        start_at_end=True,
+        hover_titles=["ground truth"] + names,
     )
 
 
@@ -314,7 +353,8 @@ def error_maps_figure(truth: np.ndarray, predictions: Mapping[str, np.ndarray]) 
     hi = float(np.nanpercentile(np.stack(fields), 99.5)) or float(np.nanmax(np.stack(fields))) or 1e-9
     return animated_panels(
         fields,
-        list(predictions),
+        short_names(list(predictions)),
+        hover_titles=list(predictions),
         colorscale="YlOrRd",
         colorbar_title="|error|",
         zrange=(0.0, hi),

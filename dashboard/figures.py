@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.models.registry import FALLBACK_COLORS, model_names, model_spec
-from dashboard.text import plotly_text
+from dashboard.text import plotly_text, short_names
 
 
 class _RegistryColors(Mapping):
@@ -102,7 +102,8 @@ def line_figure(
     models: Mapping[str, str | None] | None = None,
     errors: Mapping[str, Sequence[float | None]] | None = None,
 ) -> go.Figure:
-    """One line per named series (e.g. loss per epoch, RMSE per rollout step); a series whose
+    """One line per named series (e.g. loss per epoch, RMSE per rollout step), named in the legend
+    by its short name (dashboard.text.short_names) and in full on hover; a series whose
     name starts with "persistence" is the grey dashed baseline. ``models``: as in
     :func:`series_colors`, which colours the others. ``errors``: a series' ± std per point
     over training seeds (None: one seed, no bar), drawn as error bars."""
@@ -110,6 +111,7 @@ def line_figure(
     all_x: list[np.ndarray] = []
     runs = [name for name in series if not name.startswith("persistence")]
     colors = dict(zip(runs, series_colors(runs, models), strict=True))
+    legend = dict(zip(series, short_names(list(series)), strict=True))  # the full name on hover
     for name, ys in series.items():
         ys = np.asarray(ys, dtype=float)
         xs = np.asarray(x) if x is not None else np.arange(1, ys.size + 1)
@@ -122,7 +124,7 @@ def line_figure(
                 x=xs[: ys.size],
                 y=ys,
                 mode="lines+markers",
-                name=plotly_text(name),
+                name=plotly_text(legend[name]),
                 line={"color": color, "dash": dash},
                 error_y=error_bars((errors or {}).get(name)),
                 hovertemplate=f"<b>{plotly_text(name)}</b><br>%{{x}}: %{{y:.3g}}<extra></extra>",
@@ -130,11 +132,11 @@ def line_figure(
         )
     fig.update_layout(
         template=TEMPLATE,
-        title=plotly_text(title),  # e.g. "loss per epoch: <a job named by its run>"
+        title=wrapped_title(title),  # e.g. "loss per epoch: <a job named by its run>"
         xaxis_title=xaxis_title,
         yaxis_title=yaxis_title,
         height=height,
-        margin={"l": 70, "r": 20, "t": 50, "b": 40},
+        margin={"l": 70, "r": 20, "t": title_margin(title), "b": 40},
         legend={"orientation": "h", "y": -0.25},
     )
     if log_y:
@@ -172,3 +174,29 @@ def log_axis(values) -> dict:
     # Within one decade plotly may label a single tick; name five spread over the data instead.
     ticks = np.unique([float(f"{t:.2g}") for t in np.geomspace(flat.min(), flat.max(), 5)])
     return {"type": "log", "tickvals": ticks.tolist(), "ticktext": [f"{t:.2g}" for t in ticks]}
+
+
+#: Characters per line of a figure title: what a half-width plot on a 1024-px screen holds.
+TITLE_WIDTH = 30
+
+
+def _title_lines(text: str, width: int = TITLE_WIDTH) -> list[str]:
+    """``text`` broken at spaces into lines of at most about ``width`` characters."""
+    lines: list[str] = []
+    for word in str(text).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def wrapped_title(text: str, width: int = TITLE_WIDTH) -> str:
+    """A figure title broken into lines of about ``width`` characters (plotly never wraps one: a
+    long title runs out of a narrow plot), each line plotly-escaped. Returns the title text."""
+    return "<br>".join(plotly_text(line) for line in _title_lines(text, width))
+
+
+def title_margin(text: str, width: int = TITLE_WIDTH) -> int:
+    """The top margin in pixels that holds :func:`wrapped_title` of ``text``."""
+    return 50 + 20 * (len(_title_lines(text, width)) - 1)

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.service import views
 from dashboard import ee_figures, field_figures, figures
+from dashboard.text import short_names
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGES = ("app_pages/symmetry.py", "app_pages/data.py", "app_pages/train.py", "app_pages/compare.py")
@@ -148,7 +149,7 @@ def test_orientation_figure_draws_four_panels_with_arrows_that_point_along_the_f
     fig = field_figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
     assert np.asarray(fig.data[0].z).min() == 1.0 and fig.layout.sliders[0].active == t - 1
     heat = [tr for tr in fig.data if tr.type == "heatmap"]
-    arrows = [tr for tr in fig.data if tr.type == "scatter"]
+    arrows = [tr for tr in fig.data if tr.type == "scattergl"]
     assert len(heat) == 4 and len(arrows) == 4
     xs, ys = np.asarray(arrows[0].x, dtype=float), np.asarray(arrows[0].y, dtype=float)
     # first arrow: shaft from (x0, y0) to (x0, y0 + length), i.e. upward in the picture
@@ -180,6 +181,71 @@ def test_symmetry_map_figure_shows_the_time_average():
     fig = field_figures.symmetry_map_figure(m)
     np.testing.assert_allclose(np.asarray(fig.data[1].z), 1.0)
     assert len(fig.frames) == 2
+
+
+def test_every_animation_frame_redraws_its_heat_maps_with_no_svg_scatter_trace():
+    """Plotly animates an SVG scatter trace by a transition that redraws only it: the heat maps
+    stayed blank until the next redraw, so Play showed frames with arrows only. Every frame must
+    hold each panel's heat map, and no trace plotly would transition on its own."""
+    t, n = 5, 8
+    smoke, vel = np.random.default_rng(0).random((4, t, n, n)), np.ones((4, t, 2, n, n))
+    fig = field_figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
+    assert len(fig.frames) == t
+    for frame in fig.frames:
+        assert [tr.type for tr in frame.data].count("heatmap") == 4
+        assert not any(tr.type == "scatter" for tr in frame.data), [tr.type for tr in frame.data]
+    assert not any(tr.type == "scatter" for tr in fig.data)
+
+
+def test_disagreement_maps_share_one_fixed_colour_scale():
+    """A larger buoyancy difference must show as more colour, not as other colour-bar numbers: the
+    scale's top is half the slowest plume's top speed, which the difference does not change, and
+    two datasets side by side share it."""
+    from core.symmetry import data_equivariance_map, disagreement_scale
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(1, 1, 6, 2, 8, 8))
+    speeds = []
+    maps = {}
+    for diff in (0.3, 0.9):
+        factors = np.array([1 + k * diff for k in range(4)]).reshape(4, 1, 1, 1, 1, 1)
+        velocity = np.repeat(base, 4, axis=0) * factors  # orientation k's flow is (1 + kΔb) x faster
+        speeds.append(disagreement_scale(velocity))
+        maps[f"Δb {diff}"] = data_equivariance_map(velocity)
+    assert speeds[0] == pytest.approx(speeds[1])
+    top = np.sqrt((base[0] ** 2).sum(axis=-3)).max()
+    assert speeds[0] == pytest.approx(0.5 * top)
+    alone = [field_figures.symmetry_map_figure(m, speeds[0]) for m in maps.values()]
+    assert [fig.data[0].zmax for fig in alone] == [pytest.approx(speeds[0])] * 2
+    pair = field_figures.symmetry_maps_figure(maps, speeds[0])
+    assert [(tr.zmin, tr.zmax) for tr in pair.data] == [(0.0, pytest.approx(speeds[0]))] * 2
+    assert [a.text for a in pair.layout.annotations] == ["Δb 0.3", "Δb 0.9"]
+
+
+def test_runs_are_named_short_in_legends_and_panel_titles_and_in_full_on_hover():
+    names = [
+        f"{m} 32 ch · 2 frames in · with smoke · 30 ep · Δb 0.3 (shipped)" for m in ("RSteer", "ConvNet")
+    ]
+    names.append("ConvNet 32 ch · 2 frames in · with smoke · 1 ep · Δb 0.3")
+    assert short_names(names) == ["RSteer · 30 ep · shipped", "ConvNet · 30 ep · shipped", "ConvNet · 1 ep"]
+    assert short_names(names[:2] + ["my run"]) == ["RSteer", "ConvNet", "my run"]
+    assert short_names(["a · b", "a · b"]) == ["a · b", "a · b"]  # never two alike
+    line = figures.line_figure(
+        {n: [1.0, 0.5] for n in names[:2]}, title="RMSE per rollout step", xaxis_title="x", yaxis_title="y"
+    )
+    assert [tr.name for tr in line.data] == ["RSteer", "ConvNet"]
+    assert names[0] in line.data[0].hovertemplate
+    bars = ee_figures.per_element_figure({n: {1: 0.1} for n in names[:2]})
+    assert [tr.name for tr in bars.data] == ["RSteer", "ConvNet"] and names[1] in bars.data[1].hovertemplate
+    truth = np.zeros((2, 2, 4, 4))
+    roll = field_figures.rollout_figure(truth, {n: truth for n in names[:2]})
+    notes = roll.layout.annotations
+    assert [a.text for a in notes] == ["ground truth", "RSteer", "ConvNet"]
+    assert [a.hovertext for a in notes[1:]] == names[:2]
+    title = figures.line_figure(
+        {"a": [1]}, title="test-domain (unseen buoyancy strengths)", xaxis_title="x", yaxis_title="y"
+    ).layout.title.text
+    assert all(len(line) <= figures.TITLE_WIDTH for line in title.split("<br>")), title
 
 
 # ---------------------------------------------------------------- core.service.views
@@ -651,9 +717,10 @@ def test_ee_by_frame_of_a_shipped_run_averages_to_its_recorded_figure_4_point(da
     assert all(b + 1 == c for (_, b), (c, _) in zip(bounds, bounds[1:], strict=False))
     fig = ee_figures.ee_by_frame_figure(out["runs"], out["regions"])
     assert [t.name for t in fig.data][:2] == [
-        measured["label"],
+        short_names([measured["label"]])[0],  # the model's label; the full name on hover
         f"data (PhiFlow), Δb {measured['level']:.2g}",
     ]
+    assert measured["label"] in fig.data[0].hovertemplate
 
 
 def test_symmetry_page_shows_ee_by_frame_only_when_asked(data_dir):
@@ -1103,7 +1170,7 @@ def test_compare_sets_your_run_beside_the_shipped_ones_and_opens_on_a_run_sent_f
     assert picked.value[0] == "my lesson run" and len(picked.value) == 4, picked.value
     assert sum(v.endswith(" (shipped)") for v in picked.value) == 3
     table = next(d.value for d in at.dataframe if "persistence RMSE" in d.value.columns)
-    assert "my lesson run" in list(table["run"]) and sum(r.endswith("(shipped)") for r in table["run"]) == 3
+    assert list(table["run"]) == short_names(picked.value) == ["my lesson run", "RSteer", "E2CNN", "ConvNet"]
 
     # Train page, "Load this run's model" on a shipped ConvNet: Compare opens with it first.
     at.switch_page("app_pages/train.py").run()

@@ -318,10 +318,13 @@ def test_at_1024_px_no_number_or_legend_entry_is_cut(browser_page):
     its box), for the shipped dataset and runs."""
     url, page, _ = browser_page
     page.set_viewport_size({"width": 1024, "height": 3200})  # tall: Streamlit scrolls inside
+    cut = {}
     for path, plots in (("", 1), ("data", 3), ("train", 1), ("compare", 4)):
         _visit(page, url, path)
         e2e.wait_plots(page, plots)
         page.wait_for_timeout(500)  # plotly lays out its legends after the first draw
-        page.screenshot(path=str(OUT / f"8-{path or 'landing'}-1024-fit.png"), full_page=True)
-        assert e2e.cut_texts(page) == [], f"{path or 'landing'} at 1024 px"
-        assert e2e.exceptions_shown(page) == []
+        name = path or "landing"
+        page.screenshot(path=str(OUT / f"8-{name}-1024-fit.png"), full_page=True)
+        assert e2e.exceptions_shown(page) == [], name
+        cut.update({f"{name}: {line}": 1 for line in e2e.cut_texts(page)})
+    assert not cut, "cut at 1024 px:\n" + "\n".join(cut)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.service import symmetry_view, views
 from dashboard import cache, ee_figures, field_figures, pattern_figures, widgets
-from dashboard.text import markdown_text
+from dashboard.text import markdown_text, short_names
 
 st.title("Compare models")
 
@@ -160,14 +160,17 @@ st.caption(
     "of predicting 'next frame = this frame', the trivial baseline a model has to beat. "
     "Equivariance errors in velocity units."
 )
+# Each run by its short name (as in the legends; the full names are in "Runs" above), so the
+# numbers fit beside it on a 1024-px screen.
+shorts = short_names([row["run"] for row in result["table"]])
 st.dataframe(
-    result["table"],
+    [{**row, "run": short} for row, short in zip(result["table"], shorts, strict=True)],
     hide_index=True,
     width="stretch",
     key="cmp_table",
     column_config={
         "id": None,  # run ids: on the Train page, under "Id, rename, delete"
-        "run": st.column_config.TextColumn("run", width="large"),
+        "run": st.column_config.TextColumn("run", pinned=True),
         # E2CNN's error is float round-off (1e-8): "1.00e-8" reads as that, "0.00000001" does not.
         "equivariance error": st.column_config.NumberColumn("equivariance error", format="%.2e"),
         "relative equivariance error": st.column_config.NumberColumn("relative EE", format="%.2e"),

@@ -56,7 +56,7 @@ def _accuracy(entry, stamp: float, accuracy: list[dict]) -> None:
         column.plotly_chart(
             figures.line_figure(
                 series,
-                title=f"{ratios[split]['title']}: RMSE / persistence",
+                title=ratios[split]["title"],  # the y axis says "RMSE / persistence"
                 xaxis_title="buoyancy difference Δb",
                 yaxis_title="RMSE / persistence",
                 x=levels,

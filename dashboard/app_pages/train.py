@@ -213,8 +213,21 @@ def _runs_table() -> None:
         hide_index=True,
         width="stretch",
         key="train_runs",
+        # The short columns first and the long dataset name last, so at 1280 px every column but
+        # the dataset's end is in view; the run's name stays in view when the table is scrolled.
+        column_order=(
+            "run",
+            "status",
+            "vs persistence",
+            "epochs run",
+            "best val loss",
+            "model",
+            "device",
+            "dataset",
+        ),
         column_config={
             "id": None,  # the id is one click away, under "Id, rename, delete"
+            "run": st.column_config.TextColumn("run", pinned=True),
             "epochs run": st.column_config.NumberColumn(
                 "epochs run",
                 help="Fewer than the run's name asks for when validation stopped improving "
