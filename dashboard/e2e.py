@@ -184,8 +184,8 @@ def shipped_or_quick_assets(scratch: Path) -> Path:
     return out
 
 
-#: Texts a person must read whole, and the box each must fit in: the Data page's metric labels and
-#: values (Streamlit cuts them with "…"), and each plot's legend entries, titles and panel titles.
+#: Texts a person must read whole, and the box each must fit in: metric labels and values and button
+#: labels (Streamlit cuts them with "…"), and each plot's legend entries, titles and panel titles.
 _CUT_TEXTS_JS = """
 () => {
   const cut = [];
@@ -195,6 +195,10 @@ _CUT_TEXTS_JS = """
       if ([el, ...el.querySelectorAll('*')].some(overflows) || el.innerText.includes('…'))
         cut.push(`metric cut: ${el.innerText.trim()}`);
     }
+  }
+  for (const button of document.querySelectorAll('button')) {
+    if ([button, ...button.querySelectorAll('*')].some(overflows))
+      cut.push(`button cut: ${button.innerText.trim()}`);
   }
   const outside = (r, box) =>
     r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
@@ -221,7 +225,8 @@ _CUT_TEXTS_JS = """
 
 
 def cut_texts(page) -> list[str]:
-    """What the page shows cut: metric labels or values that overflow their box or end in "…", and
-    plot legend entries, titles or panel titles outside their plot (or, for a legend entry,
-    outside the legend's visible box). Returns one line per cut text; empty when all fit."""
+    """What the page shows cut: metric labels or values that overflow their box or end in "…", button
+    labels that overflow, and plot legend entries, titles or panel titles outside their plot (or,
+    for a legend entry, outside the legend's visible box). Returns one line per cut text; empty
+    when all fit."""
     return page.evaluate(_CUT_TEXTS_JS)

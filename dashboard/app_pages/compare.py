@@ -170,7 +170,7 @@ st.dataframe(
     key="cmp_table",
     column_config={
         "id": None,  # run ids: on the Train page, under "Id, rename, delete"
-        "run": st.column_config.TextColumn("run", pinned=True),
+        "run": st.column_config.TextColumn("run"),
         # E2CNN's error is float round-off (1e-8): "1.00e-8" reads as that, "0.00000001" does not.
         "equivariance error": st.column_config.NumberColumn("equivariance error", format="%.2e"),
         "relative equivariance error": st.column_config.NumberColumn("relative EE", format="%.2e"),

@@ -155,7 +155,7 @@ else:
             "Accuracy per level: each model's rollout error over persistence's, and who leads where"
         ):
             _accuracy(entry, stamp, accuracy)
-    c3, c4 = st.columns([1, 3])
+    c3, c4 = st.columns([1, 2])  # [1, 3] cut "Download sweep (CSV)" on a 1024-px screen
     if not entry.damaged:  # a damaged sweep's rows cannot be read: nothing to download
         c3.download_button(
             "Download sweep (CSV)",

@@ -213,8 +213,8 @@ def _runs_table() -> None:
         hide_index=True,
         width="stretch",
         key="train_runs",
-        # The short columns first and the long dataset name last, so at 1280 px every column but
-        # the dataset's end is in view; the run's name stays in view when the table is scrolled.
+        # The short columns first, the long dataset name last: at 1280 px the run's name, status,
+        # verdict, epochs and loss are in view, model, device and dataset one scroll away.
         column_order=(
             "run",
             "status",
@@ -227,7 +227,6 @@ def _runs_table() -> None:
         ),
         column_config={
             "id": None,  # the id is one click away, under "Id, rename, delete"
-            "run": st.column_config.TextColumn("run", pinned=True),
             "epochs run": st.column_config.NumberColumn(
                 "epochs run",
                 help="Fewer than the run's name asks for when validation stopped improving "
@@ -264,7 +263,8 @@ def _run_details(run, title: str) -> None:
     c1, c2, c3 = st.columns(3)
     if "checkpoint" in run.paths:
         c1.download_button(
-            "Download checkpoint (.pt)",
+            "Checkpoint (.pt)",  # "Download checkpoint (.pt)" was cut at 1024 px: the icon says it
+            icon=":material/download:",
             data=views.run_file(run.id, "checkpoint"),
             file_name=views.download_name(title, ".pt"),
             key="train_dl_ckpt",
@@ -272,7 +272,8 @@ def _run_details(run, title: str) -> None:
         )
     if run.metrics:
         c2.download_button(
-            "Download metrics (CSV)",
+            "Metrics (CSV)",
+            icon=":material/download:",
             data=views.run_metrics_csv(run),
             file_name=views.download_name(f"{title} metrics", ".csv"),
             mime="text/csv",
