@@ -152,6 +152,25 @@ def data_equivariance_map(velocity: np.ndarray) -> np.ndarray:
     return per_pixel
 
 
+#: The disagreement maps' colour scale ends at this share of the slowest plume's top speed.
+DISAGREEMENT_SHARE = 0.5
+
+
+def disagreement_scale(velocity: np.ndarray) -> float:
+    """The top of a fixed colour scale for :func:`data_equivariance_map`: half the top speed of
+    the slowest orientation (the plume at the base buoyancy in every breaking pattern, so its
+    speed does not grow with the buoyancy difference). Datasets of one grid and length then share
+    one scale, and a larger Δb shows as more colour, not as other colour-bar numbers.
+
+    ``velocity``: ``(4, ..., 2, N, N)``. Returns a positive float in the velocity's units.
+    """
+    velocity = np.asarray(velocity, dtype=np.float64)
+    _check_orientations(velocity)
+    speed = np.sqrt(velocity[..., 0, :, :] ** 2 + velocity[..., 1, :, :] ** 2)
+    slowest = float(speed.reshape(speed.shape[0], -1).max(axis=1).min())
+    return DISAGREEMENT_SHARE * slowest if slowest > 0 else 1e-9
+
+
 def data_equivariance_error(velocity: np.ndarray) -> float:
     """Data equivariance error of a dataset (paper, Section 5.2).
 

@@ -17,7 +17,7 @@ import streamlit as st
 
 from core.service import comparison, datasets, runs, sweep_ratios, sweeps, symmetry_view
 from core.service.common import file_version
-from dashboard import figures
+from dashboard import ee_figures, field_figures, figures
 
 
 def _per_version(version_of):
@@ -95,16 +95,34 @@ def orientations_figure(path: str, version: float, sim: int, view: str):
     """Animated four-orientation figure of simulation ``sim``."""
     ds = _dataset(path, version)
     sim = min(max(int(sim), 0), ds.velocity.shape[1] - 1)
-    return figures.orientations_figure(ds.smoke[:, sim], ds.velocity[:, sim], view=view)
+    return field_figures.orientations_figure(ds.smoke[:, sim], ds.velocity[:, sim], view=view)
 
 
-@_by_file
+@st.cache_data(show_spinner=False, max_entries=8)
+def _disagreement(path: str, version: float) -> tuple[Any, float]:
+    """core.symmetry's disagreement map of a dataset and the top of its fixed colour scale."""
+    from core.symmetry import data_equivariance_map, disagreement_scale
+
+    velocity = _dataset(path, version).velocity
+    return data_equivariance_map(velocity), disagreement_scale(velocity)
+
+
+def symmetry_map_figure(path: str, beside: tuple[str, str, str] | None = None):
+    """Animated map of where the rotated-back orientations differ, on a fixed colour scale;
+    ``beside`` = (its path, this dataset's title, its title): the two side by side, on one scale."""
+    other = None if beside is None else (beside[0], file_version(beside[0]), *beside[1:])
+    return _symmetry_map_figure(path, file_version(path), other)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def symmetry_map_figure(path: str, version: float):
-    """Animated map of where the rotated-back orientations differ."""
-    from core.symmetry import data_equivariance_map
-
-    return figures.symmetry_map_figure(data_equivariance_map(_dataset(path, version).velocity))
+def _symmetry_map_figure(path: str, version: float, beside: tuple[str, float, str, str] | None):
+    """:func:`symmetry_map_figure`, once per version of each file it draws."""
+    error_map, top = _disagreement(path, version)
+    if beside is None:
+        return field_figures.symmetry_map_figure(error_map, top)
+    other_path, other_version, title, other_title = beside
+    other_map, other_top = _disagreement(other_path, other_version)
+    return field_figures.symmetry_maps_figure({title: error_map, other_title: other_map}, max(top, other_top))
 
 
 @_per_version(lambda run_id: runs.checkpoint_version((run_id,)))
@@ -124,8 +142,8 @@ def compare_figures(
     if not result["predictions"]:
         return {}
     return {
-        "rollout": figures.rollout_figure(result["truth"], result["predictions"]),
-        "errors": figures.error_maps_figure(result["truth"], result["predictions"]),
+        "rollout": field_figures.rollout_figure(result["truth"], result["predictions"]),
+        "errors": field_figures.error_maps_figure(result["truth"], result["predictions"]),
         "rmse": figures.line_figure(
             result["rmse"],
             title="RMSE per rollout step",
@@ -133,7 +151,7 @@ def compare_figures(
             yaxis_title="RMSE",
             models=result["models"],
         ),
-        "equivariance": figures.per_element_figure(result["equivariance"], result["models"]),
+        "equivariance": ee_figures.per_element_figure(result["equivariance"], result["models"]),
     }
 
 

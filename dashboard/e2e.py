@@ -182,3 +182,51 @@ def shipped_or_quick_assets(scratch: Path) -> Path:
             timeout=600,
         )
     return out
+
+
+#: Texts a person must read whole, and the box each must fit in: metric labels and values and button
+#: labels (Streamlit cuts them with "…"), and each plot's legend entries, titles and panel titles.
+_CUT_TEXTS_JS = """
+() => {
+  const cut = [];
+  const overflows = el => el.scrollWidth > el.clientWidth + 1;
+  for (const sel of ['[data-testid="stMetricLabel"]', '[data-testid="stMetricValue"]']) {
+    for (const el of document.querySelectorAll(sel)) {
+      if ([el, ...el.querySelectorAll('*')].some(overflows) || el.innerText.includes('…'))
+        cut.push(`metric cut: ${el.innerText.trim()}`);
+    }
+  }
+  for (const button of document.querySelectorAll('button')) {
+    if ([button, ...button.querySelectorAll('*')].some(overflows))
+      cut.push(`button cut: ${button.innerText.trim()}`);
+  }
+  const outside = (r, box) =>
+    r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const svg = plot.querySelector('.main-svg');
+    if (!svg) continue;
+    const box = svg.getBoundingClientRect();
+    const title = plot.querySelector('.gtitle')?.textContent || '(untitled plot)';
+    for (const t of plot.querySelectorAll('.legendtext, .gtitle, .annotation-text, .g-xtitle, .g-ytitle')) {
+      const r = t.getBoundingClientRect();
+      if (r.width > 0 && outside(r, box)) cut.push(`outside its plot "${title}": ${t.textContent}`);
+    }
+    const legend = plot.querySelector('.legend .bg');
+    if (!legend) continue;
+    const shown = legend.getBoundingClientRect();
+    for (const t of plot.querySelectorAll('.legend .legendtext')) {
+      const r = t.getBoundingClientRect();
+      if (r.width > 0 && outside(r, shown)) cut.push(`legend entry cut in "${title}": ${t.textContent}`);
+    }
+  }
+  return cut;
+}
+"""
+
+
+def cut_texts(page) -> list[str]:
+    """What the page shows cut: metric labels or values that overflow their box or end in "…", button
+    labels that overflow, and plot legend entries, titles or panel titles outside their plot (or,
+    for a legend entry, outside the legend's visible box). Returns one line per cut text; empty
+    when all fit."""
+    return page.evaluate(_CUT_TEXTS_JS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.service import sweeps, symmetry_view
-from dashboard import cache, figures, pattern_figures, widgets
+from dashboard import cache, ee_figures, pattern_figures, widgets
 from dashboard.text import markdown_text, plotly_text
 
 LESSON_TITLE = "Break the symmetry two ways and watch the models find what is left"
@@ -67,7 +67,7 @@ def _panels(view: dict) -> None:
     columns = st.columns(max(len(view["order"]), 1))
     for column, pattern in zip(columns, view["order"], strict=False):
         panel = view["patterns"][pattern]
-        fig = figures.per_element_figure(panel["errors"], panel["models"])
+        fig = ee_figures.per_element_figure(panel["errors"], panel["models"])
         fig.update_layout(title=panel["words"], height=320)
         with column:
             st.plotly_chart(fig, key=f"lesson_bars_{pattern}", width="stretch", theme=None)
@@ -86,7 +86,7 @@ def _figure4_per_rotation(view: dict) -> None:
             for key, points in per.items()
         }
         column.plotly_chart(
-            figures.equivariance_figure(
+            ee_figures.equivariance_figure(
                 curves, title=panel["words"], x_title="data one-step EE of rotation g", diagonal=True
             ),
             key=f"lesson_fig4_{pattern}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Sequence
 from typing import Any
 
 #: Every ASCII punctuation character: CommonMark lets each be escaped with a backslash, and an
@@ -46,3 +47,35 @@ def plotly_text(text: Any) -> str:
     ``>``, ``%`` and ``$`` as entities, so plotly draws exactly its characters (no tag, link, line
     break, template field or LaTeX). Returns the escaped string."""
     return "".join(_PLOTLY_ESCAPED.get(ch, ch) for ch in str(text))
+
+
+#: How a name built from settings separates them ("RSteer 32 ch · 2 frames in · ... · Δb 0.3").
+PART_SEPARATOR = " · "
+_SHIPPED = " (shipped)"
+
+
+def _name_parts(name: str) -> list[str]:
+    """A settings-built name as [model label, then each setting]: "RSteer 32 ch · 30 ep (shipped)"
+    -> ["RSteer", "32 ch", "30 ep", "shipped"]. A name without settings is one part."""
+    parts = name.split(PART_SEPARATOR)
+    if len(parts) < 2:
+        return [name]
+    if parts[-1].endswith(_SHIPPED):
+        parts[-1:] = [parts[-1][: -len(_SHIPPED)], "shipped"]
+    head, _, rest = parts[0].partition(" ")
+    return [head] + ([rest] if rest else []) + parts[1:]
+
+
+def short_names(names: Sequence[str]) -> list[str]:
+    """Each name shortened for a legend or a panel title: its model label and only the settings
+    that tell it from the other names ("RSteer", "ConvNet · 1 ep", "ConvNet · 30 ep · shipped").
+    A name without settings (one a person gave) is kept whole, and so is any name whose short
+    form would equal another's. Returns one short name per name, in order."""
+    split = [_name_parts(str(n)) for n in names]
+    built = [p for p in split if len(p) > 1]
+    common = set.intersection(*(set(p[1:]) for p in built)) if built else set()
+    short = [
+        PART_SEPARATOR.join([p[0]] + [s for s in p[1:] if s not in common]) if len(p) > 1 else p[0]
+        for p in split
+    ]
+    return [s if short.count(s) == 1 else str(n) for s, n in zip(short, names, strict=True)]

@@ -82,9 +82,7 @@ LAYERS = (
 ALLOWED_CIRCLES = (
     {"core.jobs.devices", "core.jobs.runner", "core.jobs.kinds"},  # removed at merge (helper dial)
 )
-ALLOWED_LONG_FILES = (
-    "dashboard/figures.py",  # removed at merge (helper proj)
-)
+ALLOWED_LONG_FILES = ()
 MAX_FILE_LINES = 500
 
 

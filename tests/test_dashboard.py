@@ -26,7 +26,8 @@ from core.service import (
     sweep_ratios,
     sweeps,
 )
-from dashboard import figures
+from dashboard import ee_figures, field_figures, figures
+from dashboard.text import short_names
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGES = ("app_pages/symmetry.py", "app_pages/data.py", "app_pages/train.py", "app_pages/compare.py")
@@ -90,7 +91,7 @@ def _texts(elements) -> list[str]:
 
 def test_equivariance_figure_has_a_line_per_model_and_the_diagonal():
     curves = {"convnet": ([0.0, 0.3, 0.1], [0.05, 0.2, 0.1]), "e2cnn": ([0.0, 0.1, 0.3], [0.0, 0.0, 0.0])}
-    fig = figures.equivariance_figure(curves)
+    fig = ee_figures.equivariance_figure(curves)
     names = [t.name for t in fig.data]
     assert names[:2] == ["convnet", "e2cnn"] and names[2].startswith("y = x")
     # points are drawn in order of data error, so the line does not zig-zag
@@ -99,8 +100,8 @@ def test_equivariance_figure_has_a_line_per_model_and_the_diagonal():
     assert diag.x[0] == diag.y[0] == 0 and diag.x[1] == diag.y[1] >= 0.3
     assert "%{y" in fig.data[0].hovertemplate
     with pytest.raises(ValueError, match="convnet"):
-        figures.equivariance_figure({"convnet": ([0.0, 0.1], [0.0])})
-    unmatched = figures.equivariance_figure(curves, diagonal=False)  # the trajectory axis
+        ee_figures.equivariance_figure({"convnet": ([0.0, 0.1], [0.0])})
+    unmatched = ee_figures.equivariance_figure(curves, diagonal=False)  # the trajectory axis
     assert [tr.name for tr in unmatched.data] == [tr.name for tr in fig.data][:-1]
 
 
@@ -111,7 +112,7 @@ def test_two_runs_of_one_model_get_two_shades_of_its_colour():
     assert len(set(colors)) == 4  # the second ConvNet is a lighter blue, not the same one
     r, g, b = (int(colors[1][k : k + 2], 16) for k in (1, 3, 5))
     assert b > max(r, g) and colors[1] > colors[0]  # still blue, lighter
-    fig = figures.per_element_figure({n: {1: 0.1, 2: 0.2, 3: 0.3} for n in names[:2]})
+    fig = ee_figures.per_element_figure({n: {1: 0.1, 2: 0.2, 3: 0.3} for n in names[:2]})
     assert fig.data[0].marker.color != fig.data[1].marker.color
     # A run renamed by its user keeps its model's colour when the figure is told the model.
     renamed = figures.series_colors(["my lesson run"], {"my lesson run": "rsteer"})
@@ -133,8 +134,8 @@ def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
     t, n = 60, 8
     rng = np.random.default_rng(0)
     a, b = rng.random((t, n, n)), 2 + rng.random((t, n, n))
-    fig = figures.animated_panels([a, b], ["a", "b"])
-    assert len(fig.frames) <= figures.MAX_FRAMES
+    fig = field_figures.animated_panels([a, b], ["a", "b"])
+    assert len(fig.frames) <= field_figures.MAX_FRAMES
     assert fig.frames[0].name == "0" and fig.frames[-1].name == str(t - 1)
     first = fig.data[0]
     # row 0 of the data is row 0 of the heatmap (drawn at the bottom): no flip
@@ -144,9 +145,9 @@ def test_animated_panels_keep_rows_up_share_a_scale_and_cap_frames():
     assert len(steps) == len(fig.frames) and steps[-1].label == f"t = {t - 1}"
     assert [btn.label for btn in fig.layout.updatemenus[0].buttons] == ["▶", "❚❚"]
     with pytest.raises(ValueError, match="frame counts"):
-        figures.animated_panels([a, b[:5]], ["a", "b"])
+        field_figures.animated_panels([a, b[:5]], ["a", "b"])
     with pytest.raises(ValueError, match="titles"):
-        figures.animated_panels([a], ["a", "b"])
+        field_figures.animated_panels([a], ["a", "b"])
 
 
 def test_orientation_figure_draws_four_panels_with_arrows_that_point_along_the_flow():
@@ -155,31 +156,31 @@ def test_orientation_figure_draws_four_panels_with_arrows_that_point_along_the_f
     vel = np.zeros((4, t, 2, n, n))
     vel[:, :, 1] = 1.0  # straight up
     smoke[:, -1] = 1.0  # the developed plume: the figure opens on the last frame
-    fig = figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
+    fig = field_figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
     assert np.asarray(fig.data[0].z).min() == 1.0 and fig.layout.sliders[0].active == t - 1
     heat = [tr for tr in fig.data if tr.type == "heatmap"]
-    arrows = [tr for tr in fig.data if tr.type == "scatter"]
+    arrows = [tr for tr in fig.data if tr.type == "scattergl"]
     assert len(heat) == 4 and len(arrows) == 4
     xs, ys = np.asarray(arrows[0].x, dtype=float), np.asarray(arrows[0].y, dtype=float)
     # first arrow: shaft from (x0, y0) to (x0, y0 + length), i.e. upward in the picture
     assert xs[1] == pytest.approx(xs[0]) and ys[1] > ys[0]
-    speed_fig = figures.orientations_figure(smoke, vel, view="speed")
+    speed_fig = field_figures.orientations_figure(smoke, vel, view="speed")
     assert all(tr.type == "heatmap" for tr in speed_fig.data)
     np.testing.assert_allclose(np.asarray(speed_fig.data[0].z), 1.0)
     with pytest.raises(ValueError, match="view"):
-        figures.orientations_figure(smoke, vel, view="nope")
+        field_figures.orientations_figure(smoke, vel, view="nope")
 
 
 def test_error_maps_and_rmse_and_per_element_figures():
     truth = np.zeros((4, 2, 6, 6))
     pred = np.ones((4, 2, 6, 6))
     pred[:, 1] = 3.0
-    fig = figures.error_maps_figure(truth, {"convnet": pred})
+    fig = field_figures.error_maps_figure(truth, {"convnet": pred})
     np.testing.assert_allclose(np.asarray(fig.data[0].z), 2.0)  # mean over components of |1|, |3|
-    roll = figures.rollout_figure(truth, {"convnet": pred, "rsteer": pred})
+    roll = field_figures.rollout_figure(truth, {"convnet": pred, "rsteer": pred})
     assert [a.text for a in roll.layout.annotations] == ["ground truth", "convnet", "rsteer"]
     assert roll.layout.sliders[0].steps[0].label == "step 1"
-    bars = figures.per_element_figure({"rsteer": {1: 0.1, 2: 0.2, 3: 0.3}, "e2cnn": {"90": 0.0}})
+    bars = ee_figures.per_element_figure({"rsteer": {1: 0.1, 2: 0.2, 3: 0.3}, "e2cnn": {"90": 0.0}})
     assert list(bars.data[0].x) == ["90°", "180°", "270°"] and list(bars.data[1].x) == ["90°"]
     line = figures.line_figure({"train": [3, 2, 1]}, title="t", xaxis_title="x", yaxis_title="y", log_y=True)
     assert list(line.data[0].x) == [1, 2, 3] and line.layout.yaxis.type == "log"
@@ -187,9 +188,74 @@ def test_error_maps_and_rmse_and_per_element_figures():
 
 def test_symmetry_map_figure_shows_the_time_average():
     m = np.stack([np.zeros((4, 4)), 2 * np.ones((4, 4))])
-    fig = figures.symmetry_map_figure(m)
+    fig = field_figures.symmetry_map_figure(m)
     np.testing.assert_allclose(np.asarray(fig.data[1].z), 1.0)
     assert len(fig.frames) == 2
+
+
+def test_every_animation_frame_redraws_its_heat_maps_with_no_svg_scatter_trace():
+    """Plotly animates an SVG scatter trace by a transition that redraws only it: the heat maps
+    stayed blank until the next redraw, so Play showed frames with arrows only. Every frame must
+    hold each panel's heat map, and no trace plotly would transition on its own."""
+    t, n = 5, 8
+    smoke, vel = np.random.default_rng(0).random((4, t, n, n)), np.ones((4, t, 2, n, n))
+    fig = field_figures.orientations_figure(smoke, vel, view="smoke", quiver_stride=4)
+    assert len(fig.frames) == t
+    for frame in fig.frames:
+        assert [tr.type for tr in frame.data].count("heatmap") == 4
+        assert not any(tr.type == "scatter" for tr in frame.data), [tr.type for tr in frame.data]
+    assert not any(tr.type == "scatter" for tr in fig.data)
+
+
+def test_disagreement_maps_share_one_fixed_colour_scale():
+    """A larger buoyancy difference must show as more colour, not as other colour-bar numbers: the
+    scale's top is half the slowest plume's top speed, which the difference does not change, and
+    two datasets side by side share it."""
+    from core.symmetry import data_equivariance_map, disagreement_scale
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(1, 1, 6, 2, 8, 8))
+    speeds = []
+    maps = {}
+    for diff in (0.3, 0.9):
+        factors = np.array([1 + k * diff for k in range(4)]).reshape(4, 1, 1, 1, 1, 1)
+        velocity = np.repeat(base, 4, axis=0) * factors  # orientation k's flow is (1 + kΔb) x faster
+        speeds.append(disagreement_scale(velocity))
+        maps[f"Δb {diff}"] = data_equivariance_map(velocity)
+    assert speeds[0] == pytest.approx(speeds[1])
+    top = np.sqrt((base[0] ** 2).sum(axis=-3)).max()
+    assert speeds[0] == pytest.approx(0.5 * top)
+    alone = [field_figures.symmetry_map_figure(m, speeds[0]) for m in maps.values()]
+    assert [fig.data[0].zmax for fig in alone] == [pytest.approx(speeds[0])] * 2
+    pair = field_figures.symmetry_maps_figure(maps, speeds[0])
+    assert [(tr.zmin, tr.zmax) for tr in pair.data] == [(0.0, pytest.approx(speeds[0]))] * 2
+    assert [a.text for a in pair.layout.annotations] == ["Δb 0.3", "Δb 0.9"]
+
+
+def test_runs_are_named_short_in_legends_and_panel_titles_and_in_full_on_hover():
+    names = [
+        f"{m} 32 ch · 2 frames in · with smoke · 30 ep · Δb 0.3 (shipped)" for m in ("RSteer", "ConvNet")
+    ]
+    names.append("ConvNet 32 ch · 2 frames in · with smoke · 1 ep · Δb 0.3")
+    assert short_names(names) == ["RSteer · 30 ep · shipped", "ConvNet · 30 ep · shipped", "ConvNet · 1 ep"]
+    assert short_names(names[:2] + ["my run"]) == ["RSteer", "ConvNet", "my run"]
+    assert short_names(["a · b", "a · b"]) == ["a · b", "a · b"]  # never two alike
+    line = figures.line_figure(
+        {n: [1.0, 0.5] for n in names[:2]}, title="RMSE per rollout step", xaxis_title="x", yaxis_title="y"
+    )
+    assert [tr.name for tr in line.data] == ["RSteer", "ConvNet"]
+    assert names[0] in line.data[0].hovertemplate
+    bars = ee_figures.per_element_figure({n: {1: 0.1} for n in names[:2]})
+    assert [tr.name for tr in bars.data] == ["RSteer", "ConvNet"] and names[1] in bars.data[1].hovertemplate
+    truth = np.zeros((2, 2, 4, 4))
+    roll = field_figures.rollout_figure(truth, {n: truth for n in names[:2]})
+    notes = roll.layout.annotations
+    assert [a.text for a in notes] == ["ground truth", "RSteer", "ConvNet"]
+    assert [a.hovertext for a in notes[1:]] == names[:2]
+    title = figures.line_figure(
+        {"a": [1]}, title="test-domain (unseen buoyancy strengths)", xaxis_title="x", yaxis_title="y"
+    ).layout.title.text
+    assert all(len(line) <= figures.TITLE_WIDTH for line in title.split("<br>")), title
 
 
 # ---------------------------------------------------------------- core.service (reads)
@@ -342,11 +408,11 @@ def test_a_valid_uploaded_checkpoint_becomes_a_run(data_dir):
 
 def test_relaxed_weights_figure_shares_a_scale_from_zero():
     a, b = np.zeros((3, 3)), np.arange(9.0).reshape(3, 3)
-    fig = figures.relaxed_weights_figure([("layer 0", a), ("layer 1", b)], "dev", "|w|")
+    fig = field_figures.relaxed_weights_figure([("layer 0", a), ("layer 1", b)], "dev", "|w|")
     assert [t.zmin for t in fig.data] == [0, 0] and fig.data[0].zmax == fig.data[1].zmax == 8.0
     assert list(fig.data[1].x) == [-1, 0, 1]
     with pytest.raises(ValueError):
-        figures.relaxed_weights_figure([], "dev", "|w|")
+        field_figures.relaxed_weights_figure([], "dev", "|w|")
 
 
 def test_relaxation_maps_flip_rsteer_kernels_to_rows_up():
@@ -424,7 +490,7 @@ def test_sweep_curves_plot_against_the_matched_one_step_error_when_the_file_has_
     assert sweeps.sweep_axes(folder) == ["one_step", "trajectory"]
     assert sweeps.sweep_curves(folder, "one_step") == {"RSteer": ([0.0, 0.02], [0.001, 0.01], [0.0, 0.5])}
     assert sweeps.sweep_curves(folder, "trajectory")["RSteer"][0] == [0.0, 0.1]
-    fig = figures.equivariance_figure(sweeps.sweep_curves(folder, "one_step"), x_title="data one-step EE")
+    fig = ee_figures.equivariance_figure(sweeps.sweep_curves(folder, "one_step"), x_title="data one-step EE")
     assert "buoyancy difference" in fig.data[0].hovertemplate and list(fig.data[0].customdata) == [0.0, 0.5]
     old = tmp_path / "old"
     old.mkdir()
@@ -614,7 +680,7 @@ def test_epoch_and_step_axes_label_whole_numbers_only():
     assert long.layout.xaxis.dtick == 4 and float(long.layout.xaxis.dtick).is_integer()
     fractional = figures.line_figure({"a": [1, 2]}, x=[0.5, 1.0], title="t", xaxis_title="x", yaxis_title="y")
     assert fractional.layout.xaxis.dtick is None
-    bars = figures.per_element_figure({"ConvNet": {1: 0.02}, "E2CNN": {1: 1e-8}})
+    bars = ee_figures.per_element_figure({"ConvNet": {1: 0.02}, "E2CNN": {1: 1e-8}})
     assert list(bars.data[0].text) == [""] and list(bars.data[1].text) == ["≈0"]  # only the invisible bar
     assert "%{y:.3g}" in bars.data[0].hovertemplate  # the others say their value on hover
 
@@ -622,7 +688,7 @@ def test_epoch_and_step_axes_label_whole_numbers_only():
 def test_error_maps_scale_follows_the_errors_and_open_on_the_last_step():
     truth = np.zeros((5, 2, 6, 6))
     pred = np.linspace(0, 0.1, 5)[:, None, None, None] * np.ones((5, 2, 6, 6))
-    fig = figures.error_maps_figure(truth, {"ConvNet": pred})
+    fig = field_figures.error_maps_figure(truth, {"ConvNet": pred})
     assert fig.data[0].zmax == pytest.approx(0.1, rel=0.01) and fig.layout.sliders[0].active == 4
 
 
@@ -660,11 +726,12 @@ def test_ee_by_frame_of_a_shipped_run_averages_to_its_recorded_figure_4_point(da
     bounds = [(a, b) for _, a, b in out["regions"]]
     assert bounds[0][0] == measured["frames"][0] and bounds[-1][1] == measured["frames"][-1]
     assert all(b + 1 == c for (_, b), (c, _) in zip(bounds, bounds[1:], strict=False))
-    fig = figures.ee_by_frame_figure(out["runs"], out["regions"])
+    fig = ee_figures.ee_by_frame_figure(out["runs"], out["regions"])
     assert [t.name for t in fig.data][:2] == [
-        measured["label"],
+        short_names([measured["label"]])[0],  # the model's label; the full name on hover
         f"data (PhiFlow), Δb {measured['level']:.2g}",
     ]
+    assert measured["label"] in fig.data[0].hovertemplate
 
 
 def test_symmetry_page_shows_ee_by_frame_only_when_asked(data_dir):
@@ -719,7 +786,7 @@ def test_sweep_frame_split_divides_model_by_data_ee_on_each_block(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"rows": rows}))
     split = sweeps.sweep_frame_split(tmp_path)
     assert split == {"RSteer": ([0.5], [0.5], [2.0], [None])}  # one seed: no spread
-    fig = figures.frame_split_figure(split)
+    fig = ee_figures.frame_split_figure(split)
     assert [t.name for t in fig.data] == ["RSteer, training frames", "RSteer, untrained frames"]
 
 
@@ -842,7 +909,7 @@ def test_ee_by_frame_shades_no_frames_when_the_runs_splits_differ(data_dir):
     assert len(both["runs"]) == 2 and both["regions"] == []
     assert any("differ" in note for note in both["notes"]), both["notes"]
     assert comparison.equivariance_by_frame([shipped.id])["regions"]  # one split: shaded
-    fig = figures.ee_by_frame_figure(both["runs"], both["regions"])
+    fig = ee_figures.ee_by_frame_figure(both["runs"], both["regions"])
     data_dashes = [t.line.dash for t in fig.data if t.name.startswith("data (PhiFlow)")]
     assert len(data_dashes) == 2 and len(set(data_dashes)) == 2  # the two datasets' data tell apart
 
@@ -1166,7 +1233,7 @@ def test_compare_sets_your_run_beside_the_shipped_ones_and_opens_on_a_run_sent_f
     assert picked.value[0] == "my lesson run" and len(picked.value) == 4, picked.value
     assert sum(v.endswith(" (shipped)") for v in picked.value) == 3
     table = next(d.value for d in at.dataframe if "persistence RMSE" in d.value.columns)
-    assert "my lesson run" in list(table["run"]) and sum(r.endswith("(shipped)") for r in table["run"]) == 3
+    assert list(table["run"]) == short_names(picked.value) == ["my lesson run", "RSteer", "E2CNN", "ConvNet"]
 
     # Train page, "Load this run's model" on a shipped ConvNet: Compare opens with it first.
     at.switch_page("app_pages/train.py").run()
@@ -1320,8 +1387,8 @@ def test_markdown_and_plotly_escapes_show_a_name_as_its_own_characters():
     # Every figure builder that names a series or a panel after a run escapes it.
     name = NAME_PAYLOADS[2]
     line = figures.line_figure({name: [1.0, 2.0]}, title=f"loss: {name}", xaxis_title="x", yaxis_title="y")
-    panels = figures.rollout_figure(np.zeros((2, 2, 4, 4)), {name: np.zeros((2, 2, 4, 4))})
-    bars = figures.per_element_figure({name: {1: 0.1, 2: 0.2, 3: 0.3}})
+    panels = field_figures.rollout_figure(np.zeros((2, 2, 4, 4)), {name: np.zeros((2, 2, 4, 4))})
+    bars = ee_figures.per_element_figure({name: {1: 0.1, 2: 0.2, 3: 0.3}})
     texts = [line.data[0].name, line.data[0].hovertemplate, line.layout.title.text, bars.data[0].name]
     texts += [a.text for a in panels.layout.annotations]
     assert not any("<img" in t for t in texts), texts

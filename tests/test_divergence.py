@@ -207,7 +207,7 @@ def test_models_that_beat_persistence_carry_no_mark():
 
 
 def test_figure_4_marks_points_worse_than_persistence_or_diverged(tmp_path):
-    from dashboard import figures
+    from dashboard import ee_figures
 
     def row(level, rmse, status="done"):
         return {"level": level, "model": "rsteer", "status": status, "data_ee_one_step": level / 10,
@@ -223,10 +223,10 @@ def test_figure_4_marks_points_worse_than_persistence_or_diverged(tmp_path):
     assert notes[1] == "worse than persistence (predicting no change): test-future RMSE 2 x persistence's"
     assert notes[2] == "training diverged"
     assert len(sweeps.sweep_curves(tmp_path, "one_step")["RSteer"]) == 3  # without notes: as before
-    fig = figures.equivariance_figure(curves, x_title="data one-step EE")
+    fig = ee_figures.equivariance_figure(curves, x_title="data one-step EE")
     line = fig.data[0]
     assert list(line.marker.symbol) == ["circle", "x", "x"]
     assert list(line.text) == notes and "%{text}" in line.hovertemplate
     assert any(t.name.startswith("✕ worse than persistence") for t in fig.data)
-    plain = figures.equivariance_figure({"RSteer": curves["RSteer"][:3]})
+    plain = ee_figures.equivariance_figure({"RSteer": curves["RSteer"][:3]})
     assert not any(t.name.startswith("✕") for t in plain.data)

@@ -310,3 +310,21 @@ def test_a_killed_worker_frees_its_slot_and_resumes_from_the_page(page_with_a_da
     assert resumed and resumed[0].status == "done", resumed and resumed[0].error
     run = json.loads((data / "runs" / job.run_id / "run.json").read_text())
     assert run["status"] == "done" and run["resumed_from_epoch"] >= 1
+
+
+def test_at_1024_px_no_number_or_legend_entry_is_cut(browser_page):
+    """A projector's 1024-px screen: the Data page's metrics and every legend entry, plot title and
+    panel title on the landing, Data, Train and Compare pages are whole (no "…", nothing outside
+    its box), for the shipped dataset and runs."""
+    url, page, _ = browser_page
+    page.set_viewport_size({"width": 1024, "height": 3200})  # tall: Streamlit scrolls inside
+    cut = {}
+    for path, plots in (("", 1), ("data", 3), ("train", 1), ("compare", 4)):
+        _visit(page, url, path)
+        e2e.wait_plots(page, plots)
+        page.wait_for_timeout(500)  # plotly lays out its legends after the first draw
+        name = path or "landing"
+        page.screenshot(path=str(OUT / f"8-{name}-1024-fit.png"), full_page=True)
+        assert e2e.exceptions_shown(page) == [], name
+        cut.update({f"{name}: {line}": 1 for line in e2e.cut_texts(page)})
+    assert not cut, "cut at 1024 px:\n" + "\n".join(cut)

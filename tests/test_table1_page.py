@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core.service import comparison, runs, sweep_ratios, sweeps
 from core.sweep.aggregate import by_level, leader, seed_count, split_title
 from core.sweep.table1 import Spread
-from dashboard import figures
+from dashboard import ee_figures, figures
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
@@ -68,7 +68,7 @@ def test_figure_4_draws_mean_and_std_bars_over_seeds_and_none_for_one_seed(tmp_p
     assert y_std == [pytest.approx(0.002), pytest.approx(0.002)] and x_std == [0.0, 0.0]
     assert notes[0].startswith("seed 1: worse than persistence") and notes[1] == ""
     assert curves["ConvNet"][5] == [None, None]  # one seed: no spread
-    fig = figures.equivariance_figure(curves, x_title="data one-step EE")
+    fig = ee_figures.equivariance_figure(curves, x_title="data one-step EE")
     lines = {t.name: t for t in fig.data}
     assert list(lines["RSteer"].error_y.array) == pytest.approx([0.002, 0.002])
     assert lines["RSteer"].error_y.visible
@@ -282,7 +282,7 @@ def test_frame_split_averages_seeds_with_bars_and_frame_curves_name_their_seed(t
     split = sweeps.sweep_frame_split(folder)
     assert split["RSteer"] == ([0.5], [pytest.approx(0.8)], [2.0], [(pytest.approx(0.2), 0.0)])
     assert split["ConvNet"][3] == [None]
-    fig = figures.frame_split_figure(split)
+    fig = ee_figures.frame_split_figure(split)
     bars = {t.name: t.error_y.array for t in fig.data}
     assert list(bars["RSteer, training frames"]) == pytest.approx([0.2])
     assert bars["ConvNet, training frames"] is None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.service import comparison, datasets, runs, symmetry_view
-from dashboard import cache, figures, pattern_figures, widgets
-from dashboard.text import markdown_text
+from dashboard import cache, ee_figures, field_figures, pattern_figures, widgets
+from dashboard.text import markdown_text, short_names
 
 st.title("Compare models")
 
@@ -162,14 +162,17 @@ st.caption(
     "of predicting 'next frame = this frame', the trivial baseline a model has to beat. "
     "Equivariance errors in velocity units."
 )
+# Each run by its short name (as in the legends; the full names are in "Runs" above), so the
+# numbers fit beside it on a 1024-px screen.
+shorts = short_names([row["run"] for row in result["table"]])
 st.dataframe(
-    result["table"],
+    [{**row, "run": short} for row, short in zip(result["table"], shorts, strict=True)],
     hide_index=True,
     width="stretch",
     key="cmp_table",
     column_config={
         "id": None,  # run ids: on the Train page, under "Id, rename, delete"
-        "run": st.column_config.TextColumn("run", width="large"),
+        "run": st.column_config.TextColumn("run"),
         # E2CNN's error is float round-off (1e-8): "1.00e-8" reads as that, "0.00000001" does not.
         "equivariance error": st.column_config.NumberColumn("equivariance error", format="%.2e"),
         "relative equivariance error": st.column_config.NumberColumn("relative EE", format="%.2e"),
@@ -197,7 +200,7 @@ def _symmetry_kept(chosen: list) -> None:
     )
     left, right = st.columns([3, 2])
     left.plotly_chart(
-        figures.per_element_figure({**kept["models"], **kept["data"]}, kept["names"]),
+        ee_figures.per_element_figure({**kept["models"], **kept["data"]}, kept["names"]),
         key="cmp_kept",
         width="stretch",
         theme=None,
@@ -258,7 +261,7 @@ if relaxed:
         if not layers:
             continue
         st.plotly_chart(
-            figures.relaxed_weights_figure(
+            field_figures.relaxed_weights_figure(
                 [(d["name"], d["deviation"]) for d in layers], "deviation from tied weights", "|w − mean w|"
             ),
             key=f"cmp_relax_dev_{name}",
@@ -266,7 +269,7 @@ if relaxed:
             theme=None,
         )
         st.plotly_chart(
-            figures.relaxed_weights_figure(
+            field_figures.relaxed_weights_figure(
                 [(d["name"], d["asymmetry"]) for d in layers], "C4-breaking part", "|w − orbit mean|"
             ),
             key=f"cmp_relax_asym_{name}",

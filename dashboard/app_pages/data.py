@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.service import common, datasets, jobs, symmetry_view
-from dashboard import cache, figures, pattern_figures, widgets
+from dashboard import cache, ee_figures, pattern_figures, widgets
 from dashboard.text import markdown_text
 
 st.title("Data: four plumes, one broken symmetry")
@@ -137,7 +137,7 @@ def _which_symmetry_is_left(entry) -> None:
     except Exception as exc:  # a file without what this needs: say so, keep the page
         widgets.show_problem("Could not read this dataset's per-rotation errors.", exc)
         return
-    c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="center")
+    c1, c2 = st.columns([1, 2], vertical_alignment="center")  # the picture's side labels need ~190 px
     c1.plotly_chart(pattern_figures.plume_pattern_figure(left["factors"]), key="data_pattern", theme=None)
     with c2:
         st.markdown(markdown_text(f"Breaking pattern: {left['pattern']}. {left['sentence']}"))
@@ -152,13 +152,14 @@ def _which_symmetry_is_left(entry) -> None:
                 f"{k}°": st.column_config.NumberColumn(f"{k}°", format="%.3e") for k in left["one_step"]
             },
         )
+    c3, c4 = st.columns(2, vertical_alignment="center")
     c3.plotly_chart(
-        figures.per_element_figure({"data, one step (matched)": left["one_step"]}),
+        ee_figures.per_element_figure({"data, one step (matched)": left["one_step"]}),
         key="data_per_rotation_fig",
         width="stretch",
         theme=None,
     )
-    st.caption(
+    c4.caption(
         "The error of rotation g (k quarter-turns) compares orientation k's physics with orientation "
         "0's turned by g: one PhiFlow step from the same states (matched: the states the shipped "
         "models are measured on) and whole trajectories. Zero means that turn is still a symmetry of "
@@ -187,7 +188,9 @@ except Exception as exc:  # a damaged file: say so, keep the page
     widgets.show_problem("Could not read this dataset.", exc)
     st.stop()
 
-m0, m1, m2, m3, m4 = st.columns(5)
+# Three metrics a row: five side by side cut their labels and values on a 1024-px screen.
+m0, m1, m2 = st.columns(3)
+m3, m4, _ = st.columns(3)
 one_step = summary["data_ee_one_step"]
 m0.metric(
     "Data EE, one step",
@@ -237,10 +240,25 @@ st.caption(
     "Each orientation k is turned back by −k·90° (its velocity arrows turned with it) and "
     "compared with orientation 0: the colour is |difference| in velocity units, averaged over "
     "k = 1, 2, 3, the simulations and both components, frame by frame. Zero everywhere means "
-    "the dataset is exactly C4-symmetric."
+    "the dataset is exactly C4-symmetric. The colour scale is fixed (0 to half the slowest plume's "
+    "top speed), so datasets of the same grid and frames compare by colour."
 )
+others = [e for e in entries if e.name != entry.name and not e.damaged]
+titles = {e.name: e.title for e in others}
+beside = st.selectbox(
+    "Beside it, on the same colour scale",
+    [None] + [e.name for e in others],
+    format_func=lambda name: "no other dataset" if name is None else titles[name],
+    key="data_map_beside",
+    help="Another dataset's map beside this one, both on one colour scale: a larger buoyancy "
+    "difference shows as more colour. The scale is fixed (half the slowest plume's top speed), "
+    "so it stays put when you switch datasets.",
+)
+other = next((e for e in others if e.name == beside), None)
 st.plotly_chart(
-    cache.symmetry_map_figure(str(entry.path)),
+    cache.symmetry_map_figure(
+        str(entry.path), None if other is None else (str(other.path), entry.title, other.title)
+    ),
     key="data_map",
     width="stretch",
     theme=None,

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.models.registry import model_label, model_names
 from core.service import common, jobs, runs, sweeps, training
-from dashboard import cache, figures, widgets
+from dashboard import cache, ee_figures, figures, widgets
 from dashboard.pattern_lesson import pattern_lesson
 from dashboard.text import markdown_text
 
@@ -56,7 +56,7 @@ def _accuracy(entry, accuracy: list[dict]) -> None:
         column.plotly_chart(
             figures.line_figure(
                 series,
-                title=f"{ratios[split]['title']}: RMSE / persistence",
+                title=ratios[split]["title"],  # the y axis says "RMSE / persistence"
                 xaxis_title="buoyancy difference Δb",
                 yaxis_title="RMSE / persistence",
                 x=levels,
@@ -134,7 +134,7 @@ else:
         x_title = sweeps.SWEEP_AXES[axis or "trajectory"][1]
         matched = axis == "one_step"  # y = x means "as symmetric as the data" only on matched axes
         st.plotly_chart(
-            figures.equivariance_figure(curves, x_title=x_title, diagonal=matched),
+            ee_figures.equivariance_figure(curves, x_title=x_title, diagonal=matched),
             key="sym_plot",
             width="stretch",
             theme=None,
@@ -154,7 +154,7 @@ else:
             "Accuracy per level: each model's rollout error over persistence's, and who leads where"
         ):
             _accuracy(entry, accuracy)
-    c3, c4 = st.columns([1, 3])
+    c3, c4 = st.columns([1, 2])  # [1, 3] cut "Download sweep (CSV)" on a 1024-px screen
     if not entry.damaged:  # a damaged sweep's rows cannot be read: nothing to download
         c3.download_button(
             "Download sweep (CSV)",
@@ -192,7 +192,7 @@ def _ee_by_frame(sweep) -> None:
         st.caption(markdown_text(note))  # names runs: plain text
     if result["runs"]:
         st.plotly_chart(
-            figures.ee_by_frame_figure(result["runs"], result["regions"]),
+            ee_figures.ee_by_frame_figure(result["runs"], result["regions"]),
             key="sym_frame_plot",
             width="stretch",
             theme=None,
@@ -214,7 +214,9 @@ def _sweep_by_frame(sweep, levels: list[float]):
             "to divide by, so it is not drawn (there the data is exactly symmetric: see Figure 4). "
             "Below: one level, frame by frame."
         )
-        st.plotly_chart(figures.frame_split_figure(split), key="sym_split_plot", width="stretch", theme=None)
+        st.plotly_chart(
+            ee_figures.frame_split_figure(split), key="sym_split_plot", width="stretch", theme=None
+        )
     level = st.select_slider(
         "Buoyancy difference Δb", levels, value=levels[-1], key="sym_frame_level", format_func="{:g}".format
     )

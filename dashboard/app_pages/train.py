@@ -221,6 +221,18 @@ def _runs_table() -> None:
         hide_index=True,
         width="stretch",
         key="train_runs",
+        # The short columns first, the long dataset name last: at 1280 px the run's name, status,
+        # verdict, epochs and loss are in view, model, device and dataset one scroll away.
+        column_order=(
+            "run",
+            "status",
+            "vs persistence",
+            "epochs run",
+            "best val loss",
+            "model",
+            "device",
+            "dataset",
+        ),
         column_config={
             "id": None,  # the id is one click away, under "Id, rename, delete"
             "epochs run": st.column_config.NumberColumn(
@@ -259,7 +271,8 @@ def _run_details(run, title: str) -> None:
     c1, c2, c3 = st.columns(3)
     if "checkpoint" in run.paths:
         c1.download_button(
-            "Download checkpoint (.pt)",
+            "Checkpoint (.pt)",  # "Download checkpoint (.pt)" was cut at 1024 px: the icon says it
+            icon=":material/download:",
             data=runs.run_file(run.id, "checkpoint"),
             file_name=common.download_name(title, ".pt"),
             key="train_dl_ckpt",
@@ -267,7 +280,8 @@ def _run_details(run, title: str) -> None:
         )
     if run.metrics:
         c2.download_button(
-            "Download metrics (CSV)",
+            "Metrics (CSV)",
+            icon=":material/download:",
             data=runs.run_metrics_csv(run),
             file_name=common.download_name(f"{title} metrics", ".csv"),
             mime="text/csv",
