@@ -44,9 +44,8 @@ from typing import Any
 from core.jobs.kinds import KINDS, validate_params
 from core.store.atomic import clean_stale_tmp
 from core.store.paths import PROJECT_ROOT, check_name, data_dir, inside
-from core.store.registry import ACTIVE, JobRecord, Registry
+from core.store.registry import ACTIVE, REGISTRY_ENV, JobRecord, Registry
 
-REGISTRY_ENV = "APPROXSYM_REGISTRY"
 #: A worker silent this long (seconds; it beats every core.jobs.worker.HEARTBEAT_S) is taken as hung.
 HEARTBEAT_STALE_S = 20.0
 #: Grace for a job queued moments ago whose pid is not recorded yet.

@@ -31,6 +31,9 @@ from core.store.paths import check_name, data_dir, new_id
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
 FINISHED = frozenset({"done", "failed", "cancelled", "diverged", "interrupted"})
 ACTIVE = frozenset({"queued", "running"})
+#: The environment variable naming the registry file a job worker reports to (set by
+#: core.jobs.runner.JobRunner.submit; read by the worker and core.jobs.devices).
+REGISTRY_ENV = "APPROXSYM_REGISTRY"
 #: Finished states that mean something went wrong (shown as errors).
 FAILURES = frozenset({"failed", "diverged", "interrupted"})
 
