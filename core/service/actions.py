@@ -140,6 +140,12 @@ def _queue(start, *args: Any) -> str:
 
 
 def _submit(kind: str, params: dict[str, Any]) -> str:
+    from core.service.generation import runs_in_process
+
+    if runs_in_process(kind, params):  # a few seconds of work: no worker process to start
+        from core.jobs.here import submit_here
+
+        return _queue(submit_here, runner(), kind, params)
     return _queue(runner().submit, kind, params)
 
 

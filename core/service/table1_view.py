@@ -68,10 +68,27 @@ def submit_table1() -> str:
     """Start a Table-1 build as a background sweep job (core.service.actions.submit_sweep with
     preset ``table1``, the preset's levels, models and seeds, else one level, every model and
     three seeds); returns the job id. ValueError when this build has no ``table1`` preset."""
+    from core.service import actions
+
+    return actions.submit_sweep(**_table1_settings())
+
+
+def build_estimate() -> str:
+    """About how long Build Table 1 takes on this machine (core.service.estimates), or "" when
+    this version has no table1 preset."""
+    from core.service.estimates import sweep_estimate
+
+    try:
+        return sweep_estimate(**_table1_settings())
+    except ValueError:
+        return ""
+
+
+def _table1_settings() -> dict[str, Any]:
+    """The SweepConfig fields of a Table-1 build (ValueError when there is no table1 preset)."""
     from dataclasses import fields
 
     from core.models import model_names
-    from core.service import actions
     from core.sweep import PRESETS, SweepConfig
 
     preset = PRESETS.get(TABLE1_PRESET)
@@ -84,7 +101,7 @@ def submit_table1() -> str:
     }
     if "seeds" in {f.name for f in fields(SweepConfig)}:
         settings["seeds"] = int(preset.get("seeds", DEFAULT_SEEDS))
-    return actions.submit_sweep(**settings)
+    return settings
 
 
 def table1_view(folder: str | Path) -> dict[str, Any]:

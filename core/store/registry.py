@@ -146,6 +146,14 @@ class Registry:
         self._run(_migrate)  # creates, migrates or rebuilds the file
         self._opened = True
 
+    def job_lock_path(self, job_id: str) -> Path:
+        """The file whose lock the process running job ``job_id`` holds while it runs (a folder
+        beside the registry): how any process tells that a job's process lives, whether the job
+        runs in a worker process or in a thread of the dashboard's (core.jobs.here)."""
+        folder = self.path.parent / "job-locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{check_name(job_id, 'job id')}.lock"
+
     def _run(self, work: Any) -> Any:
         """Run ``work(con)`` on a fresh connection; on a broken registry, rebuild it and retry once."""
         try:
