@@ -75,3 +75,24 @@ def test_a_job_whose_process_holds_its_lock_is_alive_and_one_without_is_marked(r
 def test_only_data_jobs_run_here(runner, tiny_dataset_path):
     with pytest.raises(ValueError, match="in_process"):
         runner.submit("resume", {"run_id": "run-x"}, in_process=True)
+
+
+def test_the_data_page_shows_a_small_new_dataset_in_the_run_of_the_click(tmp_path, monkeypatch):
+    """No poll interval, no second run: the click's own run waits for the in-process job."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("APPROXSYM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(tmp_path / "no-assets"))
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=120).switch_page("app_pages/data.py").run()
+    at.selectbox(key="gen_grid").set_value(16)
+    at.number_input(key="gen_frames").set_value(8)
+    next(b for b in at.button if b.label == "Generate").click().run()
+    assert not at.exception, at.exception
+    said = " ".join(s.value for s in at.success)
+    assert "Generation started" in said and "Finished" in said and "shown below" in said, said
+    from core.service import views
+
+    picked = at.selectbox(key="data_choice").value
+    assert "16² · 1 sim × 8 frames" in views.dataset_title(picked), picked
+    assert any("Estimated time on this machine" in c.value for c in at.caption)
