@@ -47,7 +47,7 @@ def _fmt(values: list[float]) -> str:
     return f"median {med:6.2f} s  (min {lo:.2f}, max {hi:.2f}, n={len(values)})"
 
 
-def bench(starts: int, switches: int) -> dict[str, list[float]]:
+def bench(starts: int, switches: int, dwell_s: float = 0.0) -> dict[str, list[float]]:
     """Run the measurements; return {what: [seconds, ...]}."""
     from playwright.sync_api import sync_playwright
 
@@ -67,7 +67,7 @@ def bench(starts: int, switches: int) -> dict[str, list[float]]:
                     page.goto(url)
                     _rendered(page, EXPECTED_PLOTS["symmetry"])
                     results["start->landing"].append(time.perf_counter() - t0)
-                    results.setdefault("click->plumes", []).append(_click_to_plumes(page))
+                    results.setdefault("click->plumes", []).append(_click_to_plumes(page, dwell_s))
                     if i == starts - 1:
                         _page_switches(page, switches, results)
                     page.close()
@@ -76,9 +76,9 @@ def bench(starts: int, switches: int) -> dict[str, list[float]]:
     return results
 
 
-def _click_to_plumes(page) -> float:
-    """Open the Data page, click Generate at the default size; seconds until the new dataset's
-    plumes are drawn."""
+def _click_to_plumes(page, dwell_s: float = 0.0) -> float:
+    """Open the Data page, wait ``dwell_s`` (a person setting the dial), click Generate at the
+    default size; seconds from the click until the new dataset's plumes are drawn."""
     _click(page, "data")
     _rendered(page, EXPECTED_PLOTS["data"])
     if not page.get_by_label("Grid", exact=True).is_visible():
@@ -86,6 +86,7 @@ def _click_to_plumes(page) -> float:
         page.get_by_label("Grid", exact=True).wait_for()
         page.wait_for_timeout(500)  # let the expander finish opening before clicking inside it
     button = page.get_by_role("button", name="Generate", exact=True)
+    page.wait_for_timeout(1000 * dwell_s)
     t0 = time.perf_counter()
     button.click()
     page.get_by_text(re.compile(r"Finished: .* is shown below")).wait_for(timeout=120_000)
@@ -120,12 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=3, help="fresh server starts to time")
     parser.add_argument("--switches", type=int, default=3, help="rounds of page switches to time")
+    parser.add_argument(
+        "--dwell", type=float, default=0.0, help="seconds on the Data page before clicking Generate"
+    )
     args = parser.parse_args(argv)
     if not e2e.CHROMIUM.exists():
         print(f"{e2e.CHROMIUM} not found: install chromium to run this benchmark", file=sys.stderr)
         return 2
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
-    results = bench(args.starts, args.switches)
+    results = bench(args.starts, args.switches, args.dwell)
     for what, values in results.items():
         print(f"{what:20s} {_fmt(values)}")
     switches = [v for what, values in results.items() if what.startswith("switch->") for v in values]
