@@ -372,6 +372,17 @@ def run_simulations(
     return Trajectories(velocities, smokes, by_element.mean(axis=1), by_element)
 
 
+def warm_up(config: DataConfig, device: str = "auto") -> None:
+    """Take one step of ``config``'s simulations and throw it away; returns nothing.
+
+    Why: the first step of a shape (grid, number of simulations) traces the jit-compiled physics
+    (about as long as a whole small dataset on 2 cores); a process that will simulate this shape
+    soon (the dashboard's in-process generation) pays it before the click instead of after.
+    """
+    stepper = SmokeStepper(config, range(4 * config.sims), device)
+    stepper.step(stepper.initial_state())
+
+
 def simulate(
     config: DataConfig, progress: Progress | None = None, *, device: str = "auto", solver: str = "dct"
 ) -> Trajectories:

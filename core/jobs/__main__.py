@@ -7,10 +7,10 @@ import os
 import sys
 
 from core.cli import Parser
-from core.jobs.runner import REGISTRY_ENV, JobRunner, default_limits
+from core.jobs.runner import JobRunner, default_limits
 from core.jobs.worker import run_job
 from core.store.paths import check_name
-from core.store.registry import Registry
+from core.store.registry import REGISTRY_ENV, Registry
 
 
 def main(argv: list[str] | None = None) -> int:

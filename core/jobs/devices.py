@@ -89,8 +89,7 @@ def pin_this_process(job_id: str, requested: str = "auto") -> str | None:
         return None
     import torch
 
-    from core.jobs.runner import REGISTRY_ENV
-    from core.store.registry import Registry
+    from core.store.registry import REGISTRY_ENV, Registry
 
     device = pin_device(Registry(os.environ.get(REGISTRY_ENV) or None), job_id, requested)
     torch.cuda.set_device(torch.device(device))

@@ -51,10 +51,25 @@ def _data_validate(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+class _Stopped(Exception):
+    """Raised from a data job's progress call once Cancel was asked: the simulation ends there,
+    before anything is written (the file is written whole at the end, atomically)."""
+
+
 def _data_run(ctx: JobContext) -> dict[str, Any]:
     from core.data import DataConfig, ensure_dataset
 
-    path = ensure_dataset(DataConfig.from_dict(ctx.params["data_config"]), progress=ctx.progress)
+    def progress(fraction: float, message: str = "", **info: Any) -> None:
+        # Why checked here: a job run in a thread of the server (JobRunner.submit(in_process=True))
+        # cannot be stopped by a signal, so Cancel has to reach the simulation loop itself.
+        if ctx.should_stop():
+            raise _Stopped()
+        ctx.progress(fraction, message, **info)
+
+    try:
+        path = ensure_dataset(DataConfig.from_dict(ctx.params["data_config"]), progress=progress)
+    except _Stopped:
+        return {"status": "cancelled"}
     return {"status": "done", "dataset_path": str(path)}
 
 

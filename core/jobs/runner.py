@@ -44,9 +44,8 @@ from typing import Any
 from core.jobs.kinds import KINDS, validate_params
 from core.store.atomic import clean_stale_tmp
 from core.store.paths import PROJECT_ROOT, check_name, data_dir, inside
-from core.store.registry import ACTIVE, JobRecord, Registry
+from core.store.registry import ACTIVE, REGISTRY_ENV, JobRecord, Registry
 
-REGISTRY_ENV = "APPROXSYM_REGISTRY"
 #: A worker silent this long (seconds; it beats every core.jobs.worker.HEARTBEAT_S) is taken as hung.
 HEARTBEAT_STALE_S = 20.0
 #: Grace for a job queued moments ago whose pid is not recorded yet.
@@ -89,8 +88,13 @@ class JobRunner:
         """
         return {**default_limits(), **self._limits}
 
-    def submit(self, kind: str, params: dict[str, Any]) -> str:
+    def submit(self, kind: str, params: dict[str, Any], in_process: bool = False) -> str:
         """Queue a job and start its worker process; return the job id.
+
+        ``in_process`` (data jobs only): queue it and start nothing: core.jobs.here.submit_here
+        runs it in a thread of this process. Same record, same kind code, same
+        Cancel (the kind's stop check); it ends with this process, and is then marked
+        interrupted like any dead worker's.
 
         ``kind``: 'data' ({"data_config": dict}), 'train' ({"data_path", "model_config",
         "train_config"}), 'resume' ({"run_id", optional "epochs"}) or 'sweep'
@@ -98,12 +102,16 @@ class JobRunner:
         core.store.registry.JobConflict (a ValueError) when a queued or running job already
         does the same work (:func:`same_work`): a double click starts one job, not two.
         """
+        if in_process and kind != "data":
+            raise ValueError(f"in_process: only data jobs run in this process, not {kind!r}")
         validate_params(kind, params)
         conflict = same_work(kind, params)
         job_id = self.registry.create_job(kind, params, slot=KINDS[kind].slot, conflict=conflict)
         log_path = inside(data_dir() / "logs", f"{job_id}.log")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.registry.update_job(job_id, log_path=str(log_path))
+        if in_process:
+            return job_id
         env = {**os.environ, REGISTRY_ENV: str(self.registry.path)}
         limits = ",".join(f"{k}={v}" for k, v in self.limits.items())
         with open(log_path, "ab") as log:
@@ -147,11 +155,13 @@ class JobRunner:
         self.registry.request_cancel(job_id)
         if self._wait_finished(job_id, grace_s):
             return self.status(job_id)
+        if job.pid and not _is_worker(job.pid, job_id) and _alive(job.pid, job_id, self.registry):
+            self._wait_finished(job_id, 10.0)  # in a thread of a live process: no signal, only the flag
         for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
-            if job.pid and _alive(job.pid, job_id):
+            if job.pid and _is_worker(job.pid, job_id):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(job.pid, sig)
-                if self._wait_finished(job_id, wait) or not _alive(job.pid, job_id):
+                if self._wait_finished(job_id, wait) or not _alive(job.pid, job_id, self.registry):
                     break
         self._reap(job_id)
         if self.registry.finish_job(
@@ -249,7 +259,7 @@ class JobRunner:
         if job.pid is None:
             # submit() records the pid right after starting the process; give it time.
             return None if now - job.created < _START_GRACE_S else "its worker process never started"
-        alive = _alive(job.pid, job.id)
+        alive = _alive(job.pid, job.id, self.registry)
         if not alive and job.id in self._procs:
             self._reap(job.id, wait=1.0)  # our child, dying right now: collect its exit status
         code = self._exited.get(job.id)
@@ -259,10 +269,12 @@ class JobRunner:
         if not alive:
             return f"worker process {job.pid} is gone"
         if self._silent(job, now):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(job.pid, signal.SIGKILL)  # hung: make sure it cannot come back to life
+            if _is_worker(job.pid, job.id):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(job.pid, signal.SIGKILL)  # hung: make sure it cannot come back to life
             self._reap(job.id, wait=2.0)
-            _wait_until(lambda: not _alive(job.pid, job.id), 2.0)  # dead, its run's lock dropped
+            # dead, its run's lock dropped
+            _wait_until(lambda: not _alive(job.pid, job.id, self.registry), 2.0)
             return (
                 f"worker process {job.pid} stopped responding (no heartbeat for {now - job.heartbeat:.0f} s)"
             )
@@ -372,7 +384,7 @@ def interrupt_dead_workers(registry: Registry, slot: str | None = None) -> list[
     for job in registry.active_jobs():
         if job.status != "running" or job.pid is None or (slot and job.slot != slot):
             continue
-        if not _alive(job.pid, job.id):
+        if not _alive(job.pid, job.id, registry):
             why = f"worker process {job.pid} is gone"
             if registry.finish_job(
                 job.id, "interrupted", error=why, message=f"interrupted: {why}", only_active=True
@@ -387,7 +399,7 @@ def _worker_running(job_id: str) -> bool:
     proc = Path("/proc")
     if not (proc / "self").exists():
         return True
-    return any(entry.name.isdigit() and _alive(int(entry.name), job_id) for entry in proc.iterdir())
+    return any(entry.name.isdigit() and _is_worker(int(entry.name), job_id) for entry in proc.iterdir())
 
 
 def _wait_until(predicate, timeout_s: float) -> bool:
@@ -407,8 +419,17 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _alive(pid: int, job_id: str) -> bool:
-    """True if ``pid`` is a live (non-zombie) worker of ``job_id``."""
+def _alive(pid: int, job_id: str, registry: Registry) -> bool:
+    """True if ``pid`` is a live worker process of ``job_id``, or if some process runs the job in a
+    thread (core.jobs.here) and holds its lock (Registry.job_lock_path)."""
+    from core.store.locks import is_locked
+
+    return _is_worker(pid, job_id) or is_locked(registry.job_lock_path(job_id))
+
+
+def _is_worker(pid: int, job_id: str) -> bool:
+    """True if ``pid`` is a live (non-zombie) worker process of ``job_id`` (``python -m core.jobs
+    run JOB_ID``): the only processes the runner ever signals."""
     proc = Path(f"/proc/{pid}")
     if proc.parent.is_dir() and Path("/proc/self").exists():
         try:

@@ -36,10 +36,11 @@ class Reporter:
     """A worker's registry writes, never fatal: a failure is logged to the job's log and
     skipped (the next write retries), and a row that vanished is written back."""
 
-    def __init__(self, registry: Registry, job: JobRecord):
+    def __init__(self, registry: Registry, job: JobRecord, log=None):
         self.registry = registry
         self.job_id = job.id
         self._job = job
+        self.log = log  # where the job's lines go: None is this process's stdout (a worker's log file)
         self._known: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -48,7 +49,7 @@ class Reporter:
             return fn()
         except Exception as exc:  # sqlite3, OSError, anything: the run must go on
             print(f"[job {self.job_id}] registry {what} failed, carrying on: {type(exc).__name__}: {exc}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+                  file=self.log or sys.stderr, flush=True)  # fmt: skip
             return default
 
     def update(self, **fields: Any) -> None:
@@ -65,7 +66,11 @@ class Reporter:
         record = dataclasses.replace(self._job, **known)
         restored = self._call("restore", lambda: self.registry.restore_job(record) or True, False)
         if restored:
-            print(f"[job {self.job_id}] job row was missing from the registry: written back", flush=True)
+            self.say(f"[job {self.job_id}] job row was missing from the registry: written back")
+
+    def say(self, line: str) -> None:
+        """Write one line to the job's log."""
+        print(line, file=self.log or sys.stdout, flush=True)
 
     def progress(self, fraction: float, message: str, **info: Any) -> None:
         fields: dict[str, Any] = {"fraction": min(max(float(fraction), 0.0), 1.0), "message": message}
@@ -98,44 +103,63 @@ class Reporter:
             return self._known.get("run_id") or result.get("run_id") or self._job.run_id
 
 
-def run_job(job_id: str, registry: Registry, limits: dict[str, int]) -> str:
-    """Worker body: wait for a slot, run the job, record its outcome; return the final status."""
-    job = registry.get_job(job_id)
-    if job is None:
-        raise SystemExit(f"no job {job_id!r} in {registry.path}")
-    if job.status != "queued":
-        return job.status
-    reporter = Reporter(registry, job)
+def run_job(job_id: str, registry: Registry, limits: dict[str, int], log=None, lock=None) -> str:
+    """Worker body: wait for a slot, run the job, record its outcome; return the final status.
+
+    ``log``: None in a worker process (its stdout is the job's log; SIGTERM stops the job), or
+    the open log file of a job run in a thread of a longer-lived process (JobRunner.submit with
+    ``in_process``): no signal handler then, and Cancel is the kind's own stop check. Either
+    way the job's lock (Registry.job_lock_path) is held while it runs: it is how another process
+    tells that the job's process lives; ``lock``: that lock taken already (core.store.locks.HeldLock,
+    released here), by the thread that queued the job, so the job is never seen without it.
+    """
+    from core.store.locks import hold_lock
+
+    with lock or hold_lock(registry.job_lock_path(job_id)):
+        job = registry.get_job(job_id)
+        if job is None:
+            raise SystemExit(f"no job {job_id!r} in {registry.path}")
+        if job.status != "queued":
+            return job.status
+        return _run_held(job, registry, limits, log)
+
+
+def _run_held(job: JobRecord, registry: Registry, limits: dict[str, int], log) -> str:
+    """:func:`run_job` once the job's lock is held."""
+    job_id = job.id
+    reporter = Reporter(registry, job, log)
     reporter.update(pid=os.getpid(), heartbeat=time.time())
     stop_beating = _start_heartbeat(reporter)
 
     def on_term(signum, frame):
         raise _Terminated()
 
-    signal.signal(signal.SIGTERM, on_term)
+    in_thread = log is not None
+    if not in_thread:
+        signal.signal(signal.SIGTERM, on_term)
     kind = job_kind(job.kind)
     result: dict[str, Any] = {}
     try:
         if not _wait_for_slot(reporter, kind.slot, limits.get(kind.slot, 1)):
             return "cancelled"
         reporter.update(message="started")  # the waiting message is over
-        print(f"[job {job_id}] {job.kind} started, pid {os.getpid()}", flush=True)
+        reporter.say(f"[job {job_id}] {job.kind} started, pid {os.getpid()}")
         ctx = _context(reporter, job, result)
         result.update(kind.run(ctx))
         status = result.get("status", "done")
         if status != "done" and reporter.cancel_requested():
             status = "cancelled"
-        _finish(reporter, status, result, error=result.get("error"))
+        _finish(reporter, status, result, error=result.get("error"), keep_runs=in_thread)
     except _Terminated:
         status = "cancelled" if reporter.cancel_requested() else "interrupted"
         _finish(reporter, status, result, message=f"{status} by signal")
     except Exception as exc:
-        traceback.print_exc()
+        traceback.print_exc(file=log or sys.stderr)
         status = "failed"
-        _finish(reporter, status, result, error=f"{type(exc).__name__}: {exc}")
+        _finish(reporter, status, result, error=f"{type(exc).__name__}: {exc}", keep_runs=in_thread)
     finally:
         stop_beating()
-    print(f"[job {job_id}] finished: {status}", flush=True)
+    reporter.say(f"[job {job_id}] finished: {status}")
     return status
 
 
@@ -178,16 +202,19 @@ def _wait_for_slot(reporter: Reporter, slot: str, limit: int) -> bool:
     return True
 
 
-def _finish(reporter: Reporter, status: str, result: dict, error=None, message=None) -> None:
+def _finish(reporter: Reporter, status: str, result: dict, error=None, message=None, keep_runs=False) -> None:
     """Settle the job's run folder, give up its ownership, then store the outcome in the registry.
 
     In that order: once the registry says the job ended, its run.json is final and a Resume
-    (core.jobs.runner.resume_refusal) is not refused for a worker that is about to exit."""
+    (core.jobs.runner.resume_refusal) is not refused for a worker that is about to exit.
+    ``keep_runs``: a job run in a thread of a longer-lived process gives up no run ownership
+    (only data jobs run so, and they own none; the process may own others)."""
     from core.jobs.runner import mark_run_status
     from core.store.ownership import release_all
 
     mark_run_status(reporter.run_id(), status)
-    release_all()
+    if not keep_runs:
+        release_all()
     reporter.update(result={**result, "status": status})
     reporter.finish(status, error=error, message=message or (f"{status}: {error}" if error else status))
 
@@ -212,7 +239,7 @@ def _progress(reporter: Reporter):
         last[0] = now
         keep = {k: info[k] for k in ("epoch", "train_loss", "val_loss") if info.get(k) is not None}
         reporter.progress(fraction, message, **keep)
-        print(f"[{100 * fraction:5.1f}%] {message}", flush=True)
+        reporter.say(f"[{100 * fraction:5.1f}%] {message}")
 
     return report
 

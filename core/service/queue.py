@@ -41,7 +41,28 @@ def queue_call(start, *args: Any) -> str:
         raise AlreadyQueued(f"Not started twice: {job_title(exc.job)} is already {exc.job.status}.") from exc
 
 
+#: Largest estimated generation (seconds on a quiet 2-core machine) run in the server's process.
+IN_PROCESS_MAX_S = 10.0
+
+
+def runs_in_process(kind: str, params: dict) -> bool:
+    """True for a data job small enough to run in this process's job thread (core.jobs.here;
+    estimated at most IN_PROCESS_MAX_S on a quiet machine); anything else gets a worker process."""
+    from core.data import DataConfig
+    from core.estimate import dataset_seconds
+
+    if kind != "data":
+        return False
+    return dataset_seconds(DataConfig.from_dict(params.get("data_config") or {})) <= IN_PROCESS_MAX_S
+
+
 def submit(kind: str, params: dict[str, Any]) -> str:
+    """Queue one job; return its id. A small data job runs in this process's job thread (no
+    worker process to start, core.service.generation), anything else in a worker process."""
+    if runs_in_process(kind, params):
+        from core.jobs.here import submit_here
+
+        return queue_call(submit_here, runner(), kind, params)
     return queue_call(runner().submit, kind, params)
 
 

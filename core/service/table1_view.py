@@ -73,21 +73,39 @@ def build_hint() -> str:
 
 def submit_table1() -> str:
     """Start a Table-1 build as a background sweep job (core.service.sweeps.submit_sweep with
-    the ``table1`` preset's levels, models and seeds); returns the job id. ValueError when this
-    build has no ``table1`` preset."""
+    the ``table1`` preset's levels, models, seeds and widths); returns the job id. ValueError
+    when this build has no ``table1`` preset."""
     from core.service import sweeps
+
+    return sweeps.submit_sweep(**_table1_settings())
+
+
+def build_estimate() -> str:
+    """About how long Build Table 1 takes on this machine (core.service.estimates), or "" when
+    this version has no table1 preset."""
+    from core.service.estimates import sweep_estimate
+
+    try:
+        return sweep_estimate(**_table1_settings())
+    except ValueError:
+        return ""
+
+
+def _table1_settings() -> dict[str, Any]:
+    """The SweepConfig fields of a Table-1 build: the ``table1`` preset's plan (ValueError when
+    there is no table1 preset)."""
     from core.sweep import PRESETS, SweepConfig
 
     if TABLE1_PRESET not in PRESETS:
         raise ValueError(f"this version has no '{TABLE1_PRESET}' sweep preset to build Table 1 with")
     plan = SweepConfig.of_preset(TABLE1_PRESET)
-    return sweeps.submit_sweep(
-        preset=TABLE1_PRESET,
-        levels=plan.levels,
-        models=plan.models,
-        seeds=plan.seeds,
-        model_options=plan.model_options,
-    )
+    return {
+        "preset": TABLE1_PRESET,
+        "levels": plan.levels,
+        "models": plan.models,
+        "seeds": plan.seeds,
+        "model_options": plan.model_options,
+    }
 
 
 def table1_view(folder: str | Path) -> dict[str, Any]:

@@ -31,6 +31,9 @@ from core.store.paths import check_name, data_dir, new_id
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "diverged", "interrupted")
 FINISHED = frozenset({"done", "failed", "cancelled", "diverged", "interrupted"})
 ACTIVE = frozenset({"queued", "running"})
+#: The environment variable naming the registry file a job worker reports to (set by
+#: core.jobs.runner.JobRunner.submit; read by the worker and core.jobs.devices).
+REGISTRY_ENV = "APPROXSYM_REGISTRY"
 #: Finished states that mean something went wrong (shown as errors).
 FAILURES = frozenset({"failed", "diverged", "interrupted"})
 
@@ -142,6 +145,14 @@ class Registry:
         self._opened = False
         self._run(_migrate)  # creates, migrates or rebuilds the file
         self._opened = True
+
+    def job_lock_path(self, job_id: str) -> Path:
+        """The file whose lock the process running job ``job_id`` holds while it runs (a folder
+        beside the registry): how any process tells that a job's process lives, whether the job
+        runs in a worker process or in a thread of the dashboard's (core.jobs.here)."""
+        folder = self.path.parent / "job-locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{check_name(job_id, 'job id')}.lock"
 
     def _run(self, work: Any) -> Any:
         """Run ``work(con)`` on a fresh connection; on a broken registry, rebuild it and retry once."""

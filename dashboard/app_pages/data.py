@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import common, datasets, jobs, symmetry_view
+from core.service import common, datasets, estimates, generation, jobs, symmetry_view
 from dashboard import cache, ee_figures, pattern_figures, widgets
 from dashboard.text import markdown_text
 
@@ -14,6 +14,40 @@ st.caption(
     "0, 90, 180 and 270°. The buoyancy difference gives them different strengths, which breaks the "
     "C4 symmetry."
 )
+
+# Imports and traces the engine while the dial is being set: a click then answers in seconds.
+generation.warm_data_engine()
+
+
+def _cost_words(frames: int, sims: int, warmup: int) -> str:
+    """What each grid costs at the form's frames and simulations, before anything starts."""
+    try:
+        times = estimates.dataset_estimates((16, 32, 64), frames=frames, sims=sims, warmup=warmup)
+    except ValueError:  # settings out of range: the Generate click names the field
+        return ""
+    by_grid = ", ".join(f"grid {g}: {t}" for g, t in times.items())
+    return f"Estimated time on this machine at {frames} frames and {sims} sim(s) per orientation: {by_grid}."
+
+
+def _wait_for_small(job_id: str) -> None:
+    """A generation run in this server (a small one) is waited for here, its progress drawn, so the
+    page goes on to show the new dataset in this same run: no poll interval, no second run."""
+    if not generation.runs_here(job_id):
+        return  # a worker process makes it: the job card below follows it
+    bar = st.progress(0.0, text="queued")
+
+    def show(job) -> None:
+        bar.progress(min(max(job.fraction, 0.0), 1.0), text=markdown_text(job.message or job.status))
+
+    job = generation.wait_for_job(job_id, 120.0, show)
+    bar.empty()
+    if job.finished_state:
+        st.session_state["gen_seen"] = job.id  # shown below in this run: the job list needs no rerun
+        made = jobs.job_dataset_path(job)
+        entry = next((e for e in datasets.dataset_entries() if e.path == made), None)
+        if entry is not None:
+            widgets.follow_item("data_choice", entry.name)
+
 
 with st.expander("Generate a new dataset", expanded=not datasets.dataset_entries()):
     # The dial and the pattern sit outside the form, so the plume picture follows them at once.
@@ -71,6 +105,7 @@ with st.expander("Generate a new dataset", expanded=not datasets.dataset_entries
         ranges = datasets.DATA_FORM_RANGES, datasets.DATA_FORM_LABELS
         st.caption("Ranges: " + common.ranges_text(*ranges, ["frames", "sims", "warmup"]) + ".")
         generate = st.form_submit_button("Generate", type="primary")
+        st.caption(_cost_words(int(frames), int(sims), int(warmup)))
     if generate:
         try:
             config = datasets.dataset_config(
@@ -101,6 +136,7 @@ with st.expander("Generate a new dataset", expanded=not datasets.dataset_entries
                     f"Generation started: {config.buoyancy_diff:g} buoyancy difference "
                     f"({symmetry_view.pattern_words(config.breaking)}), {int(grid)}² grid."
                 )
+                _wait_for_small(job_id)
 
 
 @st.fragment(run_every=2)

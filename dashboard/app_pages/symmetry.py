@@ -3,12 +3,13 @@ and new sweeps."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import streamlit as st
 
 from core.models.registry import model_label, model_names
-from core.service import common, jobs, runs, sweeps, training
+from core.service import common, estimates, jobs, runs, sweeps, training
 from dashboard import cache, ee_figures, figures, widgets
 from dashboard.pattern_lesson import pattern_lesson
 from dashboard.text import markdown_text
@@ -374,6 +375,20 @@ if st.toggle("Set up a new sweep", key="sym_setup", help="Shows the sweep's sett
         ranged = ["epochs", "frames", "relaxed_hold", "seeds"]
         st.caption("Ranges: " + common.ranges_text(*ranges, ranged) + ".")
         submitted = st.form_submit_button("Start sweep", type="primary")
+        # The settings as last submitted (a form sends its fields with its button only); settings
+        # it refuses show no estimate: Start sweep names the field.
+        with contextlib.suppress(TypeError, ValueError):
+            st.caption(
+                estimates.sweep_estimate(
+                    levels=sweeps.parse_levels(levels_text),
+                    models=tuple(models),
+                    preset=preset,
+                    data={"grid": int(grid), "frames": int(frames)},
+                    train={"epochs": int(epochs), "relaxed_hold": int(hold)},
+                    seeds=int(seeds),
+                    patterns=tuple(patterns),
+                )
+            )
     if submitted:
         try:
             levels = sweeps.parse_levels(levels_text)

@@ -21,6 +21,7 @@ st.caption(
 
 def _build_button() -> None:
     """Build Table 1 as a background job (a sweep with the table1 preset)."""
+    st.caption(table1_view.build_estimate())
     if not st.button("Build Table 1", key="t1_build", help=table1_view.BUILD_COMMAND):
         return
     try:
