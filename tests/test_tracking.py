@@ -213,7 +213,7 @@ def _file(path, mtime):
 
 def test_the_service_groups_items_by_their_sweep_and_opens_on_the_persons_own(tmp_path, monkeypatch):
     from core.data import dataset_path
-    from core.service import actions, tracking, views
+    from core.service import datasets, queue, runs, tracking
     from core.sweep.config import SweepConfig
 
     data = tmp_path / "data"
@@ -232,10 +232,10 @@ def test_the_service_groups_items_by_their_sweep_and_opens_on_the_persons_own(tm
     own_job = type(
         "Job", (), {"kind": "data", "result": {"dataset_path": str(data / "datasets" / "reused.h5")}}
     )
-    monkeypatch.setattr(actions, "list_jobs", lambda limit=100: [own_job()])
+    monkeypatch.setattr(queue, "list_jobs", lambda limit=100: [own_job()])
     monkeypatch.setattr(tracking, "sweep_members", _with_reused(tracking.sweep_members))
 
-    entries = views.dataset_entries()
+    entries = datasets.dataset_entries()
     groups = dict(zip([e.name for e in entries], tracking.dataset_groups(entries), strict=True))
     assert groups == {
         planned: "my lr sweep",
@@ -252,13 +252,13 @@ def test_the_service_groups_items_by_their_sweep_and_opens_on_the_persons_own(tm
 
     _own_run(data, "run-swept", created=5000.0)
     _own_run(data, "run-mine", created=4000.0)
-    runs = views.list_runs()
-    run_groups = tracking.run_groups(runs)
-    assert dict(zip([r.id for r in runs], run_groups, strict=True)) == {
+    listed = runs.list_runs()
+    run_groups = tracking.run_groups(listed)
+    assert dict(zip([r.id for r in listed], run_groups, strict=True)) == {
         "run-swept": "my lr sweep",
         "run-mine": "yours",
     }
-    assert runs[tracking.default_run(runs, run_groups)].id == "run-mine"
+    assert listed[tracking.default_run(listed, run_groups)].id == "run-mine"
 
 
 def _with_reused(members):
@@ -273,7 +273,7 @@ def _with_reused(members):
 
 def test_training_records_every_steps_loss_and_the_service_smooths_them(data_env):
     from core.models import ModelConfig
-    from core.service import tracking
+    from core.service import runs, tracking
     from core.train.config import TrainConfig
     from core.train.trainer import train
     from tests.conftest import TINY_TRAINING
@@ -298,5 +298,6 @@ def test_training_records_every_steps_loss_and_the_service_smooths_them(data_env
         and len(y) == sum(len(h["batch_losses"]) for h in history)
     )
     assert curves["smoothed"]["train (per step)"][1] == smooth(y, 0.6)
-    rows = tracking.history_csv_rows(run)
-    assert sum(".step_" in r["metric"] for r in rows) == len(y)
+    csv = runs.run_metrics_csv(run).decode()  # the metrics download carries every step's loss
+    assert sum(".step_" in line for line in csv.splitlines()) == len(y) > 0
+    assert f"history.epoch_2.val_loss,{history[1]['val_loss']}" in csv

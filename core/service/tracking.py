@@ -63,10 +63,10 @@ def own_dataset_names() -> set[str]:
     """File names of the datasets the person made on the Data page (their generation jobs'
     results), so one a sweep reused later still counts as theirs; empty if the registry cannot
     be read."""
-    from core.service import actions
+    from core.service import queue
 
     try:
-        jobs = actions.list_jobs(500)
+        jobs = queue.list_jobs(500)
     except Exception:  # no registry yet, or locked: the sweeps' records still group the rest
         return set()
     paths = ((j.result or {}).get("dataset_path") for j in jobs if j.kind == "data")
@@ -80,7 +80,8 @@ def run_groups(runs: list) -> list[str]:
 
 
 def dataset_groups(entries: list) -> list[str]:
-    """The group of each dataset entry (views.dataset_entries): "yours", a sweep's name or "shipped"."""
+    """The group of each dataset entry (core.service.datasets.dataset_entries): "yours", a
+    sweep's name or "shipped"."""
     _, sweep_datasets = sweep_members()
     own = own_dataset_names()
     return [origins.origin_of(e.name, e.shipped, sweep_datasets, own) for e in entries]
@@ -127,6 +128,23 @@ def filter_runs(runs: list, titles: list[str], groups: list[str], group: str, te
     of ``text``."""
     fields = [run_fields(r, t) for r, t in zip(runs, titles, strict=True)]
     return origins.filtered(groups, fields, group, text)
+
+
+def run_table_rows(runs: list, group: str = ALL, text: str = "") -> list[dict[str, Any]]:
+    """The runs table's rows (core.service.runs.run_rows, as cells) of the runs
+    :func:`filter_runs` keeps, each with its tags, origin ("from": yours, a sweep's name,
+    shipped) and note."""
+    from core.service.runs import run_rows, run_titles
+
+    titles, groups = run_titles(runs), run_groups(runs)
+    rows = [row.cells() for row in run_rows(runs)]
+    out = []
+    for i in filter_runs(runs, titles, groups, group, text):
+        note, tags = run_notes(runs[i])
+        out.append(
+            {"run": rows[i]["run"], "tags": ", ".join(tags), **rows[i], "from": groups[i], "note": note}
+        )
+    return out
 
 
 def filter_datasets(entries: list, groups: list[str], group: str, text: str) -> list[int]:
@@ -186,28 +204,12 @@ def run_loss_curves(run: Any, smoothing: float) -> dict[str, Any]:
     return {**curves, "smoothed": smoothed}
 
 
-def history_csv_rows(run: Any) -> list[dict[str, Any]]:
-    """A run's loss history as ``{"metric", "value"}`` rows (core.train.curves.history_rows)."""
-    from core.train.curves import history_rows
-
-    return history_rows(run.history)
-
-
 # ------------------------------------------------------------------ settings diff
 
 
-def short_run_names(runs: list) -> list[str]:
-    """Short column names of ``runs``: the model's label, "(shipped)" for shipped runs, numbered
-    where equal ("ConvNet", "ConvNet (2)")."""
-    from core.models.registry import model_label
-    from core.names import shipped_suffix, unique_labels
-
-    return unique_labels([shipped_suffix(model_label(r.model_name or "?"), r.shipped) for r in runs])
-
-
-def settings_table(runs: list) -> list[dict[str, Any]]:
+def settings_table(runs: list, names: list[str]) -> list[dict[str, Any]]:
     """The settings in which ``runs`` differ (core.train.settings.settings_diff): one row per
-    setting, one column per run (:func:`short_run_names`); [] when none differs."""
+    setting, one column per run, headed by ``names`` (distinct); [] when none differs."""
     from core.train.settings import settings_diff
 
-    return settings_diff([r.config or {} for r in runs], short_run_names(runs))
+    return settings_diff([r.config or {} for r in runs], names)
