@@ -33,7 +33,8 @@ def loss_curve_figure(
 ) -> go.Figure:
     """Each loss series as TensorBoard draws it: the raw values faint, the smoothed ones (same
     name in ``smoothed``) solid on top; a series without a smoothed twin (the per-epoch
-    validation loss beside per-step training) solid with markers. Log y axis."""
+    validation loss beside per-step training) solid with markers; a curve of one point (a run of
+    one step) as a marker. Log y axis."""
     fig = go.Figure()
     for name, (x, y) in series.items():
         twin = smoothed.get(name)
@@ -55,7 +56,7 @@ def loss_curve_figure(
                 go.Scatter(
                     x=list(twin[0]),
                     y=list(twin[1]),
-                    mode="lines",
+                    mode="lines" if len(twin[0]) > 1 else "markers",  # one step: a line shows nothing
                     name=plotly_text(f"{name}, smoothed"),
                     line={"color": color, "width": 2},
                     hovertemplate=_hover(f"{name}, smoothed", x_title),

@@ -188,3 +188,15 @@ def test_compare_shows_the_settings_that_differ_and_says_when_none_do(data_dir, 
     at.selectbox(key="cmp_filter_group").set_value("yours").run()
     options = at.multiselect(key=picked.key).options
     assert set(options) == {mine, original}
+
+
+def test_a_loss_curve_of_one_step_is_drawn_as_a_point():
+    from dashboard.tracking_figures import loss_curve_figure
+
+    one = {"train (per step)": ([1], [2.0]), "validation": ([1], [1.5])}
+    fig = loss_curve_figure(one, {"train (per step)": ([1], [2.0])}, title="t", x_title="step", y_title="y")
+    smoothed = next(t for t in fig.data if t.name == "train (per step), smoothed")
+    assert "markers" in smoothed.mode  # a line through one point draws nothing
+    many = {"train (per step)": ([1, 2, 3], [2.0, 1.0, 1.5])}
+    fig = loss_curve_figure(many, many, title="t", x_title="step", y_title="y")
+    assert [t.mode for t in fig.data] == ["lines", "lines"] and fig.data[0].opacity < 1  # the raw line faint
