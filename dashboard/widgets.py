@@ -158,26 +158,30 @@ def job_card(card, key: str, on_resume=None) -> None:
             st.warning(card.warning)
 
 
-def item_picker(label: str, titles: Sequence[str], ids: Sequence[str], key: str, **kwargs) -> int:
+def item_picker(
+    label: str, titles: Sequence[str], ids: Sequence[str], key: str, default: int = 0, **kwargs
+) -> int:
     """A selectbox over items named ``titles`` (``ids`` in the same order); returns the index picked.
 
-    After :func:`follow_item` it shows that item under its current name (a rename), or the first
-    one if it is gone (a delete); a stale choice also falls back to the first. Why a value set
-    before drawing, not a dropped key: the browser keeps showing a selectbox's last text when
+    It opens on item ``default`` (core.service.tracking picks the person's newest own item).
+    After :func:`follow_item` it shows that item under its current name (a rename), or the
+    default if it is gone (a delete); a stale choice also falls back to the default. Why a value
+    set before drawing, not a dropped key: the browser keeps showing a selectbox's last text when
     its options change under the same key, while the page would draw the first item.
     """
     follow = st.session_state.pop(f"{key}__follow", None)
     if follow is not None:
-        st.session_state[key] = titles[list(ids).index(follow)] if follow in ids else titles[0]
+        st.session_state[key] = titles[list(ids).index(follow)] if follow in ids else titles[default]
     elif st.session_state.get(key) not in titles:
-        st.session_state[key] = titles[0]
+        st.session_state[key] = titles[default]
     return list(titles).index(st.selectbox(label, titles, key=key, **kwargs))
 
 
-def pick_entry(label: str, entries: Sequence, key: str, **kwargs):
-    """:func:`item_picker` over the service's entries (named ``.label``, known by ``.name``); returns
-    the entry picked."""
-    return entries[item_picker(label, [e.label for e in entries], [e.name for e in entries], key, **kwargs)]
+def pick_entry(label: str, entries: Sequence, key: str, default: int = 0, **kwargs):
+    """:func:`item_picker` over the service's entries (named ``.label``, known by ``.name``),
+    opening on ``default``; returns the entry picked."""
+    titles, ids = [e.label for e in entries], [e.name for e in entries]
+    return entries[item_picker(label, titles, ids, key, default, **kwargs)]
 
 
 def follow_item(key: str, item_id: str) -> None:

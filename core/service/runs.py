@@ -209,8 +209,10 @@ def run_metric_rows(run: Any) -> list[dict[str, Any]]:
 
 def run_metrics_csv(run: Any) -> bytes:
     """The run's scalar metrics (nested keys joined by '.') as a two-column CSV, led by rows
-    that say which run it is (name, id, model, dataset), so the file describes itself."""
+    that say which run it is (name, id, model, dataset), so the file describes itself, and
+    followed by its loss history (core.train.curves.history_rows: per epoch, then per step)."""
     from core.names import run_label
+    from core.train.curves import history_rows
 
     here = {e.name: e.label for e in dataset_entries()}
     flat: list[dict[str, Any]] = [
@@ -231,7 +233,7 @@ def run_metrics_csv(run: Any) -> bytes:
             flat.append({"metric": prefix, "value": value})
 
     walk("", run.metrics or {})
-    return csv_bytes(flat)
+    return csv_bytes(flat + history_rows(run.history))
 
 
 def run_file(run_id: str, role: str = "checkpoint") -> bytes:

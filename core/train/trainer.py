@@ -321,14 +321,17 @@ def _epochs(s: _Session, report: Progress, should_stop, loss_hook) -> None:
         t0 = time.perf_counter()
         lr = s.optimiser.param_groups[0]["lr"]
         _hold_or_release(s, epoch)
-        train_loss = _train_epoch(s, train_set, epoch, report, should_stop, loss_hook, reference)
+        train_loss, batch_losses = _train_epoch(
+            s, train_set, epoch, report, should_stop, loss_hook, reference
+        )
         val_loss = _evaluate_loss(s.model, val_set, cfg, s.device, _unit(s))
         _check_loss(val_loss, reference_val, f"validation loss in epoch {epoch}")  # the last step too
         s.scheduler.step()
         seconds = time.perf_counter() - t0
         s.history.append(
-            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds}
-        )
+            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds,
+             "batch_losses": batch_losses}  # per step, for core.train.curves
+        )  # fmt: skip
         _save_epoch(s, epoch, val_loss)
         message = f"epoch {epoch}/{cfg.epochs}: train {train_loss:.4g}, val {val_loss:.4g}"
         fraction = TRAINING_FRACTION * epoch / cfg.epochs
@@ -391,8 +394,9 @@ def _reference_loss(s: _Session, data: WindowDataset) -> tuple[float, str]:
 
 def _train_epoch(
     s: _Session, data: WindowDataset, epoch: int, report, should_stop, loss_hook, reference: tuple[float, str]
-) -> float:
-    """One pass over the training windows in whole C4 orbits; return the mean loss. Every batch
+) -> tuple[float, list[float]]:
+    """One pass over the training windows in whole C4 orbits; return the mean loss and each
+    batch's loss (6 significant digits: a run tracker's per-step curve). Every batch
     loss is checked against ``reference`` (:func:`_reference_loss` on them, :func:`_check_loss`).
 
     Why whole orbits: on exactly symmetric data the batch loss is then invariant under
@@ -407,7 +411,7 @@ def _train_epoch(
     # A generator per epoch makes the shuffle reproducible across a resume.
     shuffle = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
     order = torch.randperm(n_windows, generator=shuffle)
-    total, count, last_report = 0.0, 0, time.monotonic()
+    total, count, last_report, losses = 0.0, 0, time.monotonic(), []
     for b in range(n_batches):
         if should_stop is not None and should_stop():
             raise TrainingStopped()
@@ -426,11 +430,12 @@ def _train_epoch(
         loss.backward()
         s.optimiser.step()
         total, count = total + loss.item() * len(x), count + len(x)
+        losses.append(float(f"{loss.item():.6g}"))
         if time.monotonic() - last_report > 1.0:
             last_report = time.monotonic()
             frac = TRAINING_FRACTION * (epoch - 1 + (b + 1) / n_batches) / cfg.epochs
             report(frac, f"epoch {epoch}/{cfg.epochs}, batch {b + 1}/{n_batches}", epoch=epoch)
-    return total / max(count, 1)
+    return total / max(count, 1), losses
 
 
 def _check_loss(loss: float, reference: tuple[float, str], what: str) -> None:

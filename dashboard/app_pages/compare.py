@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import comparison, datasets, runs, symmetry_view
-from dashboard import cache, ee_figures, field_figures, pattern_figures, widgets
+from core.service import comparison, datasets, runs, symmetry_view, tracking
+from dashboard import cache, ee_figures, field_figures, pattern_figures, tracking_widgets, widgets
 from dashboard.text import markdown_text, short_names
 
 st.title("Compare models")
@@ -65,14 +65,21 @@ if focus in ids:
     sent = labels[ids.index(focus)]
     shown = [sent] + [label for label in shown if label != sent][:3]
 st.session_state[runs_key] = shown  # renamed or deleted runs drop out of a remembered choice
+groups = tracking.run_groups(candidates)
+group, text = tracking_widgets.origin_filter(groups, key="cmp_filter")
+kept = set(tracking.filter_runs(candidates, labels, groups, group, text))
+tracking_widgets.filter_caption(len(kept), len(labels), "runs")
 picked = st.multiselect(
     "Runs",
-    labels,
+    [label for i, label in enumerate(labels) if i in kept or label in shown],  # the picked ones stay
     key=runs_key,
     help="Pick two or more runs trained on this dataset. Runs are compared on the dataset they "
     "were trained on: to set your own run beside the shipped ones, train it on the shipped dataset.",
 )
 chosen = [candidates[labels.index(p)] for p in picked]
+if len(chosen) >= 2:
+    with st.expander("Settings that differ between these runs", expanded=True):
+        tracking_widgets.settings_diff(chosen, picked, key="cmp_settings")
 available = (
     comparison.split_choices([r.id for r in chosen]) if chosen else {"test-future": 1, "test-domain": 1}
 )

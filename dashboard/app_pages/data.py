@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.service import common, datasets, estimates, generation, jobs, symmetry_view
-from dashboard import cache, ee_figures, pattern_figures, widgets
+from core.service import common, datasets, estimates, generation, jobs, symmetry_view, tracking
+from dashboard import cache, ee_figures, pattern_figures, tracking_widgets, widgets
 from dashboard.text import markdown_text
 
 st.title("Data: four plumes, one broken symmetry")
@@ -208,8 +208,19 @@ if not entries:
     st.info("No dataset yet: generate one above (the shipped dataset lives in the assets folder).")
     st.stop()
 
+groups = tracking.dataset_groups(entries)
+group, text = tracking_widgets.origin_filter(groups, key="data_filter", what="datasets")
+shown = tracking.filter_datasets(entries, groups, group, text)
+tracking_widgets.filter_caption(len(shown), len(entries), "datasets")
+if not shown:
+    st.stop()
+entries, groups = [entries[i] for i in shown], [groups[i] for i in shown]
 entry = widgets.pick_entry(
-    "Dataset", entries, key="data_choice", help="Named by their settings: Δb · grid · simulations × frames."
+    "Dataset",
+    entries,
+    key="data_choice",
+    default=tracking.default_dataset(entries, groups),  # the person's newest own, not a sweep's
+    help="Named by their settings: Δb · grid · simulations × frames.",
 )
 note = datasets.dataset_delete_note(entry.name)
 if widgets.manage_item("dataset", entry.name, entry.shipped, entry.title, key="data_manage", note=note):

@@ -7,8 +7,8 @@ import time
 import streamlit as st
 
 from core.models.registry import model_label, model_names
-from core.service import common, datasets, jobs, runs, training
-from dashboard import cache, figures, widgets
+from core.service import common, datasets, jobs, runs, tracking, training
+from dashboard import cache, figures, tracking_widgets, widgets
 from dashboard.text import markdown_text
 
 st.title("Train models in the background")
@@ -21,7 +21,9 @@ else:
     start = training.training_defaults()  # the cpu preset: what the shipped runs used
     with st.form("train_form"):
         labels = [e.label for e in entries]
-        choice = st.selectbox("Dataset", labels, key="train_dataset")
+        # Opens on the person's newest own dataset, not the newest a sweep made.
+        first = tracking.default_dataset(entries, tracking.dataset_groups(entries))
+        choice = st.selectbox("Dataset", labels, index=first, key="train_dataset")
         models = st.multiselect(
             "Models",
             list(model_names()),
@@ -214,24 +216,28 @@ _live_jobs()
 
 
 @st.fragment(run_every=5)
-def _runs_table() -> None:
+def _runs_table(group: str, text: str) -> None:
     st.dataframe(
         # re-read each tick: status and losses stay current
-        [row.cells() for row in runs.run_rows(runs.list_runs())],
+        tracking.run_table_rows(runs.list_runs(), group, text),
         hide_index=True,
         width="stretch",
         key="train_runs",
-        # The short columns first, the long dataset name last: at 1280 px the run's name, status,
-        # verdict, epochs and loss are in view, model, device and dataset one scroll away.
+        # The short columns first, the long dataset name and the note last: at 1280 px the run's
+        # name, status, verdict, epochs and loss are in view, tags, origin, model, device and
+        # dataset one scroll away.
         column_order=(
             "run",
             "status",
             "vs persistence",
             "epochs run",
             "best val loss",
+            "tags",
+            "from",
             "model",
             "device",
             "dataset",
+            "note",
         ),
         column_config={
             "id": None,  # the id is one click away, under "Id, rename, delete"
@@ -246,20 +252,8 @@ def _runs_table() -> None:
 
 def _run_details(run, title: str) -> None:
     """What one run learned: its loss curve, metrics beside persistence, downloads, the model."""
-    series = runs.history_series(run.history)
-    if series:
-        st.plotly_chart(
-            figures.line_figure(
-                series,
-                title="loss per epoch",
-                xaxis_title="epoch",
-                yaxis_title=training.LOSS_AXIS_TITLE,
-                log_y=True,
-            ),
-            key="train_run_loss",
-            width="stretch",
-            theme=None,
-        )
+    if run.history:
+        tracking_widgets.loss_chart(run, key="train_run_loss")
         st.caption(training.LOSS_EXPLAINED)
     warning = runs.run_warning(run)
     if warning:
@@ -278,7 +272,7 @@ def _run_details(run, title: str) -> None:
             key="train_dl_ckpt",
             help="Weights and model settings; load it again below or on another machine.",
         )
-    if run.metrics:
+    if run.metrics or run.history:
         c2.download_button(
             "Metrics (CSV)",
             icon=":material/download:",
@@ -312,8 +306,11 @@ listed_runs = runs.list_runs()
 if not listed_runs:
     st.caption("No runs yet.")
 else:
-    _runs_table()
-    titles = runs.run_titles(listed_runs)
+    titles, groups = runs.run_titles(listed_runs), tracking.run_groups(listed_runs)
+    group, text = tracking_widgets.origin_filter(groups, key="train_filter")
+    _runs_table(group, text)
+    shown = tracking.filter_runs(listed_runs, titles, groups, group, text)
+    tracking_widgets.filter_caption(len(shown), len(listed_runs), "runs")
     with st.expander("Loss curves of several runs, overlaid"):
         chosen = st.multiselect("Runs to overlay", titles, default=titles[:3], key="train_overlay")
         which = st.radio("Loss", ["validation", "train"], horizontal=True, key="train_overlay_which")
@@ -331,15 +328,20 @@ else:
                 width="stretch",
                 theme=None,
             )
-    picked = widgets.item_picker("Look at a run", titles, [r.id for r in listed_runs], key="train_run_pick")
-    run = listed_runs[picked]
-    if widgets.manage_item("run", run.id, run.shipped, titles[picked], key="train_manage"):
-        widgets.follow_item("train_run_pick", run.id)  # renamed: still shown; deleted: the first
-        st.rerun()
-    if run.damaged:
-        widgets.show_damaged("run", run.damaged)
-    else:
-        _run_details(run, titles[picked])
+    if shown:
+        found, titles = [listed_runs[i] for i in shown], [titles[i] for i in shown]
+        first = tracking.default_run(found, [groups[i] for i in shown])  # the person's newest own
+        picked = widgets.item_picker("Look at a run", titles, [r.id for r in found], "train_run_pick", first)
+        run = found[picked]
+        if widgets.manage_item("run", run.id, run.shipped, titles[picked], key="train_manage"):
+            widgets.follow_item("train_run_pick", run.id)  # renamed: still shown; deleted: the first
+            st.rerun()
+        if run.damaged:
+            widgets.show_damaged("run", run.damaged)
+        else:
+            with st.expander("Notes and tags", expanded=False):
+                tracking_widgets.notes_editor(run, key="train_notes")
+            _run_details(run, titles[picked])
 
 st.subheader("Load a checkpoint file")
 upload = st.file_uploader(
