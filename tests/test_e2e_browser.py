@@ -357,7 +357,7 @@ def _readme_cli_dataset_and_a_run_on_it(data: Path) -> str:
     train = "-m core.train --data smoke --model convnet --epochs 1 --max-train-windows 8 --eval-steps 2"
     run = {"cwd": e2e.PROJECT_ROOT, "env": env, "check": True, "capture_output": True, "timeout": 300}
     subprocess.run([sys.executable, *train.split()], **run)
-    assert (data / "smoke.h5").is_file()
+    assert (data / "datasets" / "smoke.h5").is_file()
     from core.data import DataConfig
     from core.names import data_config_label
 
