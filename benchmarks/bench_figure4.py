@@ -60,7 +60,9 @@ def main(argv: list[str]) -> int:
     if folder is None:
         from core.store.paths import assets_dir
 
-        folder = next(iter(sorted((assets_dir() / "sweeps").iterdir())))
+        shipped = sorted((assets_dir() / "sweeps").glob("*/results.json"))
+        figure4 = [p.parent for p in shipped if json.loads(p.read_text())["config"].get("preset") == "cpu"]
+        folder = figure4[-1]  # the shipped Figure-4 sweep (the pattern sweep has preset "patterns")
     record = json.loads((folder / "results.json").read_text())
     rows = [r for r in record["rows"] if r.get("status") == "done"]
     seconds = sum(r.get("seconds") or 0 for r in rows)
