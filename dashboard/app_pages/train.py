@@ -9,7 +9,7 @@ import streamlit as st
 from core.models.registry import model_label, model_names
 from core.service import common, datasets, jobs, runs, tracking, training
 from dashboard import cache, figures, tracking_widgets, widgets
-from dashboard.text import markdown_text
+from dashboard.text import markdown_text, short_names
 
 st.title("Train models in the background")
 st.caption(f"Jobs run as separate processes. This machine trains on: **{cache.device_name()}**.")
@@ -217,15 +217,18 @@ _live_jobs()
 
 @st.fragment(run_every=5)
 def _runs_table(group: str, text: str) -> None:
+    rows = tracking.run_table_rows(runs.list_runs(), group, text)  # re-read each tick: status stays current
+    # The run by its short name (model and what tells it from the others) and the short columns
+    # first, so that at 1280 px the table is whole up to its tags; the full name, origin, device,
+    # dataset and note follow.
+    for row, short in zip(rows, short_names([r["run"] for r in rows]), strict=True):
+        row["full name"] = row["run"]
+        row["run"] = short
     st.dataframe(
-        # re-read each tick: status and losses stay current
-        tracking.run_table_rows(runs.list_runs(), group, text),
+        rows,
         hide_index=True,
         width="stretch",
         key="train_runs",
-        # The short columns first, the long dataset name and the note last: at 1280 px the run's
-        # name, status, verdict, epochs and loss are in view, tags, origin, model, device and
-        # dataset one scroll away.
         column_order=(
             "run",
             "status",
@@ -233,6 +236,7 @@ def _runs_table(group: str, text: str) -> None:
             "epochs run",
             "best val loss",
             "tags",
+            "full name",
             "from",
             "model",
             "device",
