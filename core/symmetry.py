@@ -24,6 +24,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from core.layout import FRAME_SIZES, FrameLayout, as_layout
+
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 #: The non-identity elements of C4, as numbers of counter-clockwise quarter turns.
@@ -72,39 +74,49 @@ def rotate_velocity(field: Array, k: int) -> Array:
     return np.stack(comps, axis=-3)
 
 
-def rotate_frame(field: Array, k: int) -> Array:
+def rotate_frame(field: Array, k: int, layout: FrameLayout | None = None) -> Array:
     """Rotate one model frame ``[..., C, N, N]`` by ``k * 90`` degrees counter-clockwise.
 
-    ``C = 2``: a velocity field (:func:`rotate_velocity`); ``C = 3``: velocity then smoke
-    ``(vx, vy, s)``, the velocity turned as a vector field and the smoke as a scalar field.
+    ``layout`` (core.layout; by default the one with C channels: ``(vx, vy)`` or
+    ``(vx, vy, s)``) says which channels form a vector field, turned by
+    :func:`rotate_velocity`, and which are scalars, turned by :func:`rotate_scalar`.
     Returns the same shape and type.
     """
     channels = field.shape[-3] if field.ndim >= 3 else None
-    if channels == 2:
-        return rotate_velocity(field, k)
-    if channels != 3:
+    if layout is None and channels not in FRAME_SIZES:
         raise ValueError(
             f"a frame has 2 (vx, vy) or 3 (vx, vy, smoke) channels on axis -3, got shape {tuple(field.shape)}"
         )
-    velocity = rotate_velocity(field[..., :2, :, :], k)
-    smoke = rotate_scalar(field[..., 2:, :, :], k)
+    layout = layout or FrameLayout.of_size(channels)
+    if channels != layout.size:
+        shape = tuple(field.shape)
+        raise ValueError(f"a frame of {layout.channels} has {layout.size} channels on axis -3, got {shape}")
+    parts, at = [], 0
+    for part in layout.fields:
+        block = field[..., at : at + len(part.channels), :, :]
+        parts.append(rotate_velocity(block, k) if part.kind == "vector" else rotate_scalar(block, k))
+        at += len(part.channels)
+    if len(parts) == 1:
+        return parts[0]
     if isinstance(field, torch.Tensor):
-        return torch.cat([velocity, smoke], dim=-3)
-    return np.concatenate([velocity, smoke], axis=-3)
+        return torch.cat(parts, dim=-3)
+    return np.concatenate(parts, axis=-3)
 
 
-def rotate_stacked_frames(x: Array, k: int, frame_channels: int = 2) -> Array:
-    """Rotate model inputs or outputs ``[B, C*F, N, N]``: F frames of ``C = frame_channels``
-    channels each (2: vx, vy; 3: vx, vy, smoke), stacked oldest first. Returns the same shape.
+def rotate_stacked_frames(x: Array, k: int, layout: FrameLayout | int = 2) -> Array:
+    """Rotate model inputs or outputs ``[B, C*F, N, N]``: F frames of ``layout`` (core.layout; a
+    channel count names the layout used today with it: 2 vx, vy; 3 vx, vy, smoke), stacked
+    oldest first. Returns the same shape.
     """
-    if frame_channels not in (2, 3) or x.shape[-3] % frame_channels:
+    layout = as_layout(layout)
+    c = layout.size
+    if x.shape[-3] % c:
         raise ValueError(
-            f"stacked frames of {frame_channels} channels need a multiple of {frame_channels} "
-            f"channels, got shape {tuple(x.shape)}"
+            f"stacked frames of {c} channels need a multiple of {c} channels, got shape {tuple(x.shape)}"
         )
-    lead, (c, n, m) = tuple(x.shape[:-3]), tuple(x.shape[-3:])
-    frames = x.reshape(*lead, c // frame_channels, frame_channels, n, m)
-    return rotate_frame(frames, k).reshape(*lead, c, n, m)
+    lead, (total, n, m) = tuple(x.shape[:-3]), tuple(x.shape[-3:])
+    frames = x.reshape(*lead, total // c, c, n, m)
+    return rotate_frame(frames, k, layout).reshape(*lead, total, n, m)
 
 
 def rotate_stacked_velocity(x: Array, k: int) -> Array:
@@ -239,31 +251,32 @@ class EquivarianceError:
         return d
 
 
-def _velocity_part(y: torch.Tensor, frame_channels: int) -> torch.Tensor:
+def _velocity_part(y: torch.Tensor, layout: FrameLayout | int) -> torch.Tensor:
     """The velocity channels of stacked frames ``y`` ``(B, C*F, N, N)``: ``(B, 2*F, N, N)``."""
-    if frame_channels == 2:
+    layout = as_layout(layout)
+    if layout.channels == ("vx", "vy"):
         return y
     b, c, n, m = y.shape
-    return y.reshape(b, c // 3, 3, n, m)[:, :, :2].reshape(b, -1, n, m)
+    return y.reshape(b, c // layout.size, layout.size, n, m)[:, :, layout.velocity].reshape(b, -1, n, m)
 
 
 @torch.no_grad()
 def model_equivariance_error(
-    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, frame_channels: int = 2
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, layout: FrameLayout | int = 2
 ) -> EquivarianceError:
     """Measure how far ``f`` is from C4-equivariant on the batch ``x``.
 
     ``f`` maps stacked frames ``(B, C*F, N, N)`` to ``(B, C*F', N, N)`` (a model's
-    ``forward``; ``C = frame_channels``: 2 for velocity frames, 3 with the smoke); ``x`` is
+    ``forward``; frames of ``layout``, core.layout, or its channel count); ``x`` is
     such a batch. Uses the same physical action as :func:`data_equivariance_error`, and
     measures the output's velocity (a smoke model's smoke channels left out, as in every
     equivariance error of the project). Returns an :class:`EquivarianceError`, velocity units.
     """
-    y = _velocity_part(f(x), frame_channels)
+    y = _velocity_part(f(x), layout)
     scale = float(y.abs().mean())
     per = {}
     for k in GROUP_ELEMENTS:
-        turned = _velocity_part(f(rotate_stacked_frames(x, k, frame_channels)), frame_channels)
+        turned = _velocity_part(f(rotate_stacked_frames(x, k, layout)), layout)
         per[k] = float((turned - rotate_stacked_velocity(y, k)).abs().mean())
     mean = float(np.mean(list(per.values())))
     denom = scale if scale > 0 else float("nan")

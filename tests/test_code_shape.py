@@ -66,7 +66,7 @@ def test_dashboard_pages_compute_nothing_themselves():
 # The layers of core/, lowest first (docs/ARCHITECTURE.md, "Layers"). A module may import its own
 # layer and the layers below, never one above; a module matches its longest prefix here.
 LAYERS = (
-    ("foundation", ("core.configs", "core.progress", "core.symmetry", "core.cli")),
+    ("foundation", ("core.configs", "core.progress", "core.layout", "core.symmetry", "core.cli")),
     ("store", ("core.store",)),
     ("data", ("core.data",)),
     ("models", ("core.models",)),
@@ -196,3 +196,47 @@ def test_no_file_in_core_or_dashboard_is_over_500_lines():
         and str(p.relative_to(ROOT)) not in ALLOWED_LONG_FILES
     ]
     assert not long, long
+
+
+#: What "the frame's channels" arithmetic looks like when written outside core/layout.py: a count
+#: or a field kind chosen by the smoke flag, per-channel weights spelt out, frames cut by 3, the
+#: channel counts 2 or 3 listed, a 3-channel test on a shape, the velocity cut as channels ":2".
+FRAME_ARITHMETIC = {
+    "a choice made by the smoke flag": r"\bif\s+[\w.]*\bsmoke\s+else\b",
+    "per-channel weights spelt out": r"\[\s*1\.0\s*,\s*1\.0\s*,",
+    "frames cut by 3 channels": r"(?://|%)\s*3\b(?!\.)",
+    "the channel counts listed": r"\bin\s+\(2,\s*3\)",
+    "a 3-channel test on a shape": r"shape\[[^\]]+\]\s*==\s*3\b|frame_channels\s*==\s*[23]\b",
+    "the velocity cut as channels :2": r"(?:\[|,\s*):2\]",
+}
+
+
+def frame_arithmetic(text: str) -> list[str]:
+    """The kinds of FRAME_ARITHMETIC found in ``text``'s code lines (comments left out)."""
+    import re
+
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    return [what for what, pattern in FRAME_ARITHMETIC.items() if re.search(pattern, code)]
+
+
+def test_the_frame_layout_is_written_once():
+    """No module outside core/layout.py works out a frame's channels itself (issue 29: "3
+    channels means smoke" was repeated in six modules); they ask core.layout.FrameLayout."""
+    found = [
+        f"{p.relative_to(ROOT)}: {', '.join(kinds)}"
+        for p in _modules("core", "dashboard")
+        if p != ROOT / "core" / "layout.py" and (kinds := frame_arithmetic(p.read_text()))
+    ]
+    assert not found, found
+    # The check can fail: each line below is one the code base held before the layout.
+    for old in (
+        "return 3 if self.smoke else 2",
+        'frame = "vector+scalar" if smoke else "vector"',
+        "return config.input_frames * (2 if config.smoke else 1)",
+        "weights = torch.tensor([1.0, 1.0, smoke_weight], dtype=y.dtype)",
+        "return y.reshape(b, c // 3, 3, n, m)",
+        "if frame_channels not in (2, 3) or x.shape[-3] % frame_channels:",
+        "if y.shape[2] == 3 and smoke_weight != 1.0:",
+        "velocity = frames[:, :, :, :2]",
+    ):
+        assert frame_arithmetic(old), old

@@ -12,6 +12,7 @@ import numpy as np
 
 from core.data.checks import GIB, available_memory_bytes, first_non_finite
 from core.data.config import DataConfig, held_out_sims
+from core.layout import VELOCITY_SMOKE, FrameLayout
 from core.store.atomic import write_bytes
 from core.symmetry import (
     ResidualSymmetry,
@@ -48,7 +49,9 @@ class Dataset:
     ``(4, S, 3, T-1)``, the same per rotation (90, 180, 270 degrees; their mean over axis 2 is
     ``data_ee_one_step``). ``data_ee_trajectory_by_element``: ``{k: e_k}`` for k = 1, 2, 3
     quarter turns, the trajectory data EE per rotation. ``path``: the file. ``attrs``: all
-    root attributes.
+    root attributes. ``frame_layout``: the frame its arrays form (core.layout; the velocity as a
+    vector field, the smoke as a scalar), from the ``frame_layout`` attribute, or for a file
+    written before it, what such a file holds too: velocity and smoke.
     """
 
     velocity: np.ndarray
@@ -61,6 +64,7 @@ class Dataset:
     attrs: dict[str, Any] = field(default_factory=dict)
     data_ee_one_step_by_element: np.ndarray | None = None
     data_ee_trajectory_by_element: dict[int, float] = field(default_factory=dict)
+    frame_layout: FrameLayout = VELOCITY_SMOKE
 
     @property
     def data_equivariance_error(self) -> float:
@@ -146,6 +150,8 @@ def write_dataset(
         f.attrs["layout_velocity"] = "k,sim,frame,component(vx;vy),y(up),x"
         f.attrs["layout_smoke"] = "k,sim,frame,y(up),x"
         f.attrs["layout_data_ee_one_step"] = "k,sim,frame(0..T-2)"
+        # Which arrays form a frame, and which of them are vector or scalar fields (core.layout).
+        f.attrs["frame_layout"] = json.dumps(VELOCITY_SMOKE.to_dict())
         f.flush()
         image = f.id.get_file_image()
     write_bytes(path, image)
@@ -157,7 +163,11 @@ _OPTIONAL_ARRAYS = ("data_ee_one_step_by_element",)
 _ATTRS = ("config", "data_ee_trajectory", "data_ee_one_step", "format_version")
 #: Root attributes that are numbers (docs/DATA_FORMAT.md); the text ones are _TEXT_ATTRS.
 _NUMBER_ATTRS = ("data_ee_trajectory", "data_ee_one_step")
-_TEXT_ATTRS = ("config", "phiflow_version", "layout_velocity", "layout_smoke", "layout_data_ee_one_step")
+_TEXT_ATTRS = (
+    "config", "phiflow_version", "layout_velocity", "layout_smoke", "layout_data_ee_one_step", "frame_layout",
+)  # fmt: skip
+#: The kind of field each array of a frame is (what a file's frame_layout may name).
+_FIELD_KINDS = {"velocity": "vector", "smoke": "scalar"}
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
@@ -198,6 +208,7 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
         path=path,
         attrs=attrs,
         data_ee_one_step_by_element=by_element,
+        frame_layout=_frame_layout_of(path, attrs),
         data_ee_trajectory_by_element=_trajectory_by_element(path, attrs, arrays["velocity"]),
     )
 
@@ -264,6 +275,22 @@ def _refuse(path: Path, reason: str) -> DatasetFileError:
     return DatasetFileError(f"dataset file {path}: {reason}", reason)
 
 
+def _frame_layout_of(path: Path, attrs: dict[str, Any]) -> FrameLayout:
+    """The file's frame layout (its ``frame_layout`` attribute); velocity and smoke for a file
+    written before the attribute existed, which holds those two arrays too."""
+    if "frame_layout" not in attrs:
+        return VELOCITY_SMOKE
+    try:
+        layout = FrameLayout.from_dict(json.loads(attrs["frame_layout"]))
+    except (ValueError, TypeError) as exc:
+        raise _refuse(path, f"attribute frame_layout: {exc}") from None
+    for part in layout.fields:
+        if _FIELD_KINDS.get(part.name) != part.kind:
+            what = f"a {part.kind} field {part.name!r}"
+            raise _refuse(path, f"attribute frame_layout names {what}, which the file does not hold")
+    return layout
+
+
 def _check_header(path: Path, f: Any) -> tuple[dict[str, Any], DataConfig]:
     """Check every field of an open file against docs/DATA_FORMAT.md before any array is read:
     present, the format version, each attribute's kind, the config, each array's kind and
@@ -290,6 +317,7 @@ def _check_header(path: Path, f: Any) -> tuple[dict[str, Any], DataConfig]:
     for name in _TEXT_ATTRS:
         if name in attrs and not isinstance(attrs[name], str):
             raise _refuse(path, f"attribute {name} must be text, found {_kind_of(attrs[name])}")
+    _frame_layout_of(path, attrs)
     config = _config_of(path, attrs)
     n, t, s = config.grid, config.frames, config.sims
     shapes = {"velocity": (4, s, t, 2, n, n), "smoke": (4, s, t, n, n), "data_ee_one_step": (4, s, t - 1)}

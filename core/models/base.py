@@ -36,7 +36,7 @@ class VelocityModel(nn.Module):
             )
 
     def _frame_words(self) -> str:
-        return "vx, vy, smoke" if self.config.smoke else "vx, vy"
+        return ", ".join(self.config.frame_layout.channels)
 
     def regularization_loss(self) -> torch.Tensor:
         """Return the model's regulariser, a scalar tensor (zero unless overridden)."""

@@ -15,6 +15,8 @@ import warnings
 
 import torch
 
+from core.layout import FrameLayout
+
 with warnings.catch_warnings():
     # e2cnn 0.2.3 warns about deprecated numpy/torch idioms at import; harmless here.
     warnings.simplefilter("ignore")
@@ -104,6 +106,6 @@ def layer_plan(
     Input: one vector field per frame (a vector+scalar field with ``smoke``); hidden:
     ``hidden // 4`` regular fields; output: one field of the input's kind (the next frame).
     """
-    frame = "vector+scalar" if smoke else "vector"
+    frame = FrameLayout.for_smoke(smoke).field_types
     kinds = [(frame, input_frames)] + [("regular", hidden // 4)] * (layers - 1) + [(frame, 1)]
     return [(a, n, b, m) for (a, n), (b, m) in zip(kinds[:-1], kinds[1:], strict=True)]

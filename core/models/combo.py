@@ -18,7 +18,7 @@ from core.models.steerable import Parts, SteerableStack, steerable_parameters
 
 def frame_kind(config: ModelConfig) -> str:
     """The e2cnn field kind of one frame: a vector, or a vector and a scalar with the smoke."""
-    return "vector+scalar" if config.smoke else "vector"
+    return config.frame_layout.field_types
 
 
 class Combo(VelocityModel):

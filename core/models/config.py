@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 from core.configs import check_fields
+from core.layout import FrameLayout
 from core.models.registry import model_spec
 
 _LIMITS = {"input_frames": (1, 64), "hidden": (1, 2048), "layers": (1, 32), "kernel_size": (1, 15)}
@@ -87,9 +88,15 @@ class ModelConfig:
         return replace(self, grid=int(side)) if "grid" in model_spec(self.name).defaults else self
 
     @property
+    def frame_layout(self) -> FrameLayout:
+        """The layout of one frame the model reads and predicts (core.layout): the velocity, and
+        the smoke as a scalar field with ``smoke``."""
+        return FrameLayout.for_smoke(self.smoke)
+
+    @property
     def frame_channels(self) -> int:
-        """Channels of one frame: 2 (vx, vy), or 3 (vx, vy, smoke) with ``smoke``."""
-        return 3 if self.smoke else 2
+        """Channels of one frame: the size of :attr:`frame_layout`."""
+        return self.frame_layout.size
 
     @property
     def in_channels(self) -> int:

@@ -75,7 +75,7 @@ class RelaxedGroupConv(nn.Module):
 
 def lifted_fields(config: ModelConfig) -> int:
     """Regular fields the input is lifted to: one per frame, two per frame with the smoke."""
-    return config.input_frames * (2 if config.smoke else 1)
+    return config.input_frames * len(config.frame_layout.fields)
 
 
 def group_irrep_parts(w: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -101,9 +101,8 @@ class RGroup(VelocityModel):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        fields = (
-            [lifted_fields(config)] + [config.hidden // 4] * (config.layers - 1) + [2 if config.smoke else 1]
-        )
+        out_fields = len(config.frame_layout.fields)  # one regular field per field of a frame
+        fields = [lifted_fields(config)] + [config.hidden // 4] * (config.layers - 1) + [out_fields]
         self.lift_scale = nn.Parameter(torch.ones(fields[0]))
         pairs = list(zip(fields[:-1], fields[1:], strict=True))
         # A small first prediction, for the reason given at RSteer's OUTPUT_INIT_SCALE.
@@ -206,9 +205,8 @@ class RGroup(VelocityModel):
     def parameter_bound(config: ModelConfig) -> int:
         """Return the parameter count of an RGroup of ``config``, computed without building it."""
         k2, banks = config.kernel_size**2, FILTER_BANKS
-        fields = (
-            [lifted_fields(config)] + [config.hidden // 4] * (config.layers - 1) + [2 if config.smoke else 1]
-        )
+        out_fields = len(config.frame_layout.fields)  # one regular field per field of a frame
+        fields = [lifted_fields(config)] + [config.hidden // 4] * (config.layers - 1) + [out_fields]
         per_layer = [
             banks * o * i * GROUP_ORDER * k2 + banks * GROUP_ORDER + o
             for i, o in zip(fields[:-1], fields[1:], strict=True)

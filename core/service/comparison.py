@@ -160,7 +160,9 @@ def _compare_one(out: dict[str, Any], lr: Any, label: str, dataset: Any, choice:
         truth = out["truth"] = d.truth
         if sim >= len(sims):
             out["notes"].append(f"{split} has {len(sims)} simulation(s); showing the last of them.")
-        last = frames[orientation, d.simulation, d.start + f - 1, :2]  # persistence: repeat the last input
+        velocity = lr.model.config.frame_layout.velocity
+        # persistence: repeat the last input
+        last = frames[orientation, d.simulation, d.start + f - 1, velocity]
         out["rmse"]["persistence (next = this frame)"] = np.sqrt(
             ((truth - last[None]) ** 2).mean(axis=(1, 2, 3))
         )

@@ -171,6 +171,7 @@ def save_resume_state(
         {
             "format": RESUME_FORMAT,
             "model_config": config.to_dict(),
+            **_layout_entry(config),
             "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             "optimizer": _to_cpu(optimiser.state_dict()),
             "scheduler": scheduler.state_dict(),
@@ -214,7 +215,8 @@ def _read_json(path: Path) -> Any:
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, scale: float = 1.0, **extra: Any) -> None:
     """Atomically save the model's weights and config to ``path``.
 
-    The file holds ``{"format", "model_config", "state_dict", "scale", **extra}``;
+    The file holds ``{"format", "model_config", "frame_layout", "state_dict", "scale", **extra}``
+    (``frame_layout``: the config's, core.layout, as a dict; left out for a config without one);
     ``extra`` must be plain data (numbers, strings, lists, dicts, tensors) so it
     loads under ``weights_only=True``. Tensors are copied to CPU.
     """
@@ -224,11 +226,19 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, scale: float = 1.
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model_config": config.to_dict(),
+        **_layout_entry(config),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "scale": float(scale),
         **extra,
     }
     save_payload(path, payload)
+
+
+def _layout_entry(config: Any) -> dict[str, Any]:
+    """``{"frame_layout": ...}``: the frames the model reads (its config's layout, core.layout), or
+    nothing for a config without one."""
+    layout = getattr(config, "frame_layout", None)
+    return {} if layout is None else {"frame_layout": layout.to_dict()}
 
 
 def save_payload(path: str | os.PathLike, payload: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.layout import FrameLayout
 from core.models.budget import check_model_budget
 from core.store.runs import (
     CHECKPOINT_FORMAT,
@@ -69,6 +70,7 @@ def load_checkpoint_file(
         raise CheckpointError(
             f"{where}: weights do not fit model {name!r} (another architecture or size?): {first[:300]}"
         ) from None
+    checkpoint_layout(payload, model.config, where)
     model.eval()
     from core.train.rollout import Scaled, check_skip
 
@@ -83,6 +85,25 @@ def load_checkpoint_file(
         return Scaled(model, float(scale), delta, skip=skip, smoke_unit=unit).eval(), payload
     except ValueError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
+
+
+def checkpoint_layout(payload: dict[str, Any], model_config: Any, where: str = "checkpoint") -> FrameLayout:
+    """The frame layout (core.layout) a checkpoint's model reads and predicts: its stored
+    ``frame_layout``, or for a checkpoint saved before it was stored, its ModelConfig's (from
+    ``smoke``). CheckpointError if the stored one is unreadable or not the model's."""
+    own = model_config.frame_layout
+    if "frame_layout" not in payload:
+        return own
+    try:
+        stored = FrameLayout.from_dict(payload["frame_layout"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{where}: field 'frame_layout': {exc}") from None
+    if stored != own:
+        raise CheckpointError(
+            f"{where}: field 'frame_layout' ({', '.join(stored.channels)}) is not its model's "
+            f"({', '.join(own.channels)})"
+        )
+    return stored
 
 
 def load_checkpoint(path: str | os.PathLike, expected_model: str | None = None) -> nn.Module:

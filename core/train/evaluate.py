@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.layout import VELOCITY
 from core.symmetry import (
     EE_SIMULATIONS,
     data_equivariance_error,
@@ -117,7 +118,7 @@ def evaluate_model(
     )
     has_one_step = one_step_ee is not None
     metrics["data_ee_one_step"] = matched_data_equivariance_error(one_step_ee, f) if has_one_step else None
-    metrics["data_ee_trajectory"] = data_equivariance_error(frames[:, :, :, :2])
+    metrics["data_ee_trajectory"] = data_equivariance_error(frames[:, :, :, _velocity(model)])
     metrics["data_ee_by_element"] = (
         None
         if one_step_by_element is None
@@ -140,14 +141,20 @@ def relaxed_irrep_energy(model: nn.Module) -> dict[str, float] | None:
     return {part: float(sum(energy[part] for energy in layers)) for part in layers[0]}
 
 
+def _velocity(model) -> slice:
+    """The velocity's channels in the frames ``model`` reads (its config's frame layout, core.layout)."""
+    return getattr(getattr(model, "config", None), "frame_layout", VELOCITY).velocity
+
+
 def _split_metrics(model, frames, splits, split: str, steps: int, device, arrays: dict) -> dict | None:
     """Rollout errors of ``model`` and of persistence on one split, of the velocity; fills
     ``arrays``; None if empty."""
     out = rollout_split(model, frames, splits, split, steps, device)
     if out is None:
         return None
-    truth, pred = out[1][:, :, :2], out[2][:, :, :2]
-    baseline = rollout_split(Persistence(), frames[:, :, :, :2], splits, split, steps, "cpu")[2]
+    v = _velocity(model)
+    truth, pred = out[1][:, :, v], out[2][:, :, v]
+    baseline = rollout_split(Persistence(), frames[:, :, :, v], splits, split, steps, "cpu")[2]
     err = (pred - truth).astype(np.float64)
     sq = err**2
     per_step = np.sqrt(sq.mean(axis=(0, 2, 3, 4)))
@@ -241,8 +248,9 @@ def display_rollout(
     p = next(model.parameters())
     init = torch.as_tensor(frames[orientation, sim, start : start + f][None], device=p.device)
     model.eval()
-    pred = rollout(model, init, n)[0, :, :2].cpu().numpy()
-    truth = frames[orientation, sim, start + f : start + f + n, :2]
+    v = _velocity(model)
+    pred = rollout(model, init, n)[0, :, v].cpu().numpy()
+    truth = frames[orientation, sim, start + f : start + f + n, v]
     return DisplayRollout(
         truth=truth,
         prediction=pred,

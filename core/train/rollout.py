@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.layout import FRAME_SIZES, VELOCITY
+
 DEFAULT_STEPS = 20
 #: What a residual model's correction is added to (see :class:`Scaled`).
 SKIPS = ("last", "linear")
@@ -25,7 +27,7 @@ def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT
         raise ValueError(f"steps must be >= 1, got {steps}")
     shape = tuple(initial_frames.shape)
     if initial_frames.ndim == 5:
-        if shape[2] not in (2, 3):
+        if shape[2] not in FRAME_SIZES:
             raise ValueError(f"initial_frames (B, F, C, N, N) needs C = 2 or 3 channels, got {shape}")
         b, f, c, n, m = initial_frames.shape
         window = initial_frames.reshape(b, c * f, n, m)
@@ -37,7 +39,8 @@ def rollout(model: nn.Module, initial_frames: torch.Tensor, steps: int = DEFAULT
     for _ in range(steps):
         nxt = model(window)
         c = nxt.shape[1] if nxt.ndim == 4 else 0
-        if c not in (2, 3) or window.shape[1] % c or nxt.shape != (window.shape[0], c, *window.shape[-2:]):
+        one_frame = (window.shape[0], c, *window.shape[-2:])
+        if c not in FRAME_SIZES or window.shape[1] % c or nxt.shape != one_frame:
             raise ValueError(
                 f"model returned shape {tuple(nxt.shape)} for input {tuple(window.shape)}: expected "
                 "one frame (B, C, N, N) whose C (2 or 3) divides the input's channels"
@@ -100,8 +103,9 @@ class Scaled(nn.Module):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         self.config = getattr(model, "config", None)
         check_skip(skip, getattr(self.config, "input_frames", 2))
-        self.frame_channels = getattr(self.config, "frame_channels", 2)
-        if (smoke_unit is None) != (self.frame_channels == 2):
+        self.frame_layout = getattr(self.config, "frame_layout", VELOCITY)
+        self.frame_channels = self.frame_layout.size
+        if (smoke_unit is None) != (not self.frame_layout.has_scalars):
             need = "needs" if smoke_unit is None else "takes no"
             channels = self.frame_channels
             raise ValueError(f"smoke_unit: a model with {channels} channels per frame {need} smoke unit")
@@ -123,9 +127,10 @@ class Scaled(nn.Module):
         return nxt if self.smoke_unit is None else self._smoke_times(nxt, self.smoke_unit)
 
     def _smoke_times(self, x: torch.Tensor, factor: float) -> torch.Tensor:
-        """``x`` ``(B, 3*F, N, N)`` with every frame's smoke channel times ``factor``."""
-        per_frame = torch.tensor([1.0, 1.0, factor], dtype=x.dtype, device=x.device)
-        return x * per_frame.repeat(x.shape[1] // 3)[:, None, None]
+        """``x`` ``(B, C*F, N, N)`` with every frame's scalar channels (the smoke) times ``factor``."""
+        layout = self.frame_layout
+        per_frame = torch.tensor(layout.channel_weights(factor), dtype=x.dtype, device=x.device)
+        return x * per_frame.repeat(x.shape[1] // layout.size)[:, None, None]
 
     def regularization_loss(self) -> torch.Tensor:
         """The wrapped model's regulariser."""

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from core.configs import ConfigMixin
+from core.layout import VELOCITY_SMOKE, FrameLayout
 
 
 def check_max_train_windows(value: Any) -> None:
@@ -258,28 +259,47 @@ def frames_for(model_config, dataset) -> np.ndarray:
     """The frames a model with ``model_config`` (a ModelConfig) reads, from ``dataset``: a core.data
     Dataset, or an array ``(4, S, T, C, N, N)`` already in the model's layout (ValueError if its
     C is not the model's). Returns :func:`model_frames`' array."""
+    layout = model_config.frame_layout
     if hasattr(dataset, "velocity"):
-        return model_frames(dataset.velocity, dataset.smoke if model_config.smoke else None)
+        # Each field of the layout is the dataset's array of that name (velocity, smoke).
+        held = getattr(dataset, "frame_layout", None)
+        missing = [f.name for f in layout.fields if held is not None and f not in held.fields]
+        if missing:
+            raise ValueError(f"the model reads {', '.join(missing)}, which the dataset's frames do not hold")
+        parts = [np.asarray(getattr(dataset, f.name), dtype=np.float32) for f in layout.fields]
+        return _stack_fields(layout, parts)
     frames = np.asarray(dataset, dtype=np.float32)
-    want = model_config.frame_channels
+    want = layout.size
     if frames.ndim != 6 or frames.shape[3] != want:
-        what = "vx, vy, smoke" if model_config.smoke else "vx, vy"
+        what = ", ".join(layout.channels)
         raise ValueError(f"the model reads frames of {want} channels ({what}), got shape {frames.shape}")
     return frames
 
 
-def smoke_unit(frames: np.ndarray, splits: Splits) -> float:
-    """The smoke's unit inside a model that sees it: :func:`delta_scale` of the smoke over that
-    of the velocity, so that in those units both change by about as much per step. ``frames``
-    ``(4, S, T, 3, N, N)``.
+def _stack_fields(layout: FrameLayout, parts: list[np.ndarray]) -> np.ndarray:
+    """The fields' arrays (a vector ``(4, S, T, 2, N, N)``, a scalar ``(4, S, T, N, N)``) as frames
+    ``(4, S, T, C, N, N)`` in ``layout``'s channel order."""
+    pairs = zip(layout.fields, parts, strict=True)
+    blocks = [p if f.kind == "vector" else p[:, :, :, None] for f, p in pairs]
+    return np.concatenate(blocks, axis=3)
+
+
+def smoke_unit(frames: np.ndarray, splits: Splits, layout: FrameLayout = VELOCITY_SMOKE) -> float:
+    """The smoke's unit inside a model that sees it: :func:`delta_scale` of the scalar channels
+    (the smoke) of ``layout`` over that of its velocity, so that in those units both change by
+    about as much per step. ``frames`` ``(4, S, T, C, N, N)`` of ``layout`` (core.layout).
     """
-    return delta_scale(frames[:, :, :, 2:], splits) / delta_scale(frames[:, :, :, :2], splits)
+    scalars = list(layout.scalar_indices)
+    velocity = frames[:, :, :, layout.velocity]
+    return delta_scale(frames[:, :, :, scalars], splits) / delta_scale(velocity, splits)
 
 
-def in_smoke_units(frames: np.ndarray, unit: float) -> np.ndarray:
-    """``frames`` ``(..., 3, N, N)`` (float32) with the smoke channel divided by ``unit``."""
+def in_smoke_units(frames: np.ndarray, unit: float, layout: FrameLayout = VELOCITY_SMOKE) -> np.ndarray:
+    """``frames`` ``(..., C, N, N)`` of ``layout`` (float32) with its scalar channels (the smoke)
+    divided by ``unit``."""
     out = np.array(frames, dtype=np.float32)
-    out[..., 2, :, :] /= np.float32(unit)
+    for i in layout.scalar_indices:
+        out[..., i, :, :] /= np.float32(unit)
     return out
 
 
@@ -312,9 +332,9 @@ class WindowDataset:
 
 
 def orbit_noise(
-    shape: tuple[int, ...], std: float, generator: torch.Generator, frame_channels: int = 2
+    shape: tuple[int, ...], std: float, generator: torch.Generator, layout: FrameLayout | int = 2
 ) -> torch.Tensor:
-    """Gaussian noise of ``shape`` ``(B, C*F, N, N)`` (``C = frame_channels``) for a batch of
+    """Gaussian noise of ``shape`` ``(B, C*F, N, N)`` (frames of ``layout``, core.layout) for a batch of
     whole C4 orbits (samples ``4w .. 4w+3`` are orientations 0-3 of window ``w``, as the
     training loop builds them).
 
@@ -328,5 +348,5 @@ def orbit_noise(
     if b % 4:
         raise ValueError(f"a batch of whole C4 orbits has a multiple of 4 samples, got {b}")
     base = torch.randn((b // 4, *shape[1:]), generator=generator) * float(std)
-    turned = torch.stack([rotate_stacked_frames(base, k, frame_channels) for k in range(4)], dim=1)
+    turned = torch.stack([rotate_stacked_frames(base, k, layout) for k in range(4)], dim=1)
     return turned.reshape(shape)

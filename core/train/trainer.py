@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.layout import FRAME_SIZES, VELOCITY, FrameLayout
 from core.models.budget import check_model_budget
 from core.progress import Progress, no_progress
 from core.store.atomic import WriteError
@@ -100,19 +101,31 @@ def step_loss(
 ) -> torch.Tensor:
     """MSE in units of ``unit``, summed over the K autoregressive steps of ``y`` ``(B, K, C, N, N)``,
     plus the model's regulariser; a scalar tensor. ``weighting`` > 0: a weighted mean over the
-    windows (TrainConfig.window_weighting). With C = 3 (velocity and smoke) the smoke channel's
-    squared error counts ``smoke_weight`` times, each velocity component's once."""
+    windows (TrainConfig.window_weighting). The frames' layout (core.layout) is the model's, or
+    the one with C channels: each scalar channel's (the smoke's) squared error counts
+    ``smoke_weight`` times, each velocity component's once."""
     pred = rollout(model, x, y.shape[1])
     squared = (pred - y) ** 2
-    if y.shape[2] == 3 and smoke_weight != 1.0:
-        weights = torch.tensor([1.0, 1.0, smoke_weight], dtype=y.dtype, device=y.device)
+    layout = _frame_layout(model, y.shape[2])
+    if smoke_weight != 1.0 and layout is not None and layout.has_scalars:
+        weights = torch.tensor(layout.channel_weights(smoke_weight), dtype=y.dtype, device=y.device)
         squared = squared * weights[:, None, None]
     if not weighting:
         return squared.mean(dim=(0, 2, 3, 4)).sum() / unit**2 + model.regularization_loss()
     per_window = squared.mean(dim=(2, 3, 4)).sum(dim=1) / unit**2
-    change = ((y[:, 1, :2] - y[:, 0, :2]) ** 2).mean(dim=(1, 2, 3)) / unit**2
+    v = (layout or VELOCITY).velocity
+    change = ((y[:, 1, v] - y[:, 0, v]) ** 2).mean(dim=(1, 2, 3)) / unit**2
     weights = 1.0 / (change + weighting)
     return (weights * per_window).sum() / weights.sum() + model.regularization_loss()
+
+
+def _frame_layout(model: nn.Module, channels: int) -> FrameLayout | None:
+    """The layout (core.layout) of frames of ``channels`` channels a model reads: its config's,
+    else the one used today with that many channels; None for any other count."""
+    layout = getattr(getattr(model, "config", None), "frame_layout", None)
+    if layout is not None and layout.size == channels:
+        return layout
+    return FrameLayout.of_size(channels) if channels in FRAME_SIZES else None
 
 
 @dataclass
@@ -231,13 +244,13 @@ def _open_session(dataset_path, model_config, config, run_dir, resume: bool, job
     # A model with weights per cell is built for this data's grid; refuse one too big to reload.
     mcfg = mcfg.for_grid(frames.shape[-1])
     check_model_budget(mcfg)
-    velocity = frames[:, :, :, :2]
+    velocity = frames[:, :, :, mcfg.frame_layout.velocity]
     splits = make_splits(velocity.shape[1], velocity.shape[2], split_spec(mcfg, config, dataset.config))
     scale = velocity_scale(velocity, splits)
     check_skip(config.skip, mcfg.input_frames)  # before any run folder is made
     order = 2 if config.skip == "linear" else 1
     delta = delta_scale(velocity, splits, order=order) if config.residual else None
-    unit = smoke_unit(frames, splits) if mcfg.smoke else None
+    unit = smoke_unit(frames, splits, mcfg.frame_layout) if mcfg.frame_layout.has_scalars else None
     if resume:
         if run_dir is None or not (Path(run_dir) / "last.pt").is_file():
             raise FileNotFoundError(f"cannot resume: no last.pt in {run_dir}")
@@ -287,7 +300,8 @@ def _training_module(s: _Session) -> nn.Module:
 
 def _training_frames(s: _Session) -> np.ndarray:
     """The frames the loss is measured on: physical, except the smoke in ``smoke_unit``."""
-    return s.frames if s.smoke_unit is None else in_smoke_units(s.frames, s.smoke_unit)
+    layout = s.model_config.frame_layout
+    return s.frames if s.smoke_unit is None else in_smoke_units(s.frames, s.smoke_unit, layout)
 
 
 def _unit(s: _Session) -> float:
@@ -418,8 +432,8 @@ def _train_epoch(
         chosen = order[b * per_batch : (b + 1) * per_batch]
         x, y = data.batch((4 * chosen[:, None] + torch.arange(4)).flatten())
         if cfg.input_noise:
-            channels = s.model_config.frame_channels
-            x = x + orbit_noise(tuple(x.shape), cfg.input_noise * _unit(s), shuffle, channels)
+            layout = s.model_config.frame_layout
+            x = x + orbit_noise(tuple(x.shape), cfg.input_noise * _unit(s), shuffle, layout)
         loss = step_loss(
             s.model, x.to(s.device), y.to(s.device), _unit(s), cfg.window_weighting, cfg.smoke_weight
         )
