@@ -177,3 +177,67 @@ def test_progress_is_timed_and_an_older_registry_gains_the_column(tmp_path):
     before = time.time()
     registry.set_progress(job_id, 0.5, "half way")
     assert before <= registry.get_job(job_id).progressed <= time.time()
+
+
+def _count_reads(monkeypatch) -> list:
+    """Every Registry._run call (each SQL statement goes through it) made by this thread."""
+    calls, real, me = [], Registry._run, threading.get_ident()
+
+    def counted(self, work):
+        if threading.get_ident() == me:
+            calls.append(work)
+        return real(self, work)
+
+    monkeypatch.setattr(Registry, "_run", counted)
+    return calls
+
+
+def test_one_cancel_reads_the_jobs_row_once(runner, monkeypatch):
+    """Issue 29: one Cancel read the same registry row up to six times (and polled it while it
+    waited). Now: one read that raises the flag in the same statement, and the final write,
+    which returns the row it leaves, whatever the job's state."""
+    from core.store.locks import hold_lock
+
+    registry = runner.registry
+    finished = registry.create_job("data", {"n": 1}, slot="cpu")
+    registry.finish_job(finished, "done")
+    queued = registry.create_job("data", {"n": 2}, slot="cpu")  # its worker not started yet
+    gone = registry.create_job("data", {"n": 3}, slot="cpu")
+    dead = subprocess_pid_of_a_finished_process()
+    registry.update_job(gone, status="running", pid=dead, started=time.time())
+    here = registry.create_job("data", {"n": 4}, slot="cpu")  # run by a thread of this process
+    registry.update_job(here, status="running", pid=os.getpid(), started=time.time())
+    holding = threading.Event()
+
+    def job_thread():
+        with hold_lock(registry.job_lock_path(here)):
+            holding.set()
+            while not registry.cancel_requested(here):
+                time.sleep(0.02)
+            registry.finish_job(here, "cancelled", message="cancelled by its thread", only_active=True)
+
+    thread = threading.Thread(target=job_thread)
+    thread.start()
+    holding.wait(10)
+    calls = _count_reads(monkeypatch)
+    expected = {finished: ("done", 1), queued: ("cancelled", 2), gone: ("interrupted", 2)}
+    expected[here] = ("cancelled", 2)
+    for job_id, (status, reads) in expected.items():
+        calls.clear()
+        job = runner.cancel(job_id)
+        assert (job.status, len(calls)) == (status, reads), (job_id, job.status, len(calls))
+    thread.join(10)
+    assert runner.status(here).message == "cancelled by its thread"
+    assert "is gone" in runner.status(gone).error
+    with pytest.raises(KeyError):
+        runner.cancel("no-such-job")
+
+
+def subprocess_pid_of_a_finished_process() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid

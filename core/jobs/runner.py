@@ -147,28 +147,51 @@ class JobRunner:
         """Stop a job: raise its cancel flag, then SIGTERM, then SIGKILL its process group.
 
         Returns the final record (status 'cancelled', or whatever it finished with
-        first). A finished job is returned unchanged.
+        first; 'interrupted' for a job whose worker was already gone). A finished job is
+        returned unchanged. The job's row is read once, with the flag raised in the same
+        transaction, and written once at the end (which returns the row it leaves): while it
+        waits, the runner watches the job's process and lock, not the registry.
         """
-        job = self.status(job_id)
+        job = self.registry.request_cancel(check_name(job_id, "job id"))
+        if job is None:
+            raise KeyError(f"no job {job_id!r}")
+        self._reap_all()
         if job.finished_state:
             return job
-        self.registry.request_cancel(job_id)
-        if self._wait_finished(job_id, grace_s):
-            return self.status(job_id)
-        if job.pid and not _is_worker(job.pid, job_id) and _alive(job.pid, job_id, self.registry):
-            self._wait_finished(job_id, 10.0)  # in a thread of a live process: no signal, only the flag
+        why = self._gone(job)
+        if why is not None:  # nothing left to stop: what status() would have found
+            self._beats.pop(job.id, None)
+            return self._settle(job, "interrupted", error=why, message=f"interrupted: {why}")
+        stopped = self._wait_stopped(job, grace_s)
+        if not stopped and job.pid and not _is_worker(job.pid, job_id):
+            stopped = self._wait_stopped(job, 10.0)  # in a thread of a live process: no signal, only the flag
         for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
-            if job.pid and _is_worker(job.pid, job_id):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(job.pid, sig)
-                if self._wait_finished(job_id, wait) or not _alive(job.pid, job_id, self.registry):
-                    break
+            if stopped or not (job.pid and _is_worker(job.pid, job_id)):
+                break
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(job.pid, sig)
+            stopped = self._wait_stopped(job, wait)
         self._reap(job_id)
-        if self.registry.finish_job(
-            job_id, "cancelled", message="cancelled (process stopped)", only_active=True
-        ):
-            mark_run(self.registry.get_job(job_id) or job, "cancelled")
-        return self.status(job_id)
+        return self._settle(job, "cancelled", message="cancelled (process stopped)")
+
+    def _settle(self, job: JobRecord, status: str, error: str | None = None, message: str | None = None):
+        """Finish ``job`` with ``status`` unless it finished itself meanwhile (one write, which
+        returns the row as left); carry a status it set over to its run. Returns the record."""
+        changed, record = self.registry.finish_active_job(job.id, status, error=error, message=message)
+        if changed:
+            mark_run(record or job, status)
+        return record or job
+
+    def _wait_stopped(self, job: JobRecord, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for ``job``'s worker to stop (its process gone and its lock
+        free: a worker writes its final status before either); True if it did."""
+        end = time.monotonic() + timeout_s
+        while _running(job, self.registry):
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.05)
+        self._reap(job.id, wait=10.0)  # exiting: gone on return, even when busy
+        return True
 
     def resume(self, job_id: str, epochs: int | None = None) -> str:
         """Queue a 'resume' job continuing the run of a stopped training job; return its id.
@@ -296,15 +319,6 @@ class JobRunner:
         for job_id in list(self._procs):
             self._reap(job_id)
 
-    def _wait_finished(self, job_id: str, timeout_s: float) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if self.registry.get_job(job_id).finished_state:
-                self._reap(job_id, wait=10.0)  # exiting: gone on return, even when busy
-                return True
-            time.sleep(0.1)
-        return False
-
     def _reap(self, job_id: str, wait: float = 0.0) -> None:
         proc = self._procs.get(job_id)
         if proc is None:
@@ -425,6 +439,14 @@ def _alive(pid: int, job_id: str, registry: Registry) -> bool:
     from core.store.locks import is_locked
 
     return _is_worker(pid, job_id) or is_locked(registry.job_lock_path(job_id))
+
+
+def _running(job: JobRecord, registry: Registry) -> bool:
+    """True while ``job``'s worker process lives or something holds its lock (a job in a thread,
+    core.jobs.here, or a worker between start and exit), read without the registry."""
+    from core.store.locks import is_locked
+
+    return bool(job.pid and _is_worker(job.pid, job.id)) or is_locked(registry.job_lock_path(job.id))
 
 
 def _is_worker(pid: int, job_id: str) -> bool:

@@ -329,14 +329,7 @@ class Registry:
 
         ``only_active``: change it only if it is still queued or running (so a supervisor never
         overwrites the outcome a worker recorded a moment earlier); False if it was not."""
-        if status not in FINISHED:
-            raise ValueError(f"finish status must be one of {sorted(FINISHED)}, got {status!r}")
-        fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
-        if status == "done":
-            fields["fraction"] = 1.0
-        if message is not None:
-            fields["message"] = message
-        return self.update_job(job_id, _only_active=only_active, **fields)
+        return self.update_job(job_id, _only_active=only_active, **_finish_fields(status, error, message))
 
     def set_progress(
         self,
@@ -361,9 +354,35 @@ class Registry:
             fields["val_loss"] = float(val_loss)
         return self.update_job(job_id, **fields)
 
-    def request_cancel(self, job_id: str) -> None:
-        """Raise the job's cancel flag (the worker checks it between batches)."""
-        self.update_job(job_id, cancel_requested=1)
+    def request_cancel(self, job_id: str) -> JobRecord | None:
+        """Raise the job's cancel flag if it is queued or running (its worker checks it between
+        batches); return the job's record as left (None: no such job), read in the same transaction."""
+        sql = "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status IN ('queued', 'running')"
+        return self._write_then_read(job_id, sql, (job_id,))[1]
+
+    def finish_active_job(
+        self, job_id: str, status: str, error: str | None = None, message: str | None = None
+    ) -> tuple[bool, JobRecord | None]:
+        """:meth:`finish_job` with ``only_active``, returning ``(changed, record)``: whether it
+        finished the job (False: it had finished already, or there is no such job) and the job's
+        record as left, read in the same transaction as the write."""
+        fields = _finish_fields(status, error, message)
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        sql = f"UPDATE jobs SET {cols} WHERE id = ? AND status IN ('queued', 'running')"
+        return self._write_then_read(job_id, sql, (*fields.values(), job_id))
+
+    def _write_then_read(self, job_id: str, sql: str, args: tuple) -> tuple[bool, JobRecord | None]:
+        """Run the UPDATE ``sql`` and read job ``job_id``'s row under one write lock; return
+        ``(whether a row changed, the record or None)``."""
+
+        def work(con: sqlite3.Connection) -> tuple[bool, sqlite3.Row | None]:
+            con.execute("BEGIN IMMEDIATE")
+            with con:  # commits, or rolls back on an error
+                changed = con.execute(sql, args).rowcount > 0
+                return changed, con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+
+        changed, row = self._run(work)
+        return changed, (_job(row) if row else None)
 
     def cancel_requested(self, job_id: str) -> bool:
         """Return True if someone asked for this job to stop."""
@@ -404,6 +423,16 @@ class Registry:
 
         ok = self._run(claim)
         return ok
+
+
+def _finish_fields(status: str, error: str | None, message: str | None) -> dict[str, Any]:
+    """The columns a job finished with ``status`` gets (ValueError for a status not in FINISHED)."""
+    if status not in FINISHED:
+        raise ValueError(f"finish status must be one of {sorted(FINISHED)}, got {status!r}")
+    fields: dict[str, Any] = {"status": status, "finished": time.time(), "error": error}
+    if status == "done":
+        fields["fraction"] = 1.0
+    return fields if message is None else {**fields, "message": message}
 
 
 #: Columns added after the first version, with their SQL types: an older file gains them on open.
