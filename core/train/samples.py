@@ -243,8 +243,8 @@ def model_frames(velocity: np.ndarray, smoke: np.ndarray | None = None) -> np.nd
     """The frames a model reads and predicts, float32 ``(4, S, T, C, N, N)`` in physical units.
 
     ``velocity`` ``(4, S, T, 2, N, N)``; ``smoke`` ``(4, S, T, N, N)`` for a model that sees
-    the smoke (``ModelConfig.smoke``), which becomes each frame's third channel (C = 3), or
-    None (C = 2: the velocity alone).
+    the smoke (``ModelConfig.smoke``): frames of core.layout.VELOCITY_SMOKE (C = 3), or None
+    (C = 2: the velocity alone).
     """
     velocity = np.asarray(velocity, dtype=np.float32)
     if smoke is None:
@@ -252,7 +252,7 @@ def model_frames(velocity: np.ndarray, smoke: np.ndarray | None = None) -> np.nd
     smoke = np.asarray(smoke, dtype=np.float32)
     if smoke.shape != velocity.shape[:3] + velocity.shape[4:]:
         raise ValueError(f"smoke {smoke.shape} does not match velocity {velocity.shape}")
-    return np.concatenate([velocity, smoke[:, :, :, None]], axis=3)
+    return _stack_fields(VELOCITY_SMOKE, [velocity, smoke])
 
 
 def frames_for(model_config, dataset) -> np.ndarray:
