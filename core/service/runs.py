@@ -73,13 +73,13 @@ def run_titles(runs: list) -> list[str]:
 def compare_defaults(runs: list) -> list[str]:
     """The titles (:func:`run_titles`) Compare first shows of ``runs`` (one dataset's, newest
     first): the newest of the user's own runs beside the shipped ones, so a lesson's own model
-    meets the three reference models; without shipped runs, the three newest. Finished runs
-    come before stopped ones. At most four."""
+    meets every reference model; without shipped runs, the three newest. Finished runs come
+    before stopped ones. At most five."""
     named = list(zip(runs, run_titles(runs), strict=True))
     shipped = [t for r, t in named if r.shipped]
     # Finished runs first (a stable sort keeps newest first): a half-trained run is a poor first look.
     own = [t for r, t in sorted(named, key=lambda rt: rt[0].status != "done") if not r.shipped]
-    return (own[:1] + shipped)[:4] if shipped else own[:3]
+    return (own[:1] + shipped)[:5] if shipped else own[:3]
 
 
 def persistence_mark(metrics: dict[str, Any] | None) -> str:

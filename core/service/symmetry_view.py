@@ -176,9 +176,10 @@ def _pattern_rows(folder: str | Path) -> list[dict[str, Any]]:
 
 
 def is_pattern_sweep(folder: str | Path) -> bool:
-    """True for a sweep whose rows carry ``breaking`` and the per-rotation EE of model and data."""
+    """True for a sweep with rows of a breaking pattern other than the ramp ("all"), carrying the
+    per-rotation EE of model and data (a Figure-4 sweep's rows name their pattern too: "all")."""
     try:
-        return any("breaking" in r for r in _pattern_rows(folder))
+        return any(r.get("breaking", "all") != "all" for r in _pattern_rows(folder))
     except (OSError, ValueError):  # a damaged or unreadable sweep is no lesson
         return False
 
