@@ -19,14 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from core.layout import FRAME_SIZES, FrameLayout, as_layout
+from core.tensors import Array, is_tensor, no_grad
 
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
+if TYPE_CHECKING:
+    import torch
 
 #: The non-identity elements of C4, as numbers of counter-clockwise quarter turns.
 GROUP_ELEMENTS: tuple[int, ...] = (1, 2, 3)
@@ -34,8 +35,8 @@ GROUP_ELEMENTS: tuple[int, ...] = (1, 2, 3)
 
 def _rot90_grid(field: Array, k: int) -> Array:
     """Turn the last two (i, j) axes by k counter-clockwise quarter turns, rows up."""
-    if isinstance(field, torch.Tensor):
-        return torch.rot90(field, -k, dims=(-2, -1))
+    if is_tensor(field):
+        return field.rot90(-k, dims=(-2, -1))
     return np.rot90(field, -k, axes=(-2, -1))
 
 
@@ -69,7 +70,9 @@ def rotate_velocity(field: Array, k: int) -> Array:
         comps = (-vx, -vy)
     else:
         comps = (vy, -vx)
-    if isinstance(out, torch.Tensor):
+    if is_tensor(out):
+        import torch
+
         return torch.stack(comps, dim=-3)
     return np.stack(comps, axis=-3)
 
@@ -98,7 +101,9 @@ def rotate_frame(field: Array, k: int, layout: FrameLayout | None = None) -> Arr
         at += len(part.channels)
     if len(parts) == 1:
         return parts[0]
-    if isinstance(field, torch.Tensor):
+    if is_tensor(field):
+        import torch
+
         return torch.cat(parts, dim=-3)
     return np.concatenate(parts, axis=-3)
 
@@ -260,7 +265,7 @@ def _velocity_part(y: torch.Tensor, layout: FrameLayout | int) -> torch.Tensor:
     return y.reshape(b, c // layout.size, layout.size, n, m)[:, :, layout.velocity].reshape(b, -1, n, m)
 
 
-@torch.no_grad()
+@no_grad
 def model_equivariance_error(
     f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, layout: FrameLayout | int = 2
 ) -> EquivarianceError:
@@ -390,11 +395,13 @@ def residual_symmetry(per_element: dict[int, float], scale: float) -> ResidualSy
     return ResidualSymmetry("C1", (), (90, 180, 270), "keeps no rotation")
 
 
-@torch.no_grad()
+@no_grad
 def _state_errors(f, frames: np.ndarray, states, input_frames: int, device, batch_size: int):
     """Per-state one-step EE ``(n_states, 3)`` (one column per group element, velocity units)
     and per-state output size ``(n_states,)`` (mean |f(x)|) of ``f`` on ``states``, both of the
     predicted velocity (a smoke model's smoke channel left out, as in the data EE)."""
+    import torch
+
     channels = frames.shape[3]
     errors, scales = [], []
     for i in range(0, len(states), batch_size):

@@ -66,7 +66,10 @@ def test_dashboard_pages_compute_nothing_themselves():
 # The layers of core/, lowest first (docs/ARCHITECTURE.md, "Layers"). A module may import its own
 # layer and the layers below, never one above; a module matches its longest prefix here.
 LAYERS = (
-    ("foundation", ("core.configs", "core.progress", "core.layout", "core.symmetry", "core.cli")),
+    (
+        "foundation",
+        ("core.configs", "core.progress", "core.tensors", "core.layout", "core.symmetry", "core.cli"),
+    ),
     ("store", ("core.store",)),
     ("data", ("core.data",)),
     ("models", ("core.models",)),
@@ -240,3 +243,21 @@ def test_the_frame_layout_is_written_once():
         "velocity = frames[:, :, :, :2]",
     ):
         assert frame_arithmetic(old), old
+
+
+def test_the_landing_pages_service_modules_load_without_torch():
+    """torch takes over a second to import; the landing page reads results only, so the service
+    modules it uses (and core.symmetry, core.data's config and reader under them) must not import
+    it (core.data.__init__ and core.symmetry used to, adding 1.35 s to every server start)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from core.service import common, estimates, jobs, runs, sweeps, training, symmetry_view\n"
+        "import core.data, core.symmetry\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert core.data.DataConfig and callable(core.data.load_dataset)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
