@@ -22,9 +22,9 @@ from core.data import (
     generate_dataset,
     load_dataset,
     orientation_geometry,
-    simulate,
     write_dataset,
 )
+from core.data.simulate import simulate
 from core.store.paths import PROJECT_ROOT
 from core.symmetry import data_equivariance_error
 

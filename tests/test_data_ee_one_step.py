@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.data import DataConfig, SmokeStepper, State, run_simulations, simulate
-from core.data.simulate import one_step_ee_factors
+from core.data import DataConfig, SmokeStepper, State, run_simulations
+from core.data.simulate import one_step_ee_factors, simulate
 from core.data.staggered import at_centers, rotate_staggered
 from core.symmetry import data_equivariance_error, rotate_scalar, rotate_velocity
 

@@ -24,8 +24,9 @@ _LAZY = {
     "Trajectories": "core.data.simulate",
     "orientation_geometry": "core.data.simulate",
     "run_simulations": "core.data.simulate",
-    "simulate": "core.data.simulate",
 }
+# ``simulate`` (the function) is imported from core.data.simulate itself: a lazy package name
+# equal to a submodule's would become the module once anything imports the submodule.
 
 __all__ = [
     "FORMAT_VERSION",
@@ -41,7 +42,6 @@ __all__ = [
     "load_dataset",
     "orientation_geometry",
     "run_simulations",
-    "simulate",
     "write_dataset",
 ]
 
