@@ -71,6 +71,23 @@ def _approx_takes_plain_numbers(monkeypatch):
     monkeypatch.setattr(pytest, "approx", approx)
 
 
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory) -> Path:
+    """The shipped assets, or (before they are generated) quick ones made by core.assets."""
+    from dashboard.e2e import shipped_or_quick_assets
+
+    return shipped_or_quick_assets(tmp_path_factory.mktemp("assets"))
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch, shipped):
+    """A fresh, empty data directory for the app, with the shipped assets beside it."""
+    d = tmp_path / "data"
+    monkeypatch.setenv(DATA_DIR_ENV, str(d))
+    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(shipped))
+    return d
+
+
 def wait_until(predicate, timeout: float, what: str, step: float = 0.2):
     """Poll ``predicate()`` every ``step`` s until it returns something true; return that, or fail
     naming ``what`` after ``timeout`` s."""

@@ -20,13 +20,6 @@ APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 
 @pytest.fixture
-def shipped(tmp_path_factory) -> Path:
-    from dashboard.e2e import shipped_or_quick_assets
-
-    return shipped_or_quick_assets(tmp_path_factory.mktemp("assets"))
-
-
-@pytest.fixture
 def own(tmp_path, monkeypatch, shipped):
     """A data directory holding a copy of the shipped runs, dataset and sweep as the user's own
     (the shipped folder hidden, so only these are listed)."""

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from core.jobs import JobRunner, validate_params
 from core.store.registry import Registry
@@ -21,16 +22,6 @@ SMALL_MODEL = {"name": "convnet", "input_frames": 1, "hidden": 8, "layers": 2, "
 def _train_params(path, **train):
     cfg = {"batch_size": 4, "rollout_steps": 2, "eval_steps": 3, "max_train_windows": 8, "patience": 100}
     return {"data_path": str(path), "model_config": SMALL_MODEL, "train_config": {**cfg, **train}}
-
-
-def _wait(predicate, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -55,7 +46,7 @@ def test_bad_job_parameters_are_refused_before_queueing(runner, tiny_dataset_pat
 
 def test_cancel_stops_a_running_job(runner, tiny_dataset_path):
     job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=500))
-    _wait(lambda: runner.status(job_id).epoch, 90, "the first epoch")
+    wait_until(lambda: runner.status(job_id).epoch, 90, "the first epoch")
     pid = runner.status(job_id).pid
     t0 = time.monotonic()
     job = runner.cancel(job_id)
@@ -75,9 +66,9 @@ def test_a_runner_started_after_a_kill_9_marks_the_job_and_its_run_interrupted(r
 
     job_id = runner.submit("train", _train_params(tiny_dataset_path, epochs=500))
     # The epoch column shows epoch 1 from its first batch; at epoch 2, epoch 1's last.pt is on disk.
-    job = _wait(lambda: (j := runner.status(job_id)).epoch and j.epoch >= 2 and j, 120, "two epochs")
+    job = wait_until(lambda: (j := runner.status(job_id)).epoch and j.epoch >= 2 and j, 120, "two epochs")
     os.killpg(job.pid, signal.SIGKILL)
-    _wait(lambda: runner._procs[job_id].poll() is not None, 10, "the worker to die")
+    wait_until(lambda: runner._procs[job_id].poll() is not None, 10, "the worker to die")
 
     fresh = JobRunner(runner.registry)  # a new runner reconciles on start
     stopped = fresh.registry.get_job(job_id)  # as the start left it, before any look of its own
@@ -111,7 +102,7 @@ def test_two_jobs_submitted_at_once_both_land_and_share_one_slot(runner, tiny_da
         assert running <= 1, "the CPU slot admits one training job at a time"
         return jobs if all(j.finished_state for j in jobs) else None
 
-    jobs = _wait(both_done, 150, "both jobs")
+    jobs = wait_until(both_done, 150, "both jobs")
     logs = [Path(j.log_path).read_text()[-1500:] for j in jobs]
     assert [j.status for j in jobs] == ["done", "done"], logs
     assert {j.params["train_config"]["seed"] for j in jobs} == {1, 2}

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_CONFIG
+from conftest import TINY_CONFIG, wait_until
 
 from core.jobs import JobRunner
 from core.jobs.here import submit_here, warm
 from core.store.locks import hold_lock
 from core.store.registry import Registry
-
-
-def _wait(predicate, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -35,7 +24,7 @@ def runner(tmp_data_dir, monkeypatch, tmp_path):
 def test_a_data_job_run_here_is_recorded_like_a_worker_s(runner):
     config = {**TINY_CONFIG, "frames": 8, "seed": 11}
     job_id = submit_here(runner, "data", {"data_config": config})
-    job = _wait(lambda: (j := runner.status(job_id)).finished_state and j, 120, "the job to end")
+    job = wait_until(lambda: (j := runner.status(job_id)).finished_state and j, 120, "the job to end")
     assert job.status == "done", job.error
     assert job.kind == "data" and job.pid == os.getpid() and not runner._procs  # no worker process
     assert Path(job.result["dataset_path"]).is_file()
@@ -52,7 +41,7 @@ def test_cancel_stops_a_data_job_run_here_before_it_writes(runner):
     warm(gate.wait, 60)  # the job waits behind this, so Cancel comes while it simulates
     job_id = submit_here(runner, "data", {"data_config": config})
     gate.set()
-    _wait(lambda: runner.status(job_id).fraction > 0, 120, "the simulation to start")
+    wait_until(lambda: runner.status(job_id).fraction > 0, 120, "the simulation to start")
     job = runner.cancel(job_id)
     assert job.status == "cancelled", (job.status, job.message)
     warm(lambda: None).result(timeout=60)  # the job thread is idle again: the job's body returned

@@ -17,14 +17,6 @@ from tests.conftest import TINY_CONFIG
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
 
-@pytest.fixture(scope="session")
-def shipped(tmp_path_factory) -> Path:
-    """The shipped assets, or (before they are generated) quick ones made by core.assets."""
-    from dashboard.e2e import shipped_or_quick_assets
-
-    return shipped_or_quick_assets(tmp_path_factory.mktemp("assets"))
-
-
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch, shipped):
     """A fresh, empty data directory for the app, with the shipped assets beside it less the

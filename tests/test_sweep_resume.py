@@ -9,10 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from core.service.queue import job_title
 from core.store.paths import PROJECT_ROOT
@@ -46,13 +46,7 @@ def tiny_config(models=MODELS, **train) -> SweepConfig:
 
 def wait_for(predicate, timeout: float, what: str):
     """``predicate()``'s first truthy value, polled every 0.05 s; AssertionError after ``timeout``."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return wait_until(predicate, timeout, what, step=0.05)
 
 
 def first_row_folder(sweeps: Path, before: set[str]):

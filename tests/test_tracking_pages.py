@@ -9,29 +9,11 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.service import datasets, runs
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-
-
-@pytest.fixture(scope="session")
-def shipped(tmp_path_factory) -> Path:
-    """The shipped assets, or (before they are generated) quick ones made by core.assets."""
-    from dashboard.e2e import shipped_or_quick_assets
-
-    return shipped_or_quick_assets(tmp_path_factory.mktemp("assets"))
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch, shipped):
-    """A fresh, empty data directory for the app, with the shipped assets beside it."""
-    d = tmp_path / "data"
-    monkeypatch.setenv("APPROXSYM_DATA_DIR", str(d))
-    monkeypatch.setenv("APPROXSYM_ASSETS_DIR", str(shipped))
-    return d
 
 
 #: A backslash before ASCII punctuation, as CommonMark reads it: the character itself.
