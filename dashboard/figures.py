@@ -101,12 +101,14 @@ def line_figure(
     height: int = 340,
     models: Mapping[str, str | None] | None = None,
     errors: Mapping[str, Sequence[float | None]] | None = None,
+    series_x: Mapping[str, Sequence[float]] | None = None,
 ) -> go.Figure:
     """One line per named series (e.g. loss per epoch, RMSE per rollout step), named in the legend
     by its short name (dashboard.text.short_names) and in full on hover; a series whose
     name starts with "persistence" is the grey dashed baseline. ``models``: as in
     :func:`series_colors`, which colours the others. ``errors``: a series' ± std per point
-    over training seeds (None: one seed, no bar), drawn as error bars."""
+    over training seeds (None: one seed, no bar), drawn as error bars. ``series_x``: a series'
+    own x values where series differ (runs of different lengths, per step), else ``x``."""
     fig = go.Figure()
     all_x: list[np.ndarray] = []
     runs = [name for name in series if not name.startswith("persistence")]
@@ -114,7 +116,8 @@ def line_figure(
     legend = dict(zip(series, short_names(list(series)), strict=True))  # the full name on hover
     for name, ys in series.items():
         ys = np.asarray(ys, dtype=float)
-        xs = np.asarray(x) if x is not None else np.arange(1, ys.size + 1)
+        own = (series_x or {}).get(name, x)
+        xs = np.asarray(own) if own is not None else np.arange(1, ys.size + 1)
         all_x.append(np.asarray(xs[: ys.size], dtype=float))
         baseline = name not in colors
         color = "#555" if baseline else colors[name]
@@ -123,7 +126,7 @@ def line_figure(
             go.Scatter(
                 x=xs[: ys.size],
                 y=ys,
-                mode="lines+markers",
+                mode="lines+markers" if ys.size <= 60 else "lines",  # markers would hide a long curve
                 name=plotly_text(legend[name]),
                 line={"color": color, "dash": dash},
                 error_y=error_bars((errors or {}).get(name)),

@@ -258,15 +258,6 @@ def test_views_list_data_and_sweeps_from_both_places(data_dir, tmp_path, monkeyp
     assert entries[1].label.endswith("(shipped)") and "ship.h5" not in entries[1].label
 
 
-def test_history_series_reads_losses():
-    hist = [
-        {"epoch": 1, "train_loss": 2.0, "val_loss": 3.0},
-        {"epoch": 2, "train_loss": 1.0, "val_loss": 1.5},
-    ]
-    assert runs.history_series(hist) == {"train": [2.0, 1.0], "validation": [3.0, 1.5]}
-    assert runs.history_series([]) == {}
-
-
 def test_uploaded_garbage_is_rejected_and_leaves_nothing(data_dir):
     from core.store.runs import CheckpointError
 

@@ -11,7 +11,7 @@ import pytest
 
 from core.store import origins
 from core.store.annotations import MAX_TAGS, NOTE_LIMIT, annotate_run, check_note, parse_tags
-from core.train.curves import history_rows, loss_curves, smooth
+from core.train.curves import history_rows, loss_curves, overlay_curves, smooth, smoothed_loss_curves
 from core.train.settings import ABSENT, flatten_settings, settings_diff
 
 # ------------------------------------------------------------------ smoothing
@@ -70,6 +70,28 @@ def test_loss_curves_fall_back_to_epochs_for_an_older_history():
     assert curves["x_title"] == "epoch"
     assert curves["series"] == {"train": ([1, 2], [2.0, 1.0]), "validation": ([1], [1.5])}
     assert loss_curves([]) == {"x_title": "epoch", "series": {}}
+
+
+def test_overlaid_runs_share_one_axis_per_step_only_when_every_run_kept_its_steps():
+    stepped = [
+        {"epoch": 1, "train_loss": 2.0, "val_loss": 1.5, "batch_losses": [3.0, 1.0]},
+        {"epoch": 2, "train_loss": 1.0, "val_loss": 0.8, "batch_losses": [1.2, 0.8]},
+    ]
+    older = [{"epoch": 1, "train_loss": 4.0, "val_loss": 3.0}]
+    both = overlay_curves([stepped, stepped], ["a", "b"], "train", 0.5)
+    assert both["x_title"] == "step"
+    assert both["series"]["a"] == ([1, 2, 3, 4], smooth([3.0, 1.0, 1.2, 0.8], 0.5))
+    # one run without per-step losses: every run per epoch, unsmoothed, so the x axes agree
+    mixed = overlay_curves([stepped, older], ["a", "b"], "train", 0.5)
+    assert mixed == {"x_title": "epoch", "series": {"a": ([1, 2], [2.0, 1.0]), "b": ([1], [4.0])}}
+    valid = overlay_curves([stepped, older], ["a", "b"], "validation", 0.5)
+    assert valid["series"] == {"a": ([1, 2], [1.5, 0.8]), "b": ([1], [3.0])}
+    assert overlay_curves([[]], ["empty"], "train", 0.5)["series"] == {}  # nothing recorded yet
+    with pytest.raises(ValueError, match="which must be"):
+        overlay_curves([stepped], ["a"], "test", 0.5)
+    # smoothed_loss_curves smooths the per-step training loss, not the per-epoch validation points
+    curves = smoothed_loss_curves(stepped, 0.5)
+    assert set(curves["smoothed"]) == {"train (per step)"}
 
 
 def test_history_rows_carry_every_epoch_and_step():
@@ -298,6 +320,14 @@ def test_training_records_every_steps_loss_and_the_service_smooths_them(data_env
         and len(y) == sum(len(h["batch_losses"]) for h in history)
     )
     assert curves["smoothed"]["train (per step)"][1] == smooth(y, 0.6)
+    # a running job's card draws the same curves from its run, and nothing before it has one
+    from types import SimpleNamespace
+
+    from core.service import jobs
+
+    assert jobs.job_loss_curves(SimpleNamespace(run_id=result.run_id), 0.6) == curves
+    assert jobs.job_loss_curves(SimpleNamespace(run_id=None), 0.6) == {}
+    assert jobs.job_loss_curves(SimpleNamespace(run_id="run-missing"), 0.6) == {}
     csv = runs.run_metrics_csv(run).decode()  # the metrics download carries every step's loss
     assert sum(".step_" in line for line in csv.splitlines()) == len(y) > 0
     assert f"history.epoch_2.val_loss,{history[1]['val_loss']}" in csv

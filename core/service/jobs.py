@@ -11,7 +11,7 @@ from typing import Any
 from core.service import queue
 from core.service.datasets import dataset_title
 from core.service.queue import AlreadyQueued, job_run_id, job_title, list_jobs  # noqa: F401 (for the pages)
-from core.service.runs import history_series, run_warning
+from core.service.runs import run_warning
 from core.store.paths import check_name, data_dir
 from core.store.registry import FAILURES  # noqa: F401 (for the pages)
 
@@ -264,17 +264,21 @@ def job_dataset_path(job) -> Path | None:
     return Path(path) if path and Path(path).is_file() else None
 
 
-def job_history(job) -> dict[str, list[float]]:
-    """Loss series so far of a training job (its run's history.json), or {}."""
+def job_loss_curves(job, smoothing: float) -> dict[str, Any]:
+    """A training job's losses so far (its run's history.json, written at each epoch's end) as
+    core.train.curves.smoothed_loss_curves draws them: per step, smoothed with ``smoothing``;
+    ``{}`` before the first epoch ends or when the run cannot be read."""
     from core.store.runs import find_run_dir, read_run
+    from core.train.curves import smoothed_loss_curves
 
     if not job.run_id:
         return {}
     try:
         run_dir, shipped = find_run_dir(job.run_id)
-        return history_series(read_run(run_dir, shipped).history)
+        curves = smoothed_loss_curves(read_run(run_dir, shipped).history, smoothing)
     except (OSError, ValueError):
         return {}
+    return curves if curves["series"] else {}
 
 
 def device_name() -> str:

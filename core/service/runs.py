@@ -15,20 +15,6 @@ from core.store.paths import check_name
 from core.sweep.aggregate import split_title
 
 
-def history_series(history: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Per-epoch loss lists from a run's history.json: ``{"train": [...], "validation": [...]}``.
-
-    Keys present in the history records as ``train_loss`` / ``val_loss``; missing
-    series are left out.
-    """
-    out: dict[str, list[float]] = {}
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        values = [float(h[key]) for h in history if isinstance(h, dict) and h.get(key) is not None]
-        if values:
-            out[label] = values
-    return out
-
-
 def list_runs() -> list:
     """Every run (data dir first, then shipped), as core.store.runs.RunInfo, newest first;
     damaged ones included (``damaged`` = ``"damaged: <file>: <reason>"``, status "damaged")."""
@@ -245,16 +231,6 @@ def run_file(run_id: str, role: str = "checkpoint") -> bytes:
         raise ValueError(f"role must be one of {sorted(names)}, got {role!r}")
     run_dir, _ = find_run_dir(run_id)
     return (run_dir / names[role]).read_bytes()
-
-
-def loss_overlay(runs: list, which: str = "validation") -> dict[str, list[float]]:
-    """``{run title: losses per epoch}`` of several runs (``which``: "train" or "validation")."""
-    out = {}
-    for run, title in zip(runs, run_titles(runs), strict=True):
-        series = history_series(run.history).get(which)
-        if series:
-            out[title] = series
-    return out
 
 
 def run_model_summary(run_id: str) -> dict[str, Any]:

@@ -189,19 +189,21 @@ DEFAULT_SMOOTHING = 0.6
 
 
 def run_loss_curves(run: Any, smoothing: float) -> dict[str, Any]:
-    """A run's losses to draw (core.train.curves.loss_curves: per step where its history has the
-    batch losses, per epoch otherwise), each series also smoothed (core.train.curves.smooth with
-    ``smoothing``): ``{"x_title", "series": {name: (x, y)}, "smoothed": {name: (x, y)}}``; the
-    per-epoch validation series, one point per epoch, is not smoothed when steps are drawn."""
-    from core.train.curves import loss_curves, smooth
+    """A run's losses to draw (core.train.curves.smoothed_loss_curves: per step where its history
+    has the batch losses, per epoch otherwise, each series also smoothed with ``smoothing``):
+    ``{"x_title", "series": {name: (x, y)}, "smoothed": {name: (x, y)}}``."""
+    from core.train.curves import smoothed_loss_curves
 
-    curves = loss_curves(run.history)
-    smoothed = {}
-    for name, (x, y) in curves["series"].items():
-        if curves["x_title"] == "step" and name == "validation":
-            continue
-        smoothed[name] = (x, smooth(y, smoothing))
-    return {**curves, "smoothed": smoothed}
+    return smoothed_loss_curves(run.history, smoothing)
+
+
+def loss_overlay(runs: list, titles: list[str], which: str, smoothing: float) -> dict[str, Any]:
+    """Several runs' losses on one axis (core.train.curves.overlay_curves), each named by its
+    title: ``{"x_title", "series": {title: (x, y)}}``; ``which``: "train" (per step, smoothed,
+    where every run kept its batch losses) or "validation" (per epoch)."""
+    from core.train.curves import overlay_curves
+
+    return overlay_curves([r.history for r in runs], titles, which, smoothing)
 
 
 # ------------------------------------------------------------------ settings diff

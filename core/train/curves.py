@@ -73,6 +73,51 @@ def loss_curves(history: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"x_title": "epoch", "series": series}
 
 
+def smoothed_loss_curves(history: Sequence[dict[str, Any]], smoothing: float) -> dict[str, Any]:
+    """:func:`loss_curves` of ``history`` plus ``"smoothed"``: each series through :func:`smooth`
+    with ``smoothing``, except the per-epoch validation series beside per-step training (one
+    point per epoch needs no smoothing). Raises ValueError for a smoothing outside [0, 1)."""
+    curves = loss_curves(history)
+    per_step = curves["x_title"] == "step"
+    smoothed = {
+        name: (x, smooth(y, smoothing))
+        for name, (x, y) in curves["series"].items()
+        if not (per_step and name == "validation")
+    }
+    return {**curves, "smoothed": smoothed}
+
+
+def overlay_curves(
+    histories: Sequence[Sequence[dict[str, Any]]], names: Sequence[str], which: str, smoothing: float
+) -> dict[str, Any]:
+    """One loss series per run to overlay: ``{"x_title", "series": {name: (x, y)}}``.
+
+    ``which`` "validation": per epoch. "train": per training step, smoothed with ``smoothing``,
+    where every history has its batch losses; per epoch (unsmoothed) otherwise, so all runs
+    share one x axis. Runs without that loss are left out. Raises ValueError for an unknown
+    ``which`` or a smoothing outside [0, 1)."""
+    if which not in ("train", "validation"):
+        raise ValueError(f"which must be 'train' or 'validation', got {which!r}")
+    curves = [loss_curves(h) for h in histories]
+    per_step = which == "train" and all(c["x_title"] == "step" for c in curves)
+    out: dict[str, tuple[list, list]] = {}
+    for name, history, c in zip(names, histories, curves, strict=True):
+        if per_step:
+            if "train (per step)" in c["series"]:
+                x, y = c["series"]["train (per step)"]
+                out[name] = (x, smooth(y, smoothing))
+            continue
+        epoch_series = c["series"] if c["x_title"] == "epoch" else loss_curves(_per_epoch(history))["series"]
+        if which in epoch_series:
+            out[name] = epoch_series[which]
+    return {"x_title": "step" if per_step else "epoch", "series": out}
+
+
+def _per_epoch(history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``history`` without its batch losses (so :func:`loss_curves` draws it per epoch)."""
+    return [{k: v for k, v in h.items() if k != "batch_losses"} for h in history if isinstance(h, dict)]
+
+
 def history_rows(history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The losses of a run's history.json as ``{"metric", "value"}`` rows for a CSV:
     ``history.epoch_<n>.<train_loss|val_loss|lr|seconds>`` per epoch, then

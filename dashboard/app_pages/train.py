@@ -10,6 +10,7 @@ from core.models.registry import model_label, model_names
 from core.service import common, datasets, jobs, runs, tracking, training
 from dashboard import cache, figures, tracking_widgets, widgets
 from dashboard.text import markdown_text, short_names
+from dashboard.tracking_figures import loss_curve_figure
 
 st.title("Train models in the background")
 st.caption(f"Jobs run as separate processes. This machine trains on: **{cache.device_name()}**.")
@@ -187,15 +188,15 @@ def _live_jobs() -> None:
         with st.container(border=True):
             card = cards[job.id]
             widgets.job_card(card, key="_train")
-            history = jobs.job_history(card)
-            if history:
+            curves = jobs.job_loss_curves(card, tracking.DEFAULT_SMOOTHING)
+            if curves:
                 st.plotly_chart(
-                    figures.line_figure(
-                        history,
-                        title=f"loss per epoch: {card.title}",
-                        xaxis_title="epoch",
-                        yaxis_title=training.LOSS_AXIS_TITLE,
-                        log_y=True,
+                    loss_curve_figure(
+                        curves["series"],
+                        curves["smoothed"],
+                        title=f"loss per {curves['x_title']}: {card.title}",
+                        x_title=curves["x_title"],
+                        y_title=training.LOSS_AXIS_TITLE,
                     ),
                     key=f"loss_{job.id}",
                     width="stretch",
@@ -318,13 +319,21 @@ else:
     with st.expander("Loss curves of several runs, overlaid"):
         chosen = st.multiselect("Runs to overlay", titles, default=titles[:3], key="train_overlay")
         which = st.radio("Loss", ["validation", "train"], horizontal=True, key="train_overlay_which")
-        overlay = runs.loss_overlay([listed_runs[titles.index(t)] for t in chosen], which)
-        if overlay:
+        smoothing = tracking.DEFAULT_SMOOTHING
+        if which == "train":
+            smoothing = st.slider(
+                "Smoothing", 0.0, 0.99, tracking.DEFAULT_SMOOTHING, 0.01, key="train_overlay_smoothing",
+                help="An exponential moving average of each run's per-step loss (TensorBoard's).",
+            )  # fmt: skip
+        picked_runs = [listed_runs[titles.index(t)] for t in chosen]
+        overlay = tracking.loss_overlay(picked_runs, chosen, which, smoothing)
+        if overlay["series"]:
             st.plotly_chart(
                 figures.line_figure(
-                    overlay,
-                    title=f"{which} loss per epoch",
-                    xaxis_title="epoch",
+                    {name: y for name, (_, y) in overlay["series"].items()},
+                    series_x={name: x for name, (x, _) in overlay["series"].items()},
+                    title=f"{which} loss per {overlay['x_title']}",
+                    xaxis_title=overlay["x_title"],
                     yaxis_title=training.LOSS_AXIS_TITLE,
                     log_y=True,
                 ),
