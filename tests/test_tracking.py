@@ -282,6 +282,18 @@ def test_the_service_groups_items_by_their_sweep_and_opens_on_the_persons_own(tm
     }
     assert listed[tracking.default_run(listed, run_groups)].id == "run-mine"
 
+    # Compare opens on the dataset of the person's newest own run, not the one with most (shipped) runs
+    _own_run(tmp_path / "assets", "run-shipped-2", created=6000.0, dataset="smoke-row.h5")
+    _own_run(tmp_path / "assets", "run-shipped-3", created=6500.0, dataset="smoke-row.h5")
+    _own_run(data, "run-mine-2", created=3000.0, dataset="mine.h5")
+    _own_run(data, "run-gone", created=3500.0, dataset="deleted.h5")
+    _own_run(data, "run-upload", created=2000.0)
+    readable = [type("Entry", (), {"name": n, "damaged": False}) for n in ("smoke-row.h5", "mine.h5")]
+    monkeypatch.setattr(datasets, "dataset_entries", lambda: readable)  # the stand-in files are not HDF5
+    choices = tracking.compare_datasets([r for r in runs.list_runs() if r.id != "run-mine"])
+    assert choices.names == ["smoke-row.h5", "mine.h5"] and choices.default == "mine.h5"
+    assert {r.id for r in choices.uploads} == {"run-swept", "run-upload"} and choices.orphans == 1
+
 
 def _with_reused(members):
     """sweep_members with the person's "reused.h5" also named by the sweep (it used the same settings)."""

@@ -6,6 +6,7 @@ smoothing, notes and tags on runs, and a settings diff of several runs. Streamli
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,46 @@ def default_dataset(entries: list, groups: list[str]) -> int:
         except OSError:
             times.append(0.0)
     return origins.default_index(groups, times)
+
+
+@dataclass
+class CompareDatasets:
+    """The datasets runs can be compared on (each run's own training dataset, where it is still
+    here): ``by_dataset`` {file name: runs}, ``names`` in menu order (most runs first),
+    ``default`` (the dataset of the person's newest own run, else of the newest run),
+    ``uploads`` (imported checkpoints: no dataset of their own, they fit any) and ``orphans``
+    (how many runs' datasets were deleted)."""
+
+    by_dataset: dict[str, list]
+    names: list[str]
+    default: str | None
+    uploads: list
+    orphans: int
+
+
+def compare_datasets(usable: list) -> CompareDatasets:
+    """Group ``usable`` runs (with checkpoints) by the dataset they were trained on; see
+    :class:`CompareDatasets`."""
+    from core.service.datasets import dataset_entries, run_dataset_name
+
+    here = {e.name for e in dataset_entries() if not e.damaged}
+    by_dataset: dict[str, list] = {}
+    uploads, orphans = [], 0
+    for run in usable:
+        name = run_dataset_name(run.config)
+        if name in here:
+            by_dataset.setdefault(name, []).append(run)
+        elif name is None:
+            uploads.append(run)
+        else:
+            orphans += 1  # its dataset was deleted: nothing to roll it out on
+    names = sorted(by_dataset, key=lambda n: (-len(by_dataset[n]), n))
+    placed = [r for n in names for r in by_dataset[n]]
+    default = None
+    if placed:
+        newest = placed[default_run(placed, run_groups(placed))]
+        default = run_dataset_name(newest.config)
+    return CompareDatasets(by_dataset, names, default, uploads, orphans)
 
 
 def run_fields(run: Any, title: str) -> list[str]:

@@ -23,16 +23,8 @@ if not usable:
     st.stop()
 
 # Runs are compared on one dataset: the one they were trained on (uploads fit any).
-here = {e.name for e in datasets.dataset_entries() if not e.damaged}
-by_dataset: dict[str, list] = {}
-orphans = 0
-for r in usable:
-    name = datasets.run_dataset_name(r.config)
-    if name in here:
-        by_dataset.setdefault(name, []).append(r)
-    elif name is not None:
-        orphans += 1  # its dataset was deleted: nothing to roll it out on
-uploads = [r for r in usable if datasets.run_dataset_name(r.config) is None]
+choices = tracking.compare_datasets(usable)
+by_dataset, names, uploads, orphans = choices.by_dataset, choices.names, choices.uploads, choices.orphans
 if orphans:
     st.caption(
         f"{orphans} run{'s' if orphans != 1 else ''} not listed: trained on a dataset that was "
@@ -41,13 +33,14 @@ if orphans:
 if not by_dataset:
     st.error("None of the runs' datasets is here: generate one and train on it (Data and Train pages).")
     st.stop()
-names = sorted(by_dataset, key=lambda n: (-len(by_dataset[n]), n))
 titles = {n: datasets.dataset_title(n) for n in names}
 # A run sent here from the Train page ("Load this run's model") is shown on its own dataset.
 focus = st.session_state.pop("cmp_focus", None)
 focus_dataset = next((n for n in names if focus in {r.id for r in by_dataset[n]}), None)
 if focus_dataset is not None:
     st.session_state["cmp_dataset"] = focus_dataset
+elif st.session_state.get("cmp_dataset") not in names:  # first visit, or its dataset went
+    st.session_state["cmp_dataset"] = choices.default  # where the person's newest own run is
 dataset = st.selectbox(
     "Dataset",
     names,
