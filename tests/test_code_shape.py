@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,4 +261,28 @@ def test_the_landing_pages_service_modules_load_without_torch():
         "assert core.data.DataConfig and callable(core.data.load_dataset)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_landing_page_draws_the_shipped_results_without_torch(tmp_path):
+    """Importing is not enough: the page's calls may import lazily (a sweep row's persistence
+    verdict imported core.train.evaluate, and with it torch: 1.7 s of the first page after every
+    server start). The landing page runs on the shipped assets and torch must stay unloaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "at = AppTest.from_file('dashboard/app.py', default_timeout=120)\n"
+        "at.run()\n"
+        "assert not at.exception, [e.value for e in at.exception]\n"
+        "assert len(at.get('plotly_chart')) >= 1, 'no plot drawn'\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    env = {**os.environ, "APPROXSYM_DATA_DIR": str(tmp_path / "data")}
+    env.pop("APPROXSYM_ASSETS_DIR", None)  # the shipped assets
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]

@@ -70,9 +70,9 @@ def compare_defaults(runs: list) -> list[str]:
 
 def persistence_mark(metrics: dict[str, Any] | None) -> str:
     """A run's place against persistence for the runs table: "worse than persistence:
-    test-future" (the splits core.train.evaluate.worse_than_persistence names), "beats
+    test-future" (the splits core.train.verdict.worse_than_persistence names), "beats
     persistence", or '' when it has no test metrics."""
-    from core.train.evaluate import WORSE_THAN_PERSISTENCE, worse_than_persistence
+    from core.train.verdict import WORSE_THAN_PERSISTENCE, worse_than_persistence
 
     worse = worse_than_persistence(metrics)
     if worse:
@@ -82,8 +82,8 @@ def persistence_mark(metrics: dict[str, Any] | None) -> str:
 
 
 def run_warning(run: Any) -> str:
-    """The run's "worse than persistence" line (core.train.evaluate.persistence_warning), '' if none."""
-    from core.train.evaluate import persistence_warning
+    """The run's "worse than persistence" line (core.train.verdict.persistence_warning), '' if none."""
+    from core.train.verdict import persistence_warning
 
     return persistence_warning(run.metrics)
 

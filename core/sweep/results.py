@@ -108,10 +108,10 @@ def result_row(
 
 
 def row_worse_than_persistence(row: dict[str, Any]) -> str:
-    """The "worse than persistence" note of a sweep row (core.train.evaluate.persistence_warning
+    """The "worse than persistence" note of a sweep row (core.train.verdict.persistence_warning
     of its test RMSE and persistence RMSE columns); '' when the model beats persistence or the
     row has no such numbers (a run that diverged before its first checkpoint, an old sweep)."""
-    from core.train.evaluate import persistence_warning
+    from core.train.verdict import persistence_warning
 
     metrics = {
         split: {"rmse": row.get(f"rmse_{short}"), "persistence_rmse": row.get(f"rmse_persistence_{short}")}

@@ -25,14 +25,16 @@ from core.symmetry import (
 )
 from core.train.baseline import Persistence
 from core.train.rollout import DEFAULT_STEPS, Scaled, rollout
+from core.train.verdict import (  # noqa: F401 (re-exported: the CLIs and tests read them here)
+    EVAL_SPLITS,
+    WORSE_THAN_PERSISTENCE,
+    persistence_warning,
+    worse_than_persistence,
+)
 
 if TYPE_CHECKING:  # annotations only
     from core.train.config import TrainConfig
     from core.train.samples import Splits
-
-EVAL_SPLITS = ("test_future", "test_domain")
-#: The mark every view of a run whose test RMSE is above persistence's carries.
-WORSE_THAN_PERSISTENCE = "worse than persistence"
 
 
 @torch.no_grad()
@@ -312,38 +314,6 @@ def evaluate_run(run_id: str, steps: int = DEFAULT_STEPS) -> dict[str, Any]:
                 metrics[key] = old[key]
         write_evaluation(info.path, metrics, arrays)
     return metrics
-
-
-def worse_than_persistence(metrics: dict[str, Any] | None) -> list[str]:
-    """The test splits (of EVAL_SPLITS, in that order) on which the model's rollout RMSE is
-    above the persistence baseline's on the same windows: there the model is worse than
-    predicting "no change". A non-finite RMSE counts as worse; a split without both numbers
-    (empty, or recorded before the baseline) is left out. [] when it beats persistence.
-
-    The one place this is decided: metrics.json stores it, the CLIs, the service layer
-    (runs, job cards) and the sweep rows (core.sweep.results.row_worse_than_persistence) read it.
-    """
-    worse = []
-    for split in EVAL_SPLITS:
-        part = (metrics or {}).get(split)
-        if not isinstance(part, dict) or part.get("rmse") is None or part.get("persistence_rmse") is None:
-            continue
-        if not float(part["rmse"]) <= float(part["persistence_rmse"]):  # NaN compares False: worse
-            worse.append(split)
-    return worse
-
-
-def persistence_warning(metrics: dict[str, Any] | None) -> str:
-    """One line saying on which test splits the model is worse than persistence and by how
-    much (e.g. "worse than persistence (predicting no change): test-future RMSE 85 x
-    persistence's"); '' when it is not (:func:`worse_than_persistence`)."""
-    parts = []
-    for split in worse_than_persistence(metrics):
-        part = metrics[split]
-        base = float(part["persistence_rmse"])
-        ratio = f"{float(part['rmse']) / base:.3g} x" if base > 0 else f"{float(part['rmse']):.3g} vs 0 for"
-        parts.append(f"{split.replace('_', '-')} RMSE {ratio} persistence's")
-    return f"{WORSE_THAN_PERSISTENCE} (predicting no change): {', '.join(parts)}" if parts else ""
 
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
