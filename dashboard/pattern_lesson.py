@@ -28,10 +28,19 @@ LESSON_TEXT = (
 )
 
 
+#: The lesson expander's key: its open state lives in session state under it.
+LESSON_KEY = "lesson_open"
+
+
 def pattern_lesson() -> None:
     """Draw the lesson: its text, then the chosen pattern sweep's data vs model EE per rotation
     (one panel per pattern) with each one's named symmetry, or a note when no pattern sweep exists."""
-    with st.expander(f"Lesson: {LESSON_TITLE}", expanded=False):
+    # Drawn only while open (on_change="rerun"): its figures cost every landing 0.2 s of script
+    # and three plots' rendering in the browser.
+    box = st.expander(f"Lesson: {LESSON_TITLE}", expanded=False, key=LESSON_KEY, on_change="rerun")
+    with box:
+        if not box.open:
+            return
         st.markdown(LESSON_TEXT)
         entries = [e for e in sweeps.sweep_entries() if not e.damaged and cache.is_pattern_sweep(str(e.path))]
         if not entries:

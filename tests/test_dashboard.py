@@ -1263,6 +1263,9 @@ def test_accuracy_ratios_name_who_leads_each_split_and_what_symmetry_costs(shipp
     at = _app().run()
     assert not at.exception, at.exception
     keys = {str(c.key) for c in at.get("plotly_chart")}
+    assert not keys & {"sym_accuracy_test-future", "sym_accuracy_test-domain"}  # drawn when opened
+    at.session_state["sym_accuracy_open"] = True
+    keys = {str(c.key) for c in at.run().get("plotly_chart")}
     assert {"sym_accuracy_test-future", "sym_accuracy_test-domain"} <= keys
 
 

@@ -336,6 +336,11 @@ def test_at_1024_px_no_number_or_legend_entry_is_cut(browser_page):
     for path, plots in (("", 1), ("data", 3), ("train", 1), ("compare", 4)):
         _visit(page, url, path)
         e2e.wait_plots(page, plots)
+        if not path:  # the landing's expanders draw their plots only once opened: open both
+            for label in ("Accuracy per level", "Lesson: Break the symmetry"):
+                page.get_by_text(label).first.click()
+                e2e.wait_idle(page)
+            e2e.wait_plots(page, plots + 2 + 3)  # two accuracy plots, three lesson panels
         page.wait_for_timeout(500)  # plotly lays out its legends after the first draw
         name = path or "landing"
         page.screenshot(path=str(OUT / f"8-{name}-1024-fit.png"), full_page=True)

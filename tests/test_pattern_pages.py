@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.pattern_lesson import LESSON_KEY
 from tests.conftest import TINY_CONFIG
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -230,6 +231,9 @@ def test_landing_lesson_says_no_pattern_sweep_until_one_exists(data_dir):
     at = _app().run()
     assert not at.exception, at.exception
     assert any("Break the symmetry two ways" in e.label for e in at.expander)
+    assert not any("No pattern sweep" in str(i.value) for i in at.info)  # closed: nothing drawn
+    at.session_state[LESSON_KEY] = True  # the person opens it
+    at.run()
     assert any("No pattern sweep is available yet" in str(i.value) for i in at.info)
     assert not any(str(c.key).startswith("lesson_bars") for c in at.get("plotly_chart"))
 
@@ -251,7 +255,9 @@ def test_landing_lesson_shows_each_pattern_data_beside_models_with_named_symmetr
                 mine.name if row["breaking"] == "half_turn" else "run-rsteer-20261206-000000-0badda7e"
             )
     (folder / "results.json").write_text(json.dumps(sweep))
-    at = _app().run()
+    at = _app()
+    at.session_state[LESSON_KEY] = True  # opened
+    at.run()
     assert not at.exception, at.exception
     assert not any("No pattern sweep" in str(i.value) for i in at.info)
     assert at.select_slider(key="lesson_level").value == 0.6

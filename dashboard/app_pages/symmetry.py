@@ -151,10 +151,14 @@ else:
         st.info("This sweep has no finished points yet.")
     accuracy = cache.sweep_accuracy(str(entry.path)) if curves else []
     if accuracy:
-        with st.expander(
-            "Accuracy per level: each model's rollout error over persistence's, and who leads where"
-        ):
-            _accuracy(entry, accuracy)
+        box = st.expander(
+            "Accuracy per level: each model's rollout error over persistence's, and who leads where",
+            key="sym_accuracy_open",
+            on_change="rerun",  # drawn only while open: two plots and a table off the landing
+        )
+        with box:
+            if box.open:
+                _accuracy(entry, accuracy)
     c3, c4 = st.columns([1, 2])  # [1, 3] cut "Download sweep (CSV)" on a 1024-px screen
     if not entry.damaged:  # a damaged sweep's rows cannot be read: nothing to download
         c3.download_button(
