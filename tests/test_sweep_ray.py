@@ -87,6 +87,7 @@ def test_ray_sweep_writes_what_the_local_engine_writes(local_ray, env):
         assert run.info.path.parent == env / "runs"
         assert set(run.info.paths) == {"run", "checkpoint", "history", "metrics", "evaluation"}
         assert dataset_path_of(run.info) == env / "datasets" / row["dataset"]  # the head's copy
+        assert run.info.config["sweep_id"] == result.sweep_id  # findable without the sweep's rows
     assert result.rows[0]["data_ee_one_step"] < 1e-9 < result.rows[2]["data_ee_one_step"]
     assert result.rows[0]["data_ee_trajectory"] < 1e-6 < result.rows[2]["data_ee_trajectory"]
     assert result.sweep_id in [s["sweep_id"] for s in list_sweeps()]
@@ -107,6 +108,7 @@ def test_ray_sweep_writes_what_the_local_engine_writes(local_ray, env):
     assert list(local.rows[0]) == list(result.rows[0])
     assert local.rows[0]["data_ee_one_step"] == result.rows[0]["data_ee_one_step"]
     assert local.rows[0]["dataset"] == result.rows[0]["dataset"]
+    assert load_run(local.rows[0]["run_id"]).info.config["sweep_id"] == local.sweep_id
     assert "engine" not in json.loads((local.path / "results.json").read_text())
 
 

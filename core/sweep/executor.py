@@ -20,6 +20,7 @@ from typing import Any
 
 from core.models.registry import model_label
 from core.progress import Progress
+from core.store.runs import update_run_json
 from core.sweep.config import PlanItem
 from core.sweep.results import OpenSweep, result_row, stopped_fields
 
@@ -104,6 +105,8 @@ def run_plan(sweep: OpenSweep, execute: Executor, report: Progress, should_stop=
                 row = result_row(item.level, item.model, event.result, event.seconds, event.dataset.name,
                                  seed=item.seed, pattern=item.pattern)  # fmt: skip
                 sweep.add(row)
+                # The run says which sweep made it, so it stays findable without the sweep's rows.
+                update_run_json(event.result.run_dir, sweep_id=sweep.sweep_id)
                 tally.step(f"{item_label(item)}: {event.result.status}")
         status = "cancelled" if sweep.missing() else "done"  # a stop left items without a row
     except BaseException as exc:
