@@ -59,13 +59,14 @@ def wait_healthy(url: str, timeout_s: float = 60.0, proc: subprocess.Popen | Non
 
 @contextlib.contextmanager
 def streamlit_server(
-    data_dir: Path, assets_dir: Path | None = None, log_path: Path | None = None
+    data_dir: Path, assets_dir: Path | None = None, log_path: Path | None = None, script: Path | None = None
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run the dashboard on a free localhost port; yield ``(base url, process)``.
 
     ``data_dir`` becomes APPROXSYM_DATA_DIR (and ``assets_dir``, if given,
     APPROXSYM_ASSETS_DIR). The server's output goes to ``log_path``. The process
-    (and only it) is terminated on exit.
+    (and only it) is terminated on exit. ``script``: another
+    Streamlit script to serve instead of dashboard/app.py (the benchmark's floor).
     """
     port = free_port()
     env = dict(os.environ, APPROXSYM_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
@@ -77,13 +78,15 @@ def streamlit_server(
         "-m",
         "streamlit",
         "run",
-        "dashboard/app.py",
+        str(script or "dashboard/app.py"),
         "--server.headless",
         "true",
         "--server.port",
         str(port),
         "--server.address",
         "127.0.0.1",
+        "--server.fileWatcherType",  # the dashboard's own config says so; a floor script has none
+        "none",
     ]
     proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -200,6 +203,8 @@ _CUT_TEXTS_JS = """
     if ([button, ...button.querySelectorAll('*')].some(overflows))
       cut.push(`button cut: ${button.innerText.trim()}`);
   }
+  const meet = (a, b) =>
+    a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
   const outside = (r, box) =>
     r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
   for (const plot of document.querySelectorAll('.js-plotly-plot')) {
@@ -210,6 +215,17 @@ _CUT_TEXTS_JS = """
     for (const t of plot.querySelectorAll('.legendtext, .gtitle, .annotation-text, .g-xtitle, .g-ytitle')) {
       const r = t.getBoundingClientRect();
       if (r.width > 0 && outside(r, box)) cut.push(`outside its plot "${title}": ${t.textContent}`);
+    }
+    // a legend entry drawn over the axes' titles or tick labels, or the plot's title, hides both
+    const axisTexts = '.g-xtitle text, .g-ytitle text, .xtick text, .ytick text, .gtitle';
+    const texts = [...plot.querySelectorAll(axisTexts)];
+    for (const t of plot.querySelectorAll('.legend .legendtext')) {
+      const r = t.getBoundingClientRect();
+      if (r.width === 0) continue;
+      for (const o of texts) {
+        if (meet(r, o.getBoundingClientRect()))
+          cut.push(`legend entry over "${o.textContent}" in "${title}": ${t.textContent}`);
+      }
     }
     const legend = plot.querySelector('.legend .bg');
     if (!legend) continue;
@@ -227,6 +243,6 @@ _CUT_TEXTS_JS = """
 def cut_texts(page) -> list[str]:
     """What the page shows cut: metric labels or values that overflow their box or end in "…", button
     labels that overflow, and plot legend entries, titles or panel titles outside their plot (or,
-    for a legend entry, outside the legend's visible box). Returns one line per cut text; empty
-    when all fit."""
+    for a legend entry, outside the legend's visible box, or drawn over an axis title, a tick
+    label or the plot's title). Returns one line per cut text; empty when all fit."""
     return page.evaluate(_CUT_TEXTS_JS)

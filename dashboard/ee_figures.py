@@ -9,7 +9,15 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures import TEMPLATE, error_bars, model_color, series_colors, title_margin, wrapped_title
+from dashboard.figures import (
+    BOTTOM_LEGEND,
+    TEMPLATE,
+    error_bars,
+    model_color,
+    series_colors,
+    title_margin,
+    wrapped_title,
+)
 from dashboard.text import plotly_text, short_names
 
 
@@ -87,7 +95,7 @@ def equivariance_figure(
         title=title,
         xaxis_title=x_title,
         yaxis_title="model one-step equivariance error",
-        legend={"orientation": "h", "y": -0.2},
+        legend=BOTTOM_LEGEND,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
         height=460,
         hovermode="closest",
@@ -147,7 +155,7 @@ def ee_by_frame_figure(
         title=title,
         height=550,
         margin={"l": 70, "r": 20, "t": 75, "b": 40},
-        legend={"orientation": "h", "y": -0.15},
+        legend=BOTTOM_LEGEND,
         hovermode="closest",
     )
     return fig
@@ -192,7 +200,7 @@ def frame_split_figure(
         yaxis_title="model EE / data one-step EE",
         yaxis={"rangemode": "tozero"},
         margin={"l": 70, "r": 20, "t": 60, "b": 40},
-        legend={"orientation": "h", "y": -0.25},
+        legend=BOTTOM_LEGEND,
         hovermode="closest",
     )
     return fig
@@ -271,6 +279,6 @@ def per_element_figure(
         yaxis={"exponentformat": "e"},  # "5e-6" beside "0.01", never plotly's "5µ"
         height=360,
         margin={"l": 60, "r": 20, "t": title_margin(title), "b": 40},
-        legend={"orientation": "h", "y": -0.25},
+        legend=BOTTOM_LEGEND,
     )
     return fig

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from dashboard.figures import TEMPLATE
+from dashboard.figures import BOTTOM_LEGEND, TEMPLATE
 
 #: Where orientation k's inflow sits (x, y in box units, centre 0) and where its buoyancy points:
 #: k = 0 below the centre pushing up, then turned counter-clockwise by k quarter turns.
@@ -111,6 +111,6 @@ def irrep_spectrum_figure(layers: Sequence[Mapping[str, float]], title: str = ""
         yaxis={"type": "log", "title": "share of weight energy", "exponentformat": "e"},
         height=320,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
+        legend=BOTTOM_LEGEND,
     )
     return fig

@@ -69,7 +69,7 @@ def loss_curve_figure(
         yaxis_title=y_title,
         height=height,
         margin={"l": 70, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.25},
+        legend=figures.BOTTOM_LEGEND,
     )
     values = [np.asarray(y, dtype=float) for _, y in series.values()]
     if values:

@@ -196,8 +196,13 @@ def _cycle(url, page, data) -> None:
     page.get_by_text(_as_shown(f"Id, rename, delete: {NEW_NAME}")).wait_for()
     _check_clean(page, "3-train-renamed")
 
-    # 4. compare page: the shipped runs, then the new one-simulation dataset (no test-domain split)
+    # 4. compare page: it opens on the dataset of the person's newest run (the one just trained);
+    # then the shipped runs, then back to the new one-simulation dataset (no test-domain split)
     _visit(page, url, "compare")
+    _wait_value(page, "Dataset", "Δb 0.6 · 16² · 1 sim × 16 frames: 1 run")
+    page.get_by_label("Dataset", exact=True).click()
+    page.get_by_role("option", name=re.compile(r"shipped")).first.click()
+    e2e.wait_idle(page)
     assert e2e.wait_plots(page, 4) >= 4
     page.get_by_text("test-domain (unseen buoyancy strengths)", exact=True).click()
     e2e.wait_idle(page)
@@ -336,6 +341,11 @@ def test_at_1024_px_no_number_or_legend_entry_is_cut(browser_page):
     for path, plots in (("", 1), ("data", 3), ("train", 1), ("compare", 4)):
         _visit(page, url, path)
         e2e.wait_plots(page, plots)
+        if path == "compare":  # it opens on the person's run (the README's); the shipped ones, please
+            page.get_by_label("Dataset", exact=True).click()
+            page.get_by_role("option", name=re.compile(r"shipped")).first.click()
+            e2e.wait_idle(page)
+            e2e.wait_plots(page, plots)
         if not path:  # the landing's expanders draw their plots only once opened: open both
             for label in ("Accuracy per level", "Lesson: Break the symmetry"):
                 page.get_by_text(label).first.click()
