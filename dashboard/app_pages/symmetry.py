@@ -305,9 +305,13 @@ In the **shipped sweep** (small models trained for under a minute each on 2 CPU 
 model sees the smoke as well as the velocity, since the buoyancy acts on the smoke): E2CNN
 stays at zero; RSteer is exactly symmetric on symmetric data and then close to the diagonal
 (least-squares slope 0.97); ConvNet carries asymmetry of its own at Δb = 0 and falls below the
-diagonal at the larger differences (slope 0.90). At the smallest differences both learn about
-twice the data's small asymmetry (frame by frame, they learn less than the data where they
-were trained and more where they extrapolate: see *Frame by frame* above). All three beat
+diagonal at the larger differences (slope 0.90). RGroup (the paper's relaxed group
+convolution, not in its Figure 4) is exactly symmetric on symmetric data and orders the levels
+as the data does, but learns about a third of the asymmetry (slope 0.37): its twelve relaxed
+weights per layer give each direction its own gain, the same everywhere on the grid. At the
+smallest differences ConvNet and RSteer learn about twice the data's small asymmetry (frame
+by frame, they learn less than the data where they were trained and more where they
+extrapolate: see *Frame by frame* above). All four beat
 persistence at every level on both test splits (see *Accuracy per level*). Which is most
 accurate the shipped sweep cannot say: it trained one seed per model (one seed: no spread
 measured), and two identically configured trainings differ by 3-6% in test-domain RMSE, more
