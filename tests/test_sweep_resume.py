@@ -223,7 +223,11 @@ def test_the_shared_sweep_loop_stops_its_executor_and_keeps_the_rows_it_finished
                     yield DatasetReady(item.dataset, tmp_path / "d.h5")
                     within(item)(0.5, "halfway")
                     ran.append(item.key)
-                    done = SimpleNamespace(status="done", run_id=f"run-{len(ran)}", metrics=None, error=None)
+                    run_dir = tmp_path / f"run-{len(ran)}"
+                    run_dir.mkdir(exist_ok=True)
+                    done = SimpleNamespace(
+                        status="done", run_id=run_dir.name, run_dir=run_dir, metrics=None, error=None
+                    )
                     yield Trained(item, done, 1.0, tmp_path / "d.h5")
                     yield None
             finally:  # the sweep's status when the executor was closed
@@ -238,6 +242,8 @@ def test_the_shared_sweep_loop_stops_its_executor_and_keeps_the_rows_it_finished
     stop = lambda: len(ran) == 1  # noqa: E731  (asked after the first training's row)
     result = run_plan(sweep, fake(ran, closed), lambda f, m="", **k: seen.append(f), stop)
     assert result.status == "cancelled" and closed == ["running"]  # stopped before it said cancelled
+    # the finished training's run says which sweep made it
+    assert json.loads((tmp_path / "run-1" / "run.json").read_text())["sweep_id"] == sweep.sweep_id
     assert [row_key(r) for r in result.rows] == plan[:1]
     stored = json.loads((result.path / "results.json").read_text())
     assert stored["status"] == "cancelled" and len(stored["rows"]) == 1

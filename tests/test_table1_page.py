@@ -295,7 +295,9 @@ def test_the_symmetry_page_draws_a_two_seed_sweep_with_error_bars(page_env):
     pairs = [(m, level, s) for m in ("rsteer", "e2cnn") for level in (0.0, 0.5) for s in (0, 1)]
     rows = [_row(m, level, s, 0.01 + 0.002 * s + level / 50) for m, level, s in pairs]
     _write(data / "sweeps" / "sweep-two-seeds", rows)
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["sym_accuracy_open"] = True  # the accuracy plots are drawn once it is opened
+    at.run()
     assert not at.exception, at.exception
     charts = {str(c.key): json.loads(c.proto.spec) for c in at.get("plotly_chart")}
     figure4 = {t["name"]: t for t in charts["sym_plot"]["data"] if "name" in t}
