@@ -199,6 +199,12 @@ _CUT_TEXTS_JS = """
         cut.push(`metric cut: ${el.innerText.trim()}`);
     }
   }
+  // a table wider than its box hides columns behind a sideways scroll
+  for (const table of document.querySelectorAll('[data-testid="stDataFrame"]')) {
+    const scroller = table.querySelector('.dvn-scroller');
+    if (scroller && scroller.scrollWidth > scroller.clientWidth + 1)
+      cut.push(`table cut: ${scroller.scrollWidth} px of columns in a ${scroller.clientWidth}-px box`);
+  }
   for (const button of document.querySelectorAll('button')) {
     if ([button, ...button.querySelectorAll('*')].some(overflows))
       cut.push(`button cut: ${button.innerText.trim()}`);
@@ -241,8 +247,9 @@ _CUT_TEXTS_JS = """
 
 
 def cut_texts(page) -> list[str]:
-    """What the page shows cut: metric labels or values that overflow their box or end in "…", button
-    labels that overflow, and plot legend entries, titles or panel titles outside their plot (or,
-    for a legend entry, outside the legend's visible box, or drawn over an axis title, a tick
-    label or the plot's title). Returns one line per cut text; empty when all fit."""
+    """What the page shows cut: metric labels or values that overflow their box or end in "…",
+    tables whose columns do not fit their box, button labels that overflow, and plot legend
+    entries, titles or panel titles outside their plot (or, for a legend entry, outside the
+    legend's visible box, or drawn over an axis title, a tick label or the plot's title). Returns
+    one line per cut text; empty when all fit."""
     return page.evaluate(_CUT_TEXTS_JS)

@@ -234,3 +234,10 @@ def manage_item(kind: str, item_id: str, shipped: bool, title: str, key: str, no
                 st.session_state[f"{key}__done"] = markdown_text(f"Deleted {title}.")
                 return True
     return False
+
+
+def column_settings(columns: dict[str, tuple[str, str]]) -> dict:
+    """st.dataframe's ``column_order`` and ``column_config`` for ``columns`` ({row key: (short
+    header, help)}): the table shows those columns, in that order, under their short headers."""
+    config = {key: st.column_config.Column(label, help=text) for key, (label, text) in columns.items()}
+    return {"column_order": list(columns), "column_config": config}

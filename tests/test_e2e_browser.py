@@ -322,9 +322,9 @@ def test_a_killed_worker_frees_its_slot_and_resumes_from_the_page(page_with_a_da
 
 
 def test_at_1024_px_no_number_or_legend_entry_is_cut(browser_page):
-    """A projector's 1024-px screen: the Data page's metrics and every legend entry, plot title and
-    panel title on the landing, Data, Train and Compare pages are whole (no "…", nothing outside
-    its box), for the shipped dataset and runs."""
+    """A projector's 1024-px screen: the Data page's metrics, every table's columns and every legend
+    entry, plot title and panel title on the landing, Data, Train, Compare and Table 1 pages are
+    whole (no "…", nothing outside its box or under another text), for the shipped assets."""
     url, page, data = browser_page
     title = _readme_cli_dataset_and_a_run_on_it(data)
     page.set_viewport_size({"width": 1024, "height": 3200})  # tall: Streamlit scrolls inside
@@ -338,7 +338,7 @@ def test_at_1024_px_no_number_or_legend_entry_is_cut(browser_page):
     page.keyboard.press("Escape")
     assert "trained on a dataset that was" not in page.locator("body").inner_text()
     cut = {}
-    for path, plots in (("", 1), ("data", 3), ("train", 1), ("compare", 4)):
+    for path, plots in (("", 1), ("data", 3), ("train", 1), ("compare", 4), ("table1", 0)):
         _visit(page, url, path)
         e2e.wait_plots(page, plots)
         if path == "compare":  # it opens on the person's run (the README's); the shipped ones, please

@@ -200,9 +200,10 @@ def test_table1_page_shows_the_table_rankings_and_paper_agreement(page_env):
     _write(data / "sweeps" / "sweep-t1", _table1_rows(), preset="table1")
     at = _page()
     assert not at.exception, at.exception
-    (table,) = at.dataframe
+    table, rmse = at.dataframe  # the ratios to persistence, and (in an expander) the RMSE itself
     assert list(table.value["model"]) == ["ConvNet", "E2CNN", "RSteer"]
-    assert "RMSE test-domain (unseen buoyancy strengths)" in table.value.columns
+    assert "RMSE / persistence test-domain (unseen buoyancy strengths)" in table.proto.column_order
+    assert "RMSE test-domain (unseen buoyancy strengths)" in rmse.proto.column_order
     text = _text(at)
     assert "test-future (later frames)" in text and "tied within seed spread with RSteer" in text
     assert "Rank agreement with the paper" in text and "its rmse scale is not ours" in text.lower()

@@ -235,6 +235,29 @@ def sweep_ee_by_frame(folder: str | Path, level: float) -> dict[str, Any]:
     return out
 
 
+def _accuracy_columns() -> dict[str, tuple[str, str]]:
+    """{row key of :func:`sweep_accuracy`: (short header, what it holds)}: short headers so that
+    the table fits a 1024-px projector."""
+    from core.sweep.aggregate import split_title
+
+    out = {"Δb": ("Δb", "The buoyancy difference of the dataset."), "model": ("model", "The model.")}
+    out["seed"] = ("seed", "The training seed.")
+    for key, short in (("future", "later"), ("domain", "unseen")):
+        title = split_title(key)
+        out[f"RMSE {title}"] = (f"RMSE {short}", f"{title}: the model's rollout RMSE.")
+        out[f"persistence {title}"] = (f"persist. {short}", f"{title}: persistence's RMSE.")
+    return out
+
+
+def sweep_accuracy_columns(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """The columns of ``rows`` (from :func:`sweep_accuracy`) in table order, each with its short
+    header and what it holds (:func:`_accuracy_columns`); the seed only where it varies."""
+    present = {key for row in rows for key in row}
+    if len({row.get("seed") for row in rows}) < 2:
+        present.discard("seed")
+    return {key: value for key, value in _accuracy_columns().items() if key in present}
+
+
 def sweep_accuracy(folder: str | Path) -> list[dict[str, Any]]:
     """Per level and model: the rollout RMSE beside persistence ("next frame = this frame").
 

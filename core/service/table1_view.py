@@ -108,6 +108,34 @@ def _table1_settings() -> dict[str, Any]:
     }
 
 
+def _split_key(prefix: str, split: str) -> str:
+    """A row's key for a split's column: ``"RMSE test-future (later frames)"`` and the like."""
+    return f"{prefix} {split_title(split)}"
+
+
+_FUTURE, _DOMAIN = (
+    "test-future: the later frames of the training simulations",
+    ("test-domain: whole simulations whose buoyancy strengths were never trained on"),
+)
+#: The page's main table, {row key: (short header, what it holds)}: short headers so that it fits a
+#: 1024-px projector; the ratios to persistence, the paper's RMSE and the parameter count.
+RATIO_COLUMNS: dict[str, tuple[str, str]] = {
+    "model": ("model", "The model (the paper's name)."),
+    _split_key("RMSE / persistence", "future"): ("later frames", f"{_FUTURE}. RMSE / persistence's."),
+    _split_key("RMSE / persistence", "domain"): ("unseen strengths", f"{_DOMAIN}. RMSE / persistence's."),
+    "paper RMSE test-future": ("paper: later", "The paper's Table 1 (rotation): test-future RMSE."),
+    "paper RMSE test-domain": ("paper: unseen", "The paper's Table 1 (rotation): test-domain RMSE."),
+    "parameters": ("params", "Learnable numbers at the widths this build trained."),
+}
+#: The second table: the RMSE itself and the seeds behind each mean ± std.
+RMSE_COLUMNS: dict[str, tuple[str, str]] = {
+    "model": RATIO_COLUMNS["model"],
+    "seeds": ("seeds", "Training seeds behind the mean ± std."),
+    _split_key("RMSE", "future"): ("RMSE, later frames", f"{_FUTURE}: rollout RMSE."),
+    _split_key("RMSE", "domain"): ("RMSE, unseen strengths", f"{_DOMAIN}: rollout RMSE."),
+}
+
+
 def table1_view(folder: str | Path) -> dict[str, Any]:
     """The Table-1 build in ``folder`` (its results.json) as the page shows it: ``rows`` (one
     per model: seeds, RMSE and RMSE / persistence mean ± std per split, the paper's RMSE),
@@ -153,9 +181,9 @@ def table1_view(folder: str | Path) -> dict[str, Any]:
 def _table_row(row: Any, splits: dict[str, str], label, params: int | None) -> dict[str, Any]:
     """One model's line of the page's table (texts, so mean ± std reads as one cell)."""
     out: dict[str, Any] = {"model": label(row.model), "parameters": params, "seeds": len(row.seeds)}
-    for key, title in splits.items():
-        out[f"RMSE {title}"] = row.rmse[key].text()
-        out[f"RMSE / persistence {title}"] = row.ratio[key].text()
+    for key in splits:
+        out[_split_key("RMSE", key)] = row.rmse[key].text()
+        out[_split_key("RMSE / persistence", key)] = row.ratio[key].text()
     for index, key in enumerate(splits):
         out[f"paper RMSE test-{key}"] = row.paper[index] if row.paper else None
     return out

@@ -255,6 +255,17 @@ if relaxed:
             ],
             hide_index=True,
             key=f"cmp_relax_table_{name}",
+            # short headers and three digits, so the six columns fit a 1024-px screen
+            column_config={
+                "relative deviation": st.column_config.NumberColumn("deviation", format="%.3f"),
+                "relative asymmetry": st.column_config.NumberColumn("asymmetry", format="%.3f"),
+                **{
+                    f"energy: {part}": st.column_config.NumberColumn(
+                        f"E {part}", format="%.3f", help=f"Share of the weights' energy in the {part} part."
+                    )
+                    for part in ("trivial", "sign", "rotation")
+                },
+            },
         )
         _spectrum(name, layers)
         layers = [d for d in layers if d["deviation"] is not None]  # RGroup's weights have no offsets

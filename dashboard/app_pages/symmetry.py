@@ -35,12 +35,18 @@ AXIS_TEXT = {
 }
 
 
+def _accuracy_table(accuracy: list[dict]) -> None:
+    """The sweep's RMSE and persistence's per level and model, under short headers (1024 px)."""
+    columns = widgets.column_settings(sweeps.sweep_accuracy_columns(accuracy))
+    st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy", **columns)
+
+
 def _accuracy(entry, accuracy: list[dict]) -> None:
     """The sweep's accuracy: RMSE / persistence against Δb on both splits, who leads, the table."""
     ratios = cache.sweep_accuracy_ratios(str(entry.path))
     if not ratios:
         st.caption("This sweep predates the persistence baseline; newer sweeps show it beside each RMSE.")
-        st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy")
+        _accuracy_table(accuracy)
         return
     st.caption(
         "Persistence predicts 'next frame = this frame': a model is only useful below 1. "
@@ -68,7 +74,7 @@ def _accuracy(entry, accuracy: list[dict]) -> None:
             theme=None,
         )
     st.markdown("\n".join(f"- {line}" for line in ratios["summary"]))
-    st.dataframe(accuracy, hide_index=True, width="stretch", key="sym_accuracy")
+    _accuracy_table(accuracy)
 
 
 def _resume(entry) -> None:

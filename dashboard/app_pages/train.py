@@ -216,34 +216,44 @@ def _live_jobs() -> None:
 _live_jobs()
 
 
+#: The runs table's columns: the short ones shown always, the details with "All columns".
+RUN_COLUMNS = ("run", "status", "vs persistence", "tags")
+RUN_DETAIL_COLUMNS = (
+    "epochs run",
+    "best val loss",
+    "full name",
+    "from",
+    "model",
+    "device",
+    "dataset",
+    "note",
+)
+
+
+def _run_columns(rows: list[dict], every: bool) -> tuple[str, ...]:
+    """The runs table's columns: the short ones (tags only once a run has some), and with
+    ``every`` the details too."""
+    short = tuple(c for c in RUN_COLUMNS if c != "tags" or every or any(r.get("tags") for r in rows))
+    return short + (RUN_DETAIL_COLUMNS if every else ())
+
+
 @st.fragment(run_every=5)
 def _runs_table(group: str, text: str) -> None:
     rows = tracking.run_table_rows(runs.list_runs(), group, text)  # re-read each tick: status stays current
-    # The run by its short name (model and what tells it from the others) and the short columns
-    # first, so that at 1280 px the table is whole up to its tags; the full name, origin, device,
-    # dataset and note follow.
+    # The run by its short name (model and what tells it from the others); its full name is one
+    # of the detail columns.
     for row, short in zip(rows, short_names([r["run"] for r in rows]), strict=True):
         row["full name"] = row["run"]
         row["run"] = short
+    # The short columns fit a 1024-px projector; the rest on request (the table then scrolls sideways).
+    every = st.toggle("All columns", key="train_runs_all", help="Also the epochs run, best validation loss, "
+                      "full name, origin, model, device, dataset and note of each run.")  # fmt: skip
     st.dataframe(
         rows,
         hide_index=True,
         width="stretch",
         key="train_runs",
-        column_order=(
-            "run",
-            "status",
-            "vs persistence",
-            "epochs run",
-            "best val loss",
-            "tags",
-            "full name",
-            "from",
-            "model",
-            "device",
-            "dataset",
-            "note",
-        ),
+        column_order=_run_columns(rows, every),
         column_config={
             "id": None,  # the id is one click away, under "Id, rename, delete"
             "epochs run": st.column_config.NumberColumn(
