@@ -89,20 +89,23 @@ def loss_chart(run, key: str) -> None:
     if not curves["series"]:
         st.caption("No losses recorded yet.")
         return
-    st.plotly_chart(
-        loss_curve_figure(
-            curves["series"],
-            curves["smoothed"],
-            title=f"loss per {curves['x_title']}",
-            x_title=curves["x_title"],
-            y_title=training.LOSS_AXIS_TITLE,
-        ),
-        key=f"{key}_chart",
-        width="stretch",
-        theme=None,
-    )
+    loss_plot(curves, key=f"{key}_chart")
     if curves["x_title"] == "epoch":
         st.caption("This run was recorded before per-step losses were kept: one point per epoch.")
+
+
+def loss_plot(curves: dict, key: str, what: str = "") -> None:
+    """Draw loss curves (core.service.tracking.run_loss_curves' dict) raw and smoothed, titled
+    "loss per step" (or epoch), followed by ``what`` where given (a job's run)."""
+    title = f"loss per {curves['x_title']}" + (f": {what}" if what else "")
+    figure = loss_curve_figure(
+        curves["series"],
+        curves["smoothed"],
+        title=title,
+        x_title=curves["x_title"],
+        y_title=training.LOSS_AXIS_TITLE,
+    )
+    st.plotly_chart(figure, key=key, width="stretch", theme=None)
 
 
 def settings_diff(runs: list, titles: Sequence[str], key: str) -> None:

@@ -10,7 +10,6 @@ from core.models.registry import model_label, model_names
 from core.service import common, datasets, jobs, runs, tracking, training
 from dashboard import cache, figures, tracking_widgets, widgets
 from dashboard.text import markdown_text, short_names
-from dashboard.tracking_figures import loss_curve_figure
 
 st.title("Train models in the background")
 st.caption(f"Jobs run as separate processes. This machine trains on: **{cache.device_name()}**.")
@@ -190,18 +189,7 @@ def _live_jobs() -> None:
             widgets.job_card(card, key="_train")
             curves = jobs.job_loss_curves(card, tracking.DEFAULT_SMOOTHING)
             if curves:
-                st.plotly_chart(
-                    loss_curve_figure(
-                        curves["series"],
-                        curves["smoothed"],
-                        title=f"loss per {curves['x_title']}: {card.title}",
-                        x_title=curves["x_title"],
-                        y_title=training.LOSS_AXIS_TITLE,
-                    ),
-                    key=f"loss_{job.id}",
-                    width="stretch",
-                    theme=None,
-                )
+                tracking_widgets.loss_plot(curves, key=f"loss_{job.id}", what=card.title)
     for job in stopped:
         # the error, and Resume where it can continue; a resumed run's job is followed like a new one
         widgets.job_card(cards[job.id], key="_train_stopped", on_resume=_follow)
