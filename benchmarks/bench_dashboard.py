@@ -14,8 +14,8 @@ Then the three summary lines issue 30 asks for: ``click-to-plumes median: X.X s`
 ``landing median: X.X s``, ``page switch median: X.X s`` (the median over every timed switch).
 Targets on 2 cores: click-to-plumes within 3 s, landing within 3 s, a page switch within 1 s.
 ``--floor`` also times a page of one title and one plot the same way: what Streamlit and
-plotly.js cost before the dashboard does anything (2.9 s on the 2-core machine that measured
-the landing at 3.8-4.0 s).
+plotly.js cost before the dashboard does anything (2.8-2.9 s on the 2-core machine that
+measured the landing at 3.5-4.0 s).
 Uses the shipped assets (or APPROXSYM_ASSETS_DIR; quick ones from core.assets if there
 are none) and a temporary data directory.
 """
