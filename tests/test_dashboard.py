@@ -309,7 +309,11 @@ def test_symmetry_page_plots_the_shipped_sweep(data_dir):
     fig = json.loads(charts[0].proto.spec)
     names = [t.get("name", "") for t in fig["data"]]
     assert any(n.startswith("y = x") for n in names) and len(names) >= 2
-    assert any("Def. 2.1" in m.value for m in at.markdown)
+    # the axes' explanation (with its formula) is drawn once its expander is opened
+    assert not any("Def. 2.1" in m.value for m in at.markdown) and not at.latex
+    at.session_state["sym_axes_open"] = True
+    at.run()
+    assert any("Def. 2.1" in m.value for m in at.markdown) and at.latex
 
 
 def test_data_page_renders_and_the_dial_reruns_cleanly(data_dir):

@@ -283,7 +283,10 @@ if st.toggle(
     )
     _ee_by_frame(entry if listed_sweeps else None)
 
-with st.expander("What the axes measure, and why they must be matched", expanded=False):
+
+def _axes_explained() -> None:
+    """What the axes measure and why they must be matched; the shipped sweep in words (with a
+    formula: drawn only while its expander is open, so KaTeX loads only then)."""
     st.markdown(
         "**Approximate equivariance** (Def. 2.1 of Wang, Walters & Yu, ICML 2022): a model *f* is "
         "ε-approximately equivariant to a group *G* when rotating its input changes its output by "
@@ -327,6 +330,14 @@ strengths), each call inside seed noise. The **Table 1** page ranks the models o
 seeds, calling one more accurate only where the gap exceeds the two seed spreads.
 """
     )
+
+
+axes_box = st.expander(
+    "What the axes measure, and why they must be matched", key="sym_axes_open", on_change="rerun"
+)
+with axes_box:
+    if axes_box.open:
+        _axes_explained()
 
 st.divider()
 st.subheader("Run a new sweep in the background")
