@@ -293,6 +293,7 @@ def test_the_service_groups_items_by_their_sweep_and_opens_on_the_persons_own(tm
     choices = tracking.compare_datasets([r for r in runs.list_runs() if r.id != "run-mine"])
     assert choices.names == ["smoke-row.h5", "mine.h5"] and choices.default == "mine.h5"
     assert {r.id for r in choices.uploads} == {"run-swept", "run-upload"} and choices.orphans == 1
+    assert choices.groups["run-mine-2"] == "yours" and choices.groups["run-swept"] == "my lr sweep"
 
 
 def _with_reused(members):

@@ -120,14 +120,16 @@ class CompareDatasets:
     """The datasets runs can be compared on (each run's own training dataset, where it is still
     here): ``by_dataset`` {file name: runs}, ``names`` in menu order (most runs first),
     ``default`` (the dataset of the person's newest own run, else of the newest run),
-    ``uploads`` (imported checkpoints: no dataset of their own, they fit any) and ``orphans``
-    (how many runs' datasets were deleted)."""
+    ``uploads`` (imported checkpoints: no dataset of their own, they fit any), ``orphans``
+    (how many runs' datasets were deleted) and ``groups`` ({run id: where it came from}, as
+    :func:`run_groups`, for every run given: the sweeps' records are read once)."""
 
     by_dataset: dict[str, list]
     names: list[str]
     default: str | None
     uploads: list
     orphans: int
+    groups: dict[str, str]
 
 
 def compare_datasets(usable: list) -> CompareDatasets:
@@ -147,12 +149,13 @@ def compare_datasets(usable: list) -> CompareDatasets:
         else:
             orphans += 1  # its dataset was deleted: nothing to roll it out on
     names = sorted(by_dataset, key=lambda n: (-len(by_dataset[n]), n))
+    groups = dict(zip([r.id for r in usable], run_groups(usable), strict=True))
     placed = [r for n in names for r in by_dataset[n]]
     default = None
     if placed:
-        newest = placed[default_run(placed, run_groups(placed))]
+        newest = placed[default_run(placed, [groups[r.id] for r in placed])]
         default = run_dataset_name(newest.config)
-    return CompareDatasets(by_dataset, names, default, uploads, orphans)
+    return CompareDatasets(by_dataset, names, default, uploads, orphans, groups)
 
 
 def run_fields(run: Any, title: str) -> list[str]:

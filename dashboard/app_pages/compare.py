@@ -58,7 +58,7 @@ if focus in ids:
     sent = labels[ids.index(focus)]
     shown = [sent] + [label for label in shown if label != sent][:3]
 st.session_state[runs_key] = shown  # renamed or deleted runs drop out of a remembered choice
-groups = tracking.run_groups(candidates)
+groups = [choices.groups[r.id] for r in candidates]  # read once, with the datasets
 group, text = tracking_widgets.origin_filter(groups, key="cmp_filter")
 kept = set(tracking.filter_runs(candidates, labels, groups, group, text))
 tracking_widgets.filter_caption(len(kept), len(labels), "runs")
@@ -263,7 +263,7 @@ if relaxed:
                     f"energy: {part}": st.column_config.NumberColumn(
                         f"E {part}", format="%.3f", help=f"Share of the weights' energy in the {part} part."
                     )
-                    for part in ("trivial", "sign", "rotation")
+                    for part in (layers[0]["irrep_energy"] if layers else {})
                 },
             },
         )
